@@ -1,0 +1,110 @@
+"""Job parameter text -> JobParams."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Any
+
+from job_params.errors import JobParamsError
+from job_params.model import MODES, JobParams, check_file_name, pair_sources
+from job_params.syntax import FLAGS, KEYS, LIST_KINDS, Field
+
+#: sendJob flags whose sources and destinations must pair up: one destination, or one per source.
+PAIRED = (
+    ("--StageinGOsrc", "--StageinGOdest"),
+    ("--StageoutGOsrc", "--StageoutGOdest"),
+    ("--Data", "--OutputGO"),
+)
+_ENDPOINT = re.compile(r"^[^\s:/]+$")
+_GLOBUS = re.compile(r"^[^\s:/]+:/\S*$")
+
+
+def parse(text: str) -> JobParams:
+    """Parse job parameters; tokens may be separated by any whitespace, shell quoting is honoured.
+
+    Raises JobParamsError naming the offending token and why.
+    """
+    try:
+        tokens = shlex.split(text, comments=False, posix=True)
+    except ValueError as exc:
+        raise JobParamsError(text.strip()[-40:], f"cannot split into tokens: {exc}") from None
+
+    values: dict[str, Any] = {}
+    passthrough: list[str] = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        i += 1
+        name, sep, value = token.partition("=")
+        if name in KEYS:
+            if not sep:
+                raise JobParamsError(token, f"{name} has no value: write {name}=VALUE")
+            field = KEYS[name]
+            if field.attribute in values:
+                raise JobParamsError(token, f"duplicate key {name}")
+            values[field.attribute] = _convert(field, value, token)
+        elif name in FLAGS:
+            if not sep:
+                if i >= len(tokens):
+                    raise JobParamsError(token, f"{name} has no value")
+                value, token = tokens[i], f"{name}={tokens[i]}"
+                i += 1
+            field = FLAGS[name]
+            converted = _convert(field, value, token)
+            if field.kind in LIST_KINDS:
+                values[field.attribute] = values.get(field.attribute, ()) + converted
+            elif values.get(field.attribute, converted) != converted:
+                raise JobParamsError(token, f"{name} given twice with different values")
+            else:
+                values[field.attribute] = converted
+        else:
+            passthrough.append(token)
+    for attribute in ("files_in", "files_out", "data"):
+        _check_unique(values.get(attribute, ()), attribute)
+    for sources, destinations in PAIRED:
+        pair_sources(
+            values.get(FLAGS[sources].attribute, ()),
+            values.get(FLAGS[destinations].attribute, ()),
+            sources,
+            destinations,
+        )
+    return JobParams(**values, passthrough=tuple(passthrough))
+
+
+def _convert(field: Field, value: str, token: str) -> Any:
+    if value == "" or value.isspace():
+        raise JobParamsError(token, "empty value")
+    kind = field.kind
+    if kind == "text":
+        return value
+    if kind == "mode":
+        if value not in MODES:
+            raise JobParamsError(token, f"unknown mode {value!r}: use 'server' or 'local'")
+        return value
+    if kind == "endpoint":
+        if not _ENDPOINT.match(value):
+            raise JobParamsError(token, f"{value!r} is not a Globus endpoint name or id")
+        return value
+    items = tuple(value.split(","))
+    if kind == "files":
+        for item in items:
+            check_file_name(item, token)
+        return items
+    for item in items:
+        if not _GLOBUS.match(item):
+            raise JobParamsError(token, f"{item!r} is not a Globus ENDPOINT:/path")
+        if kind == "globus-file":
+            if item.endswith("/"):
+                raise JobParamsError(token, f"{item!r} names a directory: a source must name a file")
+            check_file_name(item.rsplit("/", 1)[-1], token)
+    return items
+
+
+def _check_unique(names: tuple[str, ...], attribute: str) -> None:
+    seen = set()
+    for name in names:
+        if name in seen:
+            key = {"files_in": "files-in", "files_out": "files-out", "data": "--Data"}[attribute]
+            raise JobParamsError(f"{key}={','.join(names)}", f"file {name!r} is listed twice")
+        seen.add(name)

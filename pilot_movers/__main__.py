@@ -1,0 +1,3 @@
+from pilot_movers.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,155 @@
+"""``pilot-movers``: the pilot flow for shell wrappers, and what a site admin asks of the library.
+
+Exit status of ``run``: 0 success; 1 the job failed and a retry will not help; 3 the job failed
+and a retry may help (every failure was transient); 2 bad usage, job parameters or queue config;
+128+N the job was stopped by signal N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from typing import Optional, Sequence
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_RETRYABLE = 3
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose, args.quiet)
+    return int(args.handler(args))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pilot-movers", description=__doc__.split("\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run a job: stage-in, payload, stage-out, cleanup, report")
+    source = run.add_mutually_exclusive_group(required=True)
+    source.add_argument("--job-params", metavar="TEXT", help="the job parameters")
+    source.add_argument("--job-params-file", metavar="PATH", help="read the job parameters from a file ('-' for stdin)")
+    run.add_argument("--queue-config", metavar="PATH", required=True, help="queue config (JSON or INI)")
+    run.add_argument("--workdir", metavar="DIR", help="work dir (default: a new temporary dir, removed afterwards)")
+    run.add_argument("--keep-workdir", action="store_true", help="keep the temporary work dir")
+    run.add_argument("--report", metavar="PATH", help="where to write the JSON report")
+    run.add_argument("--job-id", default="", help="a job id to put in the report and the logs")
+    run.add_argument("--payload-timeout", type=float, metavar="SECONDS", help="kill the payload after this long")
+    run.add_argument("payload", nargs=argparse.REMAINDER, metavar="-- CMD ARGS", help="the payload command")
+    run.set_defaults(handler=_run)
+
+    movers = commands.add_parser("movers", help="list installed movers and whether they can run here")
+    movers.add_argument("--json", action="store_true", help="print JSON")
+    movers.set_defaults(handler=_movers)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    import job_params
+    from pilot_movers.errors import JobTerminated, MoverError
+    from pilot_movers.job import REPORT_NAME, Job
+    from pilot_movers.queue_config import QueueConfig
+
+    payload = list(args.payload)
+    if payload and payload[0] == "--":
+        payload = payload[1:]
+    if not payload:
+        return _fail("no payload command: give it after --", EXIT_USAGE)
+    try:
+        text = _read_job_params(args)
+        params = job_params.parse(text)
+        queue = QueueConfig.load(args.queue_config)
+    except job_params.JobParamsError as exc:
+        return _fail(f"{exc.name} ({exc.code}): {exc}", EXIT_USAGE)
+    except MoverError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except OSError as exc:
+        return _fail(f"cannot read job parameters: {exc}", EXIT_USAGE)
+
+    temporary = args.workdir is None
+    workdir = tempfile.mkdtemp(prefix="pilot-movers-job-") if temporary else args.workdir
+    report_path = args.report or (REPORT_NAME if temporary else os.path.join(workdir, REPORT_NAME))
+    job = Job(params, queue, workdir, job_id=args.job_id, report_path=report_path)
+    try:
+        with job:
+            job.stage_in()
+            job.run_payload(payload, timeout=args.payload_timeout)
+            job.stage_out()
+    except MoverError as exc:
+        status = EXIT_RETRYABLE if exc.transient else EXIT_FAILED
+        if isinstance(exc, JobTerminated):
+            status = 128 + int(getattr(signal, exc.signal_name, signal.SIGTERM))
+        phase = exc.phase.value if exc.phase else "setup"
+        print(f"pilot-movers: job failed in {phase}: {exc}", file=sys.stderr)
+        print(f"pilot-movers: report: {os.path.abspath(report_path)}", file=sys.stderr)
+        return status
+    finally:
+        if temporary and not args.keep_workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+    report = job.report
+    assert report is not None
+    counts = {p.phase: len(p.results) for p in report.phases}
+    print(
+        f"pilot-movers: job succeeded: {counts.get('stage-in', 0)} file(s) in, "
+        f"{counts.get('stage-out', 0)} out; report: {os.path.abspath(report_path)}"
+    )
+    return EXIT_OK
+
+
+def _movers(args: argparse.Namespace) -> int:
+    from pilot_movers.registry import describe_movers
+
+    infos = describe_movers()
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": i.name,
+                        "target": i.target,
+                        "usable": i.usable,
+                        "schemes": list(i.schemes),
+                        "problem": i.problem,
+                    }
+                    for i in infos
+                ],
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    for info in infos:
+        if info.usable:
+            print(f"{info.name:10} usable      {', '.join(info.schemes)}  ({info.target})")
+        else:
+            print(f"{info.name:10} NOT USABLE  {info.problem}")
+    return EXIT_OK
+
+
+def _read_job_params(args: argparse.Namespace) -> str:
+    if args.job_params is not None:
+        return str(args.job_params)
+    if args.job_params_file == "-":
+        return sys.stdin.read()
+    with open(args.job_params_file, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"pilot-movers: {message}", file=sys.stderr)
+    return status
+
+
+def _configure_logging(verbose: bool, quiet: bool) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr)

@@ -1,0 +1,162 @@
+"""Two clocks per transfer, a stall detector and a total deadline, and the watchdog that runs them.
+
+A transport reports bytes to ``TransferClock.progress``; when no byte arrived for
+``stall_timeout`` seconds, or the deadline (scaled by size) passed, the watchdog cancels the clock:
+it records the reason and calls the transport's cancel hooks (gfal2 ``cancel()``, XRootD
+``should_cancel``, a flag a copy loop checks).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from contextlib import contextmanager
+from typing import Callable, Iterable, Iterator, Optional
+
+from pilot_movers.errors import MoverError, TransferStalled, TransferTimeout
+
+log = logging.getLogger("pilot_movers.progress")
+
+#: Seconds between two progress log lines for the same file.
+PROGRESS_LOG_INTERVAL = 10.0
+
+
+class TransferClock:
+    """Progress, deadline and cancellation of one transfer attempt. Thread safe."""
+
+    def __init__(
+        self,
+        label: str,
+        *,
+        stall_timeout: float,
+        total_timeout: Callable[[Optional[int]], float],
+        size: Optional[int] = None,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.label = label
+        self.stall_timeout = stall_timeout
+        self._total_timeout = total_timeout
+        self._now = now
+        self._lock = threading.Lock()
+        self._callbacks: list[Callable[[], None]] = []
+        self.cancelled = threading.Event()
+        self.reason: Optional[MoverError] = None
+        self.started = now()
+        self.last_progress = self.started
+        self.bytes = 0
+        self.size = size
+        self.deadline = self.started + total_timeout(size)
+        self._last_log = self.started
+
+    def set_size(self, size: int) -> None:
+        """The transport learned the file size: scale the deadline to it."""
+        with self._lock:
+            if size != self.size:
+                self.size = size
+                self.deadline = self.started + self._total_timeout(size)
+
+    def progress(self, total_bytes: int) -> None:
+        """``total_bytes`` have been moved so far in this attempt."""
+        now = self._now()
+        with self._lock:
+            if total_bytes > self.bytes:
+                self.bytes = total_bytes
+                self.last_progress = now
+            due = now - self._last_log >= PROGRESS_LOG_INTERVAL
+            if due:
+                self._last_log = now
+        if due:
+            elapsed = max(now - self.started, 1e-9)
+            of = f" of {self.size}" if self.size is not None else ""
+            log.info("%s: %d%s bytes, %.1f MB/s", self.label, total_bytes, of, total_bytes / elapsed / 1e6)
+
+    def on_cancel(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (from the watchdog thread) when the clock is cancelled."""
+        with self._lock:
+            run_now = self.reason is not None
+            if not run_now:
+                self._callbacks.append(callback)
+        if run_now:
+            _run(callback, self.label)
+
+    def cancel(self, reason: MoverError) -> None:
+        with self._lock:
+            if self.reason is not None:
+                return
+            self.reason = reason
+            callbacks, self._callbacks = self._callbacks, []
+        self.cancelled.set()
+        log.warning("%s: cancelling: %s", self.label, reason.message)
+        for callback in callbacks:
+            _run(callback, self.label)
+
+    def check(self) -> None:
+        """Cancel if either clock ran out."""
+        now = self._now()
+        with self._lock:
+            stalled_for = now - self.last_progress
+            overdue = now >= self.deadline
+            bytes_, total = self.bytes, self.deadline - self.started
+        if stalled_for >= self.stall_timeout:
+            self.cancel(
+                TransferStalled(
+                    f"no progress for {stalled_for:.0f} s (stall limit {self.stall_timeout:g} s, {bytes_} bytes moved)"
+                )
+            )
+        elif overdue:
+            self.cancel(TransferTimeout(f"did not finish within {total:.0f} s ({bytes_} bytes moved)"))
+
+    def raise_if_cancelled(self) -> None:
+        if self.reason is not None:
+            raise self.reason
+
+    @property
+    def elapsed(self) -> float:
+        return self._now() - self.started
+
+
+def _run(callback: Callable[[], None], label: str) -> None:
+    try:
+        callback()
+    except Exception:  # a failing cancel hook must not stop the watchdog
+        logging.getLogger(__name__).exception("%s: cancel hook failed", label)
+
+
+class Watchdog:
+    """One thread that checks every clock it watches, every ``interval`` seconds."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        self.interval = interval
+        self._clocks: set[TransferClock] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    @contextmanager
+    def watching(self, clocks: Iterable[TransferClock]) -> Iterator[None]:
+        clocks = list(clocks)
+        with self._lock:
+            self._clocks.update(clocks)
+            if self._thread is None:
+                self._stop.clear()
+                self._thread = threading.Thread(target=self._run, name="pilot-movers-watchdog", daemon=True)
+                self._thread.start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._clocks.difference_update(clocks)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                clocks = list(self._clocks)
+            for clock in clocks:
+                clock.check()
+
+    def stop(self) -> None:
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join()

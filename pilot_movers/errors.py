@@ -1,0 +1,407 @@
+"""The error tree: every failure carries a stable code, a name, a scope and whether a retry can help.
+
+Codes are PanDA pilot codes (``pilot/common/errorcodes.py``) where one exists, so a pilot can hand
+them to the PanDA server unchanged. Codes of 9000 and above are pilot-movers' own, for failures
+PanDA has no number for. Several PanDA codes come in stage-in / stage-out pairs (timeouts,
+checksum mismatches, authentication): such an error picks the code of the phase it happened in.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, ClassVar, Optional
+
+#: code -> name, for every code this library can report.
+CODE_NAMES: dict[int, str] = {
+    1098: "NOLOCALSPACE",
+    1099: "STAGEINFAILED",
+    1103: "NOSUCHFILE",
+    1137: "STAGEOUTFAILED",
+    1141: "PUTMD5MISMATCH",
+    1145: "GETMD5MISMATCH",
+    1151: "STAGEINTIMEOUT",
+    1152: "STAGEOUTTIMEOUT",
+    1163: "NOPROXY",
+    1165: "MISSINGOUTPUTFILE",
+    1171: "GETADMISMATCH",
+    1172: "PUTADMISMATCH",
+    1177: "NOVOMSPROXY",
+    1180: "GETGLOBUSSYSERR",
+    1181: "PUTGLOBUSSYSERR",
+    1199: "MKDIR",
+    1201: "SIGTERM",
+    1202: "SIGQUIT",
+    1208: "SIGINT",
+    1211: "MISSINGINSTALLATION",
+    1221: "FILEEXISTS",
+    1242: "CHKSUMNOTSUP",
+    1305: "PAYLOADEXECUTIONFAILURE",
+    1313: "NOSTORAGEPROTOCOL",
+    1314: "UNKNOWNCHECKSUMTYPE",
+    1319: "INTERNALPILOTPROBLEM",
+    1323: "UNKNOWNCOPYTOOL",
+    1324: "SERVICENOTAVAILABLE",
+    1327: "UNREACHABLENETWORK",
+    1333: "NOREMOTESPACE",
+    1338: "STAGEINAUTHENTICATIONFAILURE",
+    1341: "BADQUEUECONFIGURATION",
+    1366: "CHECKSUMCALCFAILURE",
+    1367: "COMMANDTIMEDOUT",
+    1373: "CERTIFICATEHASEXPIRED",
+    1382: "PROXYTOOSHORT",
+    1383: "STAGEOUTAUTHENTICATIONFAILURE",
+    9001: "BADJOBPARAMETERS",
+    9002: "TRANSFERCANCELLED",
+    9003: "SIZEMISMATCH",
+}
+
+
+def code_name(code: int) -> str:
+    """The name of a code, ``UNKNOWN`` for a code this library does not define."""
+    return CODE_NAMES.get(code, "UNKNOWN")
+
+
+class Phase(str, enum.Enum):
+    """The step of a job an error happened in."""
+
+    SETUP = "setup"
+    CREDENTIALS = "credentials"
+    STAGE_IN = "stage-in"
+    PAYLOAD = "payload"
+    STAGE_OUT = "stage-out"
+    CLEANUP = "cleanup"
+
+
+class Scope(str, enum.Enum):
+    """Which side of a transfer (or which part of the job) an error belongs to, as FTS3 tags them."""
+
+    SOURCE = "source"
+    DESTINATION = "destination"
+    TRANSFER = "transfer"
+    CREDENTIAL = "credential"
+    CONFIGURATION = "configuration"
+    PAYLOAD = "payload"
+    JOB = "job"
+
+
+class MoverError(Exception):
+    """Root of every error the library raises on purpose.
+
+    Subclasses set ``code_in``/``code_out`` (the PanDA code for a stage-in or a stage-out failure;
+    one value when the phase does not matter), the default ``transient`` flag and ``scope``.
+    The transfer engine fills in ``phase``, ``file`` and ``endpoint`` when it knows them.
+    """
+
+    code_in: ClassVar[int] = 1099
+    code_out: ClassVar[int] = 1137
+    default_transient: ClassVar[bool] = False
+    default_scope: ClassVar[Scope] = Scope.TRANSFER
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        transient: Optional[bool] = None,
+        scope: Optional[Scope] = None,
+        phase: Optional[Phase] = None,
+        file: Optional[str] = None,
+        endpoint: Optional[str] = None,
+        errno: Optional[int] = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.transient = self.default_transient if transient is None else transient
+        self.scope = self.default_scope if scope is None else scope
+        self.phase = phase
+        self.file = file
+        self.endpoint = endpoint
+        self.errno = errno
+
+    @property
+    def code(self) -> int:
+        return self.code_out if self.phase is Phase.STAGE_OUT else self.code_in
+
+    @property
+    def name(self) -> str:
+        return code_name(self.code)
+
+    def bind(
+        self,
+        *,
+        phase: Optional[Phase] = None,
+        file: Optional[str] = None,
+        endpoint: Optional[str] = None,
+    ) -> MoverError:
+        """Fill in context the raiser did not know; values already set are kept."""
+        self.phase = self.phase or phase
+        self.file = self.file or file
+        self.endpoint = self.endpoint or endpoint
+        return self
+
+    def __str__(self) -> str:
+        where = []
+        if self.file:
+            where.append(f"file {self.file}")
+        if self.endpoint:
+            where.append(f"at {self.endpoint}")
+        prefix = f"{self.name} ({self.code})"
+        return f"{prefix}: {self.message}" + (f" [{', '.join(where)}]" if where else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "message": self.message,
+            "transient": self.transient,
+            "scope": self.scope.value,
+            "phase": self.phase.value if self.phase else None,
+            "file": self.file,
+            "endpoint": self.endpoint,
+            "errno": self.errno,
+            "type": type(self).__name__,
+        }
+
+
+# -- transfers -----------------------------------------------------------------------------
+
+
+class TransferFailed(MoverError):
+    """A transfer failed for a reason no narrower class describes."""
+
+
+class SourceNotFound(MoverError):
+    """The file to copy does not exist. Never retried."""
+
+    code_in = 1103
+    code_out = 1165
+    default_scope = Scope.SOURCE
+
+
+class DestinationExists(MoverError):
+    """The destination already holds a file and overwriting is off. Never retried."""
+
+    code_in = code_out = 1221
+    default_scope = Scope.DESTINATION
+
+
+class AuthenticationFailed(MoverError):
+    """The server refused our credential (unknown DN, no permission). Never retried."""
+
+    code_in = 1338
+    code_out = 1383
+
+
+class ServiceUnavailable(MoverError):
+    """The server could not be reached or answered that it is busy. Retried."""
+
+    code_in = code_out = 1324
+    default_transient = True
+
+
+class NoSpace(MoverError):
+    """No space left where the file is being written."""
+
+    code_in = 1098
+    code_out = 1333
+    default_scope = Scope.DESTINATION
+
+
+class MakeDirFailed(MoverError):
+    """A destination directory could not be created."""
+
+    code_in = code_out = 1199
+    default_scope = Scope.DESTINATION
+
+
+class TransferTimeout(MoverError):
+    """A transfer ran past its total time allowance and was cancelled. Retried."""
+
+    code_in = 1151
+    code_out = 1152
+    default_transient = True
+
+
+class TransferStalled(TransferTimeout):
+    """A transfer made no progress for the stall interval and was cancelled. Retried."""
+
+
+class TransferCancelled(MoverError):
+    """A transfer was cancelled from outside (job terminated, phase aborted)."""
+
+    code_in = code_out = 9002
+
+
+class SizeMismatch(MoverError):
+    """The destination does not hold as many bytes as the source: a truncated copy. Retried."""
+
+    code_in = code_out = 9003
+    default_transient = True
+    default_scope = Scope.DESTINATION
+
+
+class ChecksumMismatch(MoverError):
+    """The bytes that arrived do not have the expected checksum. Never retried: the copy is
+    removed, and the same source would give the same bytes again."""
+
+    default_scope = Scope.DESTINATION
+
+    def __init__(self, message: str, *, algorithm: str = "adler32", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.algorithm = algorithm
+
+    @property
+    def code(self) -> int:
+        stage_out = self.phase is Phase.STAGE_OUT
+        if self.algorithm == "md5":
+            return 1141 if stage_out else 1145
+        return 1172 if stage_out else 1171
+
+
+class ChecksumUnavailable(MoverError):
+    """A checksum could not be computed or the server does not support it."""
+
+    code_in = code_out = 1366
+
+
+class UnknownChecksumType(MoverError):
+    """A checksum algorithm this library does not know."""
+
+    code_in = code_out = 1314
+    default_scope = Scope.CONFIGURATION
+
+
+class PhaseAborted(MoverError):
+    """Remaining transfers of a phase were not started because most of the phase had failed."""
+
+
+class PhaseFailed(MoverError):
+    """A stage-in or stage-out phase ended with failed files. Carries the code, name and
+    retryability of the first failure, and counts the rest."""
+
+    def __init__(self, phase: Phase, failures: list[dict[str, Any]], total: int) -> None:
+        first = failures[0]
+        super().__init__(
+            f"{len(failures)} of {total} file(s) failed; first: {first['file']}: "
+            f"{first['name']} ({first['code']}): {first['message']}",
+            phase=phase,
+            transient=all(f.get("transient") for f in failures),
+            scope=Scope(first.get("scope") or Scope.TRANSFER.value),
+            file=first.get("file"),
+            endpoint=first.get("endpoint"),
+        )
+        self.failures = failures
+        self._code = int(first["code"])
+
+    @property
+    def code(self) -> int:
+        return self._code
+
+
+# -- configuration and installation --------------------------------------------------------
+
+
+class ConfigurationError(MoverError):
+    """Queue configuration that cannot be used (unknown key, bad value, no mover for a scheme)."""
+
+    code_in = code_out = 1341
+    default_scope = Scope.CONFIGURATION
+
+
+class UnknownMover(ConfigurationError):
+    """No mover of that name is installed."""
+
+    code_in = code_out = 1323
+
+
+class MoverUnavailable(ConfigurationError):
+    """The mover is known but one of its dependencies is not installed."""
+
+    code_in = code_out = 1211
+
+
+class NoMoverForScheme(ConfigurationError):
+    """No installed mover handles a location's URL scheme."""
+
+    code_in = code_out = 1313
+
+
+class BadJobParameters(MoverError):
+    """Job parameters that cannot be turned into transfers."""
+
+    code_in = code_out = 9001
+    default_scope = Scope.CONFIGURATION
+
+
+# -- credentials ---------------------------------------------------------------------------
+
+
+class CredentialError(MoverError):
+    """A proxy or token problem, found before or between transfers."""
+
+    code_in = code_out = 1163
+    default_scope = Scope.CREDENTIAL
+
+
+class NoProxy(CredentialError):
+    """No usable proxy: missing, unreadable, not a proxy, or refused by MyProxy."""
+
+
+class ProxyTooShort(CredentialError):
+    """The proxy expires before the job can be expected to finish."""
+
+    code_in = code_out = 1382
+
+
+class ProxyExpired(CredentialError):
+    """The proxy (or a certificate in its chain) has expired."""
+
+    code_in = code_out = 1373
+
+
+# -- the job -------------------------------------------------------------------------------
+
+
+class PayloadFailed(MoverError):
+    """The payload exited with a non-zero status."""
+
+    code_in = code_out = 1305
+    default_scope = Scope.PAYLOAD
+
+    def __init__(self, message: str, *, exit_code: Optional[int] = None, report: Any = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.exit_code = exit_code
+        self.report = report
+
+
+class PayloadTimeout(PayloadFailed):
+    """The payload ran past its time limit and was killed."""
+
+    code_in = code_out = 1367
+
+
+class JobTerminated(MoverError):
+    """The pilot was told to stop (SIGTERM, SIGINT, SIGQUIT) while the job ran."""
+
+    default_scope = Scope.JOB
+    _SIGNAL_CODES: ClassVar[dict[str, int]] = {"SIGTERM": 1201, "SIGQUIT": 1202, "SIGINT": 1208}
+
+    def __init__(self, signal_name: str, **kwargs: Any) -> None:
+        super().__init__(f"job terminated by {signal_name}", **kwargs)
+        self.signal_name = signal_name
+
+    @property
+    def code(self) -> int:
+        return self._SIGNAL_CODES.get(self.signal_name, 1201)
+
+
+class InternalError(MoverError):
+    """A bug in this library or in a mover: an exception that is not a MoverError."""
+
+    code_in = code_out = 1319
+
+
+def as_mover_error(exc: BaseException, *, phase: Optional[Phase] = None) -> MoverError:
+    """Return ``exc`` if it is a MoverError, otherwise wrap it as an InternalError."""
+    if isinstance(exc, MoverError):
+        return exc.bind(phase=phase)
+    return InternalError(f"{type(exc).__name__}: {exc}", phase=phase)

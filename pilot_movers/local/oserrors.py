@@ -1,0 +1,34 @@
+"""OSError -> MoverError, by errno (never by message text)."""
+
+from __future__ import annotations
+
+import errno
+
+from pilot_movers.errors import (
+    AuthenticationFailed,
+    DestinationExists,
+    MakeDirFailed,
+    MoverError,
+    NoSpace,
+    Scope,
+    SourceNotFound,
+    TransferFailed,
+)
+
+
+def from_oserror(exc: OSError, *, scope: Scope, what: str) -> MoverError:
+    """Translate a local OSError; ``scope`` says which side failed, ``what`` names the path."""
+    reason = f"{what}: {exc.strerror or exc}"
+    code = exc.errno
+    if code == errno.ENOENT and scope is Scope.SOURCE:
+        return SourceNotFound(reason, errno=code)
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return NoSpace(reason, errno=code)
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return AuthenticationFailed(reason, scope=scope, errno=code)
+    if code == errno.EEXIST:
+        return DestinationExists(reason, errno=code)
+    if code in (errno.ENOTDIR, errno.ENOENT) and scope is Scope.DESTINATION:
+        return MakeDirFailed(reason, errno=code)
+    transient = code in (errno.EIO, errno.EAGAIN, errno.EINTR, errno.ETIMEDOUT, errno.ESTALE, errno.EBUSY)
+    return TransferFailed(reason, scope=scope, transient=transient, errno=code)

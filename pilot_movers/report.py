@@ -1,0 +1,120 @@
+"""The machine-readable job report: every file, every attempt, the phase and error that ended it."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+from pilot_movers.values import Status, TransferResult
+
+REPORT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PhaseReport:
+    phase: str
+    started: float
+    ended: float
+    results: tuple[TransferResult, ...] = ()
+    error: Optional[dict[str, Any]] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(r.ok for r in self.results)
+
+    def to_dict(self) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        for result in self.results:
+            counts[result.status.value] = counts.get(result.status.value, 0) + 1
+        return {
+            "phase": self.phase,
+            "started": self.started,
+            "ended": self.ended,
+            "seconds": round(self.ended - self.started, 6),
+            "ok": self.ok,
+            "files": [r.to_dict() for r in self.results],
+            "counts": counts,
+            "bytes": sum(r.bytes for r in self.results if r.status is Status.DONE),
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class PayloadReport:
+    argv: tuple[str, ...]
+    started: float
+    ended: float
+    exit_code: Optional[int]
+    signal: Optional[str] = None
+    timed_out: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "argv": list(self.argv),
+            "started": self.started,
+            "ended": self.ended,
+            "seconds": round(self.ended - self.started, 6),
+            "exit_code": self.exit_code,
+            "signal": self.signal,
+            "timed_out": self.timed_out,
+        }
+
+
+@dataclass(frozen=True)
+class JobReport:
+    job_id: str
+    workdir: str
+    started: float
+    ended: float
+    phases: tuple[PhaseReport, ...] = ()
+    payload: Optional[PayloadReport] = None
+    error: Optional[dict[str, Any]] = None
+    cleanup: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def failed_phase(self) -> Optional[str]:
+        return self.error.get("phase") if self.error else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "report_version": REPORT_VERSION,
+            "job_id": self.job_id,
+            "status": "succeeded" if self.ok else "failed",
+            "failed_phase": self.failed_phase,
+            "error": self.error,
+            "workdir": self.workdir,
+            "started": self.started,
+            "ended": self.ended,
+            "seconds": round(self.ended - self.started, 6),
+            "phases": {p.phase: p.to_dict() for p in self.phases},
+            "payload": self.payload.to_dict() if self.payload else None,
+            "cleanup": list(self.cleanup),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+
+    def write(self, path: Union[str, os.PathLike[str]]) -> None:
+        """Write atomically: a reader never sees half a report."""
+        path = os.fspath(path)
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(prefix=".report-", suffix=".json", dir=directory)
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write(self.to_json())
+                handle.write("\n")
+            os.replace(temporary, path)
+        except BaseException:
+            try:
+                os.unlink(temporary)
+            except FileNotFoundError:
+                pass
+            raise

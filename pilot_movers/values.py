@@ -1,0 +1,206 @@
+"""Plain values every layer shares: where a file is, what to move, and what happened.
+
+All frozen dataclasses with ``to_dict()`` for the JSON report.
+"""
+
+from __future__ import annotations
+
+import enum
+import posixpath
+import re
+from dataclasses import dataclass, field
+from typing import Any, Optional
+from urllib.parse import urlsplit
+
+from pilot_movers.checksums import Checksum
+
+#: ``ENDPOINT:/path`` where ENDPOINT is a Globus name (``mxp#MXP_BNL_TEST``) or UUID.
+_GLOBUS = re.compile(r"^(?P<endpoint>[^:/\s]+):(?P<path>/.*)$")
+
+
+@dataclass(frozen=True)
+class Location:
+    """A URL (``gsiftp://host:port/path``, ``root://host:port//path``, ``file:///path``) or a
+    Globus ``ENDPOINT:/path`` pair (scheme ``globus``, the endpoint held in ``netloc``).
+
+    ``path`` is always absolute; for ``root://`` URLs the double slash is a matter of rendering.
+    """
+
+    scheme: str
+    netloc: str
+    path: str
+
+    def __post_init__(self) -> None:
+        if not self.scheme or not re.match(r"^[a-z][a-z0-9+.-]*$", self.scheme):
+            raise ValueError(f"bad scheme {self.scheme!r}")
+        if not self.path.startswith("/"):
+            raise ValueError(f"location path must be absolute, got {self.path!r}")
+
+    @classmethod
+    def parse(cls, text: str) -> Location:
+        """Parse a URL, a Globus ``ENDPOINT:/path`` or an absolute local path."""
+        text = text.strip()
+        if "://" in text:
+            parts = urlsplit(text)
+            scheme = parts.scheme.lower()
+            path = parts.path or "/"
+            if scheme in ("root", "xroot", "roots") and path.startswith("//"):
+                path = path[1:]
+            if parts.query:
+                raise ValueError(f"URL {text!r} has a query string, which is not supported")
+            if scheme != "file" and not parts.netloc:
+                raise ValueError(f"URL {text!r} has no host")
+            return cls(scheme, parts.netloc, path)
+        match = _GLOBUS.match(text)
+        if match:
+            return cls("globus", match.group("endpoint"), match.group("path"))
+        if text.startswith("/"):
+            return cls("file", "", text)
+        raise ValueError(
+            f"{text!r} is neither a URL (scheme://host/path), a Globus ENDPOINT:/path nor an absolute local path"
+        )
+
+    @classmethod
+    def local(cls, path: str) -> Location:
+        return cls("file", "", posixpath.normpath(path))
+
+    @property
+    def is_local(self) -> bool:
+        return self.scheme == "file"
+
+    @property
+    def is_globus(self) -> bool:
+        return self.scheme == "globus"
+
+    @property
+    def name(self) -> str:
+        """The last component of the path."""
+        return posixpath.basename(self.path.rstrip("/"))
+
+    @property
+    def parent(self) -> Location:
+        return Location(self.scheme, self.netloc, posixpath.dirname(self.path.rstrip("/")) or "/")
+
+    @property
+    def url(self) -> str:
+        if self.scheme == "globus":
+            return f"{self.netloc}:{self.path}"
+        if self.scheme in ("root", "xroot", "roots"):
+            return f"{self.scheme}://{self.netloc}/{self.path}"
+        return f"{self.scheme}://{self.netloc}{self.path}"
+
+    @property
+    def server(self) -> str:
+        """What to name in a message about where: ``scheme://host:port`` or the endpoint."""
+        if self.scheme == "globus":
+            return self.netloc
+        if self.scheme == "file":
+            return "local disk"
+        return f"{self.scheme}://{self.netloc}"
+
+    def join(self, name: str) -> Location:
+        """The location of ``name`` inside this directory."""
+        return Location(self.scheme, self.netloc, posixpath.join(self.path, name))
+
+    def sibling(self, name: str) -> Location:
+        """The location of ``name`` in the same directory as this file."""
+        return self.parent.join(name)
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class Role(str, enum.Enum):
+    INPUT = "input"
+    OUTPUT = "output"
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """One file to move: its logical name, where it comes from and goes to, what to expect."""
+
+    name: str
+    source: Location
+    destination: Location
+    role: Role = Role.INPUT
+    size: Optional[int] = None
+    checksum: Optional[Checksum] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "role": self.role.value,
+            "source": self.source.url,
+            "destination": self.destination.url,
+            "size": self.size,
+            "checksum": str(self.checksum) if self.checksum else None,
+        }
+
+
+class Status(str, enum.Enum):
+    DONE = "done"
+    """Copied and verified during this job."""
+    ALREADY_DONE = "already-done"
+    """Found complete at the destination after an ambiguous failure: not copied twice."""
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    """Not attempted: the phase was aborted or the job stopped first."""
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One try at one file: when, how many bytes, how it ended."""
+
+    number: int
+    started: float
+    ended: float
+    bytes: int = 0
+    error: Optional[dict[str, Any]] = None
+    note: str = ""
+
+    @property
+    def seconds(self) -> float:
+        return max(0.0, self.ended - self.started)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "started": self.started,
+            "ended": self.ended,
+            "seconds": round(self.seconds, 6),
+            "bytes": self.bytes,
+            "error": self.error,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    """What happened to one file in one phase."""
+
+    spec: FileSpec
+    status: Status
+    bytes: int = 0
+    seconds: float = 0.0
+    checksum: Optional[Checksum] = None
+    attempts: tuple[AttemptRecord, ...] = field(default_factory=tuple)
+    error: Optional[dict[str, Any]] = None
+    mover: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (Status.DONE, Status.ALREADY_DONE)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.spec.to_dict(),
+            "status": self.status.value,
+            "mover": self.mover,
+            "bytes": self.bytes,
+            "seconds": round(self.seconds, 6),
+            "checksum": str(self.checksum) if self.checksum else None,
+            "expected_checksum": str(self.spec.checksum) if self.spec.checksum else None,
+            "attempts": [a.to_dict() for a in self.attempts],
+            "error": self.error,
+            "error_code": self.error["code"] if self.error else None,
+        }
