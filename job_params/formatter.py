@@ -15,7 +15,7 @@ _SAFE = re.compile(r"^[\w@%+=:,./#-]+$")
 
 
 def _quote(token: str) -> str:
-    return token if _SAFE.match(token) and not token.startswith("#") else shlex.quote(token)
+    return token if _SAFE.fullmatch(token) and not token.startswith("#") else shlex.quote(token)
 
 
 def format(params: JobParams) -> builtins.str:  # noqa: A001 - the name the API promises

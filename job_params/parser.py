@@ -17,7 +17,7 @@ PAIRED = (
     ("--Data", "--OutputGO"),
 )
 _ENDPOINT = re.compile(r"^[^\s:/]+$")
-_GLOBUS = re.compile(r"^[^\s:/]+:/\S*$")
+_GLOBUS = re.compile(r"^[^\s:/]+:/.*$")
 
 
 def parse(text: str) -> JobParams:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import configparser
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Union
 
@@ -144,11 +143,11 @@ class QueueConfig:
 
 
 def apply_copyprefix(url: str, copyprefix: str, source: str = "") -> str:
-    """PanDA's ``^from1,from2^to1,to2``: the first ``from`` pattern that matches the start of
-    ``url`` is replaced by its ``to``."""
-    for pattern, replacement in _parse_copyprefix(copyprefix, source):
-        if re.match(pattern, url):
-            return re.sub(pattern, replacement, url, count=1)
+    """PanDA's ``^from1,from2^to1,to2``: the first ``from`` prefix that starts ``url`` is replaced
+    by its ``to``. Prefixes are literal text (``?`` and ``.`` in SRM URLs mean themselves)."""
+    for prefix, replacement in _parse_copyprefix(copyprefix, source):
+        if url.startswith(prefix):
+            return replacement + url[len(prefix) :]
     return url
 
 
@@ -159,14 +158,7 @@ def _parse_copyprefix(copyprefix: str, source: str) -> list[tuple[str, str]]:
     froms, tos = parts[1].split(","), parts[2].split(",")
     if len(froms) != len(tos):
         raise ConfigurationError(f"{source}: copyprefix {copyprefix!r} has {len(froms)} 'from' and {len(tos)} 'to'")
-    pairs = []
-    for pattern, replacement in zip(froms, tos):
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ConfigurationError(f"{source}: copyprefix pattern {pattern!r}: {exc}") from None
-        pairs.append((pattern if pattern.startswith("^") else "^" + pattern, replacement))
-    return pairs
+    return list(zip(froms, tos))
 
 
 def _section(data: Mapping[str, Any], key: str, source: str) -> dict[str, Any]:

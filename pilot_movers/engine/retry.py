@@ -23,9 +23,8 @@ def round_policy(
     """
     return tenacity.Retrying(
         stop=tenacity.stop_after_attempt(settings.max_attempts),
-        wait=tenacity.wait_exponential_jitter(
-            initial=settings.backoff_initial, max=settings.backoff_max, jitter=settings.backoff_jitter
-        ),
+        wait=tenacity.wait_exponential(multiplier=settings.backoff_initial, max=settings.backoff_max)
+        + tenacity.wait_random(0, settings.backoff_jitter),
         retry=tenacity.retry_if_result(bool),
         retry_error_callback=_last_result,
         sleep=sleep,

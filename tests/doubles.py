@@ -1,0 +1,106 @@
+"""Test doubles: real Mover subclasses whose transport misbehaves on cue.
+
+They exercise the real engine end to end; only the transport's behaviour is scripted.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from typing import Any, Callable, Optional
+
+from pilot_movers.base import CopyOutcome, CopyRequest
+from pilot_movers.errors import MoverError
+from pilot_movers.local.mover import LocalMover
+from pilot_movers.local.namespace import LocalNamespace
+from pilot_movers.values import Location
+
+
+class ScriptedMover(LocalMover):
+    """A local mover that raises scripted errors: ``script[name]`` is a list, one entry per
+    attempt, of an exception to raise (None: copy normally). Counts calls and concurrency."""
+
+    name = "scripted"
+
+    def __init__(self, settings: Any = None, *, script: Optional[dict[str, list[Any]]] = None, **options: Any):
+        super().__init__(settings, **options)
+        self.script = {k: list(v) for k, v in (script or {}).items()}
+        self.calls: dict[str, int] = defaultdict(int)
+        self.active = 0
+        self.max_active = 0
+        self._lock = threading.Lock()
+        self.delay = 0.0
+
+    def copy_file(self, request: CopyRequest) -> CopyOutcome:
+        name = request.spec.name
+        with self._lock:
+            self.calls[name] += 1
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+            steps = self.script.get(name)
+            step = steps.pop(0) if steps else None
+        try:
+            if self.delay:
+                time.sleep(self.delay)
+            if isinstance(step, BaseException):
+                raise step
+            if callable(step):
+                return step(request, lambda: super(ScriptedMover, self).copy_file(request))
+            return super().copy_file(request)
+        finally:
+            with self._lock:
+                self.active -= 1
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+
+class StallingMover(LocalMover):
+    """Copies nothing and reports no progress until its clock is cancelled (a hung server)."""
+
+    name = "stalling"
+
+    def __init__(self, settings: Any = None, *, trickle: bool = False, **options: Any):
+        super().__init__(settings, **options)
+        self.trickle = trickle
+        self.cancel_hook_called = threading.Event()
+
+    def copy_file(self, request: CopyRequest) -> CopyOutcome:
+        request.clock.on_cancel(self.cancel_hook_called.set)
+        with open(request.target.path, "wb") as partial:
+            sent = 0
+            while not request.clock.cancelled.wait(0.02):
+                if self.trickle:  # progress that never ends: only the total deadline stops it
+                    partial.write(b"x")
+                    partial.flush()
+                    sent += 1
+                    request.clock.progress(sent)
+        request.clock.raise_if_cancelled()
+        raise AssertionError("unreachable")
+
+
+class LossyRenameNamespace(LocalNamespace):
+    """Renames, then reports a failure anyway (the reply was lost): an ambiguous failure."""
+
+    def __init__(self, error_factory: Callable[[], MoverError], times: int = 1):
+        self.error_factory = error_factory
+        self.left = times
+
+    def rename(self, source: Location, target: Location, *, overwrite: bool) -> None:
+        super().rename(source, target, overwrite=overwrite)
+        if self.left:
+            self.left -= 1
+            raise self.error_factory()
+
+
+class LossyRenameMover(ScriptedMover):
+    name = "lossy-rename"
+
+    def __init__(self, settings: Any = None, *, namespace: LocalNamespace, **options: Any):
+        super().__init__(settings, **options)
+        self._namespace = namespace
+
+    def namespace(self, location: Location) -> Any:
+        return self._namespace

@@ -1,0 +1,271 @@
+"""job_params: both syntaxes, every parse error, round trips and expansion into file specs."""
+
+from __future__ import annotations
+
+import string
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import job_params
+from job_params import JobParams, JobParamsError
+from pilot_movers.values import Location, Role
+
+EXAMPLE = (
+    "globus-user=mxp globus-endpoint-in=mxp#MXP_BNL_TEST\n"
+    "globus-endpoint-local=mxp#MXP_BNL_TEST   globus-endpoint-out=mxp#MXP_OU_TEST in-mode=server\n"
+    "\tdir-in=/direct/usatlas+u/mxp/ files-in=xs.sh out-mode=server dir-out=/home/usatlas1 files-out=xs.sh"
+)
+
+
+def test_parses_the_key_value_example_across_newlines_and_tabs():
+    params = job_params.parse(EXAMPLE)
+    assert params.globus_user == "mxp"
+    assert params.endpoint_in == "mxp#MXP_BNL_TEST"
+    assert params.endpoint_local == "mxp#MXP_BNL_TEST"
+    assert params.endpoint_out == "mxp#MXP_OU_TEST"
+    assert (params.in_mode, params.out_mode) == ("server", "server")
+    assert params.dir_in == "/direct/usatlas+u/mxp/"
+    assert params.dir_out == "/home/usatlas1"
+    assert params.files_in == ("xs.sh",)
+    assert params.files_out == ("xs.sh",)
+    assert params.passthrough == ()
+
+
+def test_shell_quoting_is_honoured():
+    params = job_params.parse("dir-in='/data/with space/' files-in=\"a b.root\",c.root")
+    assert params.dir_in == "/data/with space/"
+    assert params.files_in == ("a b.root", "c.root")
+
+
+def test_sendjob_flags_repeat_and_accept_comma_lists_and_separate_values():
+    params = job_params.parse(
+        "--StageinGOsrc=EP1:/in/a.dat --StageinGOsrc EP1:/in/b.dat,EP1:/in/c.dat "
+        "--StageinGOdest=WN#ep:/work/ --Data=out1,out2 --OutputGO=DST:/results/ --WorkingendpointGO=WN#ep"
+    )
+    assert params.stagein_sources == ("EP1:/in/a.dat", "EP1:/in/b.dat", "EP1:/in/c.dat")
+    assert params.stagein_destinations == ("WN#ep:/work/",)
+    assert params.data == ("out1", "out2")
+    assert params.output_destinations == ("DST:/results/",)
+    assert params.working_endpoint == "WN#ep"
+
+
+def test_unknown_tokens_are_kept_in_order():
+    params = job_params.parse("-v files-in=a transformation=run.sh --maxEvents=10 'two words'")
+    assert params.passthrough == ("-v", "transformation=run.sh", "--maxEvents=10", "two words")
+    assert job_params.parse(job_params.format(params)) == params
+
+
+@pytest.mark.parametrize(
+    ("text", "token", "reason"),
+    [
+        ("in-mode=tape", "in-mode=tape", "unknown mode 'tape'"),
+        ("out-mode=", "out-mode=", "empty value"),
+        ("files-in=a,,b", "files-in=a,,b", "empty file name"),
+        ("files-in=a,", "files-in=a,", "empty file name"),
+        ("files-out=sub/x.root", "files-out=sub/x.root", "would escape the work dir"),
+        ("files-in=..", "files-in=..", "would escape the work dir"),
+        ("files-in=../../etc/passwd", "files-in=../../etc/passwd", "would escape the work dir"),
+        ("--Data=../x --OutputGO=E:/d/", "--Data=../x", "would escape the work dir"),
+        ("dir-in=/a dir-in=/b", "dir-in=/b", "duplicate key dir-in"),
+        ("files-in=a,b,a", "files-in=a,b,a", "listed twice"),
+        ("files-in", "files-in", "has no value"),
+        (
+            "--StageinGOsrc=E:/a --StageinGOsrc=E:/b --StageinGOdest=D:/1 --StageinGOdest=D:/2 --StageinGOdest=D:/3",
+            "--StageinGOdest",
+            "3 destination(s) for 2 --StageinGOsrc source(s)",
+        ),
+        ("--StageoutGOsrc=E:/a", "--StageoutGOdest", "0 destination(s) for 1 --StageoutGOsrc"),
+        ("--Data=a,b,c --OutputGO=D:/x/ --OutputGO=D:/y/", "--OutputGO", "2 destination(s) for 3 --Data"),
+        ("--StageinGOdest=D:/x/", "--StageinGOdest", "without --StageinGOsrc"),
+        ("--StageinGOsrc=not-globus --StageinGOdest=D:/x/", "--StageinGOsrc=not-globus", "not a Globus ENDPOINT:/path"),
+        ("--StageinGOsrc=E:/dir/ --StageinGOdest=D:/x/", "--StageinGOsrc=E:/dir/", "names a directory"),
+        ("globus-endpoint-in=bad/name", "globus-endpoint-in=bad/name", "not a Globus endpoint"),
+        ("--WorkingendpointGO=A --WorkingendpointGO=B", "--WorkingendpointGO=B", "twice with different values"),
+        ("files-in='unbalanced", "files-in='unbalanced", "cannot split into tokens"),
+    ],
+)
+def test_bad_input_names_the_token_and_why(text, token, reason):
+    with pytest.raises(JobParamsError) as caught:
+        job_params.parse(text)
+    assert caught.value.token == token
+    assert reason in caught.value.reason
+    assert token in str(caught.value)
+    assert caught.value.code == 9001
+
+
+def test_one_destination_serves_every_source():
+    params = job_params.parse("--StageinGOsrc=E:/a/x.dat,E:/b/y.dat --StageinGOdest=WN:/work/")
+    specs = params.stage_in_specs("/work")
+    assert [(s.source.url, s.destination.url) for s in specs] == [
+        ("E:/a/x.dat", "WN:/work/x.dat"),
+        ("E:/b/y.dat", "WN:/work/y.dat"),
+    ]
+
+
+# -- round trips ---------------------------------------------------------------------------
+
+names = st.text(alphabet=string.ascii_letters + string.digits + "._-+ ", min_size=1, max_size=12).filter(
+    lambda s: s.strip() and s not in (".", "..")
+)
+file_lists = st.lists(names, min_size=1, max_size=4, unique=True).map(tuple)
+endpoints = st.text(alphabet=string.ascii_letters + string.digits + "#_-.", min_size=1, max_size=16)
+paths = st.lists(
+    st.text(alphabet=string.ascii_letters + string.digits + "_-+.", min_size=1, max_size=8), min_size=1, max_size=3
+).map(lambda parts: "/" + "/".join(parts))
+globus_dirs = st.builds(lambda e, p: f"{e}:{p}/", endpoints, paths)
+globus_files = st.builds(lambda e, p, n: f"{e}:{p}/{n}", endpoints, paths, names.filter(lambda n: "," not in n))
+texts = st.text(alphabet=string.printable.replace("\x0b", "").replace("\x0c", ""), min_size=1, max_size=20).filter(
+    lambda s: s.strip()
+)
+passthrough_tokens = st.text(alphabet=string.ascii_letters + string.digits + "-=_ '\"", min_size=1, max_size=10).filter(
+    lambda t: t.partition("=")[0] not in job_params.parser.KEYS and t.partition("=")[0] not in job_params.parser.FLAGS
+)
+
+
+@st.composite
+def job_params_values(draw):
+    def maybe(strategy):
+        return draw(st.one_of(st.none(), strategy))
+
+    n_in = draw(st.integers(0, 3))
+    data = draw(st.lists(names.filter(lambda n: "," not in n), max_size=3, unique=True).map(tuple))
+    return JobParams(
+        globus_user=maybe(texts),
+        endpoint_in=maybe(endpoints),
+        endpoint_local=maybe(endpoints),
+        endpoint_out=maybe(endpoints),
+        in_mode=maybe(st.sampled_from(["server", "local"])),
+        out_mode=maybe(st.sampled_from(["server", "local"])),
+        dir_in=maybe(texts),
+        dir_out=maybe(paths),
+        files_in=draw(
+            st.one_of(
+                st.just(()),
+                file_lists.map(lambda t: tuple(n.replace(",", "") or "x" for n in t)).filter(
+                    lambda t: len(set(t)) == len(t)
+                ),
+            )
+        ),
+        files_out=draw(
+            st.one_of(
+                st.just(()),
+                st.lists(names.filter(lambda n: "," not in n), min_size=1, max_size=3, unique=True).map(tuple),
+            )
+        ),
+        stagein_sources=tuple(draw(globus_files) for _ in range(n_in)),
+        stagein_destinations=tuple(draw(globus_dirs) for _ in range(min(n_in, draw(st.sampled_from([1, n_in]))))),
+        data=data,
+        output_destinations=(draw(globus_dirs),) if data else (),
+        working_endpoint=maybe(endpoints),
+        passthrough=tuple(draw(st.lists(passthrough_tokens, max_size=3))),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(job_params_values())
+def test_format_then_parse_gives_back_the_same_value(params):
+    assert job_params.parse(job_params.format(params)) == params
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.builds(lambda k, v: f"{k}={v}", st.sampled_from(sorted(job_params.parser.KEYS)), texts),
+            st.builds(lambda k, v: f"{k}={v}", st.sampled_from(sorted(job_params.parser.FLAGS)), globus_files),
+            passthrough_tokens,
+        ),
+        max_size=8,
+    )
+)
+def test_any_text_either_fails_clearly_or_round_trips(tokens):
+    import shlex
+
+    text = " ".join(shlex.quote(t) for t in tokens)
+    try:
+        params = job_params.parse(text)
+    except JobParamsError as exc:
+        assert exc.token and exc.reason
+        return
+    formatted = job_params.format(params)
+    assert job_params.parse(formatted) == params
+    assert job_params.format(job_params.parse(formatted)) == formatted
+
+
+def test_format_writes_readable_canonical_text():
+    params = job_params.parse(EXAMPLE)
+    assert job_params.format(params) == " ".join(EXAMPLE.split())
+
+
+# -- where the files live ------------------------------------------------------------------
+
+
+def test_local_mode_reads_from_a_local_directory():
+    params = job_params.parse(
+        "in-mode=local dir-in=/shared/data files-in=a,b out-mode=local dir-out=/shared/out files-out=c"
+    )
+    (a, b) = params.stage_in_specs("/work")
+    assert a.source == Location.local("/shared/data/a")
+    assert a.destination == Location.local("/work/a")
+    assert a.role is Role.INPUT
+    (c,) = params.stage_out_specs("/work")
+    assert (c.source, c.destination, c.role) == (
+        Location.local("/work/c"),
+        Location.local("/shared/out/c"),
+        Role.OUTPUT,
+    )
+
+
+@pytest.mark.parametrize(
+    ("dir_in", "expected"),
+    [
+        ("gsiftp://se.example.org:2811/data/", "gsiftp://se.example.org:2811/data/f.root"),
+        ("root://se.example.org:1094//data", "root://se.example.org:1094//data/f.root"),
+        ("davs://se.example.org:8443/data", "davs://se.example.org:8443/data/f.root"),
+        ("file:///data", "file:///data/f.root"),
+    ],
+)
+def test_a_url_directory_is_used_as_is(dir_in, expected):
+    (spec,) = job_params.parse(f"dir-in={dir_in} files-in=f.root").stage_in_specs("/work")
+    assert spec.source.url == expected
+
+
+def test_a_plain_path_joins_the_storage_element_or_else_the_globus_endpoint():
+    params = job_params.parse("globus-endpoint-in=mxp#SRC dir-in=/data files-in=f")
+    (via_se,) = params.stage_in_specs("/work", storage="root://se:1094")
+    assert via_se.source.url == "root://se:1094//data/f"
+    (via_globus,) = params.stage_in_specs("/work")
+    assert via_globus.source == Location("globus", "mxp#SRC", "/data/f")
+
+
+def test_a_plain_path_with_nowhere_to_resolve_it_is_an_error():
+    with pytest.raises(JobParamsError, match="needs a storage element URL"):
+        job_params.parse("dir-out=/results files-out=f").stage_out_specs("/work")
+
+
+def test_files_without_a_directory_is_an_error():
+    with pytest.raises(JobParamsError, match="dir-in is not"):
+        job_params.parse("files-in=f").stage_in_specs("/work")
+
+
+def test_local_mode_needs_an_absolute_path():
+    with pytest.raises(JobParamsError, match="absolute local path"):
+        job_params.parse("in-mode=local dir-in=relative files-in=f").stage_in_specs("/work")
+
+
+def test_sendjob_data_goes_to_the_output_directory():
+    params = job_params.parse("--Data=h1.root,h2.root --OutputGO=mxp#DST:/results/")
+    specs = params.stage_out_specs("/work")
+    assert [(s.source.path, s.destination.url) for s in specs] == [
+        ("/work/h1.root", "mxp#DST:/results/h1.root"),
+        ("/work/h2.root", "mxp#DST:/results/h2.root"),
+    ]
+
+
+def test_two_files_written_to_the_same_place_is_an_error():
+    params = job_params.parse("dir-in=/a files-in=x --StageinGOsrc=E:/b/x --StageinGOdest=WN:/work/")
+    with pytest.raises(JobParamsError, match="two files would be written"):
+        job_params.parse("--StageinGOsrc=E:/a/x,E:/b/x --StageinGOdest=WN:/w/").stage_in_specs("/w")
+    assert len(params.stage_in_specs("/work", storage="gsiftp://h:1")) == 2

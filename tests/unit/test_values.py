@@ -1,0 +1,94 @@
+"""Locations and checksums: parsing, rendering, normalisation."""
+
+from __future__ import annotations
+
+import zlib
+
+import pytest
+
+from pilot_movers.checksums import Checksum, StreamingDigest, file_checksum
+from pilot_movers.errors import UnknownChecksumType
+from pilot_movers.values import Location
+
+
+@pytest.mark.parametrize(
+    ("text", "scheme", "netloc", "path", "url"),
+    [
+        ("gsiftp://host:2811/data/f", "gsiftp", "host:2811", "/data/f", "gsiftp://host:2811/data/f"),
+        ("root://host:1094//data/f", "root", "host:1094", "/data/f", "root://host:1094//data/f"),
+        ("root://host:1094/data/f", "root", "host:1094", "/data/f", "root://host:1094//data/f"),
+        ("davs://host:8443/data/f", "davs", "host:8443", "/data/f", "davs://host:8443/data/f"),
+        ("file:///data/f", "file", "", "/data/f", "file:///data/f"),
+        ("/data/f", "file", "", "/data/f", "file:///data/f"),
+        ("mxp#MXP_BNL_TEST:/direct/f", "globus", "mxp#MXP_BNL_TEST", "/direct/f", "mxp#MXP_BNL_TEST:/direct/f"),
+        (
+            "ddb59aef-6d04-11e5-ba46-22000b92c6ec:/~/f",
+            "globus",
+            "ddb59aef-6d04-11e5-ba46-22000b92c6ec",
+            "/~/f",
+            "ddb59aef-6d04-11e5-ba46-22000b92c6ec:/~/f",
+        ),
+    ],
+)
+def test_locations_parse_and_render(text, scheme, netloc, path, url):
+    location = Location.parse(text)
+    assert (location.scheme, location.netloc, location.path) == (scheme, netloc, path)
+    assert location.url == url
+    assert Location.parse(location.url) == location
+
+
+@pytest.mark.parametrize("text", ["relative/path", "gsiftp:///nohost", "root://h//f?x=1", "EP:relative"])
+def test_bad_locations_are_refused(text):
+    with pytest.raises(ValueError):
+        Location.parse(text)
+
+
+def test_join_and_sibling():
+    base = Location.parse("root://h:1//data/")
+    assert base.join("f").url == "root://h:1//data/f"
+    assert base.join("f").sibling("g").url == "root://h:1//data/g"
+    assert base.join("f").name == "f"
+
+
+@pytest.mark.parametrize(
+    ("text", "algorithm", "value"),
+    [
+        ("adler32:9600001", "adler32", "09600001"),
+        ("AD:0A1B2C3D", "adler32", "0a1b2c3d"),
+        ("ad32:0x1", "adler32", "00000001"),
+        ("md5:D41D8CD98F00B204E9800998ECF8427E", "md5", "d41d8cd98f00b204e9800998ecf8427e"),
+    ],
+)
+def test_checksums_are_normalised(text, algorithm, value):
+    checksum = Checksum.parse(text)
+    assert (checksum.algorithm, checksum.value) == (algorithm, value)
+    assert checksum == Checksum(algorithm, value)
+
+
+@pytest.mark.parametrize("text", ["adler32:xyz", "adler32:123456789", "md5:abc:", "noalgorithm"])
+def test_bad_checksum_values_are_refused(text):
+    with pytest.raises(ValueError):
+        Checksum.parse(text)
+
+
+def test_unknown_algorithm_has_its_own_code():
+    with pytest.raises(UnknownChecksumType) as caught:
+        Checksum("sha1", "00")
+    assert caught.value.code == 1314
+
+
+def test_streaming_digest_matches_zlib_and_file_checksum(tmp_path):
+    data = bytes(range(256)) * 4099
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    digest = StreamingDigest(["adler32", "md5"])
+    for i in range(0, len(data), 1000):
+        digest.update(data[i : i + 1000])
+    assert digest.checksum("adler32") == Checksum.adler32_of_int(zlib.adler32(data))
+    assert file_checksum(path) == digest.checksum("adler32")
+    assert file_checksum(path, "md5") == digest.checksum("md5")
+    assert file_checksum(path, "ad") == digest.checksum("adler32")
+
+
+def test_adler32_of_empty_input_keeps_leading_zeros():
+    assert StreamingDigest().checksum("adler32").value == "00000001"
