@@ -207,6 +207,7 @@ def test_local_mode_reads_from_a_local_directory():
         "in-mode=local dir-in=/shared/data files-in=a,b out-mode=local dir-out=/shared/out files-out=c"
     )
     (a, b) = params.stage_in_specs("/work")
+    assert b.source == Location.local("/shared/data/b")
     assert a.source == Location.local("/shared/data/a")
     assert a.destination == Location.local("/work/a")
     assert a.role is Role.INPUT
