@@ -235,3 +235,37 @@ def test_the_example_pilot_wrapper_runs_a_job(site, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert (site / "shared" / "out" / "result.txt").stat().st_size == 100_000
+
+
+def test_the_example_submission_builds_parameters_the_pilot_accepts():
+    example = Path(__file__).resolve().parents[2] / "examples" / "send_job.py"
+    args = [
+        "--user",
+        "mxp",
+        "--endpoint-in",
+        "mxp#MXP_BNL_TEST",
+        "--dir-in",
+        "/direct/usatlas+u/mxp/",
+        "--in",
+        "xs.sh",
+        "--endpoint-out",
+        "mxp#MXP_OU_TEST",
+        "--dir-out",
+        "/home/usatlas1",
+        "--out",
+        "xs.sh",
+    ]
+    done = subprocess.run([sys.executable, str(example), *args], capture_output=True, text=True, check=True)
+    params = job_params.parse(done.stdout)
+    assert (params.globus_user, params.files_in, params.files_out) == ("mxp", ("xs.sh",), ("xs.sh",))
+    refused = subprocess.run(
+        [sys.executable, str(example), "--dir-in", "/x", "--in", "../etc"], capture_output=True, text=True
+    )
+    assert refused.returncode == 2
+    assert "files-in=../etc" in refused.stderr
+
+
+@pytest.mark.parametrize("name", ["local.json", "grid.ini"])
+def test_the_example_queue_configs_load(name):
+    queue = QueueConfig.load(Path(__file__).resolve().parents[2] / "examples" / "queues" / name)
+    assert queue.copytool
