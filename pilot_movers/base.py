@@ -61,14 +61,17 @@ class CopyRequest:
 class CopyOutcome:
     """What a transport knows after copying: bytes written and checksums of those bytes.
 
-    ``checksums`` were computed while the bytes streamed (or by the server); ``verified`` is True
-    when the transport itself compared source and target (or the expected value) and they matched.
-    The engine computes a checksum in a second pass only when a transport reports neither.
+    ``checksums`` were computed while the bytes streamed (or by the server). ``verified`` is True
+    when the transport itself compared the copy with the request's expected checksum (or, when
+    there is none, with the source) and they matched. ``linked`` is True when no byte was copied
+    (a link or a rename of the source itself). The engine computes a checksum in a second pass
+    only when it needs one the transport did not give.
     """
 
     bytes: int
     checksums: tuple[Checksum, ...] = ()
     verified: bool = False
+    linked: bool = False
 
 
 CopyResult = Union[CopyOutcome, MoverError]
@@ -162,6 +165,7 @@ class Mover:
         """``copy_file`` with every exception turned into a MoverError value."""
         if request.clock.reason is not None:
             return request.clock.reason
+        request.clock.start()
         try:
             return self.copy_file(request)
         except MoverError as exc:

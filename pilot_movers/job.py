@@ -74,6 +74,7 @@ class Job:
         self._stack = ExitStack()
         self._started = 0.0
         self._saved_handlers: dict[int, Any] = {}
+        self._saved_mask: set[signal.Signals] = set()
         self._terminating = False
         self._cleanup_notes: list[str] = []
 
@@ -237,9 +238,12 @@ class Job:
     # -- signals ---------------------------------------------------------------------------
 
     def _install_signal_handlers(self) -> None:
-        for name in _SIGNALS:
-            number = getattr(signal, name)
+        numbers = {getattr(signal, name) for name in _SIGNALS}
+        for number in numbers:
             self._saved_handlers[number] = signal.signal(number, self._on_signal)
+        # A blocked signal mask is inherited from whatever started the pilot (Globus and XRootD
+        # threads block signals): a blocked SIGTERM would never stop the job.
+        self._saved_mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, numbers)
 
     def _on_signal(self, number: int, frame: Optional[FrameType]) -> None:
         name = signal.Signals(number).name
@@ -253,6 +257,8 @@ class Job:
     def _restore_signal_handlers(self) -> None:
         for number, handler in self._saved_handlers.items():
             signal.signal(number, handler)
+        if self._saved_handlers:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self._saved_mask)
         self._saved_handlers.clear()
 
     # -- extension points for credentials -----------------------------------------------------

@@ -23,7 +23,12 @@ PROGRESS_LOG_INTERVAL = 10.0
 
 
 class TransferClock:
-    """Progress, deadline and cancellation of one transfer attempt. Thread safe."""
+    """Progress, deadline and cancellation of one transfer attempt. Thread safe.
+
+    A clock runs from ``start()`` (called when the transport begins this file; in a bulk call,
+    files wait their turn unclocked). ``probe``, when set, is polled by the watchdog for the
+    bytes moved so far, for transports that report no progress themselves.
+    """
 
     def __init__(
         self,
@@ -42,12 +47,23 @@ class TransferClock:
         self._callbacks: list[Callable[[], None]] = []
         self.cancelled = threading.Event()
         self.reason: Optional[MoverError] = None
+        self.probe: Optional[Callable[[], Optional[int]]] = None
+        self.running = False
         self.started = now()
         self.last_progress = self.started
         self.bytes = 0
         self.size = size
         self.deadline = self.started + total_timeout(size)
         self._last_log = self.started
+
+    def start(self) -> None:
+        """The transport begins this file now: both clocks start counting."""
+        with self._lock:
+            if self.running:
+                return
+            self.running = True
+            self.started = self.last_progress = self._last_log = self._now()
+            self.deadline = self.started + self._total_timeout(self.size)
 
     def set_size(self, size: int) -> None:
         """The transport learned the file size: scale the deadline to it."""
@@ -71,6 +87,11 @@ class TransferClock:
             of = f" of {self.size}" if self.size is not None else ""
             log.info("%s: %d%s bytes, %.1f MB/s", self.label, total_bytes, of, total_bytes / elapsed / 1e6)
 
+    def touch(self) -> None:
+        """The transport is alive and busy (a checksum, a handshake) though no byte moved."""
+        with self._lock:
+            self.last_progress = self._now()
+
     def on_cancel(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` (from the watchdog thread) when the clock is cancelled."""
         with self._lock:
@@ -93,6 +114,15 @@ class TransferClock:
 
     def check(self) -> None:
         """Cancel if either clock ran out."""
+        if not self.running or self.reason is not None:
+            return
+        if self.probe is not None:
+            try:
+                seen = self.probe()
+            except Exception:  # noqa: BLE001 - a probe is a hint; a failing one must not stop the watchdog
+                seen = None
+            if seen is not None:
+                self.progress(seen)
         now = self._now()
         with self._lock:
             stalled_for = now - self.last_progress

@@ -53,7 +53,7 @@ class LocalMover(Mover):
         source, target = request.source.path, request.target.path
         _make_parent(target)
         if self.mode == "symlink":
-            return self._symlink(source, target)
+            return self._symlink(source, target, request)
         if self.mode == "move":
             try:
                 os.link(source, target)
@@ -61,7 +61,7 @@ class LocalMover(Mover):
                 if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK):
                     raise _translate(exc, source, target) from exc
             else:
-                return CopyOutcome(_size(target), verified=True)
+                return CopyOutcome(_size(target), verified=request.expected_checksum is None, linked=True)
         return self._stream(request, source, target)
 
     def committed(self, request: CopyRequest) -> None:
@@ -71,14 +71,15 @@ class LocalMover(Mover):
             except FileNotFoundError:
                 pass
 
-    def _symlink(self, source: str, target: str) -> CopyOutcome:
+    def _symlink(self, source: str, target: str, request: CopyRequest) -> CopyOutcome:
         try:
             size = os.stat(source).st_size
             os.symlink(source, target)
         except OSError as exc:
             raise _translate(exc, source, target) from exc
-        # A link is the source itself: nothing moved that could have been corrupted.
-        return CopyOutcome(size, verified=True)
+        # A link is the source itself: nothing moved that could have been corrupted, but an
+        # expected checksum is still checked (the engine reads the file through the link).
+        return CopyOutcome(size, verified=request.expected_checksum is None, linked=True)
 
     def _stream(self, request: CopyRequest, source: str, target: str) -> CopyOutcome:
         algorithms = [request.checksum_algorithm]

@@ -210,7 +210,7 @@ def test_sigterm_stops_the_payload_cleans_up_and_reports(site):
     payload_pid = int(pidfile.read_text())
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=60)
-    assert process.returncode == 128 + signal.SIGTERM
+    assert process.returncode == 128 + signal.SIGTERM, err
     assert "SIGTERM (1201)" in err
     report = json.loads((site / "r.json").read_text())
     assert (report["error"]["code"], report["error"]["name"], report["failed_phase"]) == (1201, "SIGTERM", "payload")

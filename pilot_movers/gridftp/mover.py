@@ -1,0 +1,330 @@
+"""The ``gridftp`` mover, on gfal2's Python binding.
+
+Many files move through gfal2's bulk ``filecopy`` (one call per chunk of ``bulk_size`` files, which
+keeps the GridFTP session; ``concurrency`` chunks at once). Integrity: gfal2 compares source and
+destination checksums end to end (mode ``both``) for every file. Uploads are checksummed locally
+first (against the job's expected value, if any: a bad file is refused before a byte leaves);
+downloads with an expected value are compared with it by the engine, on the local copy.
+
+Per-file checksum values are not handed to gfal2's bulk call: in gfal2 2.21 and its Python
+binding, the type of a ``TYPE:VALUE`` string loses its last character and short strings reach
+the C code as dangling pointers.
+
+gfal2 reports no progress for copies between GridFTP and local files, so the engine's clocks read
+it from the local end (the size of a download's target, the read offset of an upload's source).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any, Iterator, Optional, Sequence
+
+import gfal2
+
+from pilot_movers import __version__
+from pilot_movers.base import CopyOutcome, CopyRequest, CopyResult, Mover
+from pilot_movers.checksums import Checksum, file_checksum
+from pilot_movers.engine import probes
+from pilot_movers.engine.settings import TransferSettings
+from pilot_movers.errors import (
+    ChecksumMismatch,
+    ConfigurationError,
+    MoverError,
+    Scope,
+    TransferCancelled,
+)
+from pilot_movers.gridftp.errors import from_gerror
+from pilot_movers.gridftp.namespace import Gfal2Namespace
+from pilot_movers.namespace import Namespace
+from pilot_movers.values import Location
+
+# gfal2's binding logs every plugin load at INFO; keep that out of pilot logs unless asked for.
+if logging.getLogger("gfal2").level == logging.NOTSET:
+    logging.getLogger("gfal2").setLevel(logging.WARNING)
+
+#: gfal2 plugin -> the URL schemes it serves.
+PLUGIN_SCHEMES = {
+    "gridftp": ("gsiftp", "ftp"),
+    "http": ("https", "http", "davs", "dav"),
+    "xrootd": ("root", "xroot", "roots"),
+    "srm": ("srm",),
+    "sftp": ("sftp",),
+    "dcap": ("dcap", "gsidcap"),
+}
+
+
+def installed_schemes() -> tuple[str, ...]:
+    """The schemes of the gfal2 plugins installed here (gridftp first)."""
+    names = [name.rsplit("-", 1)[0] for name in gfal2.creat_context().get_plugin_names()]
+    found: list[str] = []
+    for plugin in sorted(names, key=lambda n: n != "gridftp"):
+        found.extend(PLUGIN_SCHEMES.get(plugin, ()))
+    return tuple(dict.fromkeys(found))
+
+
+class GridFTPMover(Mover):
+    name = "gridftp"
+    schemes = installed_schemes()
+
+    def __init__(
+        self,
+        settings: Optional[TransferSettings] = None,
+        *,
+        nbstreams: Any = 1,
+        tcp_buffersize: Any = 0,
+        bulk_size: Any = 200,
+        **options: Any,
+    ) -> None:
+        super().__init__(settings, **options)
+        if options:
+            raise ConfigurationError(f"gridftp mover: unknown option(s) {', '.join(sorted(options))}")
+        try:
+            self.nbstreams = int(nbstreams)
+            self.tcp_buffersize = int(tcp_buffersize)
+            self.bulk_size = max(1, int(bulk_size))
+        except ValueError as exc:
+            raise ConfigurationError(f"gridftp mover: {exc}") from None
+        self._local = threading.local()
+        self._contexts: list[Any] = []
+        self._lock = threading.Lock()
+        self.proxy: Optional[str] = None
+        self._active_calls = 0
+        #: Most bulk calls that ran at once in this mover's life (observability, and tests).
+        self.peak_parallel = 0
+
+    # -- sessions --------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Pin the credential now: the job's X509_USER_PROXY (X509_CERT_DIR is read by Globus)."""
+        self.proxy = os.environ.get("X509_USER_PROXY")
+
+    def close(self) -> None:
+        with self._lock:
+            contexts, self._contexts = self._contexts, []
+        for context in contexts:
+            try:
+                context.free()
+            except Exception:  # noqa: BLE001 - close must not raise
+                pass
+        self._local = threading.local()
+
+    def context(self) -> Any:
+        """The calling thread's gfal2 context (gfal2 contexts are not shared between threads)."""
+        context = getattr(self._local, "context", None)
+        if context is None:
+            context = gfal2.creat_context()
+            context.set_user_agent("pilot-movers", __version__)
+            if self.proxy:
+                context.set_opt_string("X509", "CERT", self.proxy)
+                context.set_opt_string("X509", "KEY", self.proxy)
+            self._local.context = context
+            with self._lock:
+                self._contexts.append(context)
+        return context
+
+    def drop_context(self) -> None:
+        """Forget the calling thread's context: after a connection broke, gfal2 would keep
+        reusing its dead cached GridFTP session."""
+        context = getattr(self._local, "context", None)
+        if context is None:
+            return
+        self._local.context = None
+        with self._lock:
+            if context in self._contexts:
+                self._contexts.remove(context)
+        try:
+            context.free()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def remote_namespace(self, location: Location) -> Namespace:
+        return Gfal2Namespace(self.context, on_broken_session=self.drop_context)
+
+    def translate_exception(self, exc: Exception) -> MoverError:
+        if isinstance(exc, gfal2.GError):
+            return from_gerror(exc)
+        return super().translate_exception(exc)
+
+    # -- copies ----------------------------------------------------------------------------
+
+    def copy_file(self, request: CopyRequest) -> CopyOutcome:
+        [(_, result)] = self._copy_chunk([request])
+        if isinstance(result, MoverError):
+            raise result
+        return result
+
+    def copy_batch(self, requests: Sequence[CopyRequest]) -> Iterator[tuple[CopyRequest, CopyResult]]:
+        chunks = [list(requests[i : i + self.bulk_size]) for i in range(0, len(requests), self.bulk_size)]
+        workers = min(self.settings.concurrency, len(chunks))
+        if workers <= 1:
+            for chunk in chunks:
+                yield from self._copy_chunk(chunk)
+            return
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="pilot-movers-gridftp")
+        running: set[Future[list[tuple[CopyRequest, CopyResult]]]] = set()
+        try:
+            running = {pool.submit(self._copy_chunk, chunk) for chunk in chunks}
+            while running:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield from future.result()
+        finally:
+            if running:  # the caller stopped listening (a signal, an exception): stop the rest
+                for request in requests:
+                    request.clock.cancel(TransferCancelled("transfer abandoned: the job is stopping"))
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _copy_chunk(self, requests: list[CopyRequest]) -> list[tuple[CopyRequest, CopyResult]]:
+        results: dict[int, CopyResult] = {}
+        planned: list[tuple[CopyRequest, Optional[Checksum]]] = []
+        for request in requests:
+            if request.clock.reason is not None:
+                results[id(request)] = request.clock.reason
+                continue
+            try:
+                planned.append((request, self._local_source_checksum(request)))
+            except MoverError as exc:
+                results[id(request)] = exc
+        if planned:
+            results.update(self._bulk_copy(self.context(), planned))
+        return [(r, results[id(r)]) for r in requests]
+
+    @staticmethod
+    def _local_source_checksum(request: CopyRequest) -> Optional[Checksum]:
+        """For an upload, the local file's checksum, checked against the job's expectation."""
+        if not request.source.is_local:
+            return None
+        expected = request.expected_checksum
+        local = file_checksum(request.source.path, expected.algorithm if expected else request.checksum_algorithm)
+        if expected is not None and local != expected:
+            raise ChecksumMismatch(
+                f"{request.source.path} has {local}, the job expects {expected}",
+                algorithm=expected.algorithm,
+                scope=Scope.SOURCE,
+            )
+        return local
+
+    def _bulk_copy(self, context: Any, planned: list[tuple[CopyRequest, Optional[Checksum]]]) -> dict[int, CopyResult]:
+        params = context.transfer_parameters()
+        largest = max((r.expected_size or 0) for r, _ in planned)
+        params.timeout = int(self.settings.total_timeout(largest)) + 60  # our clocks act first
+        params.nbstreams = self.nbstreams
+        if self.tcp_buffersize:
+            params.tcp_buffersize = self.tcp_buffersize
+        params.create_parent = True
+        params.overwrite = False
+        params.set_checksum(gfal2.checksum_mode.both, self.settings.checksum.upper(), "")
+        tracker = _BulkTracker({_pair(r): r for r, _ in planned})
+        params.event_callback = tracker.on_event
+        active = _ActiveCall(context)
+        for request, _ in planned:
+            request.clock.on_cancel(active.cancel)
+            if request.target.is_local:
+                request.clock.probe = probes.local_size(request.target.path)
+            elif request.source.is_local:
+                request.clock.probe = probes.read_position(request.source.path)
+        if len(planned) == 1:
+            planned[0][0].clock.start()
+        with self._lock:
+            self._active_calls += 1
+            self.peak_parallel = max(self.peak_parallel, self._active_calls)
+        try:
+            with active:
+                errors = context.filecopy(
+                    params, [r.source.url for r, _ in planned], [r.target.url for r, _ in planned]
+                )
+        except gfal2.GError as exc:  # the whole call failed before any file was attempted
+            error = from_gerror(exc)
+            if error.transient:
+                self.drop_context()
+            return {id(r): error for r, _ in planned}
+        finally:
+            with self._lock:
+                self._active_calls -= 1
+        results: dict[int, CopyResult] = {}
+        for (request, local), error in zip(planned, errors):
+            if error is None:
+                # gfal2 compared source and destination; it checked the job's expectation only
+                # if we did (uploads): otherwise the engine compares it on the local copy.
+                verified = local is not None or request.expected_checksum is None
+                results[id(request)] = CopyOutcome(_bytes_copied(request), (local,) if local else (), verified)
+                continue
+            failure = from_gerror(error, stage=tracker.stage(request), what=request.spec.name)
+            if isinstance(failure, TransferCancelled) and request.clock.reason is None:
+                failure = TransferCancelled(
+                    "cancelled with the rest of its gfal2 bulk copy, when another file of it stalled or timed out",
+                    transient=True,
+                )
+            results[id(request)] = failure
+        if any(isinstance(r, MoverError) and r.transient for r in results.values()):
+            self.drop_context()
+        return results
+
+
+def _pair(request: CopyRequest) -> str:
+    return f"{request.source.url} => {request.target.url}"
+
+
+def _bytes_copied(request: CopyRequest) -> int:
+    local = request.target if request.target.is_local else request.source
+    if local.is_local:
+        return os.stat(local.path).st_size
+    return request.expected_size or 0
+
+
+class _BulkTracker:
+    """Follows gfal2's events through a bulk call: which file is current (its clock starts when
+    its own listing ends) and the last stage each file reached (a checksum-stage EIO is a
+    mismatch)."""
+
+    def __init__(self, requests: dict[str, CopyRequest]) -> None:
+        self.requests = requests
+        self.current: Optional[CopyRequest] = None
+        self._listed: list[CopyRequest] = []
+        self._stages: dict[int, str] = {}
+
+    def on_event(self, event: Any) -> None:
+        stage = str(event.stage)
+        if stage == "LIST:ENTER":
+            self._listed = []
+        elif stage == "LIST:ITEM":
+            request = self.requests.get(str(event.description))
+            if request is not None:
+                self._listed.append(request)
+        elif stage == "LIST:EXIT":
+            if len(self._listed) == 1:  # gfal2 announces each file alone just before copying it
+                self.current = self._listed[0]
+                self.current.clock.start()
+        elif self.current is not None:
+            self._stages[id(self.current)] = stage
+            self.current.clock.touch()
+
+    def stage(self, request: CopyRequest) -> Optional[str]:
+        return self._stages.get(id(request))
+
+
+class _ActiveCall:
+    """Cancel a gfal2 context only while a call on it runs: a clock cancelled after its bulk call
+    returned must not cancel the next call on the same context."""
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+        self._running = False
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> _ActiveCall:
+        with self._lock:
+            self._running = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._running = False
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self._running:
+                self.context.cancel()

@@ -1,0 +1,1 @@
+"""The ``xrootd`` mover: the XRootD Python client (``CopyProcess``, ``FileSystem``)."""

@@ -1,0 +1,88 @@
+"""XRootDStatus -> MoverError, by the client's error code and the server's kXR errno."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pilot_movers.errors import (
+    AuthenticationFailed,
+    ChecksumMismatch,
+    DestinationExists,
+    MoverError,
+    NoSpace,
+    Scope,
+    ServiceUnavailable,
+    SourceNotFound,
+    TransferCancelled,
+    TransferFailed,
+    TransferTimeout,
+)
+from pilot_movers.local.oserrors import from_oserror
+
+# XrdClStatus.hh: client-side error codes.
+ERR_OS_ERROR = 12
+ERR_DATA_ERROR = 14
+SOCKET_ERRORS = {101, 102, 104, 105, 106, 107, 108, 109, 110}  # invalid addr .. TLS error
+ERR_SOCKET_TIMEOUT = 103
+ERR_HANDSHAKE, ERR_LOGIN, ERR_AUTH = 202, 203, 204
+ERR_OPERATION_EXPIRED = 206
+ERR_OPERATION_INTERRUPTED = 207
+ERR_NOT_FOUND = 304
+ERR_CHECKSUM = 305
+ERR_ERROR_RESPONSE = 400
+
+# XProtocol.hh: kXR_* errors a server sends with errErrorResponse.
+KXR_NOT_AUTHORIZED, KXR_NOT_FOUND, KXR_SERVER_ERROR, KXR_NO_SERVER = 3010, 3011, 3012, 3014
+KXR_IO_ERROR, KXR_NO_SPACE, KXR_CANCELLED, KXR_EXISTS, KXR_CHECKSUM = 3007, 3009, 3017, 3018, 3019
+KXR_IN_PROGRESS, KXR_OVER_QUOTA, KXR_OVERLOADED, KXR_AUTH_FAILED = 3020, 3021, 3024, 3030
+KXR_TIMED_OUT, KXR_TIMER_EXPIRED = 3034, 3035
+_SERVER_BUSY = {
+    KXR_SERVER_ERROR,
+    KXR_NO_SERVER,
+    KXR_IO_ERROR,
+    KXR_IN_PROGRESS,
+    KXR_OVERLOADED,
+    KXR_TIMED_OUT,
+    KXR_TIMER_EXPIRED,
+}
+
+
+def from_status(status: Any, *, what: str = "", local_scope: Scope = Scope.DESTINATION) -> MoverError:
+    """Translate an ``XRootDStatus`` that is not ok. ``local_scope`` says which side a local
+    OS error (errOSError) belongs to."""
+    code, number = int(status.code), int(status.errno)
+    message = str(status.message).strip()
+    reason = f"{what}: {message}" if what else message
+    if code == ERR_ERROR_RESPONSE:
+        if number == KXR_NOT_FOUND:
+            return SourceNotFound(reason, errno=number)
+        if number in (KXR_NOT_AUTHORIZED, KXR_AUTH_FAILED):
+            return AuthenticationFailed(reason, errno=number)
+        if number in (KXR_NO_SPACE, KXR_OVER_QUOTA):
+            return NoSpace(reason, errno=number)
+        if number == KXR_EXISTS:
+            return DestinationExists(reason, errno=number)
+        if number == KXR_CHECKSUM:
+            return ChecksumMismatch(reason, errno=number)
+        if number == KXR_CANCELLED:
+            return TransferCancelled(reason, errno=number)
+        if number in _SERVER_BUSY:
+            return ServiceUnavailable(reason, errno=number)
+        return TransferFailed(reason, transient=False, errno=number)
+    if code in (ERR_HANDSHAKE, ERR_LOGIN, ERR_AUTH):
+        return AuthenticationFailed(reason, errno=number or None)
+    if code == ERR_CHECKSUM:
+        return ChecksumMismatch(reason)
+    if code == ERR_NOT_FOUND:
+        return SourceNotFound(reason)
+    if code in SOCKET_ERRORS or code == ERR_OPERATION_EXPIRED:
+        return ServiceUnavailable(reason, errno=number or None)
+    if code == ERR_SOCKET_TIMEOUT:
+        return TransferTimeout(reason)
+    if code == ERR_OPERATION_INTERRUPTED:
+        return TransferCancelled(reason)
+    if code == ERR_OS_ERROR and number:
+        return from_oserror(OSError(number, message), scope=local_scope, what=what or "local file")
+    if code == ERR_DATA_ERROR:
+        return TransferFailed(reason, transient=True)
+    return TransferFailed(reason, transient=not status.fatal)

@@ -1,0 +1,240 @@
+"""The ``xrootd`` mover, on the XRootD Python client.
+
+All files of a round go into one ``CopyProcess`` with ``parallel`` jobs; each job verifies an
+end-to-end adler32 (or md5) checksum, with the job's expected value preset when it has one, and
+reports progress to the engine's clock through the progress handler, which also cancels a job
+whose clock ran out. Results are handed to the engine as each job ends.
+
+The XRootD client keeps one connection per ``user@host:port`` for the whole process and
+authenticates it once: a job whose proxy differs from the pilot's would silently reuse the
+pilot's connection. So URLs carry a login derived from the proxy file (path, size, mtime), which gives each
+credential its own connection, and name the proxy for GSI (``xrd.gsiusrpxy``), which makes
+that connection authenticate with it.
+
+The client's own connection retries are kept short (``connection_window`` seconds,
+``connection_retry`` tries): retrying is the engine's job, with backoff and a cap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import threading
+from typing import Any, Iterator, Optional, Sequence
+
+from XRootD import client
+
+from pilot_movers.base import CopyOutcome, CopyRequest, CopyResult, Mover
+from pilot_movers.checksums import Checksum
+from pilot_movers.engine.settings import TransferSettings
+from pilot_movers.errors import ConfigurationError, MoverError, Scope, TransferCancelled, TransferFailed
+from pilot_movers.namespace import Namespace
+from pilot_movers.values import Location
+from pilot_movers.xrootd.errors import from_status
+from pilot_movers.xrootd.namespace import XRootDNamespace
+
+#: XRootD client settings (XrdCl environment names) this mover sets, and their defaults here.
+CLIENT_SETTINGS = {
+    "connection_window": ("ConnectionWindow", 10),
+    "connection_retry": ("ConnectionRetry", 1),
+    "stream_error_window": ("StreamErrorWindow", 0),
+    "request_timeout": ("RequestTimeout", 300),
+}
+_ROOT_SCHEMES = ("root", "xroot", "roots")
+
+
+class XRootDMover(Mover):
+    name = "xrootd"
+    schemes = _ROOT_SCHEMES
+
+    def __init__(
+        self,
+        settings: Optional[TransferSettings] = None,
+        *,
+        parallel: Any = None,
+        chunk_size: Any = 8 * 1024 * 1024,
+        parallel_chunks: Any = 4,
+        **options: Any,
+    ) -> None:
+        client_settings = {k: options.pop(k) for k in list(options) if k in CLIENT_SETTINGS}
+        super().__init__(settings, **options)
+        if options:
+            raise ConfigurationError(f"xrootd mover: unknown option(s) {', '.join(sorted(options))}")
+        try:
+            self.parallel = int(parallel) if parallel is not None else self.settings.concurrency
+            self.chunk_size = int(chunk_size)
+            self.parallel_chunks = int(parallel_chunks)
+            self.client_settings = {
+                env: int(client_settings.get(key, default)) for key, (env, default) in CLIENT_SETTINGS.items()
+            }
+        except ValueError as exc:
+            raise ConfigurationError(f"xrootd mover: {exc}") from None
+        self._namespace: Optional[XRootDNamespace] = None
+        self.login: Optional[str] = None
+        self.proxy: Optional[str] = None
+        #: Most copy jobs that ran at once in this mover's life (observability, and tests).
+        self.peak_parallel = 0
+
+    def open(self) -> None:
+        for name, value in self.client_settings.items():
+            client.EnvPutInt(name, value)
+        self.proxy = os.environ.get("X509_USER_PROXY") or None
+        self.login = channel_login(self.proxy)
+        self._namespace = XRootDNamespace(self.server_url, self.credential_query)
+
+    def close(self) -> None:
+        self._namespace = None
+
+    # -- URLs ------------------------------------------------------------------------------
+
+    def server_url(self, location: Location) -> str:
+        netloc = location.netloc.rpartition("@")[2]
+        return f"{location.scheme}://{self.login}@{netloc}" if self.login else f"{location.scheme}://{netloc}"
+
+    def credential_query(self) -> str:
+        """The URL parameters that make GSI authenticate with the job's proxy."""
+        return f"?xrd.gsiusrpxy={self.proxy}" if self.proxy else ""
+
+    def url(self, location: Location) -> str:
+        """A location as the XRootD client wants it: root://login@host:port//path?..., or a local path."""
+        if location.is_local:
+            return location.path
+        return f"{self.server_url(location)}/{location.path}{self.credential_query()}"
+
+    def remote_namespace(self, location: Location) -> Namespace:
+        if self._namespace is None:
+            self._namespace = XRootDNamespace(self.server_url, self.credential_query)
+        return self._namespace
+
+    # -- copies ----------------------------------------------------------------------------
+
+    def copy_file(self, request: CopyRequest) -> CopyOutcome:
+        [(_, result)] = list(self.copy_batch([request]))
+        if isinstance(result, MoverError):
+            raise result
+        return result
+
+    def copy_batch(self, requests: Sequence[CopyRequest]) -> Iterator[tuple[CopyRequest, CopyResult]]:
+        pending = [r for r in requests if r.clock.reason is None]
+        for request in requests:
+            if request.clock.reason is not None:
+                yield request, request.clock.reason
+        if not pending:
+            return
+        process = client.CopyProcess()
+        process.parallel(max(1, min(self.parallel, len(pending))))
+        for request in pending:
+            expected = request.expected_checksum
+            process.add_job(
+                self.url(request.source),
+                self.url(request.target),
+                force=False,
+                posc=not request.target.is_local,
+                mkdir=True,
+                checksummode="end2end",
+                checksumtype=(expected.algorithm if expected else request.checksum_algorithm),
+                checksumpreset=expected.value if expected else "",
+                rmBadCksum=True,
+                chunksize=self.chunk_size,
+                parallelchunks=self.parallel_chunks,
+            )
+        status = process.prepare()
+        if not status.ok:
+            error = from_status(status, what="preparing the copy")
+            for request in pending:
+                yield request, error
+            return
+        handler = _ProgressHandler(pending)
+        runner = threading.Thread(target=handler.run, args=(process,), name="pilot-movers-xrootd", daemon=True)
+        runner.start()
+        finished = False
+        try:
+            for _ in pending:
+                job, results = handler.ended.get()
+                request = pending[job]
+                yield request, self._outcome(request, results)
+            finished = True
+        finally:
+            self.peak_parallel = max(self.peak_parallel, handler.peak)
+            if not finished:  # the caller stopped listening: stop every job still running
+                for request in pending:
+                    request.clock.cancel(TransferCancelled("transfer abandoned: the job is stopping"))
+            runner.join()
+
+    def _outcome(self, request: CopyRequest, results: dict[str, Any]) -> CopyResult:
+        status = results.get("status")
+        if status is None:
+            return TransferFailed("the XRootD client returned no status for this job", transient=True)
+        if not status.ok:
+            local = Scope.SOURCE if request.source.is_local else Scope.DESTINATION
+            return from_status(status, what=request.spec.name, local_scope=local)
+        checksums = tuple(
+            _parse_checksum(results[key]) for key in ("targetCheckSum", "sourceCheckSum") if results.get(key)
+        )
+        size = int(results.get("size") or 0)
+        if request.target.is_local:
+            size = os.stat(request.target.path).st_size
+        return CopyOutcome(size, checksums[:1], verified=bool(checksums))
+
+
+def channel_login(proxy: Optional[str]) -> Optional[str]:
+    """A login name unique to a proxy file's identity and content (``pm`` + 12 hex digits)."""
+    if not proxy:
+        return None
+    try:
+        info = os.stat(proxy)
+    except OSError:
+        return None
+    key = f"{os.path.realpath(proxy)}:{info.st_size}:{info.st_mtime_ns}:{info.st_ino}"
+    return "pm" + hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def _parse_checksum(text: str) -> Checksum:
+    algorithm, _, value = str(text).partition(":")
+    return Checksum(algorithm, value)
+
+
+class _ProgressHandler:
+    """XRootD's progress handler: starts each job's clock, feeds it bytes, asks whether to
+    cancel, and queues each job's results as it ends. Job ids count from 1 in add order."""
+
+    def __init__(self, requests: list[CopyRequest]) -> None:
+        self.requests = requests
+        self.ended: queue.Queue[tuple[int, dict[str, Any]]] = queue.Queue()
+        self._reported: set[int] = set()
+        self._lock = threading.Lock()
+        self.active = 0
+        self.peak = 0
+
+    def run(self, process: Any) -> None:
+        try:
+            _, results = process.run(self)
+        except Exception as exc:  # noqa: BLE001 - every job must get an answer
+            results = [{"status": None, "exception": exc}] * len(self.requests)
+        for index, result in enumerate(results):
+            if index not in self._reported:  # jobs that never started (or whose end was lost)
+                self._reported.add(index)
+                self.ended.put((index, dict(result)))
+
+    def begin(self, job_id: int, total: int, source: Any, target: Any) -> None:
+        with self._lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+        self.requests[job_id - 1].clock.start()
+
+    def update(self, job_id: int, processed: int, total: int) -> None:
+        clock = self.requests[job_id - 1].clock
+        if total:
+            clock.set_size(int(total))
+        clock.progress(int(processed))
+
+    def should_cancel(self, job_id: int) -> bool:
+        return self.requests[job_id - 1].clock.cancelled.is_set()
+
+    def end(self, job_id: int, results: dict[str, Any]) -> None:
+        with self._lock:
+            self.active -= 1
+        index = job_id - 1
+        self._reported.add(index)
+        self.ended.put((index, dict(results)))

@@ -1,0 +1,86 @@
+"""One fixture per protocol, so each scenario runs against GridFTP and XRootD alike."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pilot_movers.base import Mover
+from pilot_movers.engine.settings import TransferSettings
+from pilot_movers.registry import get_mover_class
+from pilot_movers.testing.grid import LocalGrid, Server
+from pilot_movers.values import FileSpec, Location, Role
+from tests.helpers import FAST, write_file
+
+GIB = 1 << 30
+
+
+@dataclass
+class Protocol:
+    """A storage server of the local grid, seen the way a test needs it."""
+
+    name: str
+    grid: LocalGrid
+    base: Path
+    """The directory (on this machine's disk) the server stores this test's files in."""
+
+    @property
+    def server(self) -> Server:
+        return self.grid.servers[self.name]
+
+    def url(self, name: str) -> str:
+        relative = self.base.relative_to(self.root)
+        if self.name == "gridftp":
+            return self.grid.gridftp_url(f"{relative}/{name}")
+        return self.grid.xrootd_url(f"{relative}/{name}")
+
+    @property
+    def root(self) -> Path:
+        return self.grid.gridftp_dir if self.name == "gridftp" else self.grid.xrootd_dir
+
+    def seed(self, name: str, size: int, seed: int = 0):
+        """Put a file on the server (directly on its disk) and return its checksum."""
+        checksum = write_file(self.base / name, size, seed)
+        self._own(self.base / name)
+        return checksum
+
+    def mover(self, settings: TransferSettings = FAST, **options: Any) -> Mover:
+        return get_mover_class(self.name)(settings, **options)
+
+    def download(self, name: str, target: Path, checksum=None, size=None) -> FileSpec:
+        return FileSpec(name, Location.parse(self.url(name)), Location.local(str(target)), Role.INPUT, size, checksum)
+
+    def upload(self, source: Path, name: str, checksum=None) -> FileSpec:
+        return FileSpec(
+            name, Location.local(str(source)), Location.parse(self.url(name)), Role.OUTPUT, checksum=checksum
+        )
+
+    def _own(self, path: Path) -> None:
+        if self.name == "xrootd":  # the XRootD server runs as nobody
+            nobody = pwd.getpwnam("nobody")
+            os.chown(path, nobody.pw_uid, nobody.pw_gid)
+
+
+@pytest.fixture(params=["gridftp", "xrootd"])
+def proto(request: pytest.FixtureRequest, grid: LocalGrid) -> Protocol:
+    name = request.param
+    root = grid.gridftp_dir if name == "gridftp" else grid.xrootd_dir
+    base = root / re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+    base.mkdir(parents=True, exist_ok=True)
+    protocol = Protocol(name, grid, base)
+    protocol._own(base)
+    if not protocol.server.running:  # a previous test may have left it down
+        protocol.server.start()
+    return protocol
+
+
+@pytest.fixture(scope="session")
+def gib_file(tmp_path_factory: pytest.TempPathFactory):
+    path = tmp_path_factory.mktemp("big") / "one-gib.bin"
+    return path, write_file(path, GIB, seed=7)

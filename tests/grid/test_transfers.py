@@ -1,0 +1,176 @@
+"""The gridftp and xrootd movers against real servers on loopback (GSI, throwaway CA)."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from pilot_movers.checksums import Checksum, file_checksum
+from pilot_movers.values import Status
+from tests.grid.conftest import GIB, Protocol
+from tests.helpers import FAST, debris, write_file
+
+SIZES = {"0B": 0, "1B": 1, "10MB": 10_000_000, "1GB": GIB}
+
+
+@pytest.mark.parametrize("size", SIZES.values(), ids=SIZES.keys())
+def test_upload_download_and_round_trip_keep_every_byte(proto: Protocol, tmp_path: Path, size: int, gib_file):
+    if size == GIB:
+        source, checksum = gib_file
+    else:
+        source = tmp_path / "out" / "data.bin"
+        checksum = write_file(source, size, seed=size)
+    mover = proto.mover()
+    (up,) = mover.stage_out([proto.upload(source, "data.bin")])
+    assert up.status is Status.DONE, up.error
+    assert (up.bytes, up.checksum) == (size, checksum)
+    assert file_checksum(proto.base / "data.bin") == checksum
+
+    target = tmp_path / "in" / "data.bin"
+    (down,) = mover.stage_in([proto.download("data.bin", target, checksum=checksum)])
+    assert down.status is Status.DONE, down.error
+    assert (down.bytes, down.checksum) == (size, checksum)
+    assert file_checksum(target) == checksum
+    assert debris(tmp_path) == [] and debris(proto.base) == []
+
+
+def test_a_download_without_an_expected_checksum_still_verifies_and_reports_one(proto: Protocol, tmp_path: Path):
+    checksum = proto.seed("plain.dat", 123_456)
+    (result,) = proto.mover().stage_in([proto.download("plain.dat", tmp_path / "plain.dat")])
+    assert result.status is Status.DONE, result.error
+    assert result.checksum == checksum
+
+
+def test_an_md5_expectation_is_verified(proto: Protocol, tmp_path: Path):
+    proto.seed("m.dat", 50_000, seed=3)
+    md5 = file_checksum(proto.base / "m.dat", "md5")
+    (result,) = proto.mover().stage_in([proto.download("m.dat", tmp_path / "m.dat", checksum=md5)])
+    assert result.status is Status.DONE, result.error
+    assert result.checksum == md5
+
+
+def test_an_unauthorised_user_fails_with_an_authentication_error_not_retried(
+    proto: Protocol, tmp_path: Path, monkeypatch
+):
+    proto.seed("secret.dat", 1000)
+    monkeypatch.setenv("X509_USER_PROXY", str(proto.grid.unauthorised_proxy))
+    (result,) = proto.mover().stage_in([proto.download("secret.dat", tmp_path / "secret.dat")])
+    assert result.status is Status.FAILED
+    assert (result.error["code"], result.error["name"]) == (1338, "STAGEINAUTHENTICATIONFAILURE")
+    assert result.error["transient"] is False
+    assert len(result.attempts) == 1
+    assert not (tmp_path / "secret.dat").exists()
+
+    source = tmp_path / "o.dat"
+    write_file(source, 10)
+    (out,) = proto.mover().stage_out([proto.upload(source, "o.dat")])
+    assert (out.error["code"], out.error["name"]) == (1383, "STAGEOUTAUTHENTICATIONFAILURE")
+    assert not (proto.base / "o.dat").exists()
+
+
+def test_a_missing_source_fails_with_nosuchfile_not_retried(proto: Protocol, tmp_path: Path):
+    (result,) = proto.mover().stage_in([proto.download("does-not-exist.dat", tmp_path / "x.dat")])
+    assert (result.error["code"], result.error["name"], result.error["transient"]) == (1103, "NOSUCHFILE", False)
+    assert len(result.attempts) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_corrupted_on_the_server_never_lands(proto: Protocol, tmp_path: Path):
+    checksum = proto.seed("victim.dat", 2_000_000, seed=11)
+    with open(proto.base / "victim.dat", "r+b") as handle:  # bit rot after the catalogue entry
+        handle.seek(1_000_000)
+        byte = handle.read(1)
+        handle.seek(1_000_000)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    mover = proto.mover()
+    (result,) = mover.stage_in([proto.download("victim.dat", tmp_path / "victim.dat", checksum=checksum)])
+    assert result.status is Status.FAILED
+    assert (result.error["code"], result.error["name"]) == (1171, "GETADMISMATCH")
+    assert len(result.attempts) == 1, "a checksum mismatch is not retried"
+    assert list(tmp_path.iterdir()) == [], "neither the file nor a partial copy is left"
+
+
+def test_an_existing_destination_on_the_server_is_not_replaced(proto: Protocol, tmp_path: Path):
+    proto.seed("taken.dat", 100, seed=1)
+    before = file_checksum(proto.base / "taken.dat")
+    source = tmp_path / "taken.dat"
+    write_file(source, 200, seed=2)
+    (result,) = proto.mover().stage_out([proto.upload(source, "taken.dat")])
+    assert (result.error["code"], result.error["name"]) == (1221, "FILEEXISTS")
+    assert file_checksum(proto.base / "taken.dat") == before
+    assert debris(proto.base) == []
+
+
+def test_two_hundred_small_files_move_in_one_call_with_bounded_concurrency(proto: Protocol, tmp_path: Path):
+    expected = {f"f{i:03d}.dat": proto.seed(f"f{i:03d}.dat", 10_000 + i, seed=i) for i in range(200)}
+    settings = FAST.replace(concurrency=4)
+    options = {"bulk_size": 50} if proto.name == "gridftp" else {}
+    mover = proto.mover(settings, **options)
+    started = time.monotonic()
+    results = mover.stage_in([proto.download(name, tmp_path / name) for name in expected])
+    elapsed = time.monotonic() - started
+    assert [r.status for r in results] == [Status.DONE] * 200, [r.error for r in results if r.error][:3]
+    assert {r.spec.name: r.checksum for r in results} == expected
+    assert 1 < mover.peak_parallel <= 4
+    print(f"{proto.name}: 200 files in {elapsed:.1f} s ({200 / elapsed:.0f} files/s)")
+
+
+def test_a_server_killed_mid_transfer_is_retried_and_leaves_no_partial_file(proto: Protocol, tmp_path: Path, gib_file):
+    source, checksum = gib_file
+    shutil.copy(source, proto.base / "big.dat")
+    proto._own(proto.base / "big.dat")
+    settings = FAST.replace(backoff_initial=3.0, backoff_max=5.0, max_attempts=3)
+    mover = proto.mover(settings)
+
+    restarted = _kill_and_restart_when(proto, lambda: _partial_size(tmp_path) > 100_000_000)
+    (down,) = mover.stage_in([proto.download("big.dat", tmp_path / "big.dat", checksum=checksum)])
+    assert restarted.wait(60), "the server was never killed: the transfer ended too soon"
+    assert down.status is Status.DONE, down.error
+    assert len(down.attempts) >= 2
+    assert down.attempts[0].error["transient"] is True
+    assert file_checksum(tmp_path / "big.dat") == checksum
+
+    restarted = _kill_and_restart_when(proto, lambda: _partial_size(proto.base) > 100_000_000)
+    (up,) = mover.stage_out([proto.upload(tmp_path / "big.dat", "copy.dat")])
+    assert restarted.wait(60), "the server was never killed: the transfer ended too soon"
+    assert up.status is Status.DONE, up.error
+    assert len(up.attempts) >= 2
+    assert file_checksum(proto.base / "copy.dat") == checksum
+    assert debris(tmp_path) == [] and debris(proto.base) == []
+
+
+def _partial_size(directory: Path) -> int:
+    return sum(p.stat().st_size for p in directory.glob("*.part") if p.is_file())
+
+
+def _kill_and_restart_when(proto: Protocol, condition, delay: float = 1.0) -> threading.Event:
+    """In the background: once ``condition()`` holds, kill the server (SIGKILL, children too),
+    wait ``delay`` seconds, start it again on the same port."""
+    done = threading.Event()
+
+    def watch() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if condition():
+                proto.server.kill()
+                time.sleep(delay)
+                proto.server.start()
+                done.set()
+                return
+            time.sleep(0.01)
+
+    threading.Thread(target=watch, daemon=True).start()
+    return done
+
+
+def test_checksums_are_normalised_to_eight_hex_digits(proto: Protocol, tmp_path: Path):
+    # adler32 of "\x00" * 3 is 0x00030001: seven significant digits, one leading zero
+    (proto.base / "zeros").write_bytes(b"\x00" * 3)
+    proto._own(proto.base / "zeros")
+    (result,) = proto.mover().stage_in([proto.download("zeros", tmp_path / "zeros")])
+    assert result.checksum == Checksum("adler32", "00030001")
+    assert str(result.checksum) == "adler32:00030001"
