@@ -18,7 +18,8 @@ class JobParams:
     """A job's data parameters, from either syntax.
 
     Key=value syntax: ``globus-user``, ``globus-endpoint-in/-local/-out``, ``in-mode``/``out-mode``
-    (``server`` or ``local``), ``dir-in``/``dir-out``, ``files-in``/``files-out``.
+    (``server`` or ``local``), ``dir-in``/``dir-out``, ``files-in``/``files-out``,
+    ``myproxy-server`` (HOST[:PORT]).
     sendJob syntax: ``--StageinGOsrc``/``--StageinGOdest``, ``--StageoutGOsrc``/``--StageoutGOdest``,
     ``--OutputGO``, ``--WorkingendpointGO``, ``--Data``.
     Tokens this library does not know are kept, in order, in ``passthrough``.
@@ -34,6 +35,8 @@ class JobParams:
     dir_out: Optional[str] = None
     files_in: tuple[str, ...] = ()
     files_out: tuple[str, ...] = ()
+    myproxy_server: Optional[str] = None
+    """``myproxy-server=HOST[:PORT]``: fetch the user's proxy from this MyProxy server."""
     stagein_sources: tuple[str, ...] = ()
     stagein_destinations: tuple[str, ...] = ()
     stageout_sources: tuple[str, ...] = ()

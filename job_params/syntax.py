@@ -24,6 +24,7 @@ KEYS: dict[str, Field] = {
     "out-mode": Field("out_mode", "mode"),
     "dir-out": Field("dir_out", "text"),
     "files-out": Field("files_out", "files"),
+    "myproxy-server": Field("myproxy_server", "text"),
 }
 
 #: sendJob flags (``--Flag=value`` or ``--Flag value``), repeatable, in ``format`` order.

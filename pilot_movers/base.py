@@ -16,7 +16,7 @@ import logging
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, ClassVar, Iterator, Optional, Sequence, Union
+from typing import Any, Callable, ClassVar, Iterator, Optional, Sequence, Union
 
 from pilot_movers.checksums import Checksum
 from pilot_movers.engine.clocks import TransferClock
@@ -84,11 +84,17 @@ class Mover:
     name: ClassVar[str] = ""
     #: URL schemes this mover can read from or write to (besides local files).
     schemes: ClassVar[tuple[str, ...]] = ()
+    #: The mover authenticates with the X.509 proxy in X509_USER_PROXY (checked before transfers).
+    needs_proxy: ClassVar[bool] = False
+    #: ... and that proxy must be RFC 3820 (Globus refuses legacy proxies).
+    requires_rfc3820: ClassVar[bool] = False
 
     def __init__(self, settings: Optional[TransferSettings] = None, **options: Any) -> None:
         self.settings = settings or TransferSettings()
         self.options = dict(options)
         self._opened = False
+        #: Called by the engine before every round of transfers (re-reads and checks the proxy).
+        self.credential_check: Optional[Callable[[], None]] = None
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -52,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     movers = commands.add_parser("movers", help="list installed movers and whether they can run here")
     movers.add_argument("--json", action="store_true", help="print JSON")
     movers.set_defaults(handler=_movers)
+
+    proxy = commands.add_parser("proxy-info", help="what a proxy file holds: identity, expiry, type")
+    proxy.add_argument("path", nargs="?", help="the proxy file (default: X509_USER_PROXY, else /tmp/x509up_u<uid>)")
+    proxy.add_argument("--json", action="store_true", help="print JSON")
+    proxy.set_defaults(handler=_proxy_info)
     return parser
 
 
@@ -134,6 +139,45 @@ def _movers(args: argparse.Namespace) -> int:
         else:
             print(f"{info.name:10} NOT USABLE  {info.problem}")
     return EXIT_OK
+
+
+def _proxy_info(args: argparse.Namespace) -> int:
+    """Exit 0 for a usable proxy, 1 for an expired one or a file that is not a proxy."""
+    from pilot_movers.credentials import default_proxy_path, inspect_proxy
+    from pilot_movers.errors import MoverError
+
+    path = args.path or default_proxy_path()
+    try:
+        info = inspect_proxy(path)
+    except MoverError as exc:
+        return _fail(str(exc), EXIT_FAILED)
+    facts = info.to_dict()
+    if args.json:
+        print(json.dumps(facts, indent=2))
+    else:
+        left = int(info.time_left())
+        timeleft = f"{left // 3600}:{left % 3600 // 60:02d}:{left % 60:02d}" if left > 0 else "0:00:00 (EXPIRED)"
+        rows = [
+            ("subject", info.subject),
+            ("issuer", info.issuer),
+            ("identity", info.identity),
+            (
+                "type",
+                {
+                    "rfc3820": "RFC 3820 compliant proxy",
+                    "legacy": "legacy globus proxy",
+                    "draft": "pre-RFC (GT3) proxy",
+                    "end-entity": "not a proxy (end-entity certificate)",
+                }[info.kind],
+            ),
+            ("strength", f"{info.key_bits} bits"),
+            ("path", info.path),
+            ("not after", f"{info.not_after:%Y-%m-%d %H:%M:%S} UTC"),
+            ("timeleft", timeleft),
+        ]
+        for label, value in rows:
+            print(f"{label:9}: {value}")
+    return EXIT_OK if info.is_proxy and info.time_left() > 0 else EXIT_FAILED
 
 
 def _read_job_params(args: argparse.Namespace) -> str:

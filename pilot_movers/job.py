@@ -12,17 +12,30 @@ the report, whether the block ended normally, by an exception, a failed payload 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from contextlib import ExitStack
+from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 from job_params import JobParams, JobParamsError
 from pilot_movers.base import Mover
+from pilot_movers.credentials import (
+    MyProxySettings,
+    PayloadProxy,
+    check_proxy,
+    check_proxy_file,
+    default_proxy_path,
+    fetch_proxy,
+    inspect_proxy,
+)
+from pilot_movers.credentials.policy import RETRY_MARGIN
 from pilot_movers.errors import (
     BadJobParameters,
     ConfigurationError,
@@ -77,6 +90,7 @@ class Job:
         self._saved_mask: set[signal.Signals] = set()
         self._terminating = False
         self._cleanup_notes: list[str] = []
+        self._credentials: Optional[dict[str, Any]] = None
 
     # -- entering and leaving --------------------------------------------------------------
 
@@ -86,6 +100,12 @@ class Job:
         if self.handle_signals and threading.current_thread() is threading.main_thread():
             self._install_signal_handlers()
         log.info("job %s: work dir %s", self.job_id or "(no id)", self.workdir)
+        try:
+            self._set_up_credentials()
+        except BaseException:
+            # The with-block never runs, so nothing else would clean up and write the report.
+            self.__exit__(*sys.exc_info())
+            raise
         return self
 
     def __exit__(
@@ -110,14 +130,15 @@ class Job:
         finally:
             self._restore_signal_handlers()
         self.report = JobReport(
-            self.job_id,
-            self.workdir,
-            self._started,
-            time.time(),
-            tuple(self._phases),
-            self._payload,
-            error.to_dict() if error else None,
-            tuple(self._cleanup_notes),
+            job_id=self.job_id,
+            workdir=self.workdir,
+            started=self._started,
+            ended=time.time(),
+            phases=tuple(self._phases),
+            payload=self._payload,
+            error=error.to_dict() if error else None,
+            cleanup=tuple(self._cleanup_notes),
+            credentials=self._credentials,
         )
         try:
             self.report.write(self.report_path)
@@ -173,7 +194,9 @@ class Job:
         started = time.time()
         results: dict[int, TransferResult] = {}
         try:
-            for name, indexed in self._group_by_mover(phase, specs).items():
+            groups = self._group_by_mover(phase, specs)
+            self._check_credentials(phase, [get_mover_class(name) for name in groups])
+            for name, indexed in groups.items():
                 mover = self._mover(name)
                 for (index, _), result in zip(indexed, mover.transfer([s for _, s in indexed], phase)):
                     results[index] = result
@@ -231,9 +254,44 @@ class Job:
         if mover is None:
             cls = get_mover_class(name)
             mover = cls(self.queue.transfer, **self.queue.mover_options(name))
+            if cls.needs_proxy or cls.requires_rfc3820:
+                # Before each round of retries: re-read the proxy and check it has not expired.
+                rfc3820 = cls.requires_rfc3820 or self.queue.credentials.require_rfc3820
+                mover.credential_check = functools.partial(_check_current_proxy, rfc3820)
             self._stack.enter_context(mover)
             self._movers[name] = mover
         return mover
+
+    # -- credentials -----------------------------------------------------------------------
+
+    def _set_up_credentials(self) -> None:
+        """Fetch the user's proxy from MyProxy when queue config or job parameters ask for it,
+        and point X509_USER_PROXY at it (a new file in the work dir) until cleanup."""
+        self._phase = Phase.CREDENTIALS
+        settings = MyProxySettings.resolve(
+            self.queue.myproxy, job_server=self.params.myproxy_server, job_user=self.params.globus_user
+        )
+        if settings is None:
+            return
+        retrieved = fetch_proxy(settings, Path(self.workdir))
+        self._stack.enter_context(PayloadProxy(retrieved.path))
+        self._credentials = {
+            "source": f"myproxy {settings.address}",
+            "retrieved_with": settings.retrieve_with,
+            "attempts": retrieved.attempts,
+            **retrieved.info.to_dict(),
+        }
+
+    def _check_credentials(self, phase: Phase, movers: Sequence[type[Mover]]) -> None:
+        """Before any transfer of a phase: the proxy must exist and last long enough."""
+        policy = self.queue.credentials
+        rfc3820 = policy.require_rfc3820 or any(m.requires_rfc3820 for m in movers)
+        if not (rfc3820 or any(m.needs_proxy for m in movers)):
+            return
+        need = policy.min_lifetime if phase is Phase.STAGE_IN else policy.min_lifetime_stage_out
+        info = check_proxy(inspect_proxy(default_proxy_path()), min_seconds=need, require_rfc3820=rfc3820)
+        if self._credentials is None:
+            self._credentials = {"source": "X509_USER_PROXY", **info.to_dict()}
 
     # -- signals ---------------------------------------------------------------------------
 
@@ -266,3 +324,7 @@ class Job:
     def add_cleanup(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` when the job is left (last registered runs first)."""
         self._stack.callback(callback)
+
+
+def _check_current_proxy(require_rfc3820: bool) -> None:
+    check_proxy_file(default_proxy_path(), min_seconds=RETRY_MARGIN, require_rfc3820=require_rfc3820)

@@ -6,10 +6,11 @@ JSON::
      "copyprefix": "^gsiftp://se.example.org^gsiftp://door.example.org",
      "transfer": {"max_attempts": 3, "concurrency": 8},
      "movers": {"local": {"mode": "symlink"}},
-     "myproxy": {"server": "myproxy.example.org"}}
+     "myproxy": {"server": "myproxy.example.org", "retrieve_with": "pilot-proxy"},
+     "credentials": {"min_lifetime": 7200}}
 
-INI: the same keys, top-level ones in ``[queue]``, then ``[transfer]``, ``[myproxy]`` and one
-``[mover:NAME]`` section per mover.
+INI: the same keys, top-level ones in ``[queue]``, then ``[transfer]``, ``[myproxy]``,
+``[credentials]`` and one ``[mover:NAME]`` section per mover.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Union
 
+from pilot_movers.credentials.policy import CredentialPolicy
 from pilot_movers.engine.settings import TransferSettings
 from pilot_movers.errors import ConfigurationError, Phase
 
 TOP_LEVEL_KEYS = ("copytool", "copytoolin", "se", "copyprefix", "copyprefixin")
-SECTIONS = ("transfer", "movers", "myproxy", "payload")
+SECTIONS = ("transfer", "movers", "myproxy", "credentials", "payload")
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class QueueConfig:
     transfer: TransferSettings = field(default_factory=TransferSettings)
     movers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     myproxy: Mapping[str, Any] = field(default_factory=dict)
+    credentials: CredentialPolicy = field(default_factory=CredentialPolicy)
     payload: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""
 
@@ -89,7 +92,7 @@ class QueueConfig:
             else:
                 raise ConfigurationError(
                     f"{source}: unknown section [{section}] (use [queue], [transfer], [myproxy], "
-                    "[payload] or [mover:NAME])"
+                    "[credentials], [payload] or [mover:NAME])"
                 )
         return cls.from_dict(data, source=source)
 
@@ -115,6 +118,9 @@ class QueueConfig:
         values["movers"] = {name: dict(options) for name, options in movers.items()}
         values["transfer"] = TransferSettings.from_options(
             _section(data, "transfer", source), where=f"{source} [transfer]"
+        )
+        values["credentials"] = CredentialPolicy.from_options(
+            _section(data, "credentials", source), where=f"{source} [credentials]"
         )
         config = cls(**values, source=source)
         for copyprefix in (config.copyprefix, config.copyprefixin):

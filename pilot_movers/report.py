@@ -73,6 +73,7 @@ class JobReport:
     payload: Optional[PayloadReport] = None
     error: Optional[dict[str, Any]] = None
     cleanup: tuple[str, ...] = field(default_factory=tuple)
+    credentials: Optional[dict[str, Any]] = None
 
     @property
     def ok(self) -> bool:
@@ -94,6 +95,7 @@ class JobReport:
             "ended": self.ended,
             "seconds": round(self.ended - self.started, 6),
             "phases": {p.phase: p.to_dict() for p in self.phases},
+            "credentials": self.credentials,
             "payload": self.payload.to_dict() if self.payload else None,
             "cleanup": list(self.cleanup),
         }

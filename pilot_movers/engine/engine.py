@@ -86,7 +86,7 @@ class TransferEngine:
         self.phase = phase
         self.settings = mover.settings
         self.sleep = sleep
-        self.credential_check = credential_check or getattr(mover, "credential_check", None)
+        self.credential_check = credential_check or mover.credential_check
         self.breaker = CircuitBreaker(self.settings.breaker_min_transfers, self.settings.breaker_failure_ratio)
         self.watchdog = Watchdog(self.settings.watchdog_interval)
         self._pending: list[_FileState] = []

@@ -68,6 +68,7 @@ def installed_schemes() -> tuple[str, ...]:
 class GridFTPMover(Mover):
     name = "gridftp"
     schemes = installed_schemes()
+    needs_proxy = True
 
     def __init__(
         self,

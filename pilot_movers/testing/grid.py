@@ -24,6 +24,7 @@ from pilot_movers.testing.ca import Credential, ThrowawayCA, make_proxy
 
 USER_CN = "Test User"
 UNAUTHORISED_CN = "Unauthorised User"
+PILOT_CN = "Pilot Robot"
 XROOTD_LOCAL_USER = "griduser"
 REQUIRED_PROGRAMS = {
     "gridftp": "globus-gridftp-server",
@@ -172,6 +173,7 @@ class LocalGrid:
         self.host: Optional[Credential] = None
         self.user: Optional[Credential] = None
         self.unauthorised: Optional[Credential] = None
+        self.pilot: Optional[Credential] = None
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -185,8 +187,10 @@ class LocalGrid:
         self.host = self.ca.host(self.root / "host")
         self.user = self.ca.user(self.root / "user", USER_CN)
         self.unauthorised = self.ca.user(self.root / "unauthorised", UNAUTHORISED_CN)
+        self.pilot = self.ca.user(self.root / "pilot", PILOT_CN)
         make_proxy(self.user, self.user_proxy)
         make_proxy(self.unauthorised, self.unauthorised_proxy)
+        make_proxy(self.pilot, self.pilot_proxy)
 
     @property
     def cert_dir(self) -> Path:
@@ -199,6 +203,47 @@ class LocalGrid:
     @property
     def unauthorised_proxy(self) -> Path:
         return self.root / "unauthorised" / "proxy.pem"
+
+    @property
+    def pilot_proxy(self) -> Path:
+        """A pilot's own (robot) proxy: a trusted MyProxy retriever, but in no grid-mapfile."""
+        return self.root / "pilot" / "proxy.pem"
+
+    def store_credential(self, username: str, passphrase: Optional[str] = None, hours: int = 24) -> None:
+        """``myproxy-init``: store the test user's credential in MyProxy under ``username``,
+        protected by ``passphrase``, or without one (retrievable by trusted retrievers only)."""
+        if self.user is None:
+            raise GridError("create_credentials() first")
+        argv = [
+            "myproxy-init",
+            "-s",
+            "localhost",
+            "-p",
+            str(self.myproxy_port),
+            "-l",
+            username,
+            "-C",
+            str(self.user.cert),
+            "-y",
+            str(self.user.key),
+            "-c",
+            str(hours),
+            "-t",
+            "2",
+        ]
+        argv += ["-S"] if passphrase is not None else ["-n"]
+        env = {**os.environ, "X509_CERT_DIR": str(self.cert_dir)}
+        env.pop("X509_USER_PROXY", None)
+        done = subprocess.run(
+            argv,
+            input=f"{passphrase}\n" if passphrase is not None else None,
+            text=True,
+            capture_output=True,
+            env=env,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise GridError(f"myproxy-init failed: {done.stderr.strip()}")
 
     def client_env(self, proxy: Optional[Path] = None) -> dict[str, str]:
         """What a client on this grid needs in its environment."""

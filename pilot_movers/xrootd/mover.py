@@ -47,6 +47,7 @@ _ROOT_SCHEMES = ("root", "xroot", "roots")
 class XRootDMover(Mover):
     name = "xrootd"
     schemes = _ROOT_SCHEMES
+    needs_proxy = True
 
     def __init__(
         self,

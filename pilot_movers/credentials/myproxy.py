@@ -1,0 +1,311 @@
+"""The user's proxy from a MyProxy server, through MyProxyClient.
+
+Two ways to authenticate: the credential's passphrase (read from an environment variable or a
+file, never from the command line), or none, as a trusted retriever presenting the pilot's own
+proxy or the host certificate (for credentials stored with ``myproxy-init -n``).
+
+The key pair and the certificate request are made with ``cryptography`` and handed to
+MyProxyClient as DER (its own request code needs ``OpenSSL.crypto.X509Req``, which pyOpenSSL 26.3
+removed). The retrieved proxy is written to a new 0600 file; no existing file is ever replaced.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import struct
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional
+
+import tenacity
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from pilot_movers.credentials.policy import default_proxy_path
+from pilot_movers.credentials.proxy_info import ProxyInfo, inspect_proxy
+from pilot_movers.errors import (
+    ConfigurationError,
+    MoverError,
+    MoverUnavailable,
+    NoProxy,
+    Phase,
+    ServiceUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 7512
+RETRIEVERS = ("passphrase", "pilot-proxy", "host-cert")
+_KEY_BITS = 2048
+
+
+@dataclass(frozen=True)
+class MyProxySettings:
+    """Where and how to log on. ``passphrase_env``/``passphrase_file`` name where the passphrase
+    is, for ``retrieve_with = passphrase``; the other two modes present a certificate instead."""
+
+    server: str
+    username: str
+    port: int = DEFAULT_PORT
+    credname: Optional[str] = None
+    lifetime_hours: float = 12.0
+    ca_dir: Optional[str] = None
+    retrieve_with: str = "passphrase"
+    passphrase_env: str = "MYPROXY_PASSPHRASE"
+    passphrase_file: Optional[str] = None
+    host_cert: str = "/etc/grid-security/hostcert.pem"
+    host_key: str = "/etc/grid-security/hostkey.pem"
+    server_dn: Optional[str] = None
+    timeout: float = 30.0
+    max_attempts: int = 3
+    backoff_initial: float = 2.0
+    backoff_max: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.retrieve_with not in RETRIEVERS:
+            raise ConfigurationError(
+                f"[myproxy] retrieve_with = {self.retrieve_with!r}: use one of {', '.join(RETRIEVERS)}"
+            )
+        if self.max_attempts < 1 or self.timeout <= 0 or self.lifetime_hours <= 0:
+            raise ConfigurationError("[myproxy] max_attempts, timeout and lifetime_hours must be positive")
+
+    @property
+    def address(self) -> str:
+        return f"{self.server}:{self.port}"
+
+    @classmethod
+    def resolve(
+        cls,
+        section: Mapping[str, Any],
+        *,
+        job_server: Optional[str] = None,
+        job_user: Optional[str] = None,
+        environ: Optional[Mapping[str, str]] = None,
+    ) -> Optional[MyProxySettings]:
+        """Settings from queue config ``[myproxy]``, then the job's ``myproxy-server``, then
+        ``MYPROXY_SERVER``/``MYPROXY_SERVER_PORT``; the user name defaults to ``globus-user``.
+
+        None when neither queue config nor job parameters ask for MyProxy.
+        """
+        environ = os.environ if environ is None else environ
+        options = {k.strip().replace("-", "_"): v for k, v in section.items()}
+        enabled = str(options.pop("enabled", "")).strip().lower()
+        if not (options.get("server") or job_server or enabled in ("1", "true", "yes", "on")):
+            return None
+        server = options.pop("server", None) or job_server or environ.get("MYPROXY_SERVER")
+        if not server:
+            raise ConfigurationError(
+                "MyProxy is asked for but no server is named ([myproxy] server, myproxy-server=, or MYPROXY_SERVER)"
+            )
+        host, _, port_text = str(server).partition(":")
+        port = options.pop("port", None) or port_text or environ.get("MYPROXY_SERVER_PORT") or DEFAULT_PORT
+        username = options.pop("username", None) or job_user
+        if not username:
+            raise ConfigurationError("MyProxy needs a user name: [myproxy] username or the job's globus-user")
+        known = {f for f in cls.__dataclass_fields__ if f not in ("server", "username", "port")}
+        unknown = set(options) - known
+        if unknown:
+            raise ConfigurationError(f"[myproxy]: unknown setting(s) {', '.join(sorted(unknown))}")
+        kinds = {
+            "lifetime_hours": float,
+            "timeout": float,
+            "max_attempts": int,
+            "backoff_initial": float,
+            "backoff_max": float,
+        }
+        try:
+            values = {k: kinds.get(k, str)(v) for k, v in options.items()}
+            return cls(server=host, username=str(username), port=int(port), **values)
+        except ValueError as exc:
+            raise ConfigurationError(f"[myproxy]: {exc}") from None
+
+    def read_passphrase(self, environ: Optional[Mapping[str, str]] = None) -> str:
+        """The passphrase, from the named environment variable or the first line of a file."""
+        environ = os.environ if environ is None else environ
+        if self.passphrase_file:
+            try:
+                with open(self.passphrase_file, encoding="utf-8") as handle:
+                    return handle.readline().rstrip("\r\n")
+            except OSError as exc:
+                raise NoProxy(
+                    f"cannot read the MyProxy passphrase file {self.passphrase_file}: {exc.strerror}",
+                    phase=Phase.CREDENTIALS,
+                ) from None
+        value = environ.get(self.passphrase_env)
+        if not value:
+            raise NoProxy(
+                f"no MyProxy passphrase: the environment variable {self.passphrase_env} is not set",
+                phase=Phase.CREDENTIALS,
+            )
+        return value
+
+
+@dataclass(frozen=True)
+class RetrievedProxy:
+    path: Path
+    info: ProxyInfo
+    attempts: int
+
+
+def fetch_proxy(
+    settings: MyProxySettings,
+    directory: Path,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RetrievedProxy:
+    """Log on to MyProxy and write the user's proxy to a new 0600 file in ``directory``.
+
+    Retries (tenacity) when the server cannot be reached; never after a refusal (wrong
+    passphrase, unknown user, untrusted retriever): NoProxy says why.
+    """
+    try:
+        from myproxy.client import MyProxyClient
+    except ImportError as exc:
+        raise MoverUnavailable(
+            f"MyProxy logon needs the Python module {exc.name!r}: pip install 'pilot-movers[myproxy]'",
+            phase=Phase.CREDENTIALS,
+        ) from None
+
+    class TimedClient(MyProxyClient):  # type: ignore[misc]
+        """MyProxyClient whose socket gives up after ``settings.timeout``: its sockets have no
+        timeout, so a hung server would block the pilot forever. pyOpenSSL cannot use Python
+        socket timeouts (they make the socket non-blocking), so the kernel's are set instead."""
+
+        def _initConnection(self, *args: Any, **kwargs: Any) -> Any:
+            connection = super()._initConnection(*args, **kwargs)
+            seconds = int(settings.timeout)
+            limit = struct.pack("ll", seconds, int((settings.timeout - seconds) * 1e6))
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, limit)
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, limit)
+            return connection
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=_KEY_BITS)
+    request = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "proxy")]))
+        .sign(key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.DER)
+    )
+    ca_dir = settings.ca_dir or os.environ.get("X509_CERT_DIR") or "/etc/grid-security/certificates"
+    client_options: dict[str, Any] = {"hostname": settings.server, "port": settings.port, "caCertDir": ca_dir}
+    if settings.server_dn:
+        client_options["serverDN"] = settings.server_dn
+    client = TimedClient(**client_options)
+    passphrase, cert_file, key_file = _authentication(settings)
+    attempts = 0
+
+    def logon() -> tuple[bytes, ...]:
+        nonlocal attempts
+        attempts += 1
+        return _logon(client, settings, passphrase, request, cert_file=cert_file, key_file=key_file)
+
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(settings.max_attempts),
+        wait=tenacity.wait_exponential(multiplier=settings.backoff_initial, max=settings.backoff_max)
+        + tenacity.wait_random(0, 1),
+        retry=tenacity.retry_if_exception(lambda e: isinstance(e, MoverError) and e.transient),
+        sleep=sleep,
+        before_sleep=lambda state: log.warning(
+            "MyProxy logon at %s failed (attempt %d), retrying: %s",
+            settings.address,
+            state.attempt_number,
+            state.outcome.exception() if state.outcome else "",
+        ),
+        reraise=True,
+    )
+    certificates = retrying(logon)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    )
+    path = write_new_proxy(directory, certificates[0] + key_pem + b"".join(certificates[1:]))
+    info = inspect_proxy(path)
+    log.info(
+        "retrieved a proxy of %s from MyProxy %s (%s, valid until %s UTC) into %s",
+        info.identity,
+        settings.address,
+        info.kind,
+        f"{info.not_after:%Y-%m-%d %H:%M:%S}",
+        path,
+    )
+    return RetrievedProxy(path, info, attempts)
+
+
+def write_new_proxy(directory: Path, pem: bytes) -> Path:
+    """Write ``pem`` to a new file (mode 0600, never an existing one) in ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    pilot_proxy = os.path.realpath(default_proxy_path())
+    for _ in range(10):
+        path = directory / f".pilot-movers-proxy-{secrets.token_hex(6)}.pem"
+        if os.path.realpath(path) == pilot_proxy:  # pragma: no cover - a random name never is
+            continue
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(pem)
+        return path
+    raise NoProxy(f"cannot create a new proxy file in {directory}")
+
+
+def _authentication(settings: MyProxySettings) -> tuple[Optional[str], str, str]:
+    """(passphrase, client cert, client key) for the chosen way of logging on."""
+    if settings.retrieve_with == "passphrase":
+        # No client certificate: MyProxyClient would otherwise present X509_USER_PROXY.
+        return settings.read_passphrase(), "", ""
+    if settings.retrieve_with == "pilot-proxy":
+        pilot = default_proxy_path()
+        inspect_proxy(pilot)  # a clear NoProxy now beats a TLS error later
+        return None, pilot, pilot
+    for path in (settings.host_cert, settings.host_key):
+        if not os.access(path, os.R_OK):
+            raise NoProxy(f"cannot read {path} to present the host certificate to MyProxy")
+    return None, settings.host_cert, settings.host_key
+
+
+def _logon(
+    client: Any, settings: MyProxySettings, passphrase: Optional[str], request: bytes, *, cert_file: str, key_file: str
+) -> tuple[bytes, ...]:
+    from myproxy.client import MyProxyClientConfigError, MyProxyClientError
+    from OpenSSL import SSL
+
+    where = f"MyProxy server {settings.address}"
+    try:
+        certificates = client.logon(
+            settings.username,
+            passphrase,
+            credname=settings.credname,
+            lifetime=int(settings.lifetime_hours * 3600),
+            certReq=request,
+            sslCertFile=cert_file,
+            sslKeyFile=key_file,
+        )
+    except MyProxyClientConfigError:
+        raise NoProxy(
+            f"{where}: the client certificate or key could not be loaded", phase=Phase.CREDENTIALS, endpoint=where
+        ) from None
+    except MyProxyClientError as exc:  # the server answered: a refusal, no retry helps
+        reason = " / ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        raise NoProxy(
+            f"{where} refused the logon for {settings.username!r}: {reason}", phase=Phase.CREDENTIALS, endpoint=where
+        ) from None
+    except (SSL.SysCallError, SSL.ZeroReturnError, socket.timeout, OSError) as exc:
+        raise ServiceUnavailable(
+            f"cannot reach {where}: {_describe(exc)}", phase=Phase.CREDENTIALS, endpoint=where
+        ) from None
+    except SSL.Error as exc:  # a handshake the server or we refused: wrong CA, wrong host name
+        raise NoProxy(f"TLS with {where} failed: {_describe(exc)}", phase=Phase.CREDENTIALS, endpoint=where) from None
+    if not certificates:
+        raise NoProxy(f"{where} returned no certificate", phase=Phase.CREDENTIALS, endpoint=where)
+    return tuple(bytes(c) if not isinstance(c, str) else c.encode() for c in certificates)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) < 300 else text[:300] + "..."

@@ -1,0 +1,320 @@
+"""The user's proxy from the real myproxy-server on loopback, and a pilot that can trust it.
+
+Throughout, the pilot's own proxy is a robot's ("Pilot Robot"): a trusted MyProxy retriever
+that no storage server maps. Every test checks that file is byte-identical afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import job_params
+from pilot_movers import Job, QueueConfig
+from pilot_movers.credentials import MyProxySettings, fetch_proxy, inspect_proxy
+from pilot_movers.errors import NoProxy, PayloadFailed, PhaseFailed, ProxyTooShort, ServiceUnavailable
+from pilot_movers.testing.ca import make_proxy
+from pilot_movers.testing.grid import LocalGrid, free_port
+from tests.helpers import write_file
+
+PASSPHRASE = "correct horse battery staple 42"
+PASSPHRASE_ENV = "PILOT_TEST_MYPROXY_PASSPHRASE"
+
+
+@pytest.fixture(scope="module")
+def stored(grid: LocalGrid) -> dict[str, str]:
+    """Two credentials of the test user in MyProxy: one behind a passphrase, one without
+    (retrievable by trusted retrievers only)."""
+    grid.store_credential("mxp", PASSPHRASE)
+    grid.store_credential("mxp-robot")
+    return {"passphrase": "mxp", "trusted": "mxp-robot"}
+
+
+@pytest.fixture(autouse=True)
+def pilot_proxy(grid: LocalGrid, monkeypatch):
+    """X509_USER_PROXY is the pilot's robot proxy; it must come out of every test untouched."""
+    monkeypatch.setenv("X509_USER_PROXY", str(grid.pilot_proxy))
+    before = hashlib.sha256(grid.pilot_proxy.read_bytes()).hexdigest()
+    yield grid.pilot_proxy
+    assert hashlib.sha256(grid.pilot_proxy.read_bytes()).hexdigest() == before, "the pilot's proxy was changed"
+    assert os.environ["X509_USER_PROXY"] == str(grid.pilot_proxy)
+
+
+def settings(grid: LocalGrid, **options) -> MyProxySettings:
+    section = {
+        "server": "localhost",
+        "port": grid.myproxy_port,
+        "passphrase_env": PASSPHRASE_ENV,
+        "backoff_initial": 0.01,
+        "backoff_max": 0.02,
+        **options,
+    }
+    resolved = MyProxySettings.resolve(section, job_user=options.pop("username", "mxp"))
+    assert resolved is not None
+    return resolved
+
+
+def assert_valid_user_proxy(grid: LocalGrid, path: Path) -> None:
+    """The project's inspector, grid-proxy-info and openssl all agree it is the user's proxy."""
+    info = inspect_proxy(path)
+    assert info.identity == grid.user.dn
+    assert info.kind == "rfc3820"
+    assert info.time_left() > 3600
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    env = {**os.environ, "X509_CERT_DIR": str(grid.cert_dir)}
+    shown = subprocess.run(
+        ["grid-proxy-info", "-file", str(path), "-identity"], capture_output=True, text=True, env=env, check=True
+    ).stdout.strip()
+    assert shown == grid.user.dn
+    chain = path.with_suffix(".chain")
+    certificates = path.read_text().split("-----END CERTIFICATE-----")
+    chain.write_text("".join(c + "-----END CERTIFICATE-----\n" for c in certificates[1:-1]))
+    verified = subprocess.run(
+        ["openssl", "verify", "-CApath", str(grid.cert_dir), "-allow_proxy_certs", "-untrusted", str(chain), str(path)],
+        capture_output=True,
+        text=True,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    chain.unlink()
+
+
+def test_a_credential_is_retrieved_by_passphrase(grid, stored, tmp_path, monkeypatch):
+    monkeypatch.setenv(PASSPHRASE_ENV, PASSPHRASE)
+    retrieved = fetch_proxy(settings(grid), tmp_path)
+    assert retrieved.path.parent == tmp_path
+    assert retrieved.attempts == 1
+    assert_valid_user_proxy(grid, retrieved.path)
+
+
+def test_the_passphrase_can_come_from_a_file(grid, stored, tmp_path):
+    secret = tmp_path / "passphrase"
+    secret.write_text(PASSPHRASE + "\n")
+    retrieved = fetch_proxy(settings(grid, passphrase_file=str(secret)), tmp_path / "job")
+    assert_valid_user_proxy(grid, retrieved.path)
+
+
+def test_a_trusted_retriever_needs_no_passphrase_with_the_pilot_proxy(grid, stored, tmp_path, monkeypatch):
+    monkeypatch.delenv(PASSPHRASE_ENV, raising=False)
+    retrieved = fetch_proxy(settings(grid, username=stored["trusted"], retrieve_with="pilot-proxy"), tmp_path)
+    assert_valid_user_proxy(grid, retrieved.path)
+
+
+def test_a_trusted_retriever_needs_no_passphrase_with_the_host_certificate(grid, stored, tmp_path):
+    options = {
+        "username": stored["trusted"],
+        "retrieve_with": "host-cert",
+        "host_cert": str(grid.host.cert),
+        "host_key": str(grid.host.key),
+    }
+    retrieved = fetch_proxy(settings(grid, **options), tmp_path)
+    assert_valid_user_proxy(grid, retrieved.path)
+
+
+def test_a_wrong_passphrase_is_a_clear_error_and_not_retried(grid, stored, tmp_path, monkeypatch):
+    monkeypatch.setenv(PASSPHRASE_ENV, "not the passphrase")
+    sleeps: list[float] = []
+    with pytest.raises(NoProxy) as caught:
+        fetch_proxy(settings(grid), tmp_path, sleep=sleeps.append)
+    assert sleeps == [], "a refusal is not retried"
+    assert (caught.value.code, caught.value.transient) == (1163, False)
+    assert "refused the logon for 'mxp'" in caught.value.message
+    assert "invalid credential passphrase" in caught.value.message
+    assert "not the passphrase" not in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_passphrase_is_named_before_connecting(grid, stored, tmp_path, monkeypatch):
+    monkeypatch.delenv(PASSPHRASE_ENV, raising=False)
+    with pytest.raises(NoProxy, match=f"{PASSPHRASE_ENV} is not set"):
+        fetch_proxy(settings(grid), tmp_path)
+
+
+def test_a_server_that_is_down_is_retried_then_reported_as_transient(grid, stored, tmp_path, monkeypatch):
+    monkeypatch.setenv(PASSPHRASE_ENV, PASSPHRASE)
+    sleeps: list[float] = []
+    with pytest.raises(ServiceUnavailable) as caught:
+        fetch_proxy(settings(grid, port=free_port(), max_attempts=3), tmp_path, sleep=sleeps.append)
+    assert len(sleeps) == 2, "three attempts, two waits between them"
+    assert (caught.value.code, caught.value.name, caught.value.transient) == (1324, "SERVICENOTAVAILABLE", True)
+    assert "cannot reach MyProxy server localhost:" in caught.value.message
+
+
+def test_the_server_is_found_through_the_environment(grid, stored, tmp_path, monkeypatch):
+    monkeypatch.setenv(PASSPHRASE_ENV, PASSPHRASE)
+    monkeypatch.setenv("MYPROXY_SERVER", "localhost")
+    monkeypatch.setenv("MYPROXY_SERVER_PORT", str(grid.myproxy_port))
+    resolved = MyProxySettings.resolve({"enabled": "yes", "passphrase_env": PASSPHRASE_ENV}, job_user="mxp")
+    assert (resolved.server, resolved.port, resolved.username) == ("localhost", grid.myproxy_port, "mxp")
+    assert_valid_user_proxy(grid, fetch_proxy(resolved, tmp_path).path)
+
+
+# -- the job -------------------------------------------------------------------------------
+
+
+def job_queue(grid: LocalGrid, **myproxy) -> QueueConfig:
+    return QueueConfig.from_dict(
+        {
+            "copytool": "gridftp",
+            "transfer": {"backoff_initial": 0.01, "backoff_jitter": 0.01, "max_attempts": 2},
+            "myproxy": {
+                "server": "localhost",
+                "port": grid.myproxy_port,
+                "retrieve_with": "pilot-proxy",
+                "backoff_initial": 0.01,
+                "backoff_max": 0.02,
+                **myproxy,
+            },
+        }
+    )
+
+
+SHOW_PROXY = 'stat -c %a "$X509_USER_PROXY" > proxy-mode.txt; echo "$X509_USER_PROXY" > proxy-path.txt'
+
+
+def test_a_job_uses_the_retrieved_proxy_and_removes_it_at_cleanup(grid, stored, tmp_path):
+    (grid.gridftp_dir / "creds-job").mkdir(exist_ok=True)
+    checksum = write_file(grid.gridftp_dir / "creds-job" / "in.dat", 100_000)
+    params = job_params.parse(
+        f"globus-user={stored['trusted']} dir-in={grid.gridftp_url('creds-job/')} files-in=in.dat "
+        f"dir-out={grid.gridftp_url('creds-job/out/')} files-out=proxy-mode.txt"
+    )
+    with Job(params, job_queue(grid), tmp_path / "work") as job:
+        (staged,) = job.stage_in()
+        job.run_payload(["sh", "-c", SHOW_PROXY])
+        job.stage_out()
+        payload_proxy = Path(os.environ["X509_USER_PROXY"])
+        assert payload_proxy != grid.pilot_proxy
+        assert payload_proxy.parent == tmp_path / "work"
+    assert staged.checksum == checksum, "the robot's proxy is in no grid-mapfile: only the user's proxy works"
+    assert (tmp_path / "work" / "proxy-mode.txt").read_text().strip() == "600"
+    assert Path((tmp_path / "work" / "proxy-path.txt").read_text().strip()) == payload_proxy
+    assert not payload_proxy.exists(), "the payload proxy is deleted at cleanup"
+    assert (grid.gridftp_dir / "creds-job" / "out" / "proxy-mode.txt").exists()
+    report = job.report.to_dict()
+    assert report["credentials"]["identity"] == grid.user.dn
+    assert report["credentials"]["source"] == f"myproxy localhost:{grid.myproxy_port}"
+
+
+def test_without_myproxy_the_robot_proxy_is_refused_by_the_server(grid, stored, tmp_path):
+    (grid.gridftp_dir / "creds-job2").mkdir(exist_ok=True)
+    write_file(grid.gridftp_dir / "creds-job2" / "in.dat", 10)
+    params = job_params.parse(f"dir-in={grid.gridftp_url('creds-job2/')} files-in=in.dat")
+    queue = QueueConfig.from_dict({"copytool": "gridftp"})
+    with pytest.raises(PhaseFailed) as caught, Job(params, queue, tmp_path / "work") as job:
+        job.stage_in()
+    assert caught.value.name == "STAGEINAUTHENTICATIONFAILURE"
+
+
+@pytest.mark.parametrize("protocol", ["gridftp", "xrootd"])
+def test_each_mover_authenticates_with_the_payload_proxy(grid, stored, tmp_path, protocol):
+    if protocol == "gridftp":
+        (grid.gridftp_dir / "creds-each").mkdir(exist_ok=True)
+        write_file(grid.gridftp_dir / "creds-each" / "x.dat", 1000)
+        url = grid.gridftp_url("creds-each/")
+    else:
+        directory = grid.xrootd_dir / "creds-each"
+        directory.mkdir(exist_ok=True)
+        write_file(directory / "x.dat", 1000)
+        url = grid.xrootd_url("creds-each/")
+    params = job_params.parse(f"globus-user={stored['trusted']} dir-in={url} files-in=x.dat")
+    queue = job_queue(grid)
+    queue = QueueConfig.from_dict({"copytool": protocol, "myproxy": dict(queue.myproxy)})
+    with Job(params, queue, tmp_path / "work") as job:
+        (result,) = job.stage_in()
+    assert result.status.value == "done"
+
+
+def test_the_payload_proxy_is_removed_after_a_payload_failure(grid, stored, tmp_path):
+    params = job_params.parse(f"globus-user={stored['trusted']}")
+    with pytest.raises(PayloadFailed), Job(params, job_queue(grid), tmp_path / "work") as job:
+        payload_proxy = Path(os.environ["X509_USER_PROXY"])
+        job.run_payload(["sh", "-c", SHOW_PROXY + "; exit 3"])
+    assert (tmp_path / "work" / "proxy-mode.txt").read_text().strip() == "600"
+    assert not payload_proxy.exists()
+    assert [p.name for p in (tmp_path / "work").iterdir() if "proxy" in p.name and p.suffix == ".pem"] == []
+
+
+def test_a_failed_logon_ends_the_job_in_the_credentials_phase_with_a_report(grid, stored, tmp_path):
+    params = job_params.parse(f"globus-user={stored['trusted']}")
+    queue = job_queue(grid, port=free_port(), max_attempts=2)
+    with pytest.raises(ServiceUnavailable), Job(params, queue, tmp_path / "work", report_path=tmp_path / "r.json"):
+        pytest.fail("the job body must not run without credentials")
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["failed_phase"] == "credentials"
+    assert (report["error"]["code"], report["error"]["transient"]) == (1324, True)
+
+
+def test_a_proxy_too_short_for_the_job_is_refused_before_any_transfer(grid, stored, tmp_path, monkeypatch):
+    short = make_proxy(grid.user, tmp_path / "short.pem", hours=0.25)
+    monkeypatch.setenv("X509_USER_PROXY", str(short))
+    params = job_params.parse(f"dir-in={grid.gridftp_url('nowhere/')} files-in=x.dat")
+    queue = QueueConfig.from_dict({"copytool": "gridftp", "credentials": {"min_lifetime": 3600}})
+    with pytest.raises(ProxyTooShort), Job(params, queue, tmp_path / "work") as job:
+        job.stage_in()
+    stage_in = job.report.to_dict()["phases"]["stage-in"]
+    assert stage_in["files"] == [], "no transfer was attempted"
+    assert stage_in["error"]["code"] == 1382
+    monkeypatch.setenv("X509_USER_PROXY", str(grid.pilot_proxy))
+
+
+def test_a_legacy_proxy_is_refused_where_rfc3820_is_required(grid, tmp_path, monkeypatch):
+    legacy = make_proxy(grid.user, tmp_path / "legacy.pem", rfc=False)
+    monkeypatch.setenv("X509_USER_PROXY", str(legacy))
+    params = job_params.parse(f"dir-in={grid.gridftp_url('nowhere/')} files-in=x.dat")
+    queue = QueueConfig.from_dict({"copytool": "gridftp", "credentials": {"require_rfc3820": True}})
+    with pytest.raises(NoProxy, match="RFC 3820"), Job(params, queue, tmp_path / "work") as job:
+        job.stage_in()
+    monkeypatch.setenv("X509_USER_PROXY", str(grid.pilot_proxy))
+
+
+def test_no_log_line_holds_the_passphrase_the_key_or_the_pem(grid, stored, tmp_path, caplog, monkeypatch):
+    monkeypatch.setenv(PASSPHRASE_ENV, PASSPHRASE)
+    caplog.set_level(logging.DEBUG)
+    params = job_params.parse("globus-user=mxp")
+    queue = job_queue(grid, retrieve_with="passphrase", passphrase_env=PASSPHRASE_ENV)
+    with Job(params, queue, tmp_path / "work", report_path=tmp_path / "r.json") as job:
+        key_lines = [
+            line
+            for line in Path(os.environ["X509_USER_PROXY"]).read_text().splitlines()
+            if line and not line.startswith("-----")
+        ]
+        job.run_payload(["true"])
+    # The same job from the console, at the most verbose level.
+    (tmp_path / "q.json").write_text(
+        json.dumps({"myproxy": {"server": "localhost", "port": grid.myproxy_port, "passphrase_env": PASSPHRASE_ENV}})
+    )
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pilot_movers",
+            "-v",
+            "run",
+            "--job-params",
+            "globus-user=mxp",
+            "--queue-config",
+            str(tmp_path / "q.json"),
+            "--report",
+            str(tmp_path / "r2.json"),
+            "--",
+            "true",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+    )
+    assert cli.returncode == 0, cli.stderr
+    text = "\n".join(r.getMessage() for r in caplog.records) + cli.stdout + cli.stderr
+    text += (tmp_path / "r.json").read_text() + (tmp_path / "r2.json").read_text()
+    assert "retrieved a proxy of" in text, "the logs were captured"
+    assert PASSPHRASE not in text
+    assert "PRIVATE KEY" not in text and "BEGIN CERTIFICATE" not in text
+    assert not any(line in text for line in key_lines), "no line of the proxy's PEM is logged"
