@@ -254,7 +254,17 @@ class GridFTPMover(Mover):
                 results[id(request)] = CopyOutcome(_bytes_copied(request), (local,) if local else (), verified)
                 continue
             failure = from_gerror(error, stage=tracker.stage(request), what=request.spec.name)
-            if isinstance(failure, TransferCancelled) and request.clock.reason is None:
+            if isinstance(failure, ChecksumMismatch):
+                # gfal2 compared the copy with its source (no expected value is handed to it):
+                # the copy was truncated or damaged on the way, which a new copy can cure. A
+                # source that differs from the job's expectation is caught by the engine instead.
+                failure = ChecksumMismatch(
+                    f"{failure.message} (the copy differs from its source: truncated or damaged in transit)",
+                    algorithm=self.settings.checksum,
+                    transient=True,
+                    errno=failure.errno,
+                )
+            elif isinstance(failure, TransferCancelled) and request.clock.reason is None:
                 failure = TransferCancelled(
                     "cancelled with the rest of its gfal2 bulk copy, when another file of it stalled or timed out",
                     transient=True,

@@ -1,14 +1,18 @@
 """The demo job: a full pilot job on the local grid, end to end, then its report.
 
 Run it inside a private network namespace (``scripts/demo.sh`` does): it starts the grid
-(throwaway CA, GridFTP, XRootD, MyProxy), puts the job's inputs on the GridFTP server, runs
-``pilot-movers run`` with job parameters and a queue config as a site would write them (inputs
-from GridFTP, outputs to XRootD), checks the outputs arrived, prints the report and stops the grid.
+(throwaway CA, GridFTP, XRootD, MyProxy), stores the user's credential in MyProxy, puts the job's
+inputs on the GridFTP server, then runs ``pilot-movers run`` as a pilot would: with the pilot's
+own (robot) proxy, job parameters from the submitter and a queue config from the site. The job
+fetches the user's proxy from MyProxy, stages the inputs in from GridFTP, runs the payload,
+stages the outputs out to XRootD and cleans up. The demo checks the outputs arrived and the
+pilot's proxy is untouched, prints the report and stops the grid.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -52,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
             f"myproxy :{grid.myproxy_port}",
             flush=True,
         )
+        grid.store_credential("mxp")  # no passphrase: for trusted retrievers such as the pilot
+        pilot_proxy = grid.pilot_proxy
+        pilot_proxy_hash = hashlib.sha256(pilot_proxy.read_bytes()).hexdigest()
         inputs = grid.gridftp_dir / "user.mxp" / "input"
         inputs.mkdir(parents=True)
         for index, size in ((1, 50_000_000), (2, 20_000_000)):
@@ -72,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
                     "copytoolin": "gridftp",
                     "copytool": "xrootd",
                     "transfer": {"max_attempts": 3, "concurrency": 4, "stall_timeout": 60},
+                    "myproxy": {"server": "localhost", "port": grid.myproxy_port, "retrieve_with": "pilot-proxy"},
+                    "credentials": {"min_lifetime": 3600},
                 },
                 indent=2,
             )
@@ -100,13 +109,19 @@ def main(argv: list[str] | None = None) -> int:
             "demo: $ pilot-movers run --job-params '" + params + "' --queue-config " + str(queue) + " -- sh run.sh",
             flush=True,
         )
-        status = subprocess.call(command, env={**os.environ, **grid.client_env()})
+        # The pilot runs with its own robot proxy, which no storage server would accept.
+        status = subprocess.call(command, env={**os.environ, **grid.client_env(proxy=pilot_proxy)})
         print(report.read_text())
         if status == 0:
             for name in ("summary.txt", "histograms.dat"):
                 local, remote = base / "job" / name, outputs / name
                 assert file_checksum(local) == file_checksum(remote), f"{name} differs at the destination"
             print(f"demo: outputs verified on the XRootD server in {outputs}")
+        unchanged = hashlib.sha256(pilot_proxy.read_bytes()).hexdigest() == pilot_proxy_hash
+        leftovers = sorted(p.name for p in (base / "job").glob(".pilot-movers-proxy-*"))
+        print(f"demo: pilot proxy unchanged: {unchanged}; payload proxy left behind: {leftovers or 'none'}")
+        if not unchanged or leftovers:
+            status = status or 1
         print(f"demo: job exit status {status}; report in {report}")
         return status
 
