@@ -1,14 +1,17 @@
 """The ``gridftp`` mover, on gfal2's Python binding.
 
 Many files move through gfal2's bulk ``filecopy`` (one call per chunk of ``bulk_size`` files, which
-keeps the GridFTP session; ``concurrency`` chunks at once). Integrity: gfal2 compares source and
-destination checksums end to end (mode ``both``) for every file. Uploads are checksummed locally
-first (against the job's expected value, if any: a bad file is refused before a byte leaves);
-downloads with an expected value are compared with it by the engine, on the local copy.
+keeps the GridFTP session; ``concurrency`` chunks at once). Integrity is gfal2's own verification:
 
-Per-file checksum values are not handed to gfal2's bulk call: in gfal2 2.21 and its Python
-binding, the type of a ``TYPE:VALUE`` string loses its last character and short strings reach
-the C code as dangling pointers.
+* a download with an expected checksum: mode ``both`` with that value, so a source that does not
+  match is refused before a byte moves and the copy is checked against it;
+* a download without: mode ``both``, source against destination;
+* an upload: the local file is checksummed first (and refused if it does not match the job's
+  expectation), then mode ``target`` with that value: the server checks what it received.
+
+Per-file values go to the bulk call as bare, zero-padded values (gfal2 compares checksums without
+leading zeros): in gfal2 2.21 and its Python binding, the type of a ``TYPE:VALUE`` string loses its
+last character, and strings shorter than 16 characters reach the C code as dangling pointers.
 
 gfal2 reports no progress for copies between GridFTP and local files, so the engine's clocks read
 it from the local end (the size of a download's target, the read offset of an upload's source).
@@ -44,6 +47,9 @@ from pilot_movers.values import Location
 # gfal2's binding logs every plugin load at INFO; keep that out of pilot logs unless asked for.
 if logging.getLogger("gfal2").level == logging.NOTSET:
     logging.getLogger("gfal2").setLevel(logging.WARNING)
+
+#: gfal2's event side for the source of a copy (gfal_event_side_t: source, destination, both).
+GFAL_EVENT_SOURCE = 0
 
 #: gfal2 plugin -> the URL schemes it serves.
 PLUGIN_SCHEMES = {
@@ -179,25 +185,28 @@ class GridFTPMover(Mover):
             pool.shutdown(wait=True, cancel_futures=True)
 
     def _copy_chunk(self, requests: list[CopyRequest]) -> list[tuple[CopyRequest, CopyResult]]:
+        """Copy a chunk: one bulk call per kind of verification the files need."""
         results: dict[int, CopyResult] = {}
-        planned: list[tuple[CopyRequest, Optional[Checksum]]] = []
+        groups: dict[tuple[str, Optional[str]], list[tuple[CopyRequest, Optional[Checksum]]]] = {}
         for request in requests:
             if request.clock.reason is not None:
                 results[id(request)] = request.clock.reason
                 continue
             try:
-                planned.append((request, self._local_source_checksum(request)))
+                value = self._local_source_checksum(request) if request.source.is_local else request.expected_checksum
             except MoverError as exc:
                 results[id(request)] = exc
-        if planned:
-            results.update(self._bulk_copy(self.context(), planned))
+                continue
+            mode = "target" if request.source.is_local else "both"
+            groups.setdefault((mode, value.algorithm if value else None), []).append((request, value))
+        context = self.context()
+        for (mode, _), planned in groups.items():
+            results.update(self._bulk_copy(context, planned, mode))
         return [(r, results[id(r)]) for r in requests]
 
     @staticmethod
-    def _local_source_checksum(request: CopyRequest) -> Optional[Checksum]:
+    def _local_source_checksum(request: CopyRequest) -> Checksum:
         """For an upload, the local file's checksum, checked against the job's expectation."""
-        if not request.source.is_local:
-            return None
         expected = request.expected_checksum
         local = file_checksum(request.source.path, expected.algorithm if expected else request.checksum_algorithm)
         if expected is not None and local != expected:
@@ -208,7 +217,11 @@ class GridFTPMover(Mover):
             )
         return local
 
-    def _bulk_copy(self, context: Any, planned: list[tuple[CopyRequest, Optional[Checksum]]]) -> dict[int, CopyResult]:
+    def _bulk_copy(
+        self, context: Any, planned: list[tuple[CopyRequest, Optional[Checksum]]], mode: str
+    ) -> dict[int, CopyResult]:
+        values = [value for _, value in planned]
+        algorithm = values[0].algorithm if values[0] is not None else self.settings.checksum
         params = context.transfer_parameters()
         largest = max((r.expected_size or 0) for r, _ in planned)
         params.timeout = int(self.settings.total_timeout(largest)) + 60  # our clocks act first
@@ -217,7 +230,8 @@ class GridFTPMover(Mover):
             params.tcp_buffersize = self.tcp_buffersize
         params.create_parent = True
         params.overwrite = False
-        params.set_checksum(gfal2.checksum_mode.both, self.settings.checksum.upper(), "")
+        first = _padded(values[0]) if values[0] is not None else ""
+        params.set_checksum(getattr(gfal2.checksum_mode, mode), algorithm.upper(), first)
         tracker = _BulkTracker({_pair(r): r for r, _ in planned})
         params.event_callback = tracker.on_event
         active = _ActiveCall(context)
@@ -229,14 +243,15 @@ class GridFTPMover(Mover):
                 request.clock.probe = probes.read_position(request.source.path)
         if len(planned) == 1:
             planned[0][0].clock.start()
+        arguments = [params, [r.source.url for r, _ in planned], [r.target.url for r, _ in planned]]
+        if values[0] is not None:
+            arguments.append([_padded(v) for v in values])  # type: ignore[arg-type]
         with self._lock:
             self._active_calls += 1
             self.peak_parallel = max(self.peak_parallel, self._active_calls)
         try:
             with active:
-                errors = context.filecopy(
-                    params, [r.source.url for r, _ in planned], [r.target.url for r, _ in planned]
-                )
+                errors = context.filecopy(*arguments)
         except gfal2.GError as exc:  # the whole call failed before any file was attempted
             error = from_gerror(exc)
             if error.transient:
@@ -246,24 +261,14 @@ class GridFTPMover(Mover):
             with self._lock:
                 self._active_calls -= 1
         results: dict[int, CopyResult] = {}
-        for (request, local), error in zip(planned, errors):
+        for (request, value), error in zip(planned, errors):
             if error is None:
-                # gfal2 compared source and destination; it checked the job's expectation only
-                # if we did (uploads): otherwise the engine compares it on the local copy.
-                verified = local is not None or request.expected_checksum is None
-                results[id(request)] = CopyOutcome(_bytes_copied(request), (local,) if local else (), verified)
+                results[id(request)] = CopyOutcome(_bytes_copied(request), (value,) if value else (), verified=True)
                 continue
-            failure = from_gerror(error, stage=tracker.stage(request), what=request.spec.name)
+            stage, side = tracker.stage(request)
+            failure = from_gerror(error, stage=stage, what=request.spec.name)
             if isinstance(failure, ChecksumMismatch):
-                # gfal2 compared the copy with its source (no expected value is handed to it):
-                # the copy was truncated or damaged on the way, which a new copy can cure. A
-                # source that differs from the job's expectation is caught by the engine instead.
-                failure = ChecksumMismatch(
-                    f"{failure.message} (the copy differs from its source: truncated or damaged in transit)",
-                    algorithm=self.settings.checksum,
-                    transient=True,
-                    errno=failure.errno,
-                )
+                failure = _mismatch(failure, side, algorithm)
             elif isinstance(failure, TransferCancelled) and request.clock.reason is None:
                 failure = TransferCancelled(
                     "cancelled with the rest of its gfal2 bulk copy, when another file of it stalled or timed out",
@@ -273,6 +278,27 @@ class GridFTPMover(Mover):
         if any(isinstance(r, MoverError) and r.transient for r in results.values()):
             self.drop_context()
         return results
+
+
+def _padded(checksum: Checksum) -> str:
+    """A bare value gfal2 compares correctly (it ignores leading zeros), long enough that the
+    binding's short-string bug cannot touch it."""
+    return checksum.value.zfill(16)
+
+
+def _mismatch(failure: ChecksumMismatch, side: Optional[int], algorithm: str) -> ChecksumMismatch:
+    """Which side gfal2 found different decides: a source that is not what the job expects is
+    permanent; a copy that differs from its source or its expected value was truncated or damaged
+    on the way (a GridFTP server dying mid-transfer ends gfal2's streamed copy short), and a new
+    copy can cure that."""
+    if side == GFAL_EVENT_SOURCE:
+        return ChecksumMismatch(failure.message, algorithm=algorithm, scope=Scope.SOURCE, errno=failure.errno)
+    return ChecksumMismatch(
+        f"{failure.message} (the copy differs from its source: truncated or damaged in transit)",
+        algorithm=algorithm,
+        transient=True,
+        errno=failure.errno,
+    )
 
 
 def _pair(request: CopyRequest) -> str:
@@ -288,14 +314,14 @@ def _bytes_copied(request: CopyRequest) -> int:
 
 class _BulkTracker:
     """Follows gfal2's events through a bulk call: which file is current (its clock starts when
-    its own listing ends) and the last stage each file reached (a checksum-stage EIO is a
-    mismatch)."""
+    its own listing ends) and the last stage and side each file reached (a checksum-stage EIO is
+    a mismatch, on the side the event names)."""
 
     def __init__(self, requests: dict[str, CopyRequest]) -> None:
         self.requests = requests
         self.current: Optional[CopyRequest] = None
         self._listed: list[CopyRequest] = []
-        self._stages: dict[int, str] = {}
+        self._stages: dict[int, tuple[str, int]] = {}
 
     def on_event(self, event: Any) -> None:
         stage = str(event.stage)
@@ -310,11 +336,11 @@ class _BulkTracker:
                 self.current = self._listed[0]
                 self.current.clock.start()
         elif self.current is not None:
-            self._stages[id(self.current)] = stage
+            self._stages[id(self.current)] = (stage, int(event.side))
             self.current.clock.touch()
 
-    def stage(self, request: CopyRequest) -> Optional[str]:
-        return self._stages.get(id(request))
+    def stage(self, request: CopyRequest) -> tuple[Optional[str], Optional[int]]:
+        return self._stages.get(id(request), (None, None))
 
 
 class _ActiveCall:
