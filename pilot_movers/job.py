@@ -87,7 +87,7 @@ class Job:
         self._stack = ExitStack()
         self._started = 0.0
         self._saved_handlers: dict[int, Any] = {}
-        self._saved_mask: set[signal.Signals] = set()
+        self._saved_mask: set[Any] = set()
         self._terminating = False
         self._cleanup_notes: list[str] = []
         self._credentials: Optional[dict[str, Any]] = None

@@ -172,7 +172,7 @@ def fetch_proxy(
             phase=Phase.CREDENTIALS,
         ) from None
 
-    class TimedClient(MyProxyClient):  # type: ignore[misc]
+    class TimedClient(MyProxyClient):
         """MyProxyClient whose socket gives up after ``settings.timeout``: its sockets have no
         timeout, so a hung server would block the pilot forever. pyOpenSSL cannot use Python
         socket timeouts (they make the socket non-blocking), so the kernel's are set instead."""

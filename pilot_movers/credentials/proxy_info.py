@@ -44,7 +44,7 @@ def dn_string(name: x509.Name) -> str:
     """``/C=XX/O=GridLab/OU=Users/CN=Test User``: the one-line form grid tools print."""
     parts = []
     for rdn in name.rdns:
-        parts.append("+".join(f"{_SHORT_NAMES.get(a.oid, a.oid.dotted_string)}={a.value}" for a in rdn))
+        parts.append("+".join(f"{_SHORT_NAMES.get(a.oid, a.oid.dotted_string)}={a.value!s}" for a in rdn))
     return "".join(f"/{part}" for part in parts)
 
 

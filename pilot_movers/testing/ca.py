@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from pilot_movers.credentials.proxy_info import dn_string
+
 #: id-pe-proxyCertInfo (RFC 3820) and the inherit-all policy language.
 PROXY_CERT_INFO = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.14")
 #: DER of ProxyCertInfo ::= SEQUENCE { proxyPolicy SEQUENCE { policyLanguage id-ppl-inheritAll } }
@@ -36,12 +38,6 @@ _KEY_BITS = 2048
 
 def name_from_pairs(pairs: list[tuple[str, str]]) -> x509.Name:
     return x509.Name([x509.NameAttribute(_OIDS[k], v) for k, v in pairs])
-
-
-def slash_dn(name: x509.Name) -> str:
-    """``/C=XX/O=GridLab/OU=Users/CN=Test User``: the OpenSSL one-line form grid-mapfiles use."""
-    short = {v: k for k, v in _OIDS.items()}
-    return "".join(f"/{short.get(a.oid, a.oid.dotted_string)}={a.value}" for a in name)
 
 
 @dataclass(frozen=True)
@@ -93,7 +89,7 @@ class ThrowawayCA:
 
     @property
     def dn(self) -> str:
-        return slash_dn(self.name)
+        return dn_string(self.name)
 
     def create(self) -> ThrowawayCA:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -139,7 +135,7 @@ class ThrowawayCA:
         (self.cert_dir / f"{digest}.0").write_bytes(_cert_pem(self._cert))
         (self.cert_dir / f"{digest}.signing_policy").write_text(
             f"access_id_CA X509 '{self.dn}'\npos_rights globus CA:sign\n"
-            f"cond_subjects globus '\"{slash_dn(name_from_pairs(ORGANISATION))}/*\"'\n"
+            f"cond_subjects globus '\"{dn_string(name_from_pairs(ORGANISATION))}/*\"'\n"
         )
         now = _now()
         crl = (
@@ -207,7 +203,7 @@ class ThrowawayCA:
         cert_path, key_path = directory / f"{stem}cert.pem", directory / f"{stem}key.pem"
         cert_path.write_bytes(_cert_pem(cert))
         _write_private(key_path, _key_pem(key))
-        return Credential(cert_path, key_path, slash_dn(name))
+        return Credential(cert_path, key_path, dn_string(name))
 
     def host(self, directory: Path, hostname: str = "localhost") -> Credential:
         return self.issue([*ORGANISATION, ("CN", hostname)], directory, "host", host=hostname)

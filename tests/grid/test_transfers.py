@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+import job_params
+from pilot_movers import Job, QueueConfig
 from pilot_movers.checksums import Checksum, file_checksum
 from pilot_movers.values import Status
 from tests.grid.conftest import GIB, Protocol
@@ -119,32 +121,40 @@ def test_two_hundred_small_files_move_in_one_call_with_bounded_concurrency(proto
     print(f"{proto.name}: 200 files in {elapsed:.1f} s ({200 / elapsed:.0f} files/s)")
 
 
-def test_a_server_killed_mid_transfer_is_retried_and_leaves_no_partial_file(proto: Protocol, tmp_path: Path, gib_file):
+def test_a_server_killed_mid_transfer_is_retried_the_job_completes_and_leaves_no_partial_file(
+    proto: Protocol, tmp_path: Path, gib_file
+):
     source, checksum = gib_file
     shutil.copy(source, proto.base / "big.dat")
     proto._own(proto.base / "big.dat")
-    settings = FAST.replace(backoff_initial=3.0, backoff_max=5.0, max_attempts=3)
-    mover = proto.mover(settings)
-
-    restarted = _kill_and_restart_when(proto, lambda: _partial_size(tmp_path) > 100_000_000)
-    (down,) = mover.stage_in([proto.download("big.dat", tmp_path / "big.dat", checksum=checksum)])
-    assert restarted.wait(60), "the server was never killed: the transfer ended too soon"
-    assert down.status is Status.DONE, down.error
-    assert len(down.attempts) >= 2
-    assert down.attempts[0].error["transient"] is True
-    assert file_checksum(tmp_path / "big.dat") == checksum
-
-    restarted = _kill_and_restart_when(proto, lambda: _partial_size(proto.base) > 100_000_000)
-    (up,) = mover.stage_out([proto.upload(tmp_path / "big.dat", "copy.dat")])
-    assert restarted.wait(60), "the server was never killed: the transfer ended too soon"
-    assert up.status is Status.DONE, up.error
-    assert len(up.attempts) >= 2
-    assert file_checksum(proto.base / "copy.dat") == checksum
+    workdir = tmp_path / "job"
+    out_url = proto.url("out/")
+    params = job_params.parse(f"dir-in={proto.url('')} files-in=big.dat dir-out={out_url} files-out=copy.dat")
+    queue = QueueConfig.from_dict(
+        {"copytool": proto.name, "transfer": {"backoff_initial": 3.0, "backoff_max": 5.0, "max_attempts": 3}}
+    )
+    with Job(params, queue, workdir) as job:
+        restarted = _kill_and_restart_when(proto, lambda: _partial_size(workdir) > 100_000_000)
+        (down,) = job.stage_in()
+        assert restarted.wait(60), "the server was never killed: the download ended too soon"
+        job.run_payload(["cp", "big.dat", "copy.dat"])
+        restarted = _kill_and_restart_when(proto, lambda: _partial_size(proto.base / "out") > 100_000_000)
+        (up,) = job.stage_out()
+        assert restarted.wait(60), "the server was never killed: the upload ended too soon"
+    assert job.report.ok
+    for result in (down, up):
+        assert len(result.attempts) >= 2, result.attempts
+        assert result.attempts[0].error["transient"] is True
+        assert result.checksum == checksum
+    assert file_checksum(proto.base / "out" / "copy.dat") == checksum
     assert debris(tmp_path) == [] and debris(proto.base) == []
 
 
 def _partial_size(directory: Path) -> int:
-    return sum(p.stat().st_size for p in directory.glob("*.part") if p.is_file())
+    try:
+        return sum(p.stat().st_size for p in directory.glob("*.part") if p.is_file())
+    except OSError:  # a temporary file renamed or removed while we looked
+        return 0
 
 
 def _kill_and_restart_when(proto: Protocol, condition, delay: float = 1.0) -> threading.Event:
