@@ -5,7 +5,8 @@ keeps the GridFTP session; ``concurrency`` chunks at once). Integrity is gfal2's
 
 * a download with an expected checksum: mode ``both`` with that value, so a source that does not
   match is refused before a byte moves and the copy is checked against it;
-* a download without: mode ``both``, source against destination;
+* a download without: the server's checksum of the source is fetched first, then mode ``target``
+  with it (each side is checksummed once, and the report gets the value);
 * an upload: the local file is checksummed first (and refused if it does not match the job's
   expectation), then mode ``target`` with that value: the server checks what it received.
 
@@ -187,22 +188,30 @@ class GridFTPMover(Mover):
     def _copy_chunk(self, requests: list[CopyRequest]) -> list[tuple[CopyRequest, CopyResult]]:
         """Copy a chunk: one bulk call per kind of verification the files need."""
         results: dict[int, CopyResult] = {}
-        groups: dict[tuple[str, Optional[str]], list[tuple[CopyRequest, Optional[Checksum]]]] = {}
+        groups: dict[tuple[str, str], list[tuple[CopyRequest, Checksum]]] = {}
         for request in requests:
             if request.clock.reason is not None:
                 results[id(request)] = request.clock.reason
                 continue
             try:
-                value = self._local_source_checksum(request) if request.source.is_local else request.expected_checksum
+                mode, value = self._verification(request)
             except MoverError as exc:
                 results[id(request)] = exc
                 continue
-            mode = "target" if request.source.is_local else "both"
-            groups.setdefault((mode, value.algorithm if value else None), []).append((request, value))
+            groups.setdefault((mode, value.algorithm), []).append((request, value))
         context = self.context()
         for (mode, _), planned in groups.items():
             results.update(self._bulk_copy(context, planned, mode))
         return [(r, results[id(r)]) for r in requests]
+
+    def _verification(self, request: CopyRequest) -> tuple[str, Checksum]:
+        """The gfal2 checksum mode for this file and the value it checks against."""
+        if request.source.is_local:
+            return "target", self._local_source_checksum(request)
+        if request.expected_checksum is not None:
+            return "both", request.expected_checksum
+        source = self.remote_namespace(request.source).checksum(request.source, request.checksum_algorithm)
+        return "target", source
 
     @staticmethod
     def _local_source_checksum(request: CopyRequest) -> Checksum:
@@ -217,11 +226,9 @@ class GridFTPMover(Mover):
             )
         return local
 
-    def _bulk_copy(
-        self, context: Any, planned: list[tuple[CopyRequest, Optional[Checksum]]], mode: str
-    ) -> dict[int, CopyResult]:
+    def _bulk_copy(self, context: Any, planned: list[tuple[CopyRequest, Checksum]], mode: str) -> dict[int, CopyResult]:
         values = [value for _, value in planned]
-        algorithm = values[0].algorithm if values[0] is not None else self.settings.checksum
+        algorithm = values[0].algorithm
         params = context.transfer_parameters()
         largest = max((r.expected_size or 0) for r, _ in planned)
         params.timeout = int(self.settings.total_timeout(largest)) + 60  # our clocks act first
@@ -230,8 +237,7 @@ class GridFTPMover(Mover):
             params.tcp_buffersize = self.tcp_buffersize
         params.create_parent = True
         params.overwrite = False
-        first = _padded(values[0]) if values[0] is not None else ""
-        params.set_checksum(getattr(gfal2.checksum_mode, mode), algorithm.upper(), first)
+        params.set_checksum(getattr(gfal2.checksum_mode, mode), algorithm.upper(), _padded(values[0]))
         tracker = _BulkTracker({_pair(r): r for r, _ in planned})
         params.event_callback = tracker.on_event
         active = _ActiveCall(context)
@@ -243,15 +249,17 @@ class GridFTPMover(Mover):
                 request.clock.probe = probes.read_position(request.source.path)
         if len(planned) == 1:
             planned[0][0].clock.start()
-        arguments = [params, [r.source.url for r, _ in planned], [r.target.url for r, _ in planned]]
-        if values[0] is not None:
-            arguments.append([_padded(v) for v in values])  # type: ignore[arg-type]
         with self._lock:
             self._active_calls += 1
             self.peak_parallel = max(self.peak_parallel, self._active_calls)
         try:
             with active:
-                errors = context.filecopy(*arguments)
+                errors = context.filecopy(
+                    params,
+                    [r.source.url for r, _ in planned],
+                    [r.target.url for r, _ in planned],
+                    [_padded(v) for v in values],
+                )
         except gfal2.GError as exc:  # the whole call failed before any file was attempted
             error = from_gerror(exc)
             if error.transient:
@@ -263,7 +271,7 @@ class GridFTPMover(Mover):
         results: dict[int, CopyResult] = {}
         for (request, value), error in zip(planned, errors):
             if error is None:
-                results[id(request)] = CopyOutcome(_bytes_copied(request), (value,) if value else (), verified=True)
+                results[id(request)] = CopyOutcome(_bytes_copied(request), (value,), verified=True)
                 continue
             stage, side = tracker.stage(request)
             failure = from_gerror(error, stage=stage, what=request.spec.name)
