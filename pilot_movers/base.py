@@ -145,14 +145,13 @@ class Mover:
     def copy_batch(self, requests: Sequence[CopyRequest]) -> Iterator[tuple[CopyRequest, CopyResult]]:
         """Copy many files, yielding each request with its outcome as it finishes.
 
-        The default runs ``copy_file`` on at most ``settings.concurrency`` threads; requests
-        cancelled before they start (phase aborted) are not started.
+        The default runs ``copy_file`` on at most ``settings.concurrency`` worker threads (even
+        one: a transport blocked in C must not keep the main thread from acting on SIGTERM);
+        requests cancelled before they start (phase aborted) are not started.
         """
-        workers = max(1, min(self.settings.concurrency, len(requests)))
-        if workers == 1:
-            for request in requests:
-                yield request, self.guarded_copy(request)
+        if not requests:
             return
+        workers = max(1, min(self.settings.concurrency, len(requests)))
         pool = ThreadPoolExecutor(workers, thread_name_prefix=f"pilot-movers-{self.name}")
         futures: dict[Future[CopyResult], CopyRequest] = {}
         try:

@@ -165,13 +165,15 @@ class GridFTPMover(Mover):
         return result
 
     def copy_batch(self, requests: Sequence[CopyRequest]) -> Iterator[tuple[CopyRequest, CopyResult]]:
+        """Chunks of ``bulk_size`` files, ``concurrency`` chunks at once. Even one chunk runs on a
+        worker thread: gfal2 holds the thread inside C for the whole copy, and the main thread
+        must stay free to act on SIGTERM (which cancels the copy through the clocks)."""
         chunks = [list(requests[i : i + self.bulk_size]) for i in range(0, len(requests), self.bulk_size)]
-        workers = min(self.settings.concurrency, len(chunks))
-        if workers <= 1:
-            for chunk in chunks:
-                yield from self._copy_chunk(chunk)
+        if not chunks:
             return
-        pool = ThreadPoolExecutor(workers, thread_name_prefix="pilot-movers-gridftp")
+        pool = ThreadPoolExecutor(
+            min(self.settings.concurrency, len(chunks)), thread_name_prefix="pilot-movers-gridftp"
+        )
         running: set[Future[list[tuple[CopyRequest, CopyResult]]]] = set()
         try:
             running = {pool.submit(self._copy_chunk, chunk) for chunk in chunks}

@@ -34,6 +34,18 @@ _OIDS = {
     "CN": NameOID.COMMON_NAME,
 }
 _KEY_BITS = 2048
+#: Host, user and proxy certificates sign (a user's signs proxies) and encipher keys.
+LEAF_KEY_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=False,
+    key_encipherment=True,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=False,
+    crl_sign=False,
+    encipher_only=False,
+    decipher_only=False,
+)
 
 
 def name_from_pairs(pairs: list[tuple[str, str]]) -> x509.Name:
@@ -172,17 +184,7 @@ class ThrowawayCA:
             .not_valid_after(now + datetime.timedelta(days=days))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=True,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
+                LEAF_KEY_USAGE,
                 critical=True,
             )
             .add_extension(
@@ -240,17 +242,7 @@ def make_proxy(
         .not_valid_before(start)
         .not_valid_after(start + datetime.timedelta(minutes=5) + datetime.timedelta(hours=hours))
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=True,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            LEAF_KEY_USAGE,
             critical=True,
         )
     )

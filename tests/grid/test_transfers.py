@@ -184,3 +184,58 @@ def test_checksums_are_normalised_to_eight_hex_digits(proto: Protocol, tmp_path:
     (result,) = proto.mover().stage_in([proto.download("zeros", tmp_path / "zeros")])
     assert result.checksum == Checksum("adler32", "00030001")
     assert str(result.checksum) == "adler32:00030001"
+
+
+def test_sigterm_stops_a_big_transfer_at_once_and_leaves_nothing_behind(proto: Protocol, tmp_path: Path, gib_file):
+    """The pilot is told to stop in the middle of a 1 GiB download: the job ends within seconds
+    (the transport is cancelled, not waited for), with no partial file and a report that says so."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    source, _ = gib_file
+    shutil.copy(source, proto.base / "big.dat")
+    proto._own(proto.base / "big.dat")
+    queue = tmp_path / "q.json"
+    # Slow the transfer down so that it is surely in flight when the signal comes.
+    options = {"gridftp": {"tcp_buffersize": 65536}, "xrootd": {"chunk_size": 65536, "parallel_chunks": 1}}
+    queue.write_text(json.dumps({"copytool": proto.name, "movers": {proto.name: options[proto.name]}}))
+    workdir = tmp_path / "work"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pilot_movers",
+            "run",
+            "--job-params",
+            f"dir-in={proto.url('')} files-in=big.dat",
+            "--queue-config",
+            str(queue),
+            "--workdir",
+            str(workdir),
+            "--report",
+            str(tmp_path / "r.json"),
+            "--",
+            "true",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+    )
+    deadline = time.monotonic() + 60
+    while _partial_size(workdir) < 20_000_000:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the download never started"
+        time.sleep(0.01)
+    signalled = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    stopped_after = time.monotonic() - signalled
+    assert process.returncode == 128 + signal.SIGTERM, err
+    assert stopped_after < 10, f"the job took {stopped_after:.1f} s to stop"
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert (report["error"]["name"], report["failed_phase"]) == ("SIGTERM", "stage-in")
+    assert debris(workdir) == [] and not (workdir / "big.dat").exists()
