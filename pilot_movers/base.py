@@ -12,8 +12,9 @@ moves many files in one call (XRootD ``CopyProcess``, gfal2 bulk copy) overrides
 
 from __future__ import annotations
 
+import itertools
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Callable, ClassVar, Iterator, Optional, Sequence, Union
@@ -153,17 +154,25 @@ class Mover:
             return
         workers = max(1, min(self.settings.concurrency, len(requests)))
         pool = ThreadPoolExecutor(workers, thread_name_prefix=f"pilot-movers-{self.name}")
-        futures: dict[Future[CopyResult], CopyRequest] = {}
+        waiting = iter(requests)
+        running: dict[Future[CopyResult], CopyRequest] = {}
         try:
-            futures = {pool.submit(self.guarded_copy, r): r for r in requests}
-            for future in as_completed(futures):
-                yield futures[future], future.result()
+            # At most `workers` in flight; the next starts only after one was handed back, so the
+            # engine's verdict on it (a tripped circuit breaker) reaches the files not yet started.
+            for request in itertools.islice(waiting, workers):
+                running[pool.submit(self.guarded_copy, request)] = request
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield running.pop(future), future.result()
+                    following = next(waiting, None)
+                    if following is not None:
+                        running[pool.submit(self.guarded_copy, following)] = following
         finally:
-            # Only reached early when the caller stops listening (an exception, a signal):
-            # cancel what is still running so the pool can be joined quickly.
-            for future, request in futures.items():
-                if not future.done():
-                    request.clock.cancel(TransferCancelled("transfer abandoned: the job is stopping"))
+            # Only reached with work left when the caller stops listening (an exception, a
+            # signal): cancel what is still running so the pool can be joined quickly.
+            for request in running.values():
+                request.clock.cancel(TransferCancelled("transfer abandoned: the job is stopping"))
             pool.shutdown(wait=True, cancel_futures=True)
 
     def guarded_copy(self, request: CopyRequest) -> CopyResult:
