@@ -14,8 +14,10 @@ Per-file values go to the bulk call as bare, zero-padded values (gfal2 compares 
 leading zeros): in gfal2 2.21 and its Python binding, the type of a ``TYPE:VALUE`` string loses its
 last character, and strings shorter than 16 characters reach the C code as dangling pointers.
 
-gfal2 reports no progress for copies between GridFTP and local files, so the engine's clocks read
-it from the local end (the size of a download's target, the read offset of an upload's source).
+Progress reaches the clocks from gfal2's monitor callback where gfal2 fires it (third-party and
+plugin-driven copies); it does not for copies between GridFTP and local files, so for those the
+clocks read it from the local end (the size of a download's target, the read offset of an upload's
+source).
 """
 
 from __future__ import annotations
@@ -215,6 +217,14 @@ class GridFTPMover(Mover):
         source = self.remote_namespace(request.source).checksum(request.source, request.checksum_algorithm)
         return "target", source
 
+    def _bytes_copied(self, request: CopyRequest) -> int:
+        """Bytes at the target: from the local end, or (server to server) from the server."""
+        local = request.target if request.target.is_local else request.source
+        if local.is_local:
+            return os.stat(local.path).st_size
+        found = self.remote_namespace(request.target).stat(request.target)
+        return found.size if found is not None else 0
+
     @staticmethod
     def _local_source_checksum(request: CopyRequest) -> Checksum:
         """For an upload, the local file's checksum, checked against the job's expectation."""
@@ -242,6 +252,7 @@ class GridFTPMover(Mover):
         params.set_checksum(getattr(gfal2.checksum_mode, mode), algorithm.upper(), _padded(values[0]))
         tracker = _BulkTracker({_pair(r): r for r, _ in planned})
         params.event_callback = tracker.on_event
+        params.monitor_callback = tracker.on_monitor
         active = _ActiveCall(context)
         for request, _ in planned:
             request.clock.on_cancel(active.cancel)
@@ -273,7 +284,7 @@ class GridFTPMover(Mover):
         results: dict[int, CopyResult] = {}
         for (request, value), error in zip(planned, errors):
             if error is None:
-                results[id(request)] = CopyOutcome(_bytes_copied(request), (value,), verified=True)
+                results[id(request)] = CopyOutcome(self._bytes_copied(request), (value,), verified=True)
                 continue
             stage, side = tracker.stage(request)
             failure = from_gerror(error, stage=stage, what=request.spec.name)
@@ -315,13 +326,6 @@ def _pair(request: CopyRequest) -> str:
     return f"{request.source.url} => {request.target.url}"
 
 
-def _bytes_copied(request: CopyRequest) -> int:
-    local = request.target if request.target.is_local else request.source
-    if local.is_local:
-        return os.stat(local.path).st_size
-    return request.expected_size or 0
-
-
 class _BulkTracker:
     """Follows gfal2's events through a bulk call: which file is current (its clock starts when
     its own listing ends) and the last stage and side each file reached (a checksum-stage EIO is
@@ -348,6 +352,14 @@ class _BulkTracker:
         elif self.current is not None:
             self._stages[id(self.current)] = (stage, int(event.side))
             self.current.clock.touch()
+
+    def on_monitor(  # noqa: PLR0917 - the signature gfal2 calls
+        self, source: str, target: str, average: int, instant: int, moved: int, elapsed: int
+    ) -> None:
+        """gfal2's monitor callback: bytes moved so far for one pair."""
+        request = self.requests.get(f"{source} => {target}")
+        if request is not None:
+            request.clock.progress(int(moved))
 
     def stage(self, request: CopyRequest) -> tuple[Optional[str], Optional[int]]:
         return self._stages.get(id(request), (None, None))

@@ -239,3 +239,29 @@ def test_sigterm_stops_a_big_transfer_at_once_and_leaves_nothing_behind(proto: P
     report = json.loads((tmp_path / "r.json").read_text())
     assert (report["error"]["name"], report["failed_phase"]) == ("SIGTERM", "stage-in")
     assert debris(workdir) == [] and not (workdir / "big.dat").exists()
+
+
+def test_gridftp_copies_server_to_server_with_progress_from_gfal2s_monitor(grid, tmp_path, caplog, monkeypatch):
+    """A third-party copy (neither end local): only gfal2's monitor callback can report progress."""
+    import logging
+
+    from pilot_movers.engine import clocks
+    from pilot_movers.registry import get_mover_class
+    from pilot_movers.values import FileSpec, Location, Role
+
+    base = grid.gridftp_dir / "third-party"
+    checksum = write_file(base / "a.dat", 300_000_000, seed=5)
+    monkeypatch.setattr(clocks, "PROGRESS_LOG_INTERVAL", 0.0)
+    caplog.set_level(logging.INFO, logger="pilot_movers.progress")
+    spec = FileSpec(
+        "a.dat",
+        Location.parse(grid.gridftp_url("third-party/a.dat")),
+        Location.parse(grid.gridftp_url("third-party/copy/a.dat")),
+        Role.OUTPUT,
+    )
+    (result,) = get_mover_class("gridftp")(FAST).stage_out([spec])
+    assert result.status is Status.DONE, result.error
+    assert result.checksum == checksum
+    assert file_checksum(base / "copy" / "a.dat") == checksum
+    assert any("stage-out a.dat:" in r.getMessage() and "MB/s" in r.getMessage() for r in caplog.records)
+    assert debris(base) == []
