@@ -159,6 +159,7 @@ def job_params_values(draw):
         data=data,
         output_destinations=(draw(globus_dirs),) if data else (),
         working_endpoint=maybe(endpoints),
+        myproxy_server=maybe(st.builds(lambda h, p: f"{h}:{p}", endpoints, st.integers(1, 65535))),
         passthrough=tuple(draw(st.lists(passthrough_tokens, max_size=3))),
     )
 
