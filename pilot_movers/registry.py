@@ -124,7 +124,8 @@ def _install_sentence(name: str, entry_point: metadata.EntryPoint, exc: ImportEr
     missing = exc.name or str(exc)
     if missing in _NOT_ON_PYPI:
         return f"the {name!r} mover needs the Python module {missing!r}: {_NOT_ON_PYPI[missing]}."
-    distribution = entry_point.dist.name if entry_point.dist is not None else "pilot-movers"
-    extras = entry_point.extras
+    dist = getattr(entry_point, "dist", None)  # EntryPoint.dist is Python 3.10+
+    distribution = dist.name if dist is not None else "pilot-movers"
+    extras = getattr(entry_point, "extras", [])
     package = f"{distribution}[{','.join(extras)}]" if extras else distribution
     return f"the {name!r} mover needs the Python module {missing!r}, which is not installed: pip install '{package}'."

@@ -84,8 +84,11 @@ class JobReport:
         return self.error.get("phase") if self.error else None
 
     def to_dict(self) -> dict[str, Any]:
+        from pilot_movers import __version__
+
         return {
             "report_version": REPORT_VERSION,
+            "pilot_movers_version": __version__,
             "job_id": self.job_id,
             "status": "succeeded" if self.ok else "failed",
             "failed_phase": self.failed_phase,
