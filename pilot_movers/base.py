@@ -216,9 +216,6 @@ class Mover:
     def remote_namespace(self, location: Location) -> Namespace:
         raise NoMoverForScheme(f"mover {self.name!r} has no namespace for {location.scheme}://")
 
-    def supports(self, location: Location) -> bool:
-        return location.is_local or location.scheme in self.schemes
-
     @classmethod
     def availability_problem(cls) -> Optional[str]:
         """One sentence saying why this mover cannot run here (a missing library), or None."""

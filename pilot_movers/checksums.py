@@ -15,7 +15,6 @@ from typing import Iterable, Optional, Union
 
 from pilot_movers.errors import ChecksumUnavailable, UnknownChecksumType
 
-ALGORITHMS = ("adler32", "md5")
 _ALIASES = {"adler32": "adler32", "ad": "adler32", "ad32": "adler32", "md5": "md5", "md": "md5"}
 _HEX = re.compile(r"^[0-9a-f]+$")
 _CHUNK = 4 * 1024 * 1024

@@ -22,7 +22,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, Callable, Mapping, Optional, Sequence, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 from job_params import JobParams, JobParamsError
 from pilot_movers.base import Mover
@@ -318,12 +318,6 @@ class Job:
         if self._saved_handlers:
             signal.pthread_sigmask(signal.SIG_SETMASK, self._saved_mask)
         self._saved_handlers.clear()
-
-    # -- extension points for credentials -----------------------------------------------------
-
-    def add_cleanup(self, callback: Callable[[], None]) -> None:
-        """Run ``callback`` when the job is left (last registered runs first)."""
-        self._stack.callback(callback)
 
 
 def _check_current_proxy(require_rfc3820: bool) -> None:

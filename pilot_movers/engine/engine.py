@@ -80,13 +80,12 @@ class TransferEngine:
         phase: Phase,
         *,
         sleep: Callable[[float], None] = time.sleep,
-        credential_check: Optional[Callable[[], None]] = None,
     ) -> None:
         self.mover = mover
         self.phase = phase
         self.settings = mover.settings
         self.sleep = sleep
-        self.credential_check = credential_check or mover.credential_check
+        self.credential_check = mover.credential_check
         self.breaker = CircuitBreaker(self.settings.breaker_min_transfers, self.settings.breaker_failure_ratio)
         self.watchdog = Watchdog(self.settings.watchdog_interval)
         self._pending: list[_FileState] = []

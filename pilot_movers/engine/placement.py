@@ -16,7 +16,3 @@ def temporary_location(destination: Location, attempt: int) -> Location:
     """``dir/name`` -> ``dir/name.pilot-movers-a1-3f9c2e1b.part`` (unique per attempt)."""
     stem = destination.name[:_MAX_STEM]
     return destination.sibling(f"{stem}{TEMP_MARK}a{attempt}-{secrets.token_hex(4)}{TEMP_SUFFIX}")
-
-
-def is_temporary_name(name: str) -> bool:
-    return TEMP_MARK in name and name.endswith(TEMP_SUFFIX)
