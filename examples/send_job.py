@@ -49,9 +49,7 @@ def main() -> int:
     text = job_params.format(params)
     try:
         # Parse what we built: the same checks the pilot will make, run before submission.
-        checked = job_params.parse(text)
-        checked.stage_in_specs("/work")
-        checked.stage_out_specs("/work")
+        job_params.parse(text)
     except JobParamsError as error:
         print(f"not submitted: {error}", file=sys.stderr)
         return 2

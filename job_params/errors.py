@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+from pilot_movers.errors import BadJobParameters
 
-class JobParamsError(ValueError):
+
+class JobParamsError(BadJobParameters, ValueError):
     """Job parameters that cannot be used; names the offending token and why.
 
-    ``code``/``name`` match pilot-movers' BADJOBPARAMETERS so a pilot can report it like any
-    other job failure.
+    A ``pilot_movers.errors.MoverError`` (code 9001 BADJOBPARAMETERS, not transient), so a pilot
+    wrapper catches every failure with one ``except MoverError``; also a ValueError.
     """
 
-    code = 9001
-    name = "BADJOBPARAMETERS"
-
     def __init__(self, token: str, reason: str) -> None:
+        super().__init__(f"bad job parameter {token!r}: {reason}")
         self.token = token
         self.reason = reason
-        super().__init__(f"bad job parameter {token!r}: {reason}")

@@ -1,14 +1,12 @@
-"""The JobParams value and how it expands into the files to stage in and out."""
+"""The JobParams value and the checks that need more than one token."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import Optional
 
 from job_params.errors import JobParamsError
-
-if TYPE_CHECKING:
-    from pilot_movers.values import FileSpec, Location
+from pilot_movers.values import Location
 
 MODES = ("server", "local")
 
@@ -23,6 +21,7 @@ class JobParams:
     sendJob syntax: ``--StageinGOsrc``/``--StageinGOdest``, ``--StageoutGOsrc``/``--StageoutGOdest``,
     ``--OutputGO``, ``--WorkingendpointGO``, ``--Data``.
     Tokens this library does not know are kept, in order, in ``passthrough``.
+    Which files move where is ``pilot_movers.planner.plan``'s business, with the queue's config.
     """
 
     globus_user: Optional[str] = None
@@ -46,53 +45,6 @@ class JobParams:
     data: tuple[str, ...] = ()
     passthrough: tuple[str, ...] = ()
 
-    def stage_in_specs(self, workdir: str, *, storage: Optional[str] = None) -> tuple[FileSpec, ...]:
-        """The files to bring into ``workdir`` before the payload runs.
-
-        Where each source lives (see the README's "Where files live"):
-        ``in-mode=local``: ``dir-in`` is a directory on this node. ``in-mode=server`` (the
-        default): ``dir-in`` is a full URL, or a path joined to ``storage`` (the queue's storage
-        element URL) when given, or else a path on the Globus endpoint ``globus-endpoint-in``.
-        ``--StageinGOsrc``/``--StageinGOdest`` pairs are Globus transfers as given.
-        """
-        from pilot_movers.values import FileSpec, Location, Role
-
-        specs: list[FileSpec] = []
-        if self.files_in:
-            base = _remote_base(self.in_mode, self.dir_in, storage, self.endpoint_in, "in")
-            here = Location.local(workdir)
-            for name in self.files_in:
-                specs.append(FileSpec(name, base.join(name), here.join(name), Role.INPUT))
-        for source, destination in pair_sources(
-            self.stagein_sources, self.stagein_destinations, "--StageinGOsrc", "--StageinGOdest"
-        ):
-            src = _globus(source, "--StageinGOsrc")
-            specs.append(FileSpec(src.name, src, _target(destination, src.name, "--StageinGOdest")))
-        return _unique(specs, lambda spec: spec.destination.url)
-
-    def stage_out_specs(self, workdir: str, *, storage: Optional[str] = None) -> tuple[FileSpec, ...]:
-        """The files to send from ``workdir`` after the payload ran (rules as for stage-in,
-        with ``out-mode``, ``dir-out``, ``globus-endpoint-out``; ``--Data`` files go to
-        ``--OutputGO`` directories; ``--StageoutGOsrc``/``--StageoutGOdest`` pairs as given)."""
-        from pilot_movers.values import FileSpec, Location, Role
-
-        here = Location.local(workdir)
-        specs: list[FileSpec] = []
-        if self.files_out:
-            base = _remote_base(self.out_mode, self.dir_out, storage, self.endpoint_out, "out")
-            for name in self.files_out:
-                specs.append(FileSpec(name, here.join(name), base.join(name), Role.OUTPUT))
-        for name, destination in pair_sources(self.data, self.output_destinations, "--Data", "--OutputGO"):
-            dest = _globus(destination, "--OutputGO").join(name)
-            specs.append(FileSpec(name, here.join(name), dest, Role.OUTPUT))
-        for source, destination in pair_sources(
-            self.stageout_sources, self.stageout_destinations, "--StageoutGOsrc", "--StageoutGOdest"
-        ):
-            src = _globus(source, "--StageoutGOsrc")
-            dest = _target(destination, src.name, "--StageoutGOdest")
-            specs.append(FileSpec(src.name, src, dest, Role.OUTPUT))
-        return _unique(specs, lambda spec: spec.destination.url)
-
 
 def check_file_name(name: str, token: str) -> None:
     """A file name must stay inside the work dir: no empty name, no ``/``, not ``.`` or ``..``."""
@@ -100,35 +52,6 @@ def check_file_name(name: str, token: str) -> None:
         raise JobParamsError(token, "empty file name in the comma list")
     if "/" in name or name in (".", "..") or "\0" in name:
         raise JobParamsError(token, f"file name {name!r} would escape the work dir (no '/', '.' or '..')")
-
-
-def _remote_base(
-    mode: Optional[str], directory: Optional[str], storage: Optional[str], endpoint: Optional[str], side: str
-) -> Location:
-    from pilot_movers.values import Location
-
-    key = f"dir-{side}"
-    if not directory:
-        raise JobParamsError(f"files-{side}", f"files-{side} is given but {key} is not")
-    try:
-        if (mode or "server") == "local":
-            if directory.startswith("file://"):
-                return Location.parse(directory)
-            if not directory.startswith("/"):
-                raise JobParamsError(f"{key}={directory}", f"{side}-mode=local needs an absolute local path")
-            return Location.local(directory)
-        if "://" in directory:
-            return Location.parse(directory)
-        if storage:
-            return Location.parse(storage.rstrip("/") + "/" + directory.lstrip("/"))
-        if endpoint:
-            return Location("globus", endpoint, directory if directory.startswith("/") else "/" + directory)
-    except ValueError as exc:
-        raise JobParamsError(f"{key}={directory}", str(exc)) from None
-    raise JobParamsError(
-        f"{key}={directory}",
-        f"a plain path needs a storage element URL (queue config 'se') or globus-endpoint-{side}",
-    )
 
 
 def pair_sources(
@@ -150,29 +73,25 @@ def pair_sources(
     return list(zip(sources, destinations))
 
 
-def _globus(text: str, flag: str) -> Location:
-    from pilot_movers.values import Location
-
-    try:
-        location = Location.parse(text)
-    except ValueError as exc:
-        raise JobParamsError(f"{flag}={text}", str(exc)) from None
-    if not location.is_globus:
-        raise JobParamsError(f"{flag}={text}", "expected a Globus ENDPOINT:/path")
-    return location
-
-
-def _target(text: str, name: str, flag: str) -> Location:
-    """A destination ending in ``/`` is a directory that receives ``name``."""
-    location = _globus(text, flag)
-    return location.join(name) if text.endswith("/") else location
-
-
-def _unique(specs: list[FileSpec], key: Callable[[FileSpec], str]) -> tuple[FileSpec, ...]:
-    seen: dict[str, FileSpec] = {}
-    for spec in specs:
-        k = key(spec)
-        if k in seen:
-            raise JobParamsError(spec.name, f"two files would be written to {k}")
-        seen[k] = spec
-    return tuple(specs)
+def check_directories(params: JobParams) -> None:
+    """What the directory tokens say must be usable wherever the job runs: a file list needs its
+    directory, a local mode an absolute path, a URL a scheme and a host (and no query)."""
+    for side, mode, directory, files in (
+        ("in", params.in_mode, params.dir_in, params.files_in),
+        ("out", params.out_mode, params.dir_out, params.files_out),
+    ):
+        key = f"dir-{side}"
+        if files and not directory:
+            raise JobParamsError(f"files-{side}={','.join(files)}", f"files-{side} is given but {key} is not")
+        if not directory:
+            continue
+        token = f"{key}={directory}"
+        if "://" in directory:
+            try:
+                location = Location.parse(directory)
+            except ValueError as exc:
+                raise JobParamsError(token, str(exc)) from None
+            if (mode or "server") == "local" and not location.is_local:
+                raise JobParamsError(token, f"{side}-mode=local needs a local directory, not a {location.scheme} URL")
+        elif (mode or "server") == "local" and not directory.startswith("/"):
+            raise JobParamsError(token, f"{side}-mode=local needs an absolute local path")

@@ -7,7 +7,7 @@ import shlex
 from typing import Any
 
 from job_params.errors import JobParamsError
-from job_params.model import MODES, JobParams, check_file_name, pair_sources
+from job_params.model import MODES, JobParams, check_directories, check_file_name, pair_sources
 from job_params.syntax import FLAGS, KEYS, LIST_KINDS, Field
 
 #: sendJob flags whose sources and destinations must pair up: one destination, or one per source.
@@ -69,7 +69,9 @@ def parse(text: str) -> JobParams:
             sources,
             destinations,
         )
-    return JobParams(**values, passthrough=tuple(passthrough))
+    params = JobParams(**values, passthrough=tuple(passthrough))
+    check_directories(params)
+    return params
 
 
 def _convert(field: Field, value: str, token: str) -> Any:

@@ -1,57 +1,119 @@
 """pilot-movers: the data movers a grid pilot job loads to stage in, run, stage out and clean up.
 
 Names are imported on first use, so ``import pilot_movers`` stays cheap and a transport's
-optional dependencies are only needed by those who use it.
+optional dependencies are only needed by those who use it. Everything a pilot or a third-party
+mover needs is here; nothing outside this face is needed to write one.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from pilot_movers.version import __version__
+
+if TYPE_CHECKING:  # what type checkers see; at run time the same names load on first use
+    from pilot_movers.base import Mover, NoOptions
+    from pilot_movers.checksums import Checksum, StreamingDigest
+    from pilot_movers.config_values import option
+    from pilot_movers.credentials.bundle import Credentials
+    from pilot_movers.engine.clocks import TransferClock
+    from pilot_movers.engine.contract import (
+        AttemptOutcome,
+        Batch,
+        Capabilities,
+        ChecksumSource,
+        Copied,
+        CopyRequest,
+        CredentialKind,
+        FileStat,
+        Namespace,
+    )
+    from pilot_movers.engine.settings import TransferSettings
+    from pilot_movers.errors import MoverError, Phase
+    from pilot_movers.job import Job
+    from pilot_movers.local_namespace import LOCAL, LocalNamespace
+    from pilot_movers.planner import PlannedFile, plan
+    from pilot_movers.queue_config import QueueConfig
+    from pilot_movers.registry import describe_movers, get_mover, get_mover_class, mover_for_scheme
+    from pilot_movers.report import JobReport
+    from pilot_movers.values import FileReport, FileSpec, Location, Role, Status
 
 _EXPORTS = {
     "Job": "pilot_movers.job",
     "QueueConfig": "pilot_movers.queue_config",
+    "plan": "pilot_movers.planner",
+    "PlannedFile": "pilot_movers.planner",
     "TransferSettings": "pilot_movers.engine.settings",
     "Mover": "pilot_movers.base",
-    "CopyRequest": "pilot_movers.base",
-    "CopyOutcome": "pilot_movers.base",
+    "NoOptions": "pilot_movers.base",
+    "option": "pilot_movers.config_values",
+    "Credentials": "pilot_movers.credentials.bundle",
+    "CopyRequest": "pilot_movers.engine.contract",
+    "Copied": "pilot_movers.engine.contract",
+    "AttemptOutcome": "pilot_movers.engine.contract",
+    "Batch": "pilot_movers.engine.contract",
+    "Capabilities": "pilot_movers.engine.contract",
+    "ChecksumSource": "pilot_movers.engine.contract",
+    "CredentialKind": "pilot_movers.engine.contract",
+    "FileStat": "pilot_movers.engine.contract",
+    "Namespace": "pilot_movers.engine.contract",
+    "TransferClock": "pilot_movers.engine.clocks",
+    "LocalNamespace": "pilot_movers.local_namespace",
+    "LOCAL": "pilot_movers.local_namespace",
     "get_mover": "pilot_movers.registry",
     "get_mover_class": "pilot_movers.registry",
     "describe_movers": "pilot_movers.registry",
+    "mover_for_scheme": "pilot_movers.registry",
     "FileSpec": "pilot_movers.values",
     "Location": "pilot_movers.values",
-    "TransferResult": "pilot_movers.values",
+    "FileReport": "pilot_movers.values",
     "Status": "pilot_movers.values",
     "Role": "pilot_movers.values",
     "Checksum": "pilot_movers.checksums",
+    "StreamingDigest": "pilot_movers.checksums",
     "JobReport": "pilot_movers.report",
     "MoverError": "pilot_movers.errors",
     "Phase": "pilot_movers.errors",
 }
 
 __all__ = [
+    "LOCAL",
+    "AttemptOutcome",
+    "Batch",
+    "Capabilities",
     "Checksum",
-    "CopyOutcome",
+    "ChecksumSource",
+    "Copied",
     "CopyRequest",
+    "CredentialKind",
+    "Credentials",
+    "FileReport",
     "FileSpec",
+    "FileStat",
     "Job",
     "JobReport",
+    "LocalNamespace",
     "Location",
     "Mover",
     "MoverError",
+    "Namespace",
+    "NoOptions",
     "Phase",
+    "PlannedFile",
     "QueueConfig",
     "Role",
     "Status",
-    "TransferResult",
+    "StreamingDigest",
+    "TransferClock",
     "TransferSettings",
     "__version__",
     "describe_movers",
     "get_mover",
     "get_mover_class",
+    "mover_for_scheme",
+    "option",
+    "plan",
 ]
 
 

@@ -1,114 +1,110 @@
-"""The Mover contract: one class per transport, driven by the shared transfer engine.
+"""The Mover contract: one class per transport, opened once per job, driven by the transfer engine.
 
-A simple transport implements two things:
+A transport implements one of two shapes:
 
-* ``copy_file(request)``: copy ``request.source`` to ``request.target`` (a temporary name next to
-  the destination), report progress to ``request.clock`` and stop when it is cancelled;
-* ``remote_namespace(location)``: stat, checksum, rename and remove on its own URLs.
+* streaming: ``copy_file(request) -> Copied``: copy ``request.source`` to ``request.target`` (a
+  temporary name next to the destination), report progress to ``request.clock``, stop when it is
+  cancelled; the engine runs it on worker threads, ``concurrency`` files at a time;
+* batch or task: ``copy_batch(batch)``: move many files in one call (XRootD ``CopyProcess``, a
+  gfal2 bulk copy, one Globus task), yielding each request with its outcome as it finishes;
 
-The engine turns that into retried, verified, atomic, concurrent transfers. A transport that
-moves many files in one call (XRootD ``CopyProcess``, gfal2 bulk copy) overrides ``copy_batch``.
+and ``remote_namespace(location)``: stat, checksum, rename and remove on its own URLs. It declares
+its ``capabilities`` and its ``Options`` (a frozen dataclass: queue config ``[mover:NAME]`` is
+parsed into it, and checked, when the queue config is loaded). Its credentials (``self.credentials``)
+are handed to it when the job opens it; it never reads them from the environment.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Callable, ClassVar, Iterator, Optional, Sequence, Union
+from typing import Any, ClassVar, Iterator, Mapping, Optional, Sequence
 
-from pilot_movers.checksums import Checksum
-from pilot_movers.engine.clocks import TransferClock
+from pilot_movers.config_values import parse_options
+from pilot_movers.credentials.bundle import Credentials
+from pilot_movers.engine.batch import copy_each
+from pilot_movers.engine.contract import AttemptOutcome, Batch, Capabilities, Copied, CopyRequest, Namespace
+from pilot_movers.engine.engine import TransferEngine
 from pilot_movers.engine.settings import TransferSettings
-from pilot_movers.errors import (
-    InternalError,
-    MoverError,
-    NoMoverForScheme,
-    Phase,
-    TransferCancelled,
-)
-from pilot_movers.namespace import Namespace
-from pilot_movers.values import FileSpec, Location, TransferResult
+from pilot_movers.errors import InternalError, MoverError, NoMoverForScheme, Phase
+from pilot_movers.local_namespace import LOCAL
+from pilot_movers.values import FileReport, FileSpec, Location
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class CopyRequest:
-    """One attempt at one file, as the engine hands it to a transport."""
-
-    spec: FileSpec
-    source: Location
-    target: Location
-    """Where to write: a temporary name in the destination's directory, renamed by the engine
-    after verification. Transports must never write to ``spec.destination`` directly."""
-    clock: TransferClock
-    attempt: int
-    phase: Phase
-    checksum_algorithm: str = "adler32"
-
-    @property
-    def expected_checksum(self) -> Optional[Checksum]:
-        return self.spec.checksum
-
-    @property
-    def expected_size(self) -> Optional[int]:
-        return self.spec.size
-
-
 @dataclass(frozen=True)
-class CopyOutcome:
-    """What a transport knows after copying: bytes written and checksums of those bytes.
-
-    ``checksums`` were computed while the bytes streamed (or by the server). ``verified`` is True
-    when the transport itself compared the copy with the request's expected checksum (or, when
-    there is none, with the source) and they matched. ``linked`` is True when no byte was copied
-    (a link or a rename of the source itself). The engine computes a checksum in a second pass
-    only when it needs one the transport did not give.
-    """
-
-    bytes: int
-    checksums: tuple[Checksum, ...] = ()
-    verified: bool = False
-    linked: bool = False
-
-
-CopyResult = Union[CopyOutcome, MoverError]
+class NoOptions:
+    """The options of a mover that takes none."""
 
 
 class Mover:
-    """Base class of every mover. Use as a context manager: ``with get_mover("local") as m:``."""
+    """Base class of every mover.
+
+    A job opens each mover it uses once (``start(credentials)``), runs stage-in and stage-out
+    through it, and stops it when the job ends, in every outcome. On its own, a mover is a context
+    manager that opens with the environment's credentials: ``with get_mover("local") as m:``.
+    """
 
     #: The name site admins write in queue config (``copytool = gridftp``).
     name: ClassVar[str] = ""
     #: URL schemes this mover can read from or write to (besides local files).
     schemes: ClassVar[tuple[str, ...]] = ()
-    #: The mover authenticates with the X.509 proxy in X509_USER_PROXY (checked before transfers).
-    needs_proxy: ClassVar[bool] = False
-    #: ... and that proxy must be RFC 3820 (Globus refuses legacy proxies).
-    requires_rfc3820: ClassVar[bool] = False
+    #: What the transport can do: where checksums come from, rename semantics, credentials.
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    #: The options queue config may give (``[mover:NAME]``): a frozen dataclass.
+    Options: ClassVar[type] = NoOptions
 
-    def __init__(self, settings: Optional[TransferSettings] = None, **options: Any) -> None:
+    def __init__(self, settings: Optional[TransferSettings] = None, options: Any = None, **raw_options: Any) -> None:
         self.settings = settings or TransferSettings()
-        self.options = dict(options)
-        self._opened = False
-        #: Called by the engine before every round of transfers (re-reads and checks the proxy).
-        self.credential_check: Optional[Callable[[], None]] = None
+        if options is None:
+            options = self.parse_options(raw_options)
+        elif raw_options:
+            raise TypeError("give options either parsed (options=) or as keywords, not both")
+        self.options = options
+        self.credentials = Credentials()
+        self._open = False
+
+    @classmethod
+    def parse_options(cls, raw: Mapping[str, Any], *, where: Optional[str] = None) -> Any:
+        """``raw`` (strings from INI, or JSON values) as this mover's ``Options``; a
+        ConfigurationError names any unknown key or bad value."""
+        return parse_options(cls.Options, raw, where=where or f"[mover:{cls.name}]")
 
     # -- lifecycle -------------------------------------------------------------------------
 
+    def start(self, credentials: Credentials) -> None:
+        """Open the mover for a job: keep its credentials, then ``open()``. Once per job."""
+        if self._open:
+            raise RuntimeError(f"mover {self.name!r} is already open")
+        self.credentials = credentials
+        self.open()
+        self._open = True
+
+    def stop(self) -> None:
+        """Close the mover (``close()``), once, whatever happened. Never raises."""
+        if not self._open:
+            return
+        self._open = False
+        try:
+            self.close()
+        except Exception:  # close must not hide the job's own outcome
+            log.exception("closing mover %s failed", self.name)
+
+    @property
+    def is_open(self) -> bool:
+        return self._open
+
     def open(self) -> None:
-        """Acquire sessions, contexts or endpoints. Called once by ``__enter__``."""
+        """Acquire sessions, contexts or endpoints with ``self.credentials``. Override."""
 
     def close(self) -> None:
-        """Release everything ``open`` acquired. Must not raise; called in every outcome."""
+        """Release everything ``open`` acquired. Override; must not raise."""
 
     def __enter__(self) -> Mover:
-        if not self._opened:
-            self.open()
-            self._opened = True
+        if not self._open:
+            self.start(Credentials.from_environment())
         return self
 
     def __exit__(
@@ -117,76 +113,36 @@ class Mover:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        if self._opened:
-            self._opened = False
-            self.close()
+        self.stop()
 
-    # -- the two entry points --------------------------------------------------------------
+    # -- on its own: stage files in or out -------------------------------------------------
 
-    def stage_in(self, files: Sequence[FileSpec]) -> list[TransferResult]:
-        """Bring ``files`` to their (local) destinations; one result per file, in order."""
+    def stage_in(self, files: Sequence[FileSpec]) -> list[FileReport]:
+        """Bring ``files`` to their (local) destinations; one report per file, in order."""
         return self.transfer(files, Phase.STAGE_IN)
 
-    def stage_out(self, files: Sequence[FileSpec]) -> list[TransferResult]:
-        """Send ``files`` to their (remote) destinations; one result per file, in order."""
+    def stage_out(self, files: Sequence[FileSpec]) -> list[FileReport]:
+        """Send ``files`` to their (remote) destinations; one report per file, in order."""
         return self.transfer(files, Phase.STAGE_OUT)
 
-    def transfer(self, files: Sequence[FileSpec], phase: Phase) -> list[TransferResult]:
-        from pilot_movers.engine.engine import TransferEngine
-
+    def transfer(self, files: Sequence[FileSpec], phase: Phase) -> list[FileReport]:
+        """Run ``files`` through the engine with this mover; an unopened mover is opened (with
+        the environment's credentials) for this call only."""
+        if self._open:
+            return TransferEngine(self, phase).run(files)
         with self:
             return TransferEngine(self, phase).run(files)
 
     # -- what a transport implements -------------------------------------------------------
 
-    def copy_file(self, request: CopyRequest) -> CopyOutcome:
+    def copy_file(self, request: CopyRequest) -> Copied:
         """Copy one file; raise a MoverError on failure."""
         raise NotImplementedError(f"mover {self.name!r} implements neither copy_file nor copy_batch")
 
-    def copy_batch(self, requests: Sequence[CopyRequest]) -> Iterator[tuple[CopyRequest, CopyResult]]:
-        """Copy many files, yielding each request with its outcome as it finishes.
-
-        The default runs ``copy_file`` on at most ``settings.concurrency`` worker threads (even
-        one: a transport blocked in C must not keep the main thread from acting on SIGTERM);
-        requests cancelled before they start (phase aborted) are not started.
-        """
-        if not requests:
-            return
-        workers = max(1, min(self.settings.concurrency, len(requests)))
-        pool = ThreadPoolExecutor(workers, thread_name_prefix=f"pilot-movers-{self.name}")
-        waiting = iter(requests)
-        running: dict[Future[CopyResult], CopyRequest] = {}
-        try:
-            # At most `workers` in flight; the next starts only after one was handed back, so the
-            # engine's verdict on it (a tripped circuit breaker) reaches the files not yet started.
-            for request in itertools.islice(waiting, workers):
-                running[pool.submit(self.guarded_copy, request)] = request
-            while running:
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield running.pop(future), future.result()
-                    following = next(waiting, None)
-                    if following is not None:
-                        running[pool.submit(self.guarded_copy, following)] = following
-        finally:
-            # Only reached with work left when the caller stops listening (an exception, a
-            # signal): cancel what is still running so the pool can be joined quickly.
-            for request in running.values():
-                request.clock.cancel(TransferCancelled("transfer abandoned: the job is stopping"))
-            pool.shutdown(wait=True, cancel_futures=True)
-
-    def guarded_copy(self, request: CopyRequest) -> CopyResult:
-        """``copy_file`` with every exception turned into a MoverError value."""
-        if request.clock.reason is not None:
-            return request.clock.reason
-        request.clock.start()
-        try:
-            return self.copy_file(request)
-        except MoverError as exc:
-            return exc
-        except Exception as exc:  # a transport bug must fail one file, not the phase
-            log.exception("mover %s raised an unexpected error copying %s", self.name, request.spec.name)
-            return self.translate_exception(exc)
+    def copy_batch(self, batch: Batch) -> Iterator[tuple[CopyRequest, AttemptOutcome]]:
+        """Copy many files, yielding each request with its outcome as it finishes. The default
+        runs ``copy_file`` per file on worker threads (``engine.batch.copy_each``)."""
+        return copy_each(batch, self.copy_file, translate=self.translate_exception, name=self.name)
 
     def translate_exception(self, exc: Exception) -> MoverError:
         """Map an exception a transport library raised to a MoverError (override per transport)."""
@@ -202,8 +158,6 @@ class Mover:
         """Storage operations for ``location``: local files for every mover, and the mover's
         own schemes through ``remote_namespace``."""
         if location.is_local:
-            from pilot_movers.local.namespace import LOCAL
-
             return LOCAL
         if location.scheme not in self.schemes:
             raise NoMoverForScheme(

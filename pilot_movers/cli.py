@@ -75,9 +75,7 @@ def _run(args: argparse.Namespace) -> int:
         text = _read_job_params(args)
         params = job_params.parse(text)
         queue = QueueConfig.load(args.queue_config)
-    except job_params.JobParamsError as exc:
-        return _fail(f"{exc.name} ({exc.code}): {exc}", EXIT_USAGE)
-    except MoverError as exc:
+    except MoverError as exc:  # JobParamsError is one
         return _fail(str(exc), EXIT_USAGE)
     except OSError as exc:
         return _fail(f"cannot read job parameters: {exc}", EXIT_USAGE)

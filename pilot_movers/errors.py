@@ -9,7 +9,7 @@ checksum mismatches, authentication): such an error picks the code of the phase 
 from __future__ import annotations
 
 import enum
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar, Optional, Sequence, TypeVar
 
 #: code -> name, for every code this library can report.
 CODE_NAMES: dict[int, str] = {
@@ -25,23 +25,18 @@ CODE_NAMES: dict[int, str] = {
     1165: "MISSINGOUTPUTFILE",
     1171: "GETADMISMATCH",
     1172: "PUTADMISMATCH",
-    1177: "NOVOMSPROXY",
-    1180: "GETGLOBUSSYSERR",
-    1181: "PUTGLOBUSSYSERR",
     1199: "MKDIR",
     1201: "SIGTERM",
     1202: "SIGQUIT",
     1208: "SIGINT",
     1211: "MISSINGINSTALLATION",
     1221: "FILEEXISTS",
-    1242: "CHKSUMNOTSUP",
     1305: "PAYLOADEXECUTIONFAILURE",
     1313: "NOSTORAGEPROTOCOL",
     1314: "UNKNOWNCHECKSUMTYPE",
     1319: "INTERNALPILOTPROBLEM",
     1323: "UNKNOWNCOPYTOOL",
     1324: "SERVICENOTAVAILABLE",
-    1327: "UNREACHABLENETWORK",
     1333: "NOREMOTESPACE",
     1338: "STAGEINAUTHENTICATIONFAILURE",
     1341: "BADQUEUECONFIGURATION",
@@ -85,17 +80,26 @@ class Scope(str, enum.Enum):
 
 
 class MoverError(Exception):
-    """Root of every error the library raises on purpose.
+    """Root of every error the library raises on purpose. Immutable once made.
 
     Subclasses set ``code_in``/``code_out`` (the PanDA code for a stage-in or a stage-out failure;
     one value when the phase does not matter), the default ``transient`` flag and ``scope``.
-    The transfer engine fills in ``phase``, ``file`` and ``endpoint`` when it knows them.
+    Context the raiser did not know (``phase``, ``file``, ``endpoint``) is added by ``bind``,
+    which returns a copy: one error that hits several files gives each file its own record.
     """
 
     code_in: ClassVar[int] = 1099
     code_out: ClassVar[int] = 1137
     default_transient: ClassVar[bool] = False
     default_scope: ClassVar[Scope] = Scope.TRANSFER
+
+    message: str
+    transient: bool
+    scope: Scope
+    phase: Optional[Phase]
+    file: Optional[str]
+    endpoint: Optional[str]
+    errno: Optional[int]
 
     def __init__(
         self,
@@ -117,6 +121,12 @@ class MoverError(Exception):
         self.endpoint = endpoint
         self.errno = errno
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Each attribute is set once, by __init__; Python's own (__traceback__, __cause__...) stay free.
+        if not name.startswith("__") and name in self.__dict__:
+            raise AttributeError(f"{type(self).__name__} is immutable: use replace() or bind() for a changed copy")
+        super().__setattr__(name, value)
+
     @property
     def code(self) -> int:
         return self.code_out if self.phase is Phase.STAGE_OUT else self.code_in
@@ -125,18 +135,33 @@ class MoverError(Exception):
     def name(self) -> str:
         return code_name(self.code)
 
+    def replace(self: E, **changes: Any) -> E:
+        """A copy with ``changes`` applied (any attribute set by ``__init__``)."""
+        unknown = set(changes) - set(self.__dict__)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no attribute(s) {', '.join(sorted(unknown))}")
+        clone = type(self).__new__(type(self))
+        clone.args = self.args
+        clone.__dict__.update(self.__dict__)
+        clone.__dict__.update(changes)
+        clone.__cause__ = self.__cause__
+        return clone
+
     def bind(
-        self,
+        self: E,
         *,
         phase: Optional[Phase] = None,
         file: Optional[str] = None,
         endpoint: Optional[str] = None,
-    ) -> MoverError:
-        """Fill in context the raiser did not know; values already set are kept."""
-        self.phase = self.phase or phase
-        self.file = self.file or file
-        self.endpoint = self.endpoint or endpoint
-        return self
+    ) -> E:
+        """This error with context the raiser did not know; values already set are kept.
+        Returns a copy when anything changes, so a shared error is never altered."""
+        changes = {
+            key: value
+            for key, value in (("phase", phase), ("file", file), ("endpoint", endpoint))
+            if value is not None and getattr(self, key) is None
+        }
+        return self.replace(**changes) if changes else self
 
     def __str__(self) -> str:
         where = []
@@ -146,6 +171,12 @@ class MoverError(Exception):
             where.append(f"at {self.endpoint}")
         prefix = f"{self.name} ({self.code})"
         return f"{prefix}: {self.message}" + (f" [{', '.join(where)}]" if where else "")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -160,6 +191,17 @@ class MoverError(Exception):
             "errno": self.errno,
             "type": type(self).__name__,
         }
+
+
+E = TypeVar("E", bound=MoverError)
+
+
+def _rebuild(cls: type[MoverError], args: tuple[Any, ...], state: dict[str, Any]) -> MoverError:
+    """Unpickle without calling ``__init__`` (subclasses take other arguments)."""
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 # -- transfers -----------------------------------------------------------------------------
@@ -275,26 +317,27 @@ class PhaseAborted(MoverError):
 
 
 class PhaseFailed(MoverError):
-    """A stage-in or stage-out phase ended with failed files. Carries the code, name and
-    retryability of the first failure, and counts the rest."""
+    """A stage-in or stage-out phase ended with failed files. Carries the code, name, scope and
+    retryability of the first failure, the failures themselves (typed), and counts the rest."""
 
-    def __init__(self, phase: Phase, failures: list[dict[str, Any]], total: int) -> None:
+    def __init__(self, phase: Phase, failures: Sequence[MoverError], total: int) -> None:
+        if not failures:
+            raise ValueError("PhaseFailed needs at least one failure")
         first = failures[0]
         super().__init__(
-            f"{len(failures)} of {total} file(s) failed; first: {first['file']}: "
-            f"{first['name']} ({first['code']}): {first['message']}",
+            f"{len(failures)} of {total} file(s) failed; first: {first.file}: "
+            f"{first.name} ({first.code}): {first.message}",
             phase=phase,
-            transient=all(f.get("transient") for f in failures),
-            scope=Scope(first.get("scope") or Scope.TRANSFER.value),
-            file=first.get("file"),
-            endpoint=first.get("endpoint"),
+            transient=all(f.transient for f in failures),
+            scope=first.scope,
+            file=first.file,
+            endpoint=first.endpoint,
         )
-        self.failures = failures
-        self._code = int(first["code"])
+        self.failures: tuple[MoverError, ...] = tuple(failures)
 
     @property
     def code(self) -> int:
-        return self._code
+        return self.failures[0].code
 
 
 # -- configuration and installation --------------------------------------------------------
@@ -326,7 +369,7 @@ class NoMoverForScheme(ConfigurationError):
 
 
 class BadJobParameters(MoverError):
-    """Job parameters that cannot be turned into transfers."""
+    """Job parameters that cannot be used (``job_params.JobParamsError`` is one, naming the token)."""
 
     code_in = code_out = 9001
     default_scope = Scope.CONFIGURATION
@@ -401,7 +444,7 @@ class InternalError(MoverError):
 
 
 def as_mover_error(exc: BaseException, *, phase: Optional[Phase] = None) -> MoverError:
-    """Return ``exc`` if it is a MoverError, otherwise wrap it as an InternalError."""
+    """``exc`` bound to ``phase`` if it is a MoverError, otherwise wrapped as an InternalError."""
     if isinstance(exc, MoverError):
         return exc.bind(phase=phase)
     return InternalError(f"{type(exc).__name__}: {exc}", phase=phase)

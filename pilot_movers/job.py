@@ -6,13 +6,16 @@
         job.stage_out()
     job.report  # also written as JSON to report_path
 
-Leaving the block closes every mover, restores signal handlers and the environment, and writes
+Leaving the block stops every mover, removes the user's proxy, restores signal handlers and writes
 the report, whether the block ended normally, by an exception, a failed payload or SIGTERM.
+
+The job's credentials (the user's proxy fetched from MyProxy, or the ones it was given) are
+handed to each mover when it is opened and put into the payload's environment; the process's
+own environment is never changed, so several jobs can run in one process.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import signal
@@ -22,35 +25,31 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
-from job_params import JobParams, JobParamsError
+from job_params import JobParams
 from pilot_movers.base import Mover
-from pilot_movers.credentials import (
-    MyProxySettings,
-    PayloadProxy,
-    check_proxy,
-    check_proxy_file,
-    default_proxy_path,
-    fetch_proxy,
-    inspect_proxy,
-)
-from pilot_movers.credentials.policy import RETRY_MARGIN
+from pilot_movers.credentials.bundle import Credentials
+from pilot_movers.credentials.myproxy import MyProxySettings, fetch_proxy
+from pilot_movers.credentials.policy import RETRY_MARGIN, check_proxy, check_proxy_file
+from pilot_movers.credentials.proxy_info import inspect_proxy
+from pilot_movers.engine.contract import CredentialKind
+from pilot_movers.engine.engine import TransferEngine
 from pilot_movers.errors import (
-    BadJobParameters,
-    ConfigurationError,
     JobTerminated,
     MoverError,
+    NoProxy,
     PayloadFailed,
     Phase,
     PhaseFailed,
     as_mover_error,
 )
 from pilot_movers.payload import run_payload
+from pilot_movers.planner import plan
 from pilot_movers.queue_config import QueueConfig
-from pilot_movers.registry import get_mover_class, mover_for_scheme
+from pilot_movers.registry import get_mover_class
 from pilot_movers.report import JobReport, PayloadReport, PhaseReport
-from pilot_movers.values import FileSpec, TransferResult
+from pilot_movers.values import FileReport, FileSpec
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +58,11 @@ _SIGNALS = ("SIGTERM", "SIGINT", "SIGQUIT")
 
 
 class Job:
-    """One job on one worker node. Use as a context manager."""
+    """One job on one worker node. Use as a context manager.
+
+    ``credentials``: what the job authenticates with when no MyProxy logon replaces the proxy
+    (default: the environment when the job starts: X509_USER_PROXY, X509_CERT_DIR).
+    """
 
     def __init__(
         self,
@@ -71,6 +74,7 @@ class Job:
         report_path: Union[str, os.PathLike[str], None] = None,
         payload_env: Optional[Mapping[str, str]] = None,
         handle_signals: bool = True,
+        credentials: Optional[Credentials] = None,
     ) -> None:
         self.params = params
         self.queue = queue
@@ -79,18 +83,20 @@ class Job:
         self.report_path = os.fspath(report_path) if report_path else os.path.join(self.workdir, REPORT_NAME)
         self.payload_env = dict(payload_env or {})
         self.handle_signals = handle_signals
+        self.credentials = credentials
         self.report: Optional[JobReport] = None
         self._phases: list[PhaseReport] = []
         self._payload: Optional[PayloadReport] = None
         self._phase = Phase.SETUP
         self._movers: dict[str, Mover] = {}
+        self._engine: Optional[TransferEngine] = None
         self._stack = ExitStack()
         self._started = 0.0
         self._saved_handlers: dict[int, Any] = {}
         self._saved_mask: set[Any] = set()
         self._terminating = False
         self._cleanup_notes: list[str] = []
-        self._credentials: Optional[dict[str, Any]] = None
+        self._credentials_report: Optional[dict[str, Any]] = None
 
     # -- entering and leaving --------------------------------------------------------------
 
@@ -136,9 +142,9 @@ class Job:
             ended=time.time(),
             phases=tuple(self._phases),
             payload=self._payload,
-            error=error.to_dict() if error else None,
+            error=error,
             cleanup=tuple(self._cleanup_notes),
-            credentials=self._credentials,
+            credentials=self._credentials_report,
         )
         try:
             self.report.write(self.report_path)
@@ -149,22 +155,32 @@ class Job:
         else:
             log.info("job %s succeeded; report: %s", self.job_id or "", self.report_path)
 
+    @property
+    def proxy_path(self) -> Optional[str]:
+        """The proxy this job's movers and payload use (the user's, once fetched)."""
+        return self.credentials.x509_proxy if self.credentials else None
+
     # -- the three steps -------------------------------------------------------------------
 
-    def stage_in(self) -> list[TransferResult]:
+    def stage_in(self) -> list[FileReport]:
         """Bring every input into the work dir; raise PhaseFailed if any file failed."""
-        self._phase = Phase.STAGE_IN
-        return self._run_phase(Phase.STAGE_IN, self._specs(Phase.STAGE_IN))
+        return self._run_phase(Phase.STAGE_IN)
 
     def run_payload(self, argv: Sequence[str], timeout: Optional[float] = None, **kwargs: Any) -> PayloadReport:
-        """Run the payload in the work dir; raise PayloadFailed unless it exits 0."""
+        """Run the payload in the work dir; raise PayloadFailed unless it exits 0.
+
+        Its environment is the pilot's, with the job's credentials (X509_USER_PROXY pointing at
+        the user's proxy) and ``payload_env`` on top, and without the MyProxy passphrase."""
         self._phase = Phase.PAYLOAD
-        if timeout is None and self.queue.payload.get("timeout"):
-            timeout = float(self.queue.payload["timeout"])
-        env = {**os.environ, **self.payload_env, "PILOT_MOVERS_WORKDIR": self.workdir}
+        settings = self.queue.payload
+        if timeout is None:
+            timeout = settings.timeout
+        kwargs.setdefault("kill_grace", settings.kill_grace)
         started = time.time()
         try:
-            self._payload = run_payload(argv, cwd=self.workdir, env=env, timeout=timeout, **kwargs)
+            self._payload = run_payload(
+                argv, cwd=self.workdir, env=self.payload_environment(), timeout=timeout, **kwargs
+            )
         except PayloadFailed as exc:
             self._payload = exc.report
             raise
@@ -174,124 +190,124 @@ class Job:
             raise
         return self._payload
 
-    def stage_out(self) -> list[TransferResult]:
+    def payload_environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.pop(self.queue.myproxy.passphrase_env, None)  # the pilot's secret, not the payload's
+        if self.credentials is not None:
+            env.update(self.credentials.environment())
+        env.update(self.payload_env)
+        env["PILOT_MOVERS_WORKDIR"] = self.workdir
+        return env
+
+    def stage_out(self) -> list[FileReport]:
         """Send every output from the work dir; raise PhaseFailed if any file failed."""
-        self._phase = Phase.STAGE_OUT
-        return self._run_phase(Phase.STAGE_OUT, self._specs(Phase.STAGE_OUT))
+        return self._run_phase(Phase.STAGE_OUT)
 
     # -- phases ----------------------------------------------------------------------------
 
-    def _specs(self, phase: Phase) -> tuple[FileSpec, ...]:
-        storage = None if self.queue.mover_name(phase) == "globus" else self.queue.storage_base(phase)
-        try:
-            if phase is Phase.STAGE_IN:
-                return self.params.stage_in_specs(self.workdir, storage=storage)
-            return self.params.stage_out_specs(self.workdir, storage=storage)
-        except JobParamsError as exc:
-            raise BadJobParameters(str(exc), phase=phase) from exc
-
-    def _run_phase(self, phase: Phase, specs: Sequence[FileSpec]) -> list[TransferResult]:
+    def _run_phase(self, phase: Phase) -> list[FileReport]:
+        self._phase = phase
         started = time.time()
-        results: dict[int, TransferResult] = {}
+        reports: dict[int, FileReport] = {}
         try:
-            groups = self._group_by_mover(phase, specs)
+            planned = plan(self.params, self.queue, self.workdir, phase)
+            groups: dict[str, list[tuple[int, FileSpec]]] = {}
+            for index, item in enumerate(planned):
+                groups.setdefault(item.mover, []).append((index, item.spec))
             self._check_credentials(phase, [get_mover_class(name) for name in groups])
             for name, indexed in groups.items():
-                mover = self._mover(name)
-                for (index, _), result in zip(indexed, mover.transfer([s for _, s in indexed], phase)):
-                    results[index] = result
-        except BaseException as exc:
-            error = exc if isinstance(exc, MoverError) else None
-            self._phases.append(
-                PhaseReport(
-                    phase.value,
-                    started,
-                    time.time(),
-                    tuple(results[i] for i in sorted(results)),
-                    error.bind(phase=phase).to_dict() if error else {"message": repr(exc)},
+                self._engine = TransferEngine(
+                    self._mover(name), phase, credential_check=self._credential_check(get_mover_class(name))
                 )
+                try:
+                    for (index, _), report in zip(indexed, self._engine.run([spec for _, spec in indexed])):
+                        reports[index] = report
+                finally:
+                    self._engine = None
+        except BaseException as exc:
+            error = as_mover_error(exc, phase=phase)
+            self._phases.append(
+                PhaseReport(phase.value, started, time.time(), tuple(reports[i] for i in sorted(reports)), error)
             )
             raise
-        ordered = [results[i] for i in sorted(results)]
-        failures = [r.error or {} for r in ordered if not r.ok]
+        ordered = [reports[i] for i in sorted(reports)]
+        failures = [r.error for r in ordered if not r.ok and r.error is not None]
         phase_error = PhaseFailed(phase, failures, len(ordered)) if failures else None
-        self._phases.append(
-            PhaseReport(
-                phase.value, started, time.time(), tuple(ordered), phase_error.to_dict() if phase_error else None
-            )
-        )
+        self._phases.append(PhaseReport(phase.value, started, time.time(), tuple(ordered), phase_error))
         if phase_error is not None:
             raise phase_error
         return ordered
 
-    def _group_by_mover(self, phase: Phase, specs: Sequence[FileSpec]) -> dict[str, list[tuple[int, FileSpec]]]:
-        """Files whose both ends are local go to the local mover; the rest to the mover queue
-        config names for the phase, or else to the default mover of the remote URL's scheme."""
-        groups: dict[str, list[tuple[int, FileSpec]]] = {}
-        configured = self.queue.mover_name(phase)
-        for index, spec in enumerate(specs):
-            remote = spec.source if phase is Phase.STAGE_IN else spec.destination
-            if spec.source.is_local and spec.destination.is_local:
-                name = "local"
-            elif configured:
-                name = configured
-                schemes = get_mover_class(name).schemes
-                if remote.scheme not in schemes:
-                    key = "copytoolin" if phase is Phase.STAGE_IN and self.queue.copytoolin else "copytool"
-                    raise ConfigurationError(
-                        f"{key} = {name}, but {spec.name} is at {remote.url} and the {name!r} mover "
-                        f"handles {', '.join(schemes)} only",
-                        phase=phase,
-                        file=spec.name,
-                    )
-            else:
-                name = mover_for_scheme(remote.scheme)
-            groups.setdefault(name, []).append((index, spec))
-        return groups
-
     def _mover(self, name: str) -> Mover:
+        """The job's one instance of mover ``name``: opened on first use with the job's
+        credentials, stopped when the job ends."""
         mover = self._movers.get(name)
         if mover is None:
             cls = get_mover_class(name)
-            mover = cls(self.queue.transfer, **self.queue.mover_options(name))
-            if cls.needs_proxy or cls.requires_rfc3820:
-                # Before each round of retries: re-read the proxy and check it has not expired.
-                rfc3820 = cls.requires_rfc3820 or self.queue.credentials.require_rfc3820
-                mover.credential_check = functools.partial(_check_current_proxy, rfc3820)
-            self._stack.enter_context(mover)
+            mover = cls(self.queue.transfer, self.queue.mover_options(name))
+            mover.start(self.credentials or Credentials())
+            self._stack.callback(mover.stop)
             self._movers[name] = mover
         return mover
 
     # -- credentials -----------------------------------------------------------------------
 
     def _set_up_credentials(self) -> None:
-        """Fetch the user's proxy from MyProxy when queue config or job parameters ask for it,
-        and point X509_USER_PROXY at it (a new file in the work dir) until cleanup."""
+        """The job's credentials: the ones given, else the environment's; with MyProxy asked
+        for, the user's proxy fetched into a new file in the work dir (removed at cleanup)."""
         self._phase = Phase.CREDENTIALS
+        if self.credentials is None:
+            self.credentials = Credentials.from_environment()
         settings = MyProxySettings.resolve(
             self.queue.myproxy, job_server=self.params.myproxy_server, job_user=self.params.globus_user
         )
         if settings is None:
             return
-        retrieved = fetch_proxy(settings, Path(self.workdir))
-        self._stack.enter_context(PayloadProxy(retrieved.path))
-        self._credentials = {
+        retrieved = fetch_proxy(
+            settings, Path(self.workdir), pilot_proxy=self.credentials.x509_proxy, ca_dir=self.credentials.ca_dir
+        )
+        self._stack.callback(_remove_proxy, retrieved.path)
+        self.credentials = self.credentials.with_proxy(str(retrieved.path))
+        self._credentials_report = {
             "source": f"myproxy {settings.address}",
             "retrieved_with": settings.retrieve_with,
             "attempts": retrieved.attempts,
             **retrieved.info.to_dict(),
         }
 
+    def _needs_proxy(self, movers: Sequence[type[Mover]]) -> tuple[bool, bool]:
+        """(a proxy is needed, it must be RFC 3820) for these movers under the queue's policy."""
+        rfc3820 = self.queue.credentials.require_rfc3820 or any(m.capabilities.requires_rfc3820 for m in movers)
+        needed = rfc3820 or any(m.capabilities.credential is CredentialKind.X509_PROXY for m in movers)
+        return needed, rfc3820
+
+    def _proxy(self) -> str:
+        proxy = self.proxy_path
+        if not proxy:
+            raise NoProxy("no proxy: X509_USER_PROXY is not set and no MyProxy logon was asked for")
+        return proxy
+
     def _check_credentials(self, phase: Phase, movers: Sequence[type[Mover]]) -> None:
         """Before any transfer of a phase: the proxy must exist and last long enough."""
-        policy = self.queue.credentials
-        rfc3820 = policy.require_rfc3820 or any(m.requires_rfc3820 for m in movers)
-        if not (rfc3820 or any(m.needs_proxy for m in movers)):
+        needed, rfc3820 = self._needs_proxy(movers)
+        if not needed:
             return
+        policy = self.queue.credentials
         need = policy.min_lifetime if phase is Phase.STAGE_IN else policy.min_lifetime_stage_out
-        info = check_proxy(inspect_proxy(default_proxy_path()), min_seconds=need, require_rfc3820=rfc3820)
-        if self._credentials is None:
-            self._credentials = {"source": "X509_USER_PROXY", **info.to_dict()}
+        info = check_proxy(inspect_proxy(self._proxy()), min_seconds=need, require_rfc3820=rfc3820)
+        if self._credentials_report is None:
+            self._credentials_report = {"source": "X509_USER_PROXY", **info.to_dict()}
+
+    def _credential_check(self, mover: type[Mover]) -> Optional[Callable[[], None]]:
+        """Before each round of retries: re-read the proxy and check it has not expired."""
+        needed, rfc3820 = self._needs_proxy([mover])
+        if not needed:
+            return None
+
+        def check() -> None:
+            check_proxy_file(self._proxy(), min_seconds=RETRY_MARGIN, require_rfc3820=rfc3820)
+
+        return check
 
     # -- signals ---------------------------------------------------------------------------
 
@@ -310,7 +326,11 @@ class Job:
             return
         self._terminating = True
         log.warning("%s received: stopping the job and cleaning up", name)
-        raise JobTerminated(name, phase=self._phase)
+        error = JobTerminated(name, phase=self._phase)
+        engine = self._engine
+        if engine is not None:  # cancel first: unwinding then joins threads that are already stopping
+            engine.cancel(error)
+        raise error
 
     def _restore_signal_handlers(self) -> None:
         for number, handler in self._saved_handlers.items():
@@ -320,5 +340,9 @@ class Job:
         self._saved_handlers.clear()
 
 
-def _check_current_proxy(require_rfc3820: bool) -> None:
-    check_proxy_file(default_proxy_path(), min_seconds=RETRY_MARGIN, require_rfc3820=require_rfc3820)
+def _remove_proxy(path: Path) -> None:
+    try:
+        path.unlink()
+        log.info("user proxy %s removed", path)
+    except FileNotFoundError:
+        pass

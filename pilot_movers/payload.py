@@ -7,8 +7,10 @@ import os
 import signal
 import subprocess
 import time
+from dataclasses import dataclass
 from typing import IO, Mapping, Optional, Sequence, Union
 
+from pilot_movers.config_values import DURATION, NOT_NEGATIVE, POSITIVE, check_fields, option
 from pilot_movers.errors import PayloadFailed, PayloadTimeout
 from pilot_movers.report import PayloadReport
 
@@ -16,6 +18,20 @@ log = logging.getLogger(__name__)
 
 #: Seconds between SIGTERM and SIGKILL when the payload must stop.
 KILL_GRACE = 10.0
+
+
+@dataclass(frozen=True)
+class PayloadSettings:
+    """Queue config ``[payload]``."""
+
+    timeout: Optional[float] = option(None, DURATION, POSITIVE)
+    """Kill the payload after this long (``pilot-movers run --payload-timeout`` wins)."""
+    kill_grace: float = option(KILL_GRACE, DURATION, NOT_NEGATIVE)
+    """Seconds between SIGTERM and SIGKILL when the payload must stop."""
+
+    def __post_init__(self) -> None:
+        check_fields(self, where="[payload]")
+
 
 Output = Union[None, int, IO[bytes]]
 

@@ -7,10 +7,15 @@ JSON::
      "transfer": {"max_attempts": 3, "concurrency": 8},
      "movers": {"local": {"mode": "symlink"}},
      "myproxy": {"server": "myproxy.example.org", "retrieve_with": "pilot-proxy"},
-     "credentials": {"min_lifetime": 7200}}
+     "credentials": {"min_lifetime": 7200},
+     "payload": {"timeout": "12h"}}
 
 INI: the same keys, top-level ones in ``[queue]``, then ``[transfer]``, ``[myproxy]``,
-``[credentials]`` and one ``[mover:NAME]`` section per mover.
+``[credentials]``, ``[payload]`` and one ``[mover:NAME]`` section per mover.
+
+``load`` reads every section into typed values and checks them, and checks that the movers it
+names are installed and their options valid: a bad queue config is refused before a job starts,
+with the file, section, key and value named.
 """
 
 from __future__ import annotations
@@ -21,9 +26,15 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Union
 
+from pilot_movers.config_values import parse_options
+from pilot_movers.copyprefix import apply_copyprefix, parse_copyprefix
+from pilot_movers.credentials.myproxy import MyProxyOptions
 from pilot_movers.credentials.policy import CredentialPolicy
 from pilot_movers.engine.settings import TransferSettings
-from pilot_movers.errors import ConfigurationError, Phase
+from pilot_movers.errors import ConfigurationError, MoverError, Phase
+from pilot_movers.payload import PayloadSettings
+from pilot_movers.registry import get_mover_class
+from pilot_movers.values import Location
 
 TOP_LEVEL_KEYS = ("copytool", "copytoolin", "se", "copyprefix", "copyprefixin")
 SECTIONS = ("transfer", "movers", "myproxy", "credentials", "payload")
@@ -31,7 +42,7 @@ SECTIONS = ("transfer", "movers", "myproxy", "credentials", "payload")
 
 @dataclass(frozen=True)
 class QueueConfig:
-    """PanDA schedconfig-style keys plus a section of options per mover."""
+    """PanDA schedconfig-style keys plus typed sections, one of options per mover."""
 
     copytool: Optional[str] = None
     """Mover for stage-out, and for stage-in unless ``copytoolin`` is set."""
@@ -42,10 +53,11 @@ class QueueConfig:
     """``^from^to`` rewrite applied to the storage URL (PanDA form; comma list allowed)."""
     copyprefixin: Optional[str] = None
     transfer: TransferSettings = field(default_factory=TransferSettings)
-    movers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    myproxy: Mapping[str, Any] = field(default_factory=dict)
+    movers: Mapping[str, Any] = field(default_factory=dict)
+    """Mover name -> its parsed ``Options`` (only movers the config has a section for)."""
+    myproxy: MyProxyOptions = field(default_factory=MyProxyOptions)
     credentials: CredentialPolicy = field(default_factory=CredentialPolicy)
-    payload: Mapping[str, Any] = field(default_factory=dict)
+    payload: PayloadSettings = field(default_factory=PayloadSettings)
     source: str = ""
 
     # -- loading ---------------------------------------------------------------------------
@@ -55,10 +67,14 @@ class QueueConfig:
         """Read JSON (``.json``, or text starting with ``{``) or INI."""
         path = os.fspath(path)
         try:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
+            with open(path, "rb") as handle:
+                data = handle.read()
         except OSError as exc:
             raise ConfigurationError(f"cannot read queue config {path}: {exc.strerror}") from exc
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigurationError(f"{path}: not UTF-8 text (byte {exc.start})") from None
         if path.endswith(".json") or text.lstrip().startswith("{"):
             return cls.from_json(text, source=path)
         return cls.from_ini(text, source=path)
@@ -109,24 +125,41 @@ class QueueConfig:
             if value is not None and (not isinstance(value, str) or not value.strip()):
                 raise ConfigurationError(f"{source}: {key} must be a non-empty string, got {value!r}")
             values[key] = value.strip() if isinstance(value, str) else None
-        for key in ("myproxy", "payload"):
-            values[key] = _section(data, key, source)
-        movers = _section(data, "movers", source)
-        for name, options in movers.items():
-            if not isinstance(options, Mapping):
-                raise ConfigurationError(f"{source}: movers.{name} must be a section of options")
-        values["movers"] = {name: dict(options) for name, options in movers.items()}
-        values["transfer"] = TransferSettings.from_options(
-            _section(data, "transfer", source), where=f"{source} [transfer]"
-        )
+        values["transfer"] = TransferSettings.from_options(_section(data, "transfer"), where=f"{source} [transfer]")
         values["credentials"] = CredentialPolicy.from_options(
-            _section(data, "credentials", source), where=f"{source} [credentials]"
+            _section(data, "credentials"), where=f"{source} [credentials]"
         )
+        values["myproxy"] = MyProxyOptions.from_options(_section(data, "myproxy"), where=f"{source} [myproxy]")
+        values["payload"] = parse_options(PayloadSettings, _section(data, "payload"), where=f"{source} [payload]")
+        movers = _section(data, "movers")
+        if not isinstance(movers, Mapping):
+            raise ConfigurationError(f"{source}: movers must be a section of one section per mover")
+        values["movers"] = {
+            str(name): _mover_class(str(name), source, f"[mover:{name}]").parse_options(
+                options, where=f"{source} [mover:{name}]"
+            )
+            for name, options in movers.items()
+        }
         config = cls(**values, source=source)
-        for copyprefix in (config.copyprefix, config.copyprefixin):
-            if copyprefix:
-                _parse_copyprefix(copyprefix, source)
+        config._check_movers_and_storage()
         return config
+
+    def _check_movers_and_storage(self) -> None:
+        """The movers named are installed (with valid options) and the storage URLs parse."""
+        for key in ("copytool", "copytoolin"):
+            name = getattr(self, key)
+            if name and name not in self.movers:
+                _mover_class(name, self.source, key).parse_options({}, where=f"{self.source} [mover:{name}]")
+        for phase in (Phase.STAGE_IN, Phase.STAGE_OUT):
+            prefix = self.copyprefix_for(phase)
+            if prefix:
+                parse_copyprefix(prefix, self.source)
+            if self.se:
+                base = apply_copyprefix(self.se, prefix, self.source) if prefix else self.se
+                try:
+                    Location.parse(base)
+                except ValueError as exc:
+                    raise ConfigurationError(f"{self.source}: se {self.se!r} ({phase.value}): {exc}") from None
 
     # -- decisions -------------------------------------------------------------------------
 
@@ -136,39 +169,26 @@ class QueueConfig:
             return self.copytoolin or self.copytool
         return self.copytool
 
-    def mover_options(self, name: str) -> dict[str, Any]:
-        return dict(self.movers.get(name, {}))
+    def mover_key(self, phase: Phase) -> str:
+        """The key that named the phase's mover, for messages."""
+        return "copytoolin" if phase is Phase.STAGE_IN and self.copytoolin else "copytool"
 
-    def storage_base(self, phase: Phase) -> Optional[str]:
-        """The URL a plain ``dir-in``/``dir-out`` path is joined to: ``se`` after the
-        ``copyprefix`` (``copyprefixin`` for stage-in) rewrite."""
-        if not self.se:
-            return None
-        prefix = self.copyprefixin if phase is Phase.STAGE_IN and self.copyprefixin else self.copyprefix
-        return apply_copyprefix(self.se, prefix, self.source) if prefix else self.se
+    def mover_options(self, name: str) -> Optional[Any]:
+        """The parsed options of mover ``name`` (None: it has no section; its defaults apply)."""
+        return self.movers.get(name)
 
-
-def apply_copyprefix(url: str, copyprefix: str, source: str = "") -> str:
-    """PanDA's ``^from1,from2^to1,to2``: the first ``from`` prefix that starts ``url`` is replaced
-    by its ``to``. Prefixes are literal text (``?`` and ``.`` in SRM URLs mean themselves)."""
-    for prefix, replacement in _parse_copyprefix(copyprefix, source):
-        if url.startswith(prefix):
-            return replacement + url[len(prefix) :]
-    return url
+    def copyprefix_for(self, phase: Phase) -> Optional[str]:
+        """The rewrite for a phase's storage URLs: ``copyprefixin`` for stage-in, if set."""
+        return self.copyprefixin if phase is Phase.STAGE_IN and self.copyprefixin else self.copyprefix
 
 
-def _parse_copyprefix(copyprefix: str, source: str) -> list[tuple[str, str]]:
-    parts = copyprefix.split("^")
-    if len(parts) != 3 or parts[0]:
-        raise ConfigurationError(f"{source}: copyprefix {copyprefix!r} is not of the form ^from^to")
-    froms, tos = parts[1].split(","), parts[2].split(",")
-    if len(froms) != len(tos):
-        raise ConfigurationError(f"{source}: copyprefix {copyprefix!r} has {len(froms)} 'from' and {len(tos)} 'to'")
-    return list(zip(froms, tos))
+def _mover_class(name: str, source: str, where: str) -> Any:
+    try:
+        return get_mover_class(name)
+    except MoverError as exc:
+        raise exc.replace(message=f"{source}: {where}: {exc.message}") from None
 
 
-def _section(data: Mapping[str, Any], key: str, source: str) -> dict[str, Any]:
-    value = data.get(key) or {}
-    if not isinstance(value, Mapping):
-        raise ConfigurationError(f"{source}: {key} must be a section (object) of options")
-    return dict(value)
+def _section(data: Mapping[str, Any], key: str) -> Any:
+    value = data.get(key)
+    return {} if value is None else value

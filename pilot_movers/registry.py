@@ -5,50 +5,51 @@ A third party adds a mover by declaring, in its own package metadata::
     [options.entry_points]
     pilot_movers.movers =
         mystore = mystore_mover:MyStoreMover [mystore]
+    pilot_movers.schemes =
+        mystore = mystore
 
 The optional ``[extra]`` names the extra of the distribution to install when the mover's module
 cannot be imported; the error then says exactly that, in one sentence (the way fsspec's
-``known_implementations`` does).
+``known_implementations`` does). The ``pilot_movers.schemes`` group says which mover serves a URL
+scheme when queue config names none, without importing any mover; a scheme no entry point
+claims goes to the first installed mover (by name) whose class lists it in ``schemes``.
+
+Importing a transport library must not change the caller's signal mask (the XRootD client blocks
+signals in the thread that loads it, which would leave the pilot deaf to SIGTERM): it is restored.
 """
 
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Optional
 
 from pilot_movers.base import Mover
-from pilot_movers.errors import MoverUnavailable, NoMoverForScheme, UnknownMover
+from pilot_movers.engine.settings import TransferSettings
+from pilot_movers.errors import ConfigurationError, MoverUnavailable, NoMoverForScheme, UnknownMover
 
 ENTRY_POINT_GROUP = "pilot_movers.movers"
-
-#: Which mover serves a scheme when queue config names none.
-DEFAULT_FOR_SCHEME = {
-    "file": "local",
-    "gsiftp": "gridftp",
-    "root": "xrootd",
-    "roots": "xrootd",
-    "xroot": "xrootd",
-    "davs": "https",
-    "https": "https",
-    "globus": "globus",
-}
+SCHEME_GROUP = "pilot_movers.schemes"
 
 #: Modules that pip cannot install: where they come from instead.
 _NOT_ON_PYPI = {
-    "gfal2": "gfal2's Python binding comes from the distribution, not PyPI "
-    "(Debian: apt install python3-gfal2 gfal2-plugin-gridftp; scripts/bootstrap.sh sets up a venv that sees it)",
+    "gfal2": "gfal2's Python binding comes from the operating system, not PyPI "
+    "(Debian/Ubuntu: apt install python3-gfal2 gfal2-plugin-gridftp; "
+    "EL: dnf install python3-gfal2 gfal2-plugin-gridftp), in a venv that can see it",
 }
 
 
-def _entry_points() -> dict[str, metadata.EntryPoint]:
+def _group(group: str) -> list[metadata.EntryPoint]:
     if sys.version_info >= (3, 10):
-        found = metadata.entry_points(group=ENTRY_POINT_GROUP)
-    else:  # pragma: no cover - Python 3.9
-        found = metadata.entry_points().get(ENTRY_POINT_GROUP, [])
-    return {ep.name: ep for ep in found}
+        return list(metadata.entry_points(group=group))
+    return list(metadata.entry_points().get(group, []))  # pragma: no cover - Python 3.9
+
+
+def _entry_points() -> dict[str, metadata.EntryPoint]:
+    return {ep.name: ep for ep in _group(ENTRY_POINT_GROUP)}
 
 
 def mover_names() -> list[str]:
@@ -63,10 +64,13 @@ def get_mover_class(name: str) -> type[Mover]:
     if entry_point is None:
         known = ", ".join(sorted(entry_points)) or "none"
         raise UnknownMover(f"no mover named {name!r} is installed (installed: {known})")
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
     try:
         cls = entry_point.load()
     except ImportError as exc:
         raise MoverUnavailable(_install_sentence(name, entry_point, exc)) from exc
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     if not (isinstance(cls, type) and issubclass(cls, Mover)):
         raise UnknownMover(f"entry point {name!r} ({entry_point.value}) is not a pilot_movers.Mover subclass")
     problem = cls.availability_problem()
@@ -75,24 +79,39 @@ def get_mover_class(name: str) -> type[Mover]:
     return cls
 
 
-def get_mover(name: str, **options: Any) -> Mover:
-    """An instance of the mover ``name``; ``options`` go to its constructor."""
-    return get_mover_class(name)(**options)
+def get_mover(name: str, settings: Optional[TransferSettings] = None, **options: Any) -> Mover:
+    """An instance of the mover ``name``; ``options`` are its queue config options."""
+    return get_mover_class(name)(settings, **options)
 
 
 def mover_for_scheme(scheme: str) -> str:
-    """The name of the mover that serves ``scheme`` by default, or the first installed one that
-    declares it."""
-    default = DEFAULT_FOR_SCHEME.get(scheme)
-    if default is not None:
-        return default
+    """The mover that serves ``scheme`` when queue config names none: the one a
+    ``pilot_movers.schemes`` entry point names (no mover is imported to find it), else the first
+    installed mover (by name) whose class handles the scheme.
+
+    Raises NoMoverForScheme when none does, ConfigurationError when two distributions claim it.
+    """
+    claims = {ep.value.strip() for ep in _group(SCHEME_GROUP) if ep.name == scheme}
+    if len(claims) > 1:
+        raise ConfigurationError(
+            f"movers {', '.join(sorted(claims))} all claim {scheme}:// by default: name one in queue config (copytool)"
+        )
+    if claims:
+        return claims.pop()
+    for name, cls in _usable_classes().items():
+        if scheme in cls.schemes:
+            return name
+    raise NoMoverForScheme(f"no installed mover handles {scheme}:// locations")
+
+
+def _usable_classes() -> dict[str, type[Mover]]:
+    usable = {}
     for name in mover_names():
         try:
-            if scheme in get_mover_class(name).schemes:
-                return name
+            usable[name] = get_mover_class(name)
         except (UnknownMover, MoverUnavailable):
             continue
-    raise NoMoverForScheme(f"no installed mover handles {scheme}:// locations")
+    return usable
 
 
 @dataclass(frozen=True)

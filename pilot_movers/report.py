@@ -8,7 +8,9 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
-from pilot_movers.values import Status, TransferResult
+from pilot_movers.errors import MoverError
+from pilot_movers.values import FileReport, Status
+from pilot_movers.version import __version__
 
 REPORT_VERSION = 1
 
@@ -18,8 +20,8 @@ class PhaseReport:
     phase: str
     started: float
     ended: float
-    results: tuple[TransferResult, ...] = ()
-    error: Optional[dict[str, Any]] = None
+    results: tuple[FileReport, ...] = ()
+    error: Optional[MoverError] = None
 
     @property
     def ok(self) -> bool:
@@ -38,7 +40,7 @@ class PhaseReport:
             "files": [r.to_dict() for r in self.results],
             "counts": counts,
             "bytes": sum(r.bytes for r in self.results if r.status is Status.DONE),
-            "error": self.error,
+            "error": self.error.to_dict() if self.error else None,
         }
 
 
@@ -71,7 +73,7 @@ class JobReport:
     ended: float
     phases: tuple[PhaseReport, ...] = ()
     payload: Optional[PayloadReport] = None
-    error: Optional[dict[str, Any]] = None
+    error: Optional[MoverError] = None
     cleanup: tuple[str, ...] = field(default_factory=tuple)
     credentials: Optional[dict[str, Any]] = None
 
@@ -81,18 +83,16 @@ class JobReport:
 
     @property
     def failed_phase(self) -> Optional[str]:
-        return self.error.get("phase") if self.error else None
+        return self.error.phase.value if self.error and self.error.phase else None
 
     def to_dict(self) -> dict[str, Any]:
-        from pilot_movers import __version__
-
         return {
             "report_version": REPORT_VERSION,
             "pilot_movers_version": __version__,
             "job_id": self.job_id,
             "status": "succeeded" if self.ok else "failed",
             "failed_phase": self.failed_phase,
-            "error": self.error,
+            "error": self.error.to_dict() if self.error else None,
             "workdir": self.workdir,
             "started": self.started,
             "ended": self.ended,

@@ -13,6 +13,7 @@ from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from pilot_movers.checksums import Checksum
+from pilot_movers.errors import MoverError
 
 #: ``ENDPOINT:/path`` where ENDPOINT is a Globus name (``mxp#MXP_BNL_TEST``) or UUID.
 _GLOBUS = re.compile(r"^(?P<endpoint>[^:/\s]+):(?P<path>/.*)$")
@@ -155,7 +156,7 @@ class AttemptRecord:
     started: float
     ended: float
     bytes: int = 0
-    error: Optional[dict[str, Any]] = None
+    error: Optional[MoverError] = None
     note: str = ""
 
     @property
@@ -169,14 +170,19 @@ class AttemptRecord:
             "ended": self.ended,
             "seconds": round(self.seconds, 6),
             "bytes": self.bytes,
-            "error": self.error,
+            "error": self.error.to_dict() if self.error else None,
             "note": self.note,
         }
 
 
 @dataclass(frozen=True)
-class TransferResult:
-    """What happened to one file in one phase."""
+class FileReport:
+    """What happened to one file in one phase, over all its attempts.
+
+    ``checksum`` is the copy's checksum when one is known; ``verified`` says whether it was
+    compared with an independent value (the job's expected checksum, or the source's), which is
+    not the case when the transport and the storage offer none and the job gave none.
+    """
 
     spec: FileSpec
     status: Status
@@ -184,8 +190,9 @@ class TransferResult:
     seconds: float = 0.0
     checksum: Optional[Checksum] = None
     attempts: tuple[AttemptRecord, ...] = field(default_factory=tuple)
-    error: Optional[dict[str, Any]] = None
+    error: Optional[MoverError] = None
     mover: str = ""
+    verified: bool = False
 
     @property
     def ok(self) -> bool:
@@ -200,7 +207,8 @@ class TransferResult:
             "seconds": round(self.seconds, 6),
             "checksum": str(self.checksum) if self.checksum else None,
             "expected_checksum": str(self.spec.checksum) if self.spec.checksum else None,
+            "verified": self.verified,
             "attempts": [a.to_dict() for a in self.attempts],
-            "error": self.error,
-            "error_code": self.error["code"] if self.error else None,
+            "error": self.error.to_dict() if self.error else None,
+            "error_code": self.error.code if self.error else None,
         }

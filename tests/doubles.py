@@ -10,11 +10,8 @@ import time
 from collections import defaultdict
 from typing import Any, Callable, Optional
 
-from pilot_movers.base import CopyOutcome, CopyRequest
-from pilot_movers.errors import MoverError
+from pilot_movers import Copied, CopyRequest, LocalNamespace, Location, MoverError
 from pilot_movers.local.mover import LocalMover
-from pilot_movers.local.namespace import LocalNamespace
-from pilot_movers.values import Location
 
 
 class ScriptedMover(LocalMover):
@@ -31,8 +28,16 @@ class ScriptedMover(LocalMover):
         self.max_active = 0
         self._lock = threading.Lock()
         self.delay = 0.0
+        self.opened = 0
+        self.closed = 0
 
-    def copy_file(self, request: CopyRequest) -> CopyOutcome:
+    def open(self) -> None:
+        self.opened += 1
+
+    def close(self) -> None:
+        self.closed += 1
+
+    def copy_file(self, request: CopyRequest) -> Copied:
         name = request.spec.name
         with self._lock:
             self.calls[name] += 1
@@ -67,7 +72,7 @@ class StallingMover(LocalMover):
         self.trickle = trickle
         self.cancel_hook_called = threading.Event()
 
-    def copy_file(self, request: CopyRequest) -> CopyOutcome:
+    def copy_file(self, request: CopyRequest) -> Copied:
         request.clock.on_cancel(self.cancel_hook_called.set)
         with open(request.target.path, "wb") as partial:
             sent = 0

@@ -11,6 +11,7 @@ removed). The retrieved proxy is written to a new 0600 file; no existing file is
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import secrets
@@ -19,7 +20,7 @@ import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Literal, Mapping, Optional
 
 import tenacity
 from cryptography import x509
@@ -27,6 +28,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from pilot_movers.config_values import (
+    AT_LEAST_ONE,
+    DURATION,
+    NOT_NEGATIVE,
+    PORT,
+    POSITIVE,
+    check_fields,
+    option,
+    parse_options,
+)
 from pilot_movers.credentials.policy import default_proxy_path
 from pilot_movers.credentials.proxy_info import ProxyInfo, inspect_proxy
 from pilot_movers.errors import (
@@ -46,9 +57,51 @@ _KEY_BITS = 2048
 
 
 @dataclass(frozen=True)
+class MyProxyOptions:
+    """Queue config ``[myproxy]``, as written there; ``MyProxySettings.resolve`` completes it with
+    the job's parameters and the environment."""
+
+    enabled: bool = False
+    """Fetch the user's proxy even when neither this section nor the job names a server
+    (the server then comes from ``MYPROXY_SERVER``)."""
+    server: Optional[str] = None
+    port: Optional[int] = option(None, PORT)
+    username: Optional[str] = None
+    credname: Optional[str] = None
+    lifetime_hours: float = option(12.0, POSITIVE)
+    ca_dir: Optional[str] = None
+    retrieve_with: Literal["passphrase", "pilot-proxy", "host-cert"] = "passphrase"
+    passphrase_env: str = "MYPROXY_PASSPHRASE"
+    passphrase_file: Optional[str] = None
+    host_cert: str = "/etc/grid-security/hostcert.pem"
+    host_key: str = "/etc/grid-security/hostkey.pem"
+    server_dn: Optional[str] = None
+    timeout: float = option(30.0, DURATION, POSITIVE)
+    max_attempts: int = option(3, AT_LEAST_ONE)
+    backoff_initial: float = option(2.0, DURATION, NOT_NEGATIVE)
+    backoff_max: float = option(30.0, DURATION, NOT_NEGATIVE)
+
+    def __post_init__(self) -> None:
+        check_fields(self, where="[myproxy]")
+        if self.retrieve_with not in RETRIEVERS:
+            raise ConfigurationError(
+                f"[myproxy] retrieve_with = {self.retrieve_with!r}: use one of {', '.join(RETRIEVERS)}"
+            )
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], *, where: str = "[myproxy]") -> MyProxyOptions:
+        return parse_options(cls, options, where=where)
+
+    @property
+    def asked_for(self) -> bool:
+        return self.enabled or bool(self.server)
+
+
+@dataclass(frozen=True)
 class MyProxySettings:
-    """Where and how to log on. ``passphrase_env``/``passphrase_file`` name where the passphrase
-    is, for ``retrieve_with = passphrase``; the other two modes present a certificate instead."""
+    """Where and how to log on: ``MyProxyOptions`` with server, port and user name resolved.
+    ``passphrase_env``/``passphrase_file`` name where the passphrase is, for
+    ``retrieve_with = passphrase``; the other two modes present a certificate instead."""
 
     server: str
     username: str
@@ -67,14 +120,6 @@ class MyProxySettings:
     backoff_initial: float = 2.0
     backoff_max: float = 30.0
 
-    def __post_init__(self) -> None:
-        if self.retrieve_with not in RETRIEVERS:
-            raise ConfigurationError(
-                f"[myproxy] retrieve_with = {self.retrieve_with!r}: use one of {', '.join(RETRIEVERS)}"
-            )
-        if self.max_attempts < 1 or self.timeout <= 0 or self.lifetime_hours <= 0:
-            raise ConfigurationError("[myproxy] max_attempts, timeout and lifetime_hours must be positive")
-
     @property
     def address(self) -> str:
         return f"{self.server}:{self.port}"
@@ -82,7 +127,7 @@ class MyProxySettings:
     @classmethod
     def resolve(
         cls,
-        section: Mapping[str, Any],
+        options: MyProxyOptions,
         *,
         job_server: Optional[str] = None,
         job_user: Optional[str] = None,
@@ -94,36 +139,27 @@ class MyProxySettings:
         None when neither queue config nor job parameters ask for MyProxy.
         """
         environ = os.environ if environ is None else environ
-        options = {k.strip().replace("-", "_"): v for k, v in section.items()}
-        enabled = str(options.pop("enabled", "")).strip().lower()
-        if not (options.get("server") or job_server or enabled in ("1", "true", "yes", "on")):
+        if not (options.asked_for or job_server):
             return None
-        server = options.pop("server", None) or job_server or environ.get("MYPROXY_SERVER")
+        server = options.server or job_server or environ.get("MYPROXY_SERVER")
         if not server:
             raise ConfigurationError(
                 "MyProxy is asked for but no server is named ([myproxy] server, myproxy-server=, or MYPROXY_SERVER)"
             )
-        host, _, port_text = str(server).partition(":")
-        port = options.pop("port", None) or port_text or environ.get("MYPROXY_SERVER_PORT") or DEFAULT_PORT
-        username = options.pop("username", None) or job_user
+        host, _, port_text = server.partition(":")
+        try:
+            port = options.port or int(port_text or environ.get("MYPROXY_SERVER_PORT") or DEFAULT_PORT)
+        except ValueError:
+            raise ConfigurationError(f"MyProxy server {server!r}: the port is not a number") from None
+        username = options.username or job_user
         if not username:
             raise ConfigurationError("MyProxy needs a user name: [myproxy] username or the job's globus-user")
-        known = {f for f in cls.__dataclass_fields__ if f not in ("server", "username", "port")}
-        unknown = set(options) - known
-        if unknown:
-            raise ConfigurationError(f"[myproxy]: unknown setting(s) {', '.join(sorted(unknown))}")
-        kinds = {
-            "lifetime_hours": float,
-            "timeout": float,
-            "max_attempts": int,
-            "backoff_initial": float,
-            "backoff_max": float,
+        copied = {
+            f.name: getattr(options, f.name)
+            for f in dataclasses.fields(options)
+            if f.name not in ("enabled", "server", "port", "username")
         }
-        try:
-            values = {k: kinds.get(k, str)(v) for k, v in options.items()}
-            return cls(server=host, username=str(username), port=int(port), **values)
-        except ValueError as exc:
-            raise ConfigurationError(f"[myproxy]: {exc}") from None
+        return cls(server=host, username=username, port=port, **copied)
 
     def read_passphrase(self, environ: Optional[Mapping[str, str]] = None) -> str:
         """The passphrase, from the named environment variable or the first line of a file."""
@@ -157,9 +193,15 @@ def fetch_proxy(
     settings: MyProxySettings,
     directory: Path,
     *,
+    pilot_proxy: Optional[str] = None,
+    ca_dir: Optional[str] = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> RetrievedProxy:
     """Log on to MyProxy and write the user's proxy to a new 0600 file in ``directory``.
+
+    ``pilot_proxy`` is the pilot's own proxy (presented with ``retrieve_with = pilot-proxy``,
+    and never written); ``ca_dir`` the trust dir, unless ``[myproxy] ca_dir`` names one. Both
+    default to the environment (``X509_USER_PROXY``, ``X509_CERT_DIR``).
 
     Retries (tenacity) when the server cannot be reached; never after a refusal (wrong
     passphrase, unknown user, untrusted retriever): NoProxy says why.
@@ -192,12 +234,13 @@ def fetch_proxy(
         .sign(key, hashes.SHA256())
         .public_bytes(serialization.Encoding.DER)
     )
-    ca_dir = settings.ca_dir or os.environ.get("X509_CERT_DIR") or "/etc/grid-security/certificates"
+    pilot_proxy = pilot_proxy or default_proxy_path()
+    ca_dir = settings.ca_dir or ca_dir or os.environ.get("X509_CERT_DIR") or "/etc/grid-security/certificates"
     client_options: dict[str, Any] = {"hostname": settings.server, "port": settings.port, "caCertDir": ca_dir}
     if settings.server_dn:
         client_options["serverDN"] = settings.server_dn
     client = TimedClient(**client_options)
-    passphrase, cert_file, key_file = _authentication(settings)
+    passphrase, cert_file, key_file = _authentication(settings, pilot_proxy)
     attempts = 0
 
     def logon() -> tuple[bytes, ...]:
@@ -223,7 +266,7 @@ def fetch_proxy(
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
     )
-    path = write_new_proxy(directory, certificates[0] + key_pem + b"".join(certificates[1:]))
+    path = write_new_proxy(directory, certificates[0] + key_pem + b"".join(certificates[1:]), pilot_proxy)
     info = inspect_proxy(path)
     log.info(
         "retrieved a proxy of %s from MyProxy %s (%s, valid until %s UTC) into %s",
@@ -236,10 +279,11 @@ def fetch_proxy(
     return RetrievedProxy(path, info, attempts)
 
 
-def write_new_proxy(directory: Path, pem: bytes) -> Path:
-    """Write ``pem`` to a new file (mode 0600, never an existing one) in ``directory``."""
+def write_new_proxy(directory: Path, pem: bytes, pilot_proxy: str) -> Path:
+    """Write ``pem`` to a new file (mode 0600, never an existing one, never the pilot's proxy)
+    in ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
-    pilot_proxy = os.path.realpath(default_proxy_path())
+    pilot_proxy = os.path.realpath(pilot_proxy)
     for _ in range(10):
         path = directory / f".pilot-movers-proxy-{secrets.token_hex(6)}.pem"
         if os.path.realpath(path) == pilot_proxy:  # pragma: no cover - a random name never is
@@ -254,15 +298,14 @@ def write_new_proxy(directory: Path, pem: bytes) -> Path:
     raise NoProxy(f"cannot create a new proxy file in {directory}")
 
 
-def _authentication(settings: MyProxySettings) -> tuple[Optional[str], str, str]:
+def _authentication(settings: MyProxySettings, pilot_proxy: str) -> tuple[Optional[str], str, str]:
     """(passphrase, client cert, client key) for the chosen way of logging on."""
     if settings.retrieve_with == "passphrase":
         # No client certificate: MyProxyClient would otherwise present X509_USER_PROXY.
         return settings.read_passphrase(), "", ""
     if settings.retrieve_with == "pilot-proxy":
-        pilot = default_proxy_path()
-        inspect_proxy(pilot)  # a clear NoProxy now beats a TLS error later
-        return None, pilot, pilot
+        inspect_proxy(pilot_proxy)  # a clear NoProxy now beats a TLS error later
+        return None, pilot_proxy, pilot_proxy
     for path in (settings.host_cert, settings.host_key):
         if not os.access(path, os.R_OK):
             raise NoProxy(f"cannot read {path} to present the host certificate to MyProxy")

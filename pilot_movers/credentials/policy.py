@@ -7,45 +7,37 @@ import os
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
+from pilot_movers.config_values import DURATION, NOT_NEGATIVE, check_fields, option, parse_options
 from pilot_movers.credentials.proxy_info import ProxyInfo, inspect_proxy
-from pilot_movers.errors import ConfigurationError, NoProxy, ProxyExpired, ProxyTooShort
+from pilot_movers.errors import NoProxy, ProxyExpired, ProxyTooShort
 
 #: Seconds a proxy must still have before any retry (more is checked at the start of a phase).
 RETRY_MARGIN = 60.0
 
 
-def default_proxy_path() -> str:
+def default_proxy_path(environ: Optional[Mapping[str, str]] = None) -> str:
     """``X509_USER_PROXY``, else Globus's default ``/tmp/x509up_u<uid>``."""
-    return os.environ.get("X509_USER_PROXY") or f"/tmp/x509up_u{os.getuid()}"
+    environ = os.environ if environ is None else environ
+    return environ.get("X509_USER_PROXY") or f"/tmp/x509up_u{os.getuid()}"
 
 
 @dataclass(frozen=True)
 class CredentialPolicy:
     """Queue config ``[credentials]``: what a job refuses to start with."""
 
-    min_lifetime: float = 3600.0
+    min_lifetime: float = option(3600.0, DURATION, NOT_NEGATIVE)
     """Seconds the proxy must have left before stage-in starts."""
-    min_lifetime_stage_out: float = 600.0
+    min_lifetime_stage_out: float = option(600.0, DURATION, NOT_NEGATIVE)
     """Seconds the proxy must have left before stage-out starts."""
     require_rfc3820: bool = False
     """Refuse legacy proxies even when no mover in use needs RFC 3820 (Globus always does)."""
 
+    def __post_init__(self) -> None:
+        check_fields(self, where="[credentials]")
+
     @classmethod
     def from_options(cls, options: Mapping[str, Any], *, where: str = "[credentials]") -> CredentialPolicy:
-        values: dict[str, Any] = {}
-        for key, raw in options.items():
-            name = key.strip().replace("-", "_")
-            try:
-                if name in ("min_lifetime", "min_lifetime_stage_out"):
-                    values[name] = float(raw)
-                elif name == "require_rfc3820":
-                    text = str(raw).strip().lower()
-                    values[name] = raw if isinstance(raw, bool) else text in ("1", "true", "yes", "on")
-                else:
-                    raise ConfigurationError(f"{where}: unknown setting {key!r}")
-            except ValueError:
-                raise ConfigurationError(f"{where}: {key} = {raw!r} is not a number of seconds") from None
-        return cls(**values)
+        return parse_options(cls, options, where=where)
 
 
 def check_proxy(

@@ -23,11 +23,12 @@ PROGRESS_LOG_INTERVAL = 10.0
 
 
 class TransferClock:
-    """Progress, deadline and cancellation of one transfer attempt. Thread safe.
+    """Progress, deadline and cancellation of one transfer attempt (or of a whole batch). Thread safe.
 
-    A clock runs from ``start()`` (called when the transport begins this file; in a bulk call,
-    files wait their turn unclocked). ``probe``, when set, is polled by the watchdog for the
-    bytes moved so far, for transports that report no progress themselves.
+    A clock runs from ``start()``, or from the first ``progress``/``touch``: in a bulk call, files
+    wait their turn unclocked, and the batch's own clock (``parent``) covers the wait. Progress on
+    a file's clock is progress of its batch. ``probe``, when set, is polled by the watchdog for
+    the bytes moved so far, for transports that report no progress themselves.
     """
 
     def __init__(
@@ -38,8 +39,10 @@ class TransferClock:
         total_timeout: Callable[[Optional[int]], float],
         size: Optional[int] = None,
         now: Callable[[], float] = time.monotonic,
+        parent: Optional[TransferClock] = None,
     ) -> None:
         self.label = label
+        self.parent = parent
         self.stall_timeout = stall_timeout
         self._total_timeout = total_timeout
         self._now = now
@@ -49,6 +52,7 @@ class TransferClock:
         self.reason: Optional[MoverError] = None
         self.probe: Optional[Callable[[], Optional[int]]] = None
         self.running = False
+        self.done = False
         self.started = now()
         self.last_progress = self.started
         self.bytes = 0
@@ -59,11 +63,17 @@ class TransferClock:
     def start(self) -> None:
         """The transport begins this file now: both clocks start counting."""
         with self._lock:
-            if self.running:
+            if self.running or self.done:
                 return
             self.running = True
             self.started = self.last_progress = self._last_log = self._now()
             self.deadline = self.started + self._total_timeout(self.size)
+
+    def finish(self) -> None:
+        """The transport answered for this file: neither clock runs any more."""
+        with self._lock:
+            self.running = False
+            self.done = True
 
     def set_size(self, size: int) -> None:
         """The transport learned the file size: scale the deadline to it."""
@@ -74,6 +84,9 @@ class TransferClock:
 
     def progress(self, total_bytes: int) -> None:
         """``total_bytes`` have been moved so far in this attempt."""
+        self.start()
+        if self.parent is not None:
+            self.parent.touch()
         now = self._now()
         with self._lock:
             if total_bytes > self.bytes:
@@ -89,6 +102,9 @@ class TransferClock:
 
     def touch(self) -> None:
         """The transport is alive and busy (a checksum, a handshake) though no byte moved."""
+        self.start()
+        if self.parent is not None:
+            self.parent.touch()
         with self._lock:
             self.last_progress = self._now()
 

@@ -1,15 +1,16 @@
-"""The transfer engine: turns a mover's copy primitive into retried, verified, atomic transfers.
+"""The transfer engine: turns a transport's copy primitive into retried, verified, atomic transfers.
 
 A phase runs in rounds (tenacity decides whether and when the next round runs):
 
-1. prepare each pending file: on its first attempt, check the source exists (local sources) and
-   the destination does not (unless overwriting); on a retry, look at the destination first, so an
-   ambiguous failure whose copy did land is not copied twice; pick a fresh temporary name;
-2. copy all prepared files through ``mover.copy_batch`` (bounded concurrency), each under a
-   stall clock and a size-scaled deadline;
-3. as each copy finishes: check size, check the checksum (the transport's, computed while the bytes
-   streamed, or a second pass only when it saw none), rename into place; on any failure remove the
-   temporary file;
+1. prepare each pending file (on worker threads): on its first attempt, check the source exists
+   (local sources) and the destination does not (unless overwriting); on a retry, look at the
+   destination first, so an ambiguous failure whose copy did land is not copied twice; pick a
+   fresh temporary name;
+2. hand all prepared files to the transport as one ``Batch`` (``batch.guarded``), each file under
+   a stall clock and a size-scaled deadline, the batch under one clock of its own;
+3. settle each answer as it comes, on worker threads: check size and checksum (the transport's,
+   computed while the bytes streamed, or a second pass only where one is possible and needed),
+   rename into place; on any failure remove the temporary file;
 4. files whose attempt failed with a transient error go to the next round; permanent errors end
    the file. The phase stops starting transfers when most of them fail (circuit breaker).
 """
@@ -17,16 +18,28 @@ A phase runs in rounds (tenacity decides whether and when the next round runs):
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import closing
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterable, Optional, Sequence, TypeVar
+from typing import Callable, Optional, Sequence, TypeVar
 
 import tenacity
 
 from pilot_movers.checksums import Checksum, matching
+from pilot_movers.engine.batch import guarded
 from pilot_movers.engine.breaker import CircuitBreaker
 from pilot_movers.engine.clocks import TransferClock, Watchdog
+from pilot_movers.engine.contract import (
+    AttemptOutcome,
+    Batch,
+    ChecksumSource,
+    Copied,
+    CopyRequest,
+    FileStat,
+    Transport,
+)
 from pilot_movers.engine.placement import temporary_location
 from pilot_movers.engine.retry import round_policy
 from pilot_movers.errors import (
@@ -41,14 +54,12 @@ from pilot_movers.errors import (
     TransferFailed,
     as_mover_error,
 )
-from pilot_movers.values import AttemptRecord, FileSpec, Location, Status, TransferResult
-
-if TYPE_CHECKING:
-    from pilot_movers.base import CopyOutcome, CopyRequest, CopyResult, Mover
+from pilot_movers.values import AttemptRecord, FileReport, FileSpec, Location, Status
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
+_UNKNOWN = object()
 
 
 @dataclass(eq=False)
@@ -62,40 +73,61 @@ class _FileState:
     attempts: list[AttemptRecord] = field(default_factory=list)
     leftovers: list[Location] = field(default_factory=list)
     last_error: Optional[MoverError] = None
-    result: Optional[TransferResult] = None
+    report: Optional[FileReport] = None
     attempt_started: float = 0.0
     first_started: Optional[float] = None
 
     @property
     def finished(self) -> bool:
-        return self.result is not None
+        return self.report is not None
+
+    def remote(self, phase: Phase) -> Location:
+        """The end to name in errors: the one that is not this node's disk (when both are remote,
+        the source of a stage-in, the destination of a stage-out)."""
+        spec = self.spec
+        if spec.source.is_local or (phase is Phase.STAGE_OUT and not spec.destination.is_local):
+            return spec.destination
+        return spec.source
 
 
 class TransferEngine:
-    """Runs one phase's files through one mover. Use once per phase."""
+    """Runs one phase's files through one transport. Use once per phase.
+
+    ``credential_check`` runs before every round (it re-reads the proxy and checks it has not
+    expired); ``cancel`` stops every running transfer at once (a signal handler calls it).
+    """
 
     def __init__(
         self,
-        mover: Mover,
+        transport: Transport,
         phase: Phase,
         *,
+        credential_check: Optional[Callable[[], None]] = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.mover = mover
+        self.transport = transport
         self.phase = phase
-        self.settings = mover.settings
+        self.settings = transport.settings
+        self.capabilities = transport.capabilities
+        self.credential_check = credential_check
         self.sleep = sleep
-        self.credential_check = mover.credential_check
         self.breaker = CircuitBreaker(self.settings.breaker_min_transfers, self.settings.breaker_failure_ratio)
         self.watchdog = Watchdog(self.settings.watchdog_interval)
         self._pending: list[_FileState] = []
         self._round = 0
+        self._pool: Optional[ThreadPoolExecutor] = None
+        self._lock = threading.Lock()
+        self._batches: list[TransferClock] = []
+        self._stopped: Optional[MoverError] = None
 
     # -- the phase -------------------------------------------------------------------------
 
-    def run(self, files: Sequence[FileSpec]) -> list[TransferResult]:
+    def run(self, files: Sequence[FileSpec]) -> list[FileReport]:
         states = [_FileState(spec, size=spec.size) for spec in files]
         self._pending = list(states)
+        self._pool = ThreadPoolExecutor(
+            self.settings.concurrency, thread_name_prefix=f"pilot-movers-{self.phase.value}"
+        )
         try:
             if self._pending:
                 policy = round_policy(self.settings, sleep=self.sleep, before_sleep=self._log_retry)
@@ -103,14 +135,24 @@ class TransferEngine:
                     self._finish_failed(state, state.last_error, note=f"gave up after {len(state.attempts)} attempts")
         finally:
             self.watchdog.stop()
-            for state in states:
-                self._remove_leftovers(state)
-        return [state.result or self._unfinished(state) for state in states]
+            self._map(self._remove_leftovers, [s for s in states if s.leftovers])
+            self._pool.shutdown(wait=True)
+        return [state.report or self._unfinished(state) for state in states]
+
+    def cancel(self, reason: MoverError) -> None:
+        """Stop every running transfer now and start no other. Never blocks (signal handlers)."""
+        self._stopped = reason
+        with self._lock:
+            batches = list(self._batches)
+        for clock in batches:
+            clock.cancel(reason)
 
     def _run_round(self) -> list[_FileState]:
         self._round += 1
         number = self._round
         pending = [s for s in self._pending if not s.finished]
+        if self._stopped is not None:
+            raise self._stopped
         if number > 1 and self.breaker.tripped:
             for state in pending:
                 self._finish_failed(state, state.last_error, note=f"not retried: {self.breaker.describe()}")
@@ -120,37 +162,93 @@ class TransferEngine:
                 self.credential_check()
             except MoverError as exc:
                 for state in pending:
-                    self._finish_failed(state, exc.bind(phase=self.phase, file=state.spec.name))
+                    self._finish_failed(state, exc)
                 return []
+        known = self._stat_destinations(pending)
         prepared = [
             (state, request)
-            for state, request in zip(pending, self._map(lambda s: self._prepare(s, number), pending))
+            for state, request in zip(pending, self._map(lambda s: self._prepare(s, number, known), pending))
             if request is not None
         ]
-        requests = [request for _, request in prepared]
-        state_of = {id(request): state for state, request in prepared}
-        with self.watchdog.watching(r.clock for r in requests):
-            for request, result in self.mover.copy_batch(requests):
-                self._settle(state_of[id(request)], request, result)
-                if self.breaker.tripped:
-                    self._abort(requests)
+        if prepared:
+            self._copy([request for _, request in prepared], {id(r): s for s, r in prepared})
         self._pending = [s for s in pending if not s.finished]
         return self._pending
 
+    def _copy(self, requests: list[CopyRequest], state_of: dict[int, _FileState]) -> None:
+        """One batch through the transport; answers settle on worker threads as they come."""
+        sizes = [r.size for r in requests]
+        parallel = self.settings.concurrency
+        batch_clock = TransferClock(
+            f"{self.phase.value}: batch of {len(requests)} file(s)",
+            stall_timeout=self.settings.stall_timeout,
+            total_timeout=lambda _: self.settings.batch_timeout(sizes, parallel),
+        )
+
+        def cancel_files() -> None:  # the batch's one cancel reaches every file
+            reason = batch_clock.reason or PhaseAborted("the batch was cancelled")
+            for request in requests:
+                request.clock.cancel(reason)
+
+        batch_clock.on_cancel(cancel_files)
+        batch = Batch(tuple(requests), batch_clock, parallel)
+        with self._lock:
+            self._batches.append(batch_clock)
+        settling: list[Future[None]] = []
+        batch_clock.start()
+        try:
+            with self.watchdog.watching([batch_clock, *(r.clock for r in requests)]):
+                with closing(guarded(self.transport, batch)) as answers:
+                    for request, outcome in answers:
+                        request.clock.finish()
+                        settling.append(self._settle_later(state_of[id(request)], request, outcome))
+                        if self.breaker.tripped:
+                            self._abort(requests)
+                wait(settling)
+        finally:
+            with self._lock:
+                self._batches.remove(batch_clock)
+
     # -- one attempt -----------------------------------------------------------------------
 
-    def _prepare(self, state: _FileState, number: int) -> Optional[CopyRequest]:
-        from pilot_movers.base import CopyRequest
+    def _stat_destinations(self, pending: list[_FileState]) -> dict[Location, object]:
+        """With a namespace that stats many files in one round trip: every remote destination the
+        round will look at, per server; others are looked at one by one in ``_prepare``."""
+        if not self.capabilities.batched_stat:
+            return {}
+        by_server: dict[str, list[Location]] = {}
+        for state in pending:
+            destination = state.spec.destination
+            if not destination.is_local:
+                by_server.setdefault(destination.server, []).append(destination)
+        known: dict[Location, object] = {}
+        for locations in by_server.values():
+            namespace = self.transport.namespace(locations[0])
+            stat_many = getattr(namespace, "stat_many", None)
+            if stat_many is None:
+                continue
+            try:
+                known.update(zip(locations, stat_many(locations)))
+            except MoverError as exc:  # looked at one by one, each reporting its own error
+                log.debug("batched stat at %s failed: %s", locations[0].server, exc)
+        return known
 
+    def _destination_stat(self, destination: Location, known: dict[Location, object]) -> Optional[FileStat]:
+        found = known.get(destination, _UNKNOWN)
+        if found is _UNKNOWN:
+            return self.transport.namespace(destination).stat(destination)
+        return found  # type: ignore[return-value]
+
+    def _prepare(self, state: _FileState, number: int, known: dict[Location, object]) -> Optional[CopyRequest]:
         spec = state.spec
         state.attempt_started = time.time()
         if state.first_started is None:
             state.first_started = state.attempt_started
         try:
             if not state.prechecked:
-                self._precheck(state)
+                self._precheck(state, known)
                 state.prechecked = True
-            elif not state.destination_existed and self._found_complete(state):
+            elif not state.destination_existed and self._found_complete(state, known):
                 return None
             target = temporary_location(spec.destination, number)
             state.leftovers.append(target)
@@ -160,15 +258,15 @@ class TransferEngine:
                 total_timeout=self.settings.total_timeout,
                 size=state.size,
             )
-            return CopyRequest(spec, spec.source, target, clock, number, self.phase, self.settings.checksum)
+            return CopyRequest(spec, spec.source, target, clock, number, self.settings.checksum_algorithm, state.size)
         except Exception as exc:  # noqa: BLE001 - every failure is recorded against the file
             self._attempt_failed(state, as_mover_error(exc), number)
             return None
 
-    def _precheck(self, state: _FileState) -> None:
+    def _precheck(self, state: _FileState, known: dict[Location, object]) -> None:
         spec = state.spec
         if spec.source.is_local:
-            found = self.mover.namespace(spec.source).stat(spec.source)
+            found = self.transport.namespace(spec.source).stat(spec.source)
             if found is None:
                 raise SourceNotFound(f"{spec.source.path} does not exist", endpoint=spec.source.server)
             if found.is_dir:
@@ -181,8 +279,7 @@ class TransferEngine:
                     transient=False,
                     scope=Scope.SOURCE,
                 )
-        existing = self.mover.namespace(spec.destination).stat(spec.destination)
-        if existing is not None:
+        if self._destination_stat(spec.destination, known) is not None:
             if not self.settings.overwrite:
                 raise DestinationExists(
                     f"{spec.destination.url} already exists (set overwrite to replace it)",
@@ -190,11 +287,10 @@ class TransferEngine:
                 )
             state.destination_existed = True
 
-    def _found_complete(self, state: _FileState) -> bool:
+    def _found_complete(self, state: _FileState, known: dict[Location, object]) -> bool:
         """After an ambiguous failure: is the file already complete at its destination?"""
         spec = state.spec
-        namespace = self.mover.namespace(spec.destination)
-        found = namespace.stat(spec.destination)
+        found = self._destination_stat(spec.destination, known)
         if found is None:
             return False
         if state.size is not None and found.size != state.size:
@@ -204,7 +300,7 @@ class TransferEngine:
             )
         checksum = None
         if spec.checksum is not None:
-            checksum = namespace.checksum(spec.destination, spec.checksum.algorithm)
+            checksum = self.transport.namespace(spec.destination).checksum(spec.destination, spec.checksum.algorithm)
             if checksum != spec.checksum:
                 raise DestinationExists(
                     f"{spec.destination.url} appeared during the job with {checksum}, expected {spec.checksum}",
@@ -214,36 +310,36 @@ class TransferEngine:
         state.attempts.append(
             AttemptRecord(len(state.attempts) + 1, now, now, 0, None, "found complete at the destination")
         )
-        self._finish(state, Status.ALREADY_DONE, found.size, checksum)
+        self._finish(state, Status.ALREADY_DONE, found.size, checksum, verified=checksum is not None)
         log.info("%s %s: already complete at %s, not copied again", self.phase.value, spec.name, spec.destination)
         return True
 
-    def _settle(self, state: _FileState, request: CopyRequest, result: CopyResult) -> None:
-        from pilot_movers.base import CopyOutcome
+    def _settle_later(self, state: _FileState, request: CopyRequest, outcome: AttemptOutcome) -> Future[None]:
+        """A failure counts at once (the circuit breaker must see it before the next file starts);
+        verifying, placing or removing the copy (round trips to the server) runs on a worker."""
+        assert self._pool is not None
+        if isinstance(outcome, Copied):
+            return self._pool.submit(self._settle_copy, state, request, outcome)
+        self._attempt_failed(state, request.clock.reason or outcome, request.attempt, bytes_=request.clock.bytes)
+        return self._pool.submit(self._discard, state, request.target)
 
-        error: Optional[MoverError] = None
-        checksum: Optional[Checksum] = None
-        if isinstance(result, CopyOutcome):
-            try:
-                checksum = self._verify(state, request, result)
-                self._commit(state, request)
-            except Exception as exc:  # noqa: BLE001
-                error = as_mover_error(exc)
-        else:
-            error = request.clock.reason or result
-        if error is None:
-            assert isinstance(result, CopyOutcome)
-            state.attempts.append(AttemptRecord(request.attempt, state.attempt_started, time.time(), result.bytes))
-            self.breaker.record(True)
-            self._finish(state, Status.DONE, result.bytes, checksum)
-            self.mover.committed(request)
+    def _settle_copy(self, state: _FileState, request: CopyRequest, copied: Copied) -> None:
+        try:
+            checksum, verified = self._verify(state, request, copied)
+            self._commit(state, request)
+        except Exception as exc:  # noqa: BLE001
+            self._discard(state, request.target)
+            self._attempt_failed(state, as_mover_error(exc), request.attempt, bytes_=copied.bytes)
             return
-        self._discard(state, request.target)
-        self._attempt_failed(state, error, request.attempt, bytes_=request.clock.bytes)
+        state.attempts.append(AttemptRecord(request.attempt, state.attempt_started, time.time(), copied.bytes))
+        self.breaker.record(True)
+        self._finish(state, Status.DONE, copied.bytes, checksum, verified=verified)
+        self.transport.committed(request)
 
-    def _verify(self, state: _FileState, request: CopyRequest, outcome: CopyOutcome) -> Optional[Checksum]:
+    def _verify(self, state: _FileState, request: CopyRequest, copied: Copied) -> tuple[Optional[Checksum], bool]:
+        """The copy's checksum, and whether it was compared with an independent value."""
         spec = state.spec
-        namespace = self.mover.namespace(request.target)
+        namespace = self.transport.namespace(request.target)
         found = namespace.stat(request.target)
         if found is None:
             raise TransferFailed(
@@ -252,19 +348,20 @@ class TransferEngine:
                 scope=Scope.DESTINATION,
                 endpoint=spec.destination.server,
             )
-        if found.size != outcome.bytes:
-            raise SizeMismatch(f"{found.size} bytes at the destination, {outcome.bytes} were sent")
+        if found.size != copied.bytes:
+            raise SizeMismatch(f"{found.size} bytes at the destination, {copied.bytes} were sent")
         if state.size is not None and found.size != state.size:
             raise SizeMismatch(f"{found.size} bytes arrived, the source has {state.size}")
         expected = spec.checksum
         algorithm = expected.algorithm if expected else request.checksum_algorithm
-        seen = matching(algorithm, outcome.checksums)
+        seen = matching(algorithm, copied.checksums)
+        can_compute = request.target.is_local or self.capabilities.checksums is not ChecksumSource.NONE
         if expected is None:
-            if seen is None and not outcome.linked:  # the report gives every copied file a checksum
+            if seen is None and not copied.linked and can_compute:  # the report gives the copy a checksum
                 seen = namespace.checksum(request.target, algorithm)
-            return seen
-        if outcome.verified:  # the transport compared the copy with the expected value itself
-            return seen or expected
+            return seen, copied.verified
+        if copied.verified:  # the transport compared the copy with the expected value itself
+            return seen or expected, True
         if seen is None:
             seen = namespace.checksum(request.target, algorithm)
         if seen != expected:
@@ -272,16 +369,22 @@ class TransferEngine:
                 f"{algorithm} of the copy is {seen.value}, expected {expected.value}",
                 algorithm=algorithm,
             )
-        return seen
+        return seen, True
 
     def _commit(self, state: _FileState, request: CopyRequest) -> None:
+        """Rename into place without replacing a file that appeared meanwhile (unless overwriting):
+        in one step where the namespace can refuse atomically, else after looking."""
         destination = state.spec.destination
-        self.mover.namespace(destination).rename(request.target, destination, overwrite=self.settings.overwrite)
+        namespace = self.transport.namespace(destination)
+        atomic = destination.is_local or self.capabilities.atomic_no_clobber_rename
+        if not (atomic or self.settings.overwrite) and namespace.stat(destination) is not None:
+            raise DestinationExists(f"{destination.url} already exists", endpoint=destination.server)
+        namespace.rename(request.target, destination, overwrite=self.settings.overwrite or not atomic)
         state.leftovers.remove(request.target)
 
     def _discard(self, state: _FileState, target: Location) -> None:
         try:
-            self.mover.namespace(target).remove(target)
+            self.transport.namespace(target).remove(target)
         except Exception as exc:  # noqa: BLE001 - kept in leftovers, retried at the end
             log.debug("could not remove %s yet: %s", target, exc)
         else:
@@ -291,7 +394,7 @@ class TransferEngine:
     def _remove_leftovers(self, state: _FileState) -> None:
         for target in list(state.leftovers):
             try:
-                self.mover.namespace(target).remove(target)
+                self.transport.namespace(target).remove(target)
                 state.leftovers.remove(target)
             except Exception as exc:  # noqa: BLE001
                 log.warning(
@@ -302,9 +405,8 @@ class TransferEngine:
 
     def _attempt_failed(self, state: _FileState, error: MoverError, number: int, bytes_: int = 0) -> None:
         spec = state.spec
-        remote = spec.source if self.phase is Phase.STAGE_IN else spec.destination
-        error.bind(phase=self.phase, file=spec.name, endpoint=remote.server)
-        state.attempts.append(AttemptRecord(number, state.attempt_started, time.time(), bytes_, error.to_dict()))
+        error = error.bind(phase=self.phase, file=spec.name, endpoint=state.remote(self.phase).server)
+        state.attempts.append(AttemptRecord(number, state.attempt_started, time.time(), bytes_, error))
         state.last_error = error
         if isinstance(error, PhaseAborted):
             self._finish(state, Status.SKIPPED, 0, None)
@@ -314,14 +416,22 @@ class TransferEngine:
         if not error.transient:
             self._finish_failed(state, error)
 
-    def _abort(self, requests: Iterable[CopyRequest]) -> None:
+    def _abort(self, requests: Sequence[CopyRequest]) -> None:
         for request in requests:
-            request.clock.cancel(PhaseAborted(f"phase stopped early: {self.breaker.describe()}", phase=self.phase))
+            request.clock.cancel(PhaseAborted(f"phase stopped early: {self.breaker.describe()}"))
 
-    def _finish(self, state: _FileState, status: Status, bytes_: int, checksum: Optional[Checksum]) -> None:
+    def _finish(
+        self,
+        state: _FileState,
+        status: Status,
+        bytes_: int,
+        checksum: Optional[Checksum],
+        *,
+        verified: bool = False,
+    ) -> None:
         started = state.first_started or time.time()
-        error = state.last_error.to_dict() if status in (Status.FAILED, Status.SKIPPED) and state.last_error else None
-        state.result = TransferResult(
+        error = state.last_error if status in (Status.FAILED, Status.SKIPPED) else None
+        state.report = FileReport(
             state.spec,
             status,
             bytes_,
@@ -329,32 +439,35 @@ class TransferEngine:
             checksum,
             tuple(state.attempts),
             error,
-            self.mover.name,
+            self.transport.name,
+            verified,
         )
         if status is Status.DONE:
-            seconds = max(state.result.seconds, 1e-9)
+            seconds = max(state.report.seconds, 1e-9)
             log.info(
-                "%s %s: done, %d bytes in %.2f s (%.1f MB/s)%s",
+                "%s %s: done, %d bytes in %.2f s (%.1f MB/s)%s%s",
                 self.phase.value,
                 state.spec.name,
                 bytes_,
                 seconds,
                 bytes_ / seconds / 1e6,
                 f", {checksum}" if checksum else "",
+                "" if verified else " (not verified against a checksum)",
             )
 
     def _finish_failed(self, state: _FileState, error: Optional[MoverError], note: str = "") -> None:
         if error is None:
-            error = TransferFailed("no attempt was made", phase=self.phase, file=state.spec.name)
-        state.last_error = error
+            error = TransferFailed("no attempt was made")
+        state.last_error = error.bind(phase=self.phase, file=state.spec.name, endpoint=state.remote(self.phase).server)
         self._finish(state, Status.FAILED, 0, None)
-        log.error("%s %s: failed: %s%s", self.phase.value, state.spec.name, error, f" ({note})" if note else "")
-
-    def _unfinished(self, state: _FileState) -> TransferResult:
-        error = state.last_error or PhaseAborted("the phase ended before this file was attempted")
-        return TransferResult(
-            state.spec, Status.SKIPPED, 0, 0.0, None, tuple(state.attempts), error.to_dict(), self.mover.name
+        log.error(
+            "%s %s: failed: %s%s", self.phase.value, state.spec.name, state.last_error, f" ({note})" if note else ""
         )
+
+    def _unfinished(self, state: _FileState) -> FileReport:
+        error = state.last_error or PhaseAborted("the phase ended before this file was attempted")
+        error = error.bind(phase=self.phase, file=state.spec.name, endpoint=state.remote(self.phase).server)
+        return FileReport(state.spec, Status.SKIPPED, 0, 0.0, None, tuple(state.attempts), error, self.transport.name)
 
     def _log_retry(self, retry_state: tenacity.RetryCallState) -> None:
         waiting = retry_state.next_action.sleep if retry_state.next_action else 0.0
@@ -368,8 +481,7 @@ class TransferEngine:
         )
 
     def _map(self, function: Callable[[T], R], items: list[T]) -> list[R]:
-        workers = min(self.settings.concurrency, len(items))
-        if workers <= 1:
-            return [function(item) for item in items]
-        with ThreadPoolExecutor(workers, thread_name_prefix="pilot-movers-prepare") as pool:
-            return list(pool.map(function, items))
+        """On the workers, even for one item: the engine's thread only waits, so a signal raised
+        there never lands inside a handler that records failures against a file."""
+        assert self._pool is not None
+        return list(self._pool.map(function, items))

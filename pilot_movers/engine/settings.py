@@ -4,106 +4,70 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional, Sequence
 
 from pilot_movers.checksums import normalise_algorithm
-from pilot_movers.errors import ConfigurationError, UnknownChecksumType
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
+from pilot_movers.config_values import (
+    AT_LEAST_ONE,
+    DURATION,
+    FRACTION,
+    NOT_NEGATIVE,
+    POSITIVE,
+    check_fields,
+    normalised_by,
+    option,
+)
+from pilot_movers.config_values import parse_options as _parse_options
 
 
 @dataclass(frozen=True)
 class TransferSettings:
     """Engine settings; queue config's ``[transfer]`` section sets any of them by name."""
 
-    max_attempts: int = 3
+    max_attempts: int = option(3, AT_LEAST_ONE)
     """Attempts per file, the first included; only transient errors are retried."""
-    backoff_initial: float = 2.0
+    backoff_initial: float = option(2.0, DURATION, NOT_NEGATIVE)
     """Seconds before the first retry; doubles each round up to ``backoff_max``, plus jitter."""
-    backoff_max: float = 60.0
-    backoff_jitter: float = 2.0
-    stall_timeout: float = 120.0
+    backoff_max: float = option(60.0, DURATION, NOT_NEGATIVE)
+    backoff_jitter: float = option(2.0, DURATION, NOT_NEGATIVE)
+    stall_timeout: float = option(120.0, DURATION, POSITIVE)
     """Cancel a transfer that moved no byte for this many seconds."""
-    timeout_base: float = 400.0
+    timeout_base: float = option(400.0, DURATION, POSITIVE)
     """Total time allowed per file: ``timeout_base + timeout_per_mb * MB``, at most ``timeout_max``
     (pilot 3 uses 400 s + 1 s per MB, capped at 3 h)."""
-    timeout_per_mb: float = 1.0
-    timeout_max: float = 3 * 3600.0
-    concurrency: int = 4
+    timeout_per_mb: float = option(1.0, DURATION, NOT_NEGATIVE)
+    timeout_max: float = option(3 * 3600.0, DURATION, POSITIVE)
+    concurrency: int = option(4, AT_LEAST_ONE)
     """Files in flight at once, per mover."""
     overwrite: bool = False
     """Replace an existing destination instead of failing with FILEEXISTS."""
-    checksum: str = "adler32"
+    checksum_algorithm: str = option("adler32", normalised_by(normalise_algorithm))
     """Algorithm to verify with when the file spec gives no expected checksum."""
-    breaker_min_transfers: int = 10
+    breaker_min_transfers: int = option(10, AT_LEAST_ONE)
     """The phase aborts once at least this many transfers ended and ..."""
-    breaker_failure_ratio: float = 0.8
+    breaker_failure_ratio: float = option(0.8, FRACTION)
     """... more than this fraction of them failed."""
-    watchdog_interval: float = 0.5
+    watchdog_interval: float = option(0.5, DURATION, POSITIVE)
     """How often the clocks are checked, in seconds."""
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.max_attempts < 1:
-            problems.append("max_attempts must be at least 1")
-        if self.concurrency < 1:
-            problems.append("concurrency must be at least 1")
-        for name in ("backoff_initial", "backoff_max", "backoff_jitter", "timeout_per_mb"):
-            if getattr(self, name) < 0:
-                problems.append(f"{name} must not be negative")
-        for name in ("stall_timeout", "timeout_base", "timeout_max", "watchdog_interval"):
-            if getattr(self, name) <= 0:
-                problems.append(f"{name} must be positive")
-        if not 0 < self.breaker_failure_ratio <= 1:
-            problems.append("breaker_failure_ratio must be in (0, 1]")
-        try:
-            object.__setattr__(self, "checksum", normalise_algorithm(self.checksum))
-        except UnknownChecksumType as exc:
-            problems.append(exc.message)
-        if problems:
-            raise ConfigurationError("transfer settings: " + "; ".join(problems))
+        check_fields(self, where="[transfer]")
 
-    def total_timeout(self, size: int | None) -> float:
+    def total_timeout(self, size: Optional[int]) -> float:
+        """Seconds one file may take: base plus a share per MB, capped."""
         megabytes = (size or 0) / 1e6
         return min(self.timeout_base + self.timeout_per_mb * megabytes, self.timeout_max)
+
+    def batch_timeout(self, sizes: Sequence[Optional[int]], parallel: int) -> float:
+        """Seconds a whole batch may take when ``parallel`` files move at once: every file's
+        allowance shared among the parallel slots, never less than the slowest file's."""
+        allowances = [self.total_timeout(size) for size in sizes] or [self.timeout_base]
+        return max(*allowances, sum(allowances) / max(1, parallel))
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], *, where: str = "[transfer]") -> TransferSettings:
         """Build from strings (INI) or JSON values, with an error naming any bad key or value."""
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        values: dict[str, Any] = {}
-        for key, raw in options.items():
-            name = key.strip().replace("-", "_")
-            if name not in fields:
-                raise ConfigurationError(f"{where}: unknown setting {key!r} (known: {', '.join(sorted(fields))})")
-            kind = type(getattr(cls(), name))
-            try:
-                values[name] = _convert(raw, kind)
-            except ValueError:
-                raise ConfigurationError(f"{where}: {key} = {raw!r} is not a valid {kind.__name__}") from None
-        return cls(**values)
+        return _parse_options(cls, options, where=where)
 
     def replace(self, **changes: Any) -> TransferSettings:
         return dataclasses.replace(self, **changes)
-
-
-def _convert(raw: Any, kind: type) -> Any:
-    if kind is bool:
-        if isinstance(raw, bool):
-            return raw
-        text = str(raw).strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-        raise ValueError(raw)
-    if kind is int:
-        if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
-            raise ValueError(raw)
-        return int(raw)
-    if kind is float:
-        if isinstance(raw, bool):
-            raise ValueError(raw)
-        return float(raw)
-    return str(raw)

@@ -25,27 +25,32 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any, Iterator, Optional, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, Iterator, Optional
 
 import gfal2
 
-from pilot_movers import __version__
-from pilot_movers.base import CopyOutcome, CopyRequest, CopyResult, Mover
+from pilot_movers.base import Mover
 from pilot_movers.checksums import Checksum, file_checksum
+from pilot_movers.config_values import AT_LEAST_ONE, NOT_NEGATIVE, option
 from pilot_movers.engine import probes
-from pilot_movers.engine.settings import TransferSettings
-from pilot_movers.errors import (
-    ChecksumMismatch,
-    ConfigurationError,
-    MoverError,
-    Scope,
-    TransferCancelled,
+from pilot_movers.engine.contract import (
+    AttemptOutcome,
+    Batch,
+    Capabilities,
+    ChecksumSource,
+    Copied,
+    CopyRequest,
+    CredentialKind,
+    Namespace,
 )
+from pilot_movers.engine.settings import TransferSettings
+from pilot_movers.errors import ChecksumMismatch, MoverError, Scope, TransferCancelled
 from pilot_movers.gridftp.errors import from_gerror
 from pilot_movers.gridftp.namespace import Gfal2Namespace
-from pilot_movers.namespace import Namespace
 from pilot_movers.values import Location
+from pilot_movers.version import __version__
 
 # gfal2's binding logs every plugin load at INFO; keep that out of pilot logs unless asked for.
 if logging.getLogger("gfal2").level == logging.NOTSET:
@@ -74,42 +79,35 @@ def installed_schemes() -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
+@dataclass(frozen=True)
+class GridFTPOptions:
+    """``[mover:gridftp]``."""
+
+    nbstreams: int = option(1, AT_LEAST_ONE)
+    """Parallel TCP streams per file (GridFTP mode E)."""
+    tcp_buffersize: int = option(0, NOT_NEGATIVE)
+    """TCP buffer size in bytes (0: the system's)."""
+    bulk_size: int = option(200, AT_LEAST_ONE)
+    """Files per gfal2 bulk call."""
+
+
 class GridFTPMover(Mover):
     name = "gridftp"
     schemes = installed_schemes()
-    needs_proxy = True
+    capabilities = Capabilities(checksums=ChecksumSource.SERVER, credential=CredentialKind.X509_PROXY)
+    Options = GridFTPOptions
+    options: GridFTPOptions
 
-    def __init__(
-        self,
-        settings: Optional[TransferSettings] = None,
-        *,
-        nbstreams: Any = 1,
-        tcp_buffersize: Any = 0,
-        bulk_size: Any = 200,
-        **options: Any,
-    ) -> None:
-        super().__init__(settings, **options)
-        if options:
-            raise ConfigurationError(f"gridftp mover: unknown option(s) {', '.join(sorted(options))}")
-        try:
-            self.nbstreams = int(nbstreams)
-            self.tcp_buffersize = int(tcp_buffersize)
-            self.bulk_size = max(1, int(bulk_size))
-        except ValueError as exc:
-            raise ConfigurationError(f"gridftp mover: {exc}") from None
+    def __init__(self, settings: Optional[TransferSettings] = None, options: Any = None, **raw_options: Any) -> None:
+        super().__init__(settings, options, **raw_options)
         self._local = threading.local()
         self._contexts: list[Any] = []
         self._lock = threading.Lock()
-        self.proxy: Optional[str] = None
         self._active_calls = 0
         #: Most bulk calls that ran at once in this mover's life (observability, and tests).
         self.peak_parallel = 0
 
     # -- sessions --------------------------------------------------------------------------
-
-    def open(self) -> None:
-        """Pin the credential now: the job's X509_USER_PROXY (X509_CERT_DIR is read by Globus)."""
-        self.proxy = os.environ.get("X509_USER_PROXY")
 
     def close(self) -> None:
         with self._lock:
@@ -127,9 +125,10 @@ class GridFTPMover(Mover):
         if context is None:
             context = gfal2.creat_context()
             context.set_user_agent("pilot-movers", __version__)
-            if self.proxy:
-                context.set_opt_string("X509", "CERT", self.proxy)
-                context.set_opt_string("X509", "KEY", self.proxy)
+            proxy = self.credentials.x509_proxy  # per context: never the process's X509_USER_PROXY
+            if proxy:
+                context.set_opt_string("X509", "CERT", proxy)
+                context.set_opt_string("X509", "KEY", proxy)
             self._local.context = context
             with self._lock:
                 self._contexts.append(context)
@@ -160,38 +159,26 @@ class GridFTPMover(Mover):
 
     # -- copies ----------------------------------------------------------------------------
 
-    def copy_file(self, request: CopyRequest) -> CopyOutcome:
-        [(_, result)] = self._copy_chunk([request])
-        if isinstance(result, MoverError):
-            raise result
-        return result
-
-    def copy_batch(self, requests: Sequence[CopyRequest]) -> Iterator[tuple[CopyRequest, CopyResult]]:
+    def copy_batch(self, batch: Batch) -> Iterator[tuple[CopyRequest, AttemptOutcome]]:
         """Chunks of ``bulk_size`` files, ``concurrency`` chunks at once. Even one chunk runs on a
         worker thread: gfal2 holds the thread inside C for the whole copy, and the main thread
         must stay free to act on SIGTERM (which cancels the copy through the clocks)."""
-        chunks = [list(requests[i : i + self.bulk_size]) for i in range(0, len(requests), self.bulk_size)]
-        if not chunks:
-            return
-        pool = ThreadPoolExecutor(
-            min(self.settings.concurrency, len(chunks)), thread_name_prefix="pilot-movers-gridftp"
-        )
-        running: set[Future[list[tuple[CopyRequest, CopyResult]]]] = set()
+        requests = batch.requests
+        size = self.options.bulk_size
+        chunks = [list(requests[i : i + size]) for i in range(0, len(requests), size)]
+        pool = ThreadPoolExecutor(min(batch.parallel, len(chunks)), thread_name_prefix="pilot-movers-gridftp")
         try:
             running = {pool.submit(self._copy_chunk, chunk) for chunk in chunks}
             while running:
                 done, running = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     yield from future.result()
-        finally:
-            if running:  # the caller stopped listening (a signal, an exception): stop the rest
-                for request in requests:
-                    request.clock.cancel(TransferCancelled("transfer abandoned: the job is stopping"))
+        finally:  # when abandoned, the engine has cancelled every clock: the calls end soon
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _copy_chunk(self, requests: list[CopyRequest]) -> list[tuple[CopyRequest, CopyResult]]:
+    def _copy_chunk(self, requests: list[CopyRequest]) -> list[tuple[CopyRequest, AttemptOutcome]]:
         """Copy a chunk: one bulk call per kind of verification the files need."""
-        results: dict[int, CopyResult] = {}
+        results: dict[int, AttemptOutcome] = {}
         groups: dict[tuple[str, str], list[tuple[CopyRequest, Checksum]]] = {}
         for request in requests:
             if request.clock.reason is not None:
@@ -238,15 +225,17 @@ class GridFTPMover(Mover):
             )
         return local
 
-    def _bulk_copy(self, context: Any, planned: list[tuple[CopyRequest, Checksum]], mode: str) -> dict[int, CopyResult]:
+    def _bulk_copy(
+        self, context: Any, planned: list[tuple[CopyRequest, Checksum]], mode: str
+    ) -> dict[int, AttemptOutcome]:
         values = [value for _, value in planned]
         algorithm = values[0].algorithm
         params = context.transfer_parameters()
-        largest = max((r.expected_size or 0) for r, _ in planned)
+        largest = max((r.size or 0) for r, _ in planned)
         params.timeout = int(self.settings.total_timeout(largest)) + 60  # our clocks act first
-        params.nbstreams = self.nbstreams
-        if self.tcp_buffersize:
-            params.tcp_buffersize = self.tcp_buffersize
+        params.nbstreams = self.options.nbstreams
+        if self.options.tcp_buffersize:
+            params.tcp_buffersize = self.options.tcp_buffersize
         params.create_parent = True
         params.overwrite = False
         params.set_checksum(getattr(gfal2.checksum_mode, mode), algorithm.upper(), _padded(values[0]))
@@ -281,10 +270,10 @@ class GridFTPMover(Mover):
         finally:
             with self._lock:
                 self._active_calls -= 1
-        results: dict[int, CopyResult] = {}
+        results: dict[int, AttemptOutcome] = {}
         for (request, value), error in zip(planned, errors):
             if error is None:
-                results[id(request)] = CopyOutcome(self._bytes_copied(request), (value,), verified=True)
+                results[id(request)] = Copied(self._bytes_copied(request), (value,), verified=True)
                 continue
             stage, side = tracker.stage(request)
             failure = from_gerror(error, stage=stage, what=request.spec.name)

@@ -9,9 +9,9 @@ from typing import Any, Callable, Optional
 import gfal2
 
 from pilot_movers.checksums import Checksum
-from pilot_movers.errors import DestinationExists, MoverError
+from pilot_movers.engine.contract import FileStat
+from pilot_movers.errors import MoverError
 from pilot_movers.gridftp.errors import from_gerror
-from pilot_movers.namespace import FileStat
 from pilot_movers.values import Location
 
 
@@ -47,9 +47,8 @@ class Gfal2Namespace:
         return Checksum(algorithm, value)
 
     def rename(self, source: Location, target: Location, *, overwrite: bool) -> None:
-        # GridFTP's RNTO replaces an existing file: without overwrite, look first.
-        if not overwrite and self.stat(target) is not None:
-            raise DestinationExists(f"{target.url} already exists", endpoint=target.server)
+        """GridFTP's RNTO replaces an existing file (no atomic no-clobber rename): the engine
+        looks first when it must not."""
         try:
             self._context().rename(source.url, target.url)
         except gfal2.GError as exc:

@@ -12,66 +12,58 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Any, Optional
+from dataclasses import dataclass
+from typing import Literal
 
-from pilot_movers.base import CopyOutcome, CopyRequest, Mover
+from pilot_movers.base import Mover
 from pilot_movers.checksums import StreamingDigest
-from pilot_movers.engine.settings import TransferSettings
-from pilot_movers.errors import ConfigurationError, MoverError, Scope
-from pilot_movers.local.oserrors import from_oserror
+from pilot_movers.config_values import AT_LEAST_ONE, option
+from pilot_movers.engine.contract import Capabilities, ChecksumSource, Copied, CopyRequest
+from pilot_movers.errors import MoverError, Scope
+from pilot_movers.oserrors import from_oserror
 
-MODES = ("copy", "move", "symlink")
-_TRUE = ("1", "true", "yes", "on")
+
+@dataclass(frozen=True)
+class LocalOptions:
+    """``[mover:local]``."""
+
+    mode: Literal["copy", "move", "symlink"] = "copy"
+    fsync: bool = False
+    """Flush each copy to disk before it is verified and renamed."""
+    block_size: int = option(4 * 1024 * 1024, AT_LEAST_ONE)
+    """Bytes read and written at a time."""
 
 
 class LocalMover(Mover):
     name = "local"
     schemes = ("file",)
+    capabilities = Capabilities(checksums=ChecksumSource.STREAMED, atomic_no_clobber_rename=True)
+    Options = LocalOptions
+    options: LocalOptions
 
-    def __init__(
-        self,
-        settings: Optional[TransferSettings] = None,
-        *,
-        mode: str = "copy",
-        fsync: Any = False,
-        block_size: Any = 4 * 1024 * 1024,
-        **options: Any,
-    ) -> None:
-        super().__init__(settings, **options)
-        if options:
-            raise ConfigurationError(f"local mover: unknown option(s) {', '.join(sorted(options))}")
-        if mode not in MODES:
-            raise ConfigurationError(f"local mover: mode {mode!r} is not one of {', '.join(MODES)}")
-        self.mode = mode
-        self.fsync = fsync if isinstance(fsync, bool) else str(fsync).lower() in _TRUE
-        try:
-            self.block_size = int(block_size)
-        except ValueError:
-            raise ConfigurationError(f"local mover: block_size {block_size!r} is not a number") from None
-
-    def copy_file(self, request: CopyRequest) -> CopyOutcome:
+    def copy_file(self, request: CopyRequest) -> Copied:
         source, target = request.source.path, request.target.path
         _make_parent(target)
-        if self.mode == "symlink":
+        if self.options.mode == "symlink":
             return self._symlink(source, target, request)
-        if self.mode == "move":
+        if self.options.mode == "move":
             try:
                 os.link(source, target)
             except OSError as exc:
                 if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK):
                     raise _translate(exc, source, target) from exc
             else:
-                return CopyOutcome(_size(target), verified=request.expected_checksum is None, linked=True)
+                return Copied(_size(target), verified=request.expected_checksum is None, linked=True)
         return self._stream(request, source, target)
 
     def committed(self, request: CopyRequest) -> None:
-        if self.mode == "move":
+        if self.options.mode == "move":
             try:
                 os.unlink(request.source.path)
             except FileNotFoundError:
                 pass
 
-    def _symlink(self, source: str, target: str, request: CopyRequest) -> CopyOutcome:
+    def _symlink(self, source: str, target: str, request: CopyRequest) -> Copied:
         try:
             size = os.stat(source).st_size
             os.symlink(source, target)
@@ -79,15 +71,12 @@ class LocalMover(Mover):
             raise _translate(exc, source, target) from exc
         # A link is the source itself: nothing moved that could have been corrupted, but an
         # expected checksum is still checked (the engine reads the file through the link).
-        return CopyOutcome(size, verified=request.expected_checksum is None, linked=True)
+        return Copied(size, verified=request.expected_checksum is None, linked=True)
 
-    def _stream(self, request: CopyRequest, source: str, target: str) -> CopyOutcome:
-        algorithms = [request.checksum_algorithm]
-        if request.expected_checksum is not None:
-            algorithms.append(request.expected_checksum.algorithm)
-        digest = StreamingDigest(algorithms)
+    def _stream(self, request: CopyRequest, source: str, target: str) -> Copied:
+        digest = StreamingDigest(request.algorithms)
         clock = request.clock
-        buffer = bytearray(self.block_size)
+        buffer = bytearray(self.options.block_size)
         view = memoryview(buffer)
         side = Scope.SOURCE  # which file the next OSError belongs to
         try:
@@ -112,13 +101,13 @@ class LocalMover(Mover):
                             written += writer.write(chunk[written:])
                         clock.progress(digest.bytes)
                     side = Scope.DESTINATION
-                    if self.fsync:
+                    if self.options.fsync:
                         os.fsync(writer.fileno())
                 os.chmod(target, mode)
         except OSError as exc:
             what = source if side is Scope.SOURCE else target
             raise from_oserror(exc, scope=side, what=what) from exc
-        return CopyOutcome(digest.bytes, digest.checksums())
+        return Copied(digest.bytes, digest.checksums())
 
 
 def _make_parent(target: str) -> None:

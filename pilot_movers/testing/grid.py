@@ -129,10 +129,6 @@ class Server:
         self._signal(signal.SIGTERM, wait=5.0)
         self._signal(signal.SIGKILL)
 
-    def restart(self) -> None:
-        self.kill()
-        self.start()
-
     def _signal(self, sig: int, wait: float = 10.0) -> None:
         pid = self.pid
         if pid is None:
@@ -209,10 +205,13 @@ class LocalGrid:
         """A pilot's own (robot) proxy: a trusted MyProxy retriever, but in no grid-mapfile."""
         return self.root / "pilot" / "proxy.pem"
 
-    def store_credential(self, username: str, passphrase: Optional[str] = None, hours: int = 24) -> None:
-        """``myproxy-init``: store the test user's credential in MyProxy under ``username``,
-        protected by ``passphrase``, or without one (retrievable by trusted retrievers only)."""
-        if self.user is None:
+    def store_credential(
+        self, username: str, passphrase: Optional[str] = None, hours: int = 24, owner: Optional[Credential] = None
+    ) -> None:
+        """``myproxy-init``: store the test user's credential (or ``owner``'s) in MyProxy under
+        ``username``, protected by ``passphrase``, or without one (trusted retrievers only)."""
+        owner = owner or self.user
+        if owner is None:
             raise GridError("create_credentials() first")
         argv = [
             "myproxy-init",
@@ -223,9 +222,9 @@ class LocalGrid:
             "-l",
             username,
             "-C",
-            str(self.user.cert),
+            str(owner.cert),
             "-y",
-            str(self.user.key),
+            str(owner.key),
             "-c",
             str(hours),
             "-t",

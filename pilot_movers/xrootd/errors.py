@@ -17,7 +17,7 @@ from pilot_movers.errors import (
     TransferFailed,
     TransferTimeout,
 )
-from pilot_movers.local.oserrors import from_oserror
+from pilot_movers.oserrors import from_oserror
 
 # XrdClStatus.hh: client-side error codes.
 ERR_OS_ERROR = 12

@@ -21,66 +21,80 @@ import hashlib
 import os
 import queue
 import threading
-from typing import Any, Iterator, Optional, Sequence
+from dataclasses import dataclass
+from typing import Any, Iterator, Optional
 
 from XRootD import client
 
-from pilot_movers.base import CopyOutcome, CopyRequest, CopyResult, Mover
+from pilot_movers.base import Mover
 from pilot_movers.checksums import Checksum
+from pilot_movers.config_values import AT_LEAST_ONE, NOT_NEGATIVE, option
+from pilot_movers.engine.contract import (
+    AttemptOutcome,
+    Batch,
+    Capabilities,
+    ChecksumSource,
+    Copied,
+    CopyRequest,
+    CredentialKind,
+    Namespace,
+)
 from pilot_movers.engine.settings import TransferSettings
-from pilot_movers.errors import ConfigurationError, MoverError, Scope, TransferCancelled, TransferFailed
-from pilot_movers.namespace import Namespace
+from pilot_movers.errors import Scope, TransferFailed
 from pilot_movers.values import Location
 from pilot_movers.xrootd.errors import from_status
 from pilot_movers.xrootd.namespace import XRootDNamespace
 
 #: XRootD client settings (XrdCl environment names) this mover sets, and their defaults here.
 CLIENT_SETTINGS = {
-    "connection_window": ("ConnectionWindow", 10),
-    "connection_retry": ("ConnectionRetry", 1),
-    "stream_error_window": ("StreamErrorWindow", 0),
-    "request_timeout": ("RequestTimeout", 300),
+    "connection_window": "ConnectionWindow",
+    "connection_retry": "ConnectionRetry",
+    "stream_error_window": "StreamErrorWindow",
+    "request_timeout": "RequestTimeout",
 }
 _ROOT_SCHEMES = ("root", "xroot", "roots")
+
+
+@dataclass(frozen=True)
+class XRootDOptions:
+    """``[mover:xrootd]``."""
+
+    parallel: Optional[int] = option(None, AT_LEAST_ONE)
+    """Copy jobs at once (default: the job's ``concurrency``)."""
+    chunk_size: int = option(8 * 1024 * 1024, AT_LEAST_ONE)
+    parallel_chunks: int = option(4, AT_LEAST_ONE)
+    connection_window: int = option(10, AT_LEAST_ONE)
+    """Seconds the client tries to connect before giving up (the engine retries, with backoff)."""
+    connection_retry: int = option(1, AT_LEAST_ONE)
+    stream_error_window: int = option(0, NOT_NEGATIVE)
+    request_timeout: int = option(300, AT_LEAST_ONE)
 
 
 class XRootDMover(Mover):
     name = "xrootd"
     schemes = _ROOT_SCHEMES
-    needs_proxy = True
+    capabilities = Capabilities(checksums=ChecksumSource.SERVER, credential=CredentialKind.X509_PROXY)
+    Options = XRootDOptions
+    options: XRootDOptions
 
-    def __init__(
-        self,
-        settings: Optional[TransferSettings] = None,
-        *,
-        parallel: Any = None,
-        chunk_size: Any = 8 * 1024 * 1024,
-        parallel_chunks: Any = 4,
-        **options: Any,
-    ) -> None:
-        client_settings = {k: options.pop(k) for k in list(options) if k in CLIENT_SETTINGS}
-        super().__init__(settings, **options)
-        if options:
-            raise ConfigurationError(f"xrootd mover: unknown option(s) {', '.join(sorted(options))}")
-        try:
-            self.parallel = int(parallel) if parallel is not None else self.settings.concurrency
-            self.chunk_size = int(chunk_size)
-            self.parallel_chunks = int(parallel_chunks)
-            self.client_settings = {
-                env: int(client_settings.get(key, default)) for key, (env, default) in CLIENT_SETTINGS.items()
-            }
-        except ValueError as exc:
-            raise ConfigurationError(f"xrootd mover: {exc}") from None
+    def __init__(self, settings: Optional[TransferSettings] = None, options: Any = None, **raw_options: Any) -> None:
+        super().__init__(settings, options, **raw_options)
         self._namespace: Optional[XRootDNamespace] = None
         self.login: Optional[str] = None
-        self.proxy: Optional[str] = None
         #: Most copy jobs that ran at once in this mover's life (observability, and tests).
         self.peak_parallel = 0
 
+    @property
+    def proxy(self) -> Optional[str]:
+        return self.credentials.x509_proxy
+
+    @property
+    def parallel(self) -> int:
+        return self.options.parallel or self.settings.concurrency
+
     def open(self) -> None:
-        for name, value in self.client_settings.items():
-            client.EnvPutInt(name, value)
-        self.proxy = os.environ.get("X509_USER_PROXY") or None
+        for key, name in CLIENT_SETTINGS.items():
+            client.EnvPutInt(name, getattr(self.options, key))
         self.login = channel_login(self.proxy)
         self._namespace = XRootDNamespace(self.server_url, self.credential_query)
 
@@ -110,19 +124,8 @@ class XRootDMover(Mover):
 
     # -- copies ----------------------------------------------------------------------------
 
-    def copy_file(self, request: CopyRequest) -> CopyOutcome:
-        [(_, result)] = list(self.copy_batch([request]))
-        if isinstance(result, MoverError):
-            raise result
-        return result
-
-    def copy_batch(self, requests: Sequence[CopyRequest]) -> Iterator[tuple[CopyRequest, CopyResult]]:
-        pending = [r for r in requests if r.clock.reason is None]
-        for request in requests:
-            if request.clock.reason is not None:
-                yield request, request.clock.reason
-        if not pending:
-            return
+    def copy_batch(self, batch: Batch) -> Iterator[tuple[CopyRequest, AttemptOutcome]]:
+        pending = list(batch.requests)
         process = client.CopyProcess()
         process.parallel(max(1, min(self.parallel, len(pending))))
         for request in pending:
@@ -137,33 +140,25 @@ class XRootDMover(Mover):
                 checksumtype=(expected.algorithm if expected else request.checksum_algorithm),
                 checksumpreset=expected.value if expected else "",
                 rmBadCksum=True,
-                chunksize=self.chunk_size,
-                parallelchunks=self.parallel_chunks,
+                chunksize=self.options.chunk_size,
+                parallelchunks=self.options.parallel_chunks,
             )
         status = process.prepare()
         if not status.ok:
-            error = from_status(status, what="preparing the copy")
-            for request in pending:
-                yield request, error
-            return
+            raise from_status(status, what="preparing the copy")
         handler = _ProgressHandler(pending)
         runner = threading.Thread(target=handler.run, args=(process,), name="pilot-movers-xrootd", daemon=True)
         runner.start()
-        finished = False
         try:
             for _ in pending:
                 job, results = handler.ended.get()
                 request = pending[job]
                 yield request, self._outcome(request, results)
-            finished = True
-        finally:
+        finally:  # when abandoned, the engine has cancelled every clock: should_cancel stops the jobs
             self.peak_parallel = max(self.peak_parallel, handler.peak)
-            if not finished:  # the caller stopped listening: stop every job still running
-                for request in pending:
-                    request.clock.cancel(TransferCancelled("transfer abandoned: the job is stopping"))
             runner.join()
 
-    def _outcome(self, request: CopyRequest, results: dict[str, Any]) -> CopyResult:
+    def _outcome(self, request: CopyRequest, results: dict[str, Any]) -> AttemptOutcome:
         status = results.get("status")
         if status is None:
             return TransferFailed("the XRootD client returned no status for this job", transient=True)
@@ -176,7 +171,7 @@ class XRootDMover(Mover):
         size = int(results.get("size") or 0)
         if request.target.is_local:
             size = os.stat(request.target.path).st_size
-        return CopyOutcome(size, checksums[:1], verified=bool(checksums))
+        return Copied(size, checksums[:1], verified=bool(checksums))
 
 
 def channel_login(proxy: Optional[str]) -> Optional[str]:

@@ -9,8 +9,8 @@ from XRootD import client
 from XRootD.client.flags import QueryCode, StatInfoFlags
 
 from pilot_movers.checksums import Checksum
-from pilot_movers.errors import ChecksumUnavailable, DestinationExists
-from pilot_movers.namespace import FileStat
+from pilot_movers.engine.contract import FileStat
+from pilot_movers.errors import ChecksumUnavailable
 from pilot_movers.values import Location
 from pilot_movers.xrootd.errors import ERR_ERROR_RESPONSE, KXR_NOT_FOUND, from_status
 
@@ -55,9 +55,8 @@ class XRootDNamespace:
         return Checksum(algorithm, value)
 
     def rename(self, source: Location, target: Location, *, overwrite: bool) -> None:
-        # XRootD's mv replaces an existing file: without overwrite, look first.
-        if not overwrite and self.stat(target) is not None:
-            raise DestinationExists(f"{target.url} already exists", endpoint=target.server)
+        """XRootD's mv replaces an existing file (no atomic no-clobber rename): the engine looks
+        first when it must not."""
         status, _ = self._system(source).mv(source.path, target.path, timeout=self.timeout)
         if not status.ok:
             raise from_status(status, what=f"rename to {target.url}")

@@ -6,6 +6,7 @@ that no storage server maps. Every test checks that file is byte-identical after
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -13,13 +14,15 @@ import os
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 import job_params
 from pilot_movers import Job, QueueConfig
-from pilot_movers.credentials import MyProxySettings, fetch_proxy, inspect_proxy
+from pilot_movers.checksums import file_checksum
+from pilot_movers.credentials import MyProxyOptions, MyProxySettings, fetch_proxy, inspect_proxy
 from pilot_movers.errors import NoProxy, PayloadFailed, PhaseFailed, ProxyTooShort, ServiceUnavailable
 from pilot_movers.testing.ca import make_proxy
 from pilot_movers.testing.grid import LocalGrid, free_port
@@ -57,7 +60,8 @@ def settings(grid: LocalGrid, **options) -> MyProxySettings:
         "backoff_max": 0.02,
         **options,
     }
-    resolved = MyProxySettings.resolve(section, job_user=options.pop("username", "mxp"))
+    username = section.pop("username", "mxp")
+    resolved = MyProxySettings.resolve(MyProxyOptions.from_options(section), job_user=username)
     assert resolved is not None
     return resolved
 
@@ -151,7 +155,8 @@ def test_the_server_is_found_through_the_environment(grid, stored, tmp_path, mon
     monkeypatch.setenv(PASSPHRASE_ENV, PASSPHRASE)
     monkeypatch.setenv("MYPROXY_SERVER", "localhost")
     monkeypatch.setenv("MYPROXY_SERVER_PORT", str(grid.myproxy_port))
-    resolved = MyProxySettings.resolve({"enabled": "yes", "passphrase_env": PASSPHRASE_ENV}, job_user="mxp")
+    options = MyProxyOptions.from_options({"enabled": "yes", "passphrase_env": PASSPHRASE_ENV})
+    resolved = MyProxySettings.resolve(options, job_user="mxp")
     assert (resolved.server, resolved.port, resolved.username) == ("localhost", grid.myproxy_port, "mxp")
     assert_valid_user_proxy(grid, fetch_proxy(resolved, tmp_path).path)
 
@@ -190,7 +195,7 @@ def test_a_job_uses_the_retrieved_proxy_and_removes_it_at_cleanup(grid, stored, 
         (staged,) = job.stage_in()
         job.run_payload(["sh", "-c", SHOW_PROXY])
         job.stage_out()
-        payload_proxy = Path(os.environ["X509_USER_PROXY"])
+        payload_proxy = Path(job.proxy_path)
         assert payload_proxy != grid.pilot_proxy
         assert payload_proxy.parent == tmp_path / "work"
     assert staged.checksum == checksum, "the robot's proxy is in no grid-mapfile: only the user's proxy works"
@@ -226,7 +231,7 @@ def test_each_mover_authenticates_with_the_payload_proxy(grid, stored, tmp_path,
         url = grid.xrootd_url("creds-each/")
     params = job_params.parse(f"globus-user={stored['trusted']} dir-in={url} files-in=x.dat")
     queue = job_queue(grid)
-    queue = QueueConfig.from_dict({"copytool": protocol, "myproxy": dict(queue.myproxy)})
+    queue = dataclasses.replace(queue, copytool=protocol)
     with Job(params, queue, tmp_path / "work") as job:
         (result,) = job.stage_in()
     assert result.status.value == "done"
@@ -235,7 +240,7 @@ def test_each_mover_authenticates_with_the_payload_proxy(grid, stored, tmp_path,
 def test_the_payload_proxy_is_removed_after_a_payload_failure(grid, stored, tmp_path):
     params = job_params.parse(f"globus-user={stored['trusted']}")
     with pytest.raises(PayloadFailed), Job(params, job_queue(grid), tmp_path / "work") as job:
-        payload_proxy = Path(os.environ["X509_USER_PROXY"])
+        payload_proxy = Path(job.proxy_path)
         job.run_payload(["sh", "-c", SHOW_PROXY + "; exit 3"])
     assert (tmp_path / "work" / "proxy-mode.txt").read_text().strip() == "600"
     assert not payload_proxy.exists()
@@ -282,9 +287,7 @@ def test_no_log_line_holds_the_passphrase_the_key_or_the_pem(grid, stored, tmp_p
     queue = job_queue(grid, retrieve_with="passphrase", passphrase_env=PASSPHRASE_ENV)
     with Job(params, queue, tmp_path / "work", report_path=tmp_path / "r.json") as job:
         key_lines = [
-            line
-            for line in Path(os.environ["X509_USER_PROXY"]).read_text().splitlines()
-            if line and not line.startswith("-----")
+            line for line in Path(job.proxy_path).read_text().splitlines() if line and not line.startswith("-----")
         ]
         job.run_payload(["true"])
     # The same job from the console, at the most verbose level.
@@ -318,3 +321,49 @@ def test_no_log_line_holds_the_passphrase_the_key_or_the_pem(grid, stored, tmp_p
     assert PASSPHRASE not in text
     assert "PRIVATE KEY" not in text and "BEGIN CERTIFICATE" not in text
     assert not any(line in text for line in key_lines), "no line of the proxy's PEM is logged"
+
+
+@pytest.mark.parametrize("protocol", ["gridftp", "xrootd"])
+def test_two_jobs_in_one_process_each_use_their_own_users_proxy(grid, stored, tmp_path, protocol):
+    """A multi-job pilot: two jobs in threads of one process, each fetching its own user's proxy
+    from MyProxy: one user every server maps, one no server knows. Neither borrows the other's
+    proxy: the first always succeeds, the second is always refused, however they interleave."""
+    grid.store_credential("stranger", owner=grid.unauthorised)
+    if protocol == "gridftp":
+        base, url = grid.gridftp_dir / "two-jobs", grid.gridftp_url("two-jobs/")
+    else:
+        base, url = grid.xrootd_dir / "two-jobs", grid.xrootd_url("two-jobs/")
+    base.mkdir(exist_ok=True)
+    names = [f"f{i}.dat" for i in range(6)]
+    for index, name in enumerate(names):
+        write_file(base / name, 200_000, seed=index)
+        if protocol == "xrootd":  # the XRootD server runs as nobody
+            os.chown(base / name, 65534, 65534)
+    queue = dataclasses.replace(job_queue(grid), copytool=protocol)
+    queue = dataclasses.replace(queue, transfer=queue.transfer.replace(max_attempts=1, concurrency=3))
+    outcomes: dict[str, object] = {}
+
+    def run(label: str, user: str) -> None:
+        params = job_params.parse(f"globus-user={user} dir-in={url} files-in={','.join(names)}")
+        job = Job(params, queue, tmp_path / label, handle_signals=False)
+        try:
+            with job:
+                job.stage_in()
+            outcomes[label] = "ok"
+        except PhaseFailed as exc:
+            outcomes[label] = exc.name
+
+    for round_ in range(3):
+        threads = [
+            threading.Thread(target=run, args=(f"user-{round_}", stored["trusted"])),
+            threading.Thread(target=run, args=(f"stranger-{round_}", "stranger")),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert outcomes[f"user-{round_}"] == "ok", outcomes
+        assert outcomes[f"stranger-{round_}"] == "STAGEINAUTHENTICATIONFAILURE", outcomes
+        for name in names:
+            assert file_checksum(tmp_path / f"user-{round_}" / name) == file_checksum(base / name)
+            assert not (tmp_path / f"stranger-{round_}" / name).exists()

@@ -9,8 +9,10 @@ import pytest
 
 from pilot_movers.checksums import Checksum
 from pilot_movers.engine import clocks
+from pilot_movers.engine.engine import TransferEngine
 from pilot_movers.errors import (
     AuthenticationFailed,
+    Phase,
     ProxyExpired,
     ServiceUnavailable,
     SourceNotFound,
@@ -50,8 +52,8 @@ def test_a_checksum_mismatch_is_caught_and_leaves_no_file(dirs):
     mover = ScriptedMover(FAST)
     (result,) = mover.stage_in([local_spec(src / "a.dat", dst / "a.dat", checksum=wrong)])
     assert result.status is Status.FAILED
-    assert (result.error["code"], result.error["name"]) == (1171, "GETADMISMATCH")
-    assert result.error["transient"] is False
+    assert (result.error.code, result.error.name) == (1171, "GETADMISMATCH")
+    assert result.error.transient is False
     assert mover.calls["a.dat"] == 1, "a checksum mismatch is not retried"
     assert list(dst.iterdir()) == [], "neither the file nor a temporary copy is left"
 
@@ -62,7 +64,7 @@ def test_an_md5_mismatch_on_stage_out_has_the_stage_out_code(dirs):
     wrong = Checksum("md5", "0" * 32)
     spec = local_spec(src / "out.root", dst / "out.root", role=Role.OUTPUT, checksum=wrong)
     (result,) = LocalMover(FAST).stage_out([spec])
-    assert (result.error["code"], result.error["name"]) == (1141, "PUTMD5MISMATCH")
+    assert (result.error.code, result.error.name) == (1141, "PUTMD5MISMATCH")
     assert list(dst.iterdir()) == []
 
 
@@ -73,7 +75,7 @@ def test_a_transient_error_is_retried_and_the_file_arrives(dirs):
     (result,) = mover.stage_in([local_spec(src / "a.dat", dst / "a.dat")])
     assert result.status is Status.DONE
     assert mover.calls["a.dat"] == 2
-    assert [a.error["name"] if a.error else None for a in result.attempts] == ["SERVICENOTAVAILABLE", None]
+    assert [a.error.name if a.error else None for a in result.attempts] == ["SERVICENOTAVAILABLE", None]
     assert (dst / "a.dat").stat().st_size == 5000
 
 
@@ -84,18 +86,18 @@ def test_a_permanent_error_is_not_retried(dirs):
     (result,) = mover.stage_in([local_spec(src / "a.dat", dst / "a.dat")])
     assert result.status is Status.FAILED
     assert mover.calls["a.dat"] == 1
-    assert (result.error["code"], result.error["name"]) == (1338, "STAGEINAUTHENTICATIONFAILURE")
+    assert (result.error.code, result.error.name) == (1338, "STAGEINAUTHENTICATIONFAILURE")
 
 
 def test_a_missing_source_is_never_retried(dirs):
     src, dst = dirs
     mover = ScriptedMover(FAST)
     (result,) = mover.stage_in([local_spec(src / "missing", dst / "missing")])
-    assert (result.error["code"], result.error["name"], result.error["transient"]) == (1103, "NOSUCHFILE", False)
+    assert (result.error.code, result.error.name, result.error.transient) == (1103, "NOSUCHFILE", False)
     assert mover.total_calls == 0
     assert len(result.attempts) == 1
     (out,) = mover.stage_out([local_spec(src / "missing", dst / "missing", role=Role.OUTPUT)])
-    assert (out.error["code"], out.error["name"]) == (1165, "MISSINGOUTPUTFILE")
+    assert (out.error.code, out.error.name) == (1165, "MISSINGOUTPUTFILE")
 
 
 def test_transient_errors_stop_after_max_attempts(dirs):
@@ -106,7 +108,7 @@ def test_transient_errors_stop_after_max_attempts(dirs):
     assert result.status is Status.FAILED
     assert mover.calls["a.dat"] == 3
     assert len(result.attempts) == 3
-    assert result.error["transient"] is True
+    assert result.error.transient is True
     assert debris(dst) == []
 
 
@@ -116,7 +118,7 @@ def test_an_existing_destination_is_not_overwritten_unless_asked(dirs):
     (dst / "a.dat").write_bytes(b"precious")
     mover = ScriptedMover(FAST)
     (result,) = mover.stage_in([local_spec(src / "a.dat", dst / "a.dat")])
-    assert (result.error["code"], result.error["name"]) == (1221, "FILEEXISTS")
+    assert (result.error.code, result.error.name) == (1221, "FILEEXISTS")
     assert mover.total_calls == 0
     assert (dst / "a.dat").read_bytes() == b"precious"
     (again,) = LocalMover(FAST.replace(overwrite=True)).stage_in([local_spec(src / "a.dat", dst / "a.dat")])
@@ -130,12 +132,12 @@ def test_a_stalled_transfer_is_cancelled_by_the_stall_clock(dirs):
     mover = StallingMover(FAST.replace(stall_timeout=0.3, max_attempts=2))
     (result,) = mover.stage_in([local_spec(src / "a.dat", dst / "a.dat")])
     assert result.status is Status.FAILED
-    assert (result.error["code"], result.error["name"], result.error["type"]) == (
+    assert (result.error.code, result.error.name, result.error.__class__.__name__) == (
         1151,
         "STAGEINTIMEOUT",
         "TransferStalled",
     )
-    assert "no progress" in result.error["message"]
+    assert "no progress" in result.error.message
     assert len(result.attempts) == 2, "a stall is transient: retried"
     assert mover.cancel_hook_called.is_set(), "the transport was told to cancel"
     assert list(dst.iterdir()) == []
@@ -148,7 +150,7 @@ def test_a_transfer_that_trickles_forever_is_stopped_by_the_total_clock(dirs):
     (result,) = StallingMover(settings, trickle=True).stage_out(
         [local_spec(src / "a.dat", dst / "a.dat", role=Role.OUTPUT)]
     )
-    assert (result.error["name"], result.error["type"]) == ("STAGEOUTTIMEOUT", "TransferTimeout")
+    assert (result.error.name, result.error.__class__.__name__) == ("STAGEOUTTIMEOUT", "TransferTimeout")
     assert result.attempts[0].bytes > 0
     assert list(dst.iterdir()) == []
 
@@ -211,11 +213,12 @@ def test_credentials_are_checked_again_before_a_retry(dirs):
             raise ProxyExpired("proxy expired at 12:00")
 
     mover = ScriptedMover(FAST, script={"a.dat": [ServiceUnavailable("busy")]})
-    mover.credential_check = check
-    (result,) = mover.stage_in([local_spec(src / "a.dat", dst / "a.dat")])
+    with mover:
+        engine = TransferEngine(mover, Phase.STAGE_IN, credential_check=check)
+        (result,) = engine.run([local_spec(src / "a.dat", dst / "a.dat")])
     assert len(checks) == 2
     assert mover.calls["a.dat"] == 1, "no transfer is attempted with an expired proxy"
-    assert (result.error["code"], result.error["name"]) == (1373, "CERTIFICATEHASEXPIRED")
+    assert (result.error.code, result.error.name) == (1373, "CERTIFICATEHASEXPIRED")
 
 
 def test_progress_is_logged_with_bytes_and_rate(dirs, caplog, monkeypatch):
@@ -239,7 +242,7 @@ def test_a_transport_bug_fails_one_file_not_the_phase(dirs):
 
     mover = ScriptedMover(FAST, script={"a": [boom]})
     a, b = mover.stage_in([local_spec(src / "a", dst / "a"), local_spec(src / "b", dst / "b")])
-    assert (a.status, a.error["name"]) == (Status.FAILED, "INTERNALPILOTPROBLEM")
+    assert (a.status, a.error.name) == (Status.FAILED, "INTERNALPILOTPROBLEM")
     assert b.status is Status.DONE
 
 
@@ -256,7 +259,7 @@ def test_a_truncated_copy_is_detected_and_retried(dirs):
     mover = ScriptedMover(FAST, script={"a.dat": [truncate, None]})
     (result,) = mover.stage_in([local_spec(src / "a.dat", dst / "a.dat")])
     assert result.status is Status.DONE
-    assert result.attempts[0].error["name"] == "SIZEMISMATCH"
+    assert result.attempts[0].error.name == "SIZEMISMATCH"
     assert (dst / "a.dat").stat().st_size == 10_000
     assert debris(dst) == []
 
@@ -266,10 +269,10 @@ def test_errors_name_the_file_and_the_endpoint(dirs):
     write_file(src / "a.dat", 10)
     mover = ScriptedMover(FAST, script={"a.dat": [TransferFailed("disk on fire")]})
     (result,) = mover.stage_in([local_spec(src / "a.dat", dst / "a.dat")])
-    assert result.error["file"] == "a.dat"
-    assert result.error["endpoint"] == "local disk"
-    assert result.error["phase"] == "stage-in"
-    assert result.error["scope"] == "transfer"
+    assert result.error.file == "a.dat"
+    assert result.error.endpoint == "local disk"
+    assert result.error.phase.value == "stage-in"
+    assert result.error.scope.value == "transfer"
 
 
 def test_a_missing_source_found_by_the_transport_is_not_retried(dirs):
@@ -278,7 +281,7 @@ def test_a_missing_source_found_by_the_transport_is_not_retried(dirs):
     mover = ScriptedMover(FAST, script={"a.dat": [SourceNotFound("gone on the server")]})
     (result,) = mover.stage_in([local_spec(src / "a.dat", dst / "a.dat")])
     assert mover.calls["a.dat"] == 1
-    assert result.error["name"] == "NOSUCHFILE"
+    assert result.error.name == "NOSUCHFILE"
 
 
 def test_the_engine_runs_no_thread_after_a_phase(dirs):

@@ -1,4 +1,4 @@
-"""job_params: both syntaxes, every parse error, round trips and expansion into file specs."""
+"""job_params: both syntaxes, every parse error, cross-token checks and round trips."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import job_params
 from job_params import JobParams, JobParamsError
-from pilot_movers.values import Location, Role
+from pilot_movers import MoverError
 
 EXAMPLE = (
     "globus-user=mxp globus-endpoint-in=mxp#MXP_BNL_TEST\n"
@@ -52,7 +52,7 @@ def test_sendjob_flags_repeat_and_accept_comma_lists_and_separate_values():
 
 
 def test_unknown_tokens_are_kept_in_order():
-    params = job_params.parse("-v files-in=a transformation=run.sh --maxEvents=10 'two words'")
+    params = job_params.parse("-v dir-in=/d files-in=a transformation=run.sh --maxEvents=10 'two words'")
     assert params.passthrough == ("-v", "transformation=run.sh", "--maxEvents=10", "two words")
     assert job_params.parse(job_params.format(params)) == params
 
@@ -95,13 +95,29 @@ def test_bad_input_names_the_token_and_why(text, token, reason):
     assert caught.value.code == 9001
 
 
-def test_one_destination_serves_every_source():
-    params = job_params.parse("--StageinGOsrc=E:/a/x.dat,E:/b/y.dat --StageinGOdest=WN:/work/")
-    specs = params.stage_in_specs("/work")
-    assert [(s.source.url, s.destination.url) for s in specs] == [
-        ("E:/a/x.dat", "WN:/work/x.dat"),
-        ("E:/b/y.dat", "WN:/work/y.dat"),
-    ]
+def test_a_job_parameter_error_is_a_mover_error_so_one_except_catches_every_failure():
+    with pytest.raises(MoverError) as caught:
+        job_params.parse("in-mode=tape")
+    assert isinstance(caught.value, JobParamsError)
+    assert (caught.value.code, caught.value.name, caught.value.transient) == (9001, "BADJOBPARAMETERS", False)
+
+
+@pytest.mark.parametrize(
+    ("text", "token", "reason"),
+    [
+        ("files-in=f", "files-in=f", "dir-in is not"),
+        ("files-out=a,b", "files-out=a,b", "dir-out is not"),
+        ("in-mode=local dir-in=relative files-in=f", "dir-in=relative", "absolute local path"),
+        ("out-mode=local dir-out=gsiftp://se/x", "dir-out=gsiftp://se/x", "needs a local directory"),
+        ("dir-in=gsiftp://se/data?x=1 files-in=f", "dir-in=gsiftp://se/data?x=1", "query string"),
+        ("dir-in=root:///data files-in=f", "dir-in=root:///data", "has no host"),
+    ],
+)
+def test_directories_are_checked_at_parse_time(text, token, reason):
+    with pytest.raises(JobParamsError) as caught:
+        job_params.parse(text)
+    assert caught.value.token == token
+    assert reason in caught.value.reason
 
 
 # -- round trips ---------------------------------------------------------------------------
@@ -130,6 +146,20 @@ def job_params_values(draw):
         return draw(st.one_of(st.none(), strategy))
 
     n_in = draw(st.integers(0, 3))
+    files_in = draw(
+        st.one_of(
+            st.just(()),
+            file_lists.map(lambda t: tuple(n.replace(",", "") or "x" for n in t)).filter(
+                lambda t: len(set(t)) == len(t)
+            ),
+        )
+    )
+    files_out = draw(
+        st.one_of(
+            st.just(()),
+            st.lists(names.filter(lambda n: "," not in n), min_size=1, max_size=3, unique=True).map(tuple),
+        )
+    )
     data = draw(st.lists(names.filter(lambda n: "," not in n), max_size=3, unique=True).map(tuple))
     return JobParams(
         globus_user=maybe(texts),
@@ -138,22 +168,10 @@ def job_params_values(draw):
         endpoint_out=maybe(endpoints),
         in_mode=maybe(st.sampled_from(["server", "local"])),
         out_mode=maybe(st.sampled_from(["server", "local"])),
-        dir_in=maybe(texts),
-        dir_out=maybe(paths),
-        files_in=draw(
-            st.one_of(
-                st.just(()),
-                file_lists.map(lambda t: tuple(n.replace(",", "") or "x" for n in t)).filter(
-                    lambda t: len(set(t)) == len(t)
-                ),
-            )
-        ),
-        files_out=draw(
-            st.one_of(
-                st.just(()),
-                st.lists(names.filter(lambda n: "," not in n), min_size=1, max_size=3, unique=True).map(tuple),
-            )
-        ),
+        files_in=files_in,
+        dir_in=draw(paths) if files_in else maybe(paths),
+        dir_out=draw(paths) if files_out else maybe(paths),
+        files_out=files_out,
         stagein_sources=tuple(draw(globus_files) for _ in range(n_in)),
         stagein_destinations=tuple(draw(globus_dirs) for _ in range(min(n_in, draw(st.sampled_from([1, n_in]))))),
         data=data,
@@ -198,76 +216,3 @@ def test_any_text_either_fails_clearly_or_round_trips(tokens):
 def test_format_writes_readable_canonical_text():
     params = job_params.parse(EXAMPLE)
     assert job_params.format(params) == " ".join(EXAMPLE.split())
-
-
-# -- where the files live ------------------------------------------------------------------
-
-
-def test_local_mode_reads_from_a_local_directory():
-    params = job_params.parse(
-        "in-mode=local dir-in=/shared/data files-in=a,b out-mode=local dir-out=/shared/out files-out=c"
-    )
-    (a, b) = params.stage_in_specs("/work")
-    assert b.source == Location.local("/shared/data/b")
-    assert a.source == Location.local("/shared/data/a")
-    assert a.destination == Location.local("/work/a")
-    assert a.role is Role.INPUT
-    (c,) = params.stage_out_specs("/work")
-    assert (c.source, c.destination, c.role) == (
-        Location.local("/work/c"),
-        Location.local("/shared/out/c"),
-        Role.OUTPUT,
-    )
-
-
-@pytest.mark.parametrize(
-    ("dir_in", "expected"),
-    [
-        ("gsiftp://se.example.org:2811/data/", "gsiftp://se.example.org:2811/data/f.root"),
-        ("root://se.example.org:1094//data", "root://se.example.org:1094//data/f.root"),
-        ("davs://se.example.org:8443/data", "davs://se.example.org:8443/data/f.root"),
-        ("file:///data", "file:///data/f.root"),
-    ],
-)
-def test_a_url_directory_is_used_as_is(dir_in, expected):
-    (spec,) = job_params.parse(f"dir-in={dir_in} files-in=f.root").stage_in_specs("/work")
-    assert spec.source.url == expected
-
-
-def test_a_plain_path_joins_the_storage_element_or_else_the_globus_endpoint():
-    params = job_params.parse("globus-endpoint-in=mxp#SRC dir-in=/data files-in=f")
-    (via_se,) = params.stage_in_specs("/work", storage="root://se:1094")
-    assert via_se.source.url == "root://se:1094//data/f"
-    (via_globus,) = params.stage_in_specs("/work")
-    assert via_globus.source == Location("globus", "mxp#SRC", "/data/f")
-
-
-def test_a_plain_path_with_nowhere_to_resolve_it_is_an_error():
-    with pytest.raises(JobParamsError, match="needs a storage element URL"):
-        job_params.parse("dir-out=/results files-out=f").stage_out_specs("/work")
-
-
-def test_files_without_a_directory_is_an_error():
-    with pytest.raises(JobParamsError, match="dir-in is not"):
-        job_params.parse("files-in=f").stage_in_specs("/work")
-
-
-def test_local_mode_needs_an_absolute_path():
-    with pytest.raises(JobParamsError, match="absolute local path"):
-        job_params.parse("in-mode=local dir-in=relative files-in=f").stage_in_specs("/work")
-
-
-def test_sendjob_data_goes_to_the_output_directory():
-    params = job_params.parse("--Data=h1.root,h2.root --OutputGO=mxp#DST:/results/")
-    specs = params.stage_out_specs("/work")
-    assert [(s.source.path, s.destination.url) for s in specs] == [
-        ("/work/h1.root", "mxp#DST:/results/h1.root"),
-        ("/work/h2.root", "mxp#DST:/results/h2.root"),
-    ]
-
-
-def test_two_files_written_to_the_same_place_is_an_error():
-    params = job_params.parse("dir-in=/a files-in=x --StageinGOsrc=E:/b/x --StageinGOdest=WN:/work/")
-    with pytest.raises(JobParamsError, match="two files would be written"):
-        job_params.parse("--StageinGOsrc=E:/a/x,E:/b/x --StageinGOdest=WN:/w/").stage_in_specs("/w")
-    assert len(params.stage_in_specs("/work", storage="gsiftp://h:1")) == 2

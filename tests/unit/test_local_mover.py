@@ -56,10 +56,12 @@ def test_symlink_links_to_the_source(tmp_path):
 
 
 def test_unknown_mode_or_option_is_a_configuration_error():
-    with pytest.raises(ConfigurationError, match="mode 'teleport'"):
+    with pytest.raises(ConfigurationError, match="mode = 'teleport'"):
         LocalMover(mode="teleport")
-    with pytest.raises(ConfigurationError, match="unknown option"):
+    with pytest.raises(ConfigurationError, match="unknown setting 'colour'"):
         LocalMover(colour="blue")
+    with pytest.raises(ConfigurationError, match="block_size = 0: must be at least 1"):
+        LocalMover(block_size=0)
 
 
 def test_a_full_disk_is_reported_as_no_local_space(tmp_path):
@@ -68,7 +70,7 @@ def test_a_full_disk_is_reported_as_no_local_space(tmp_path):
     write_file(tmp_path / "a", 10)
     os.symlink("/dev/full", tmp_path / "full")
     from pilot_movers.errors import NoSpace, Scope
-    from pilot_movers.local.oserrors import from_oserror
+    from pilot_movers.oserrors import from_oserror
 
     try:
         with open(tmp_path / "full", "wb") as handle:

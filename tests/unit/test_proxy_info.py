@@ -131,8 +131,9 @@ def test_a_certificate_that_is_not_a_proxy_is_refused(user, tmp_path):
 
 
 def test_a_new_proxy_file_is_0600_and_never_replaces_one(tmp_path):
-    first = write_new_proxy(tmp_path, b"one")
-    second = write_new_proxy(tmp_path, b"two")
+    pilot = str(tmp_path / "pilot.pem")
+    first = write_new_proxy(tmp_path, b"one", pilot)
+    second = write_new_proxy(tmp_path, b"two", pilot)
     assert first != second
     assert first.read_bytes() == b"one"
     assert os.stat(first).st_mode & 0o777 == 0o600

@@ -8,9 +8,9 @@ import stat as stat_module
 from typing import Optional
 
 from pilot_movers.checksums import Checksum, file_checksum
+from pilot_movers.engine.contract import FileStat
 from pilot_movers.errors import DestinationExists, Scope
-from pilot_movers.local.oserrors import from_oserror
-from pilot_movers.namespace import FileStat
+from pilot_movers.oserrors import from_oserror
 from pilot_movers.values import Location
 
 

@@ -1,0 +1,53 @@
+"""The credentials one job uses, handed explicitly to its movers and its payload.
+
+Nothing reads them from ``os.environ`` after the job has started: two jobs in one process (a
+multi-job pilot) each move data with their own user's proxy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+from pilot_movers.credentials.policy import default_proxy_path
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """``x509_proxy``: the proxy file to authenticate with (the user's, fetched from MyProxy, or
+    the one the pilot was given); ``ca_dir``: the trust dir (X509_CERT_DIR);
+    ``bearer_token_file``: a file holding a bearer token (WLCG tokens), re-read before each use."""
+
+    x509_proxy: Optional[str] = None
+    ca_dir: Optional[str] = None
+    bearer_token_file: Optional[str] = None
+
+    @classmethod
+    def from_environment(cls, environ: Optional[Mapping[str, str]] = None) -> Credentials:
+        """What the pilot was started with: X509_USER_PROXY (else ``/tmp/x509up_u<uid>`` when it
+        exists), X509_CERT_DIR, BEARER_TOKEN_FILE."""
+        environ = os.environ if environ is None else environ
+        proxy: Optional[str] = default_proxy_path(environ)
+        if not environ.get("X509_USER_PROXY") and not os.path.exists(str(proxy)):
+            proxy = None
+        return cls(
+            x509_proxy=proxy,
+            ca_dir=environ.get("X509_CERT_DIR") or None,
+            bearer_token_file=environ.get("BEARER_TOKEN_FILE") or None,
+        )
+
+    def with_proxy(self, path: str) -> Credentials:
+        return dataclasses.replace(self, x509_proxy=path)
+
+    def environment(self) -> dict[str, str]:
+        """The variables a payload (or a grid command) needs to use these credentials."""
+        env = {}
+        if self.x509_proxy:
+            env["X509_USER_PROXY"] = self.x509_proxy
+        if self.ca_dir:
+            env["X509_CERT_DIR"] = self.ca_dir
+        if self.bearer_token_file:
+            env["BEARER_TOKEN_FILE"] = self.bearer_token_file
+        return env

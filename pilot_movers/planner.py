@@ -1,0 +1,196 @@
+"""Which files a phase moves, from where to where, and through which mover.
+
+``plan(params, queue, workdir, phase)`` is a pure function of the job's parameters, the queue's
+config and the movers installed (asked through a ``MoverCatalog``): the Job, ``--dry-run`` and a
+submission tool's checks all see the same plan. Where each file lives:
+
+* ``in-mode=local``: ``dir-in`` is a directory on this node (``file://`` or an absolute path);
+* a URL ``dir-in`` is used as it is;
+* a plain path is joined to the queue's storage element (``se`` after ``copyprefix``), or else
+  to the Globus endpoint ``globus-endpoint-in`` (the endpoint wins when the phase's mover serves
+  Globus locations);
+* ``--StageinGOsrc``/``--StageinGOdest`` (and the stage-out pairs) are Globus locations as given;
+  ``--Data`` files go to the ``--OutputGO`` directories.
+
+The same holds for stage-out with ``out-mode``, ``dir-out``, ``globus-endpoint-out``. Inputs
+land in the work dir, outputs are read from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Protocol
+
+from job_params import JobParams, JobParamsError
+from job_params.model import pair_sources
+from pilot_movers import registry
+from pilot_movers.copyprefix import apply_copyprefix
+from pilot_movers.errors import ConfigurationError, Phase
+from pilot_movers.queue_config import QueueConfig
+from pilot_movers.values import FileSpec, Location, Role
+
+GLOBUS_SCHEME = "globus"
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    """One file of a phase and the mover that will move it."""
+
+    mover: str
+    spec: FileSpec
+
+
+class MoverCatalog(Protocol):
+    """What the planner needs to know of the installed movers."""
+
+    def default_for(self, scheme: str) -> str:
+        """The mover serving ``scheme`` when queue config names none."""
+
+    def schemes(self, name: str) -> tuple[str, ...]:
+        """The schemes mover ``name`` handles."""
+
+
+class InstalledMovers:
+    """The movers installed here, through the registry (entry points)."""
+
+    def default_for(self, scheme: str) -> str:
+        return registry.mover_for_scheme(scheme)
+
+    def schemes(self, name: str) -> tuple[str, ...]:
+        return registry.get_mover_class(name).schemes
+
+
+def plan(
+    params: JobParams,
+    queue: QueueConfig,
+    workdir: str,
+    phase: Phase,
+    *,
+    catalog: Optional[MoverCatalog] = None,
+) -> tuple[PlannedFile, ...]:
+    """The files of ``phase`` (stage-in or stage-out), each with its mover.
+
+    Raises JobParamsError (naming the token) for parameters the queue cannot resolve, and
+    ConfigurationError when the queue's mover cannot handle a file's URL.
+    """
+    catalog = catalog or InstalledMovers()
+    if phase is Phase.STAGE_IN:
+        specs = _stage_in(params, queue, workdir, catalog)
+    elif phase is Phase.STAGE_OUT:
+        specs = _stage_out(params, queue, workdir, catalog)
+    else:
+        raise ValueError(f"only stage-in and stage-out move files, not {phase.value}")
+    _check_unique(specs)
+    return tuple(PlannedFile(_mover_for(spec, phase, queue, catalog), spec) for spec in specs)
+
+
+def _stage_in(params: JobParams, queue: QueueConfig, workdir: str, catalog: MoverCatalog) -> list[FileSpec]:
+    here = Location.local(workdir)
+    specs: list[FileSpec] = []
+    if params.files_in:
+        base = _remote_base(params, Phase.STAGE_IN, queue, catalog)
+        specs += [FileSpec(name, base.join(name), here.join(name), Role.INPUT) for name in params.files_in]
+    for source, destination in pair_sources(
+        params.stagein_sources, params.stagein_destinations, "--StageinGOsrc", "--StageinGOdest"
+    ):
+        src = _globus(source, "--StageinGOsrc")
+        specs.append(FileSpec(src.name, src, _target(destination, src.name, "--StageinGOdest"), Role.INPUT))
+    return specs
+
+
+def _stage_out(params: JobParams, queue: QueueConfig, workdir: str, catalog: MoverCatalog) -> list[FileSpec]:
+    here = Location.local(workdir)
+    specs: list[FileSpec] = []
+    if params.files_out:
+        base = _remote_base(params, Phase.STAGE_OUT, queue, catalog)
+        specs += [FileSpec(name, here.join(name), base.join(name), Role.OUTPUT) for name in params.files_out]
+    for name, destination in pair_sources(params.data, params.output_destinations, "--Data", "--OutputGO"):
+        specs.append(FileSpec(name, here.join(name), _globus(destination, "--OutputGO").join(name), Role.OUTPUT))
+    for source, destination in pair_sources(
+        params.stageout_sources, params.stageout_destinations, "--StageoutGOsrc", "--StageoutGOdest"
+    ):
+        src = _globus(source, "--StageoutGOsrc")
+        specs.append(FileSpec(src.name, src, _target(destination, src.name, "--StageoutGOdest"), Role.OUTPUT))
+    return specs
+
+
+def _remote_base(params: JobParams, phase: Phase, queue: QueueConfig, catalog: MoverCatalog) -> Location:
+    """Where the files of ``files-in`` (stage-in) or ``files-out`` (stage-out) live."""
+    if phase is Phase.STAGE_IN:
+        side, mode, directory, endpoint = "in", params.in_mode, params.dir_in, params.endpoint_in
+    else:
+        side, mode, directory, endpoint = "out", params.out_mode, params.dir_out, params.endpoint_out
+    key = f"dir-{side}"
+    if not directory:
+        raise JobParamsError(f"files-{side}", f"files-{side} is given but {key} is not")
+    token = f"{key}={directory}"
+    try:
+        if (mode or "server") == "local":
+            if directory.startswith("file://"):
+                return Location.parse(directory)
+            if not directory.startswith("/"):
+                raise JobParamsError(token, f"{side}-mode=local needs an absolute local path")
+            return Location.local(directory)
+        if "://" in directory:
+            return Location.parse(directory)
+        path = directory if directory.startswith("/") else "/" + directory
+        configured = queue.mover_name(phase)
+        globus_first = configured is not None and GLOBUS_SCHEME in catalog.schemes(configured)
+        if endpoint and (globus_first or not queue.se):
+            return Location(GLOBUS_SCHEME, endpoint, path)
+        if queue.se:
+            prefix = queue.copyprefix_for(phase)
+            base = apply_copyprefix(queue.se, prefix, queue.source) if prefix else queue.se
+            return Location.parse(base.rstrip("/") + "/" + path.lstrip("/"))
+    except ValueError as exc:
+        raise JobParamsError(token, str(exc)) from None
+    raise JobParamsError(
+        token, f"a plain path needs a storage element URL (queue config 'se') or globus-endpoint-{side}"
+    )
+
+
+def _mover_for(spec: FileSpec, phase: Phase, queue: QueueConfig, catalog: MoverCatalog) -> str:
+    """Both ends on this node: the ``file`` mover. Otherwise the mover queue config names for
+    the phase (which must handle the remote end), or the default mover of the remote end's scheme."""
+    if spec.source.is_local and spec.destination.is_local:
+        return catalog.default_for("file")
+    remote = spec.destination if spec.source.is_local else spec.source
+    if not spec.source.is_local and not spec.destination.is_local and phase is Phase.STAGE_OUT:
+        remote = spec.destination
+    configured = queue.mover_name(phase)
+    if configured is None:
+        return catalog.default_for(remote.scheme)
+    schemes = catalog.schemes(configured)
+    if remote.scheme not in schemes:
+        raise ConfigurationError(
+            f"{queue.mover_key(phase)} = {configured}, but {spec.name} is at {remote.url} and the "
+            f"{configured!r} mover handles {', '.join(schemes) or 'local files only'}",
+            phase=phase,
+            file=spec.name,
+        )
+    return configured
+
+
+def _globus(text: str, flag: str) -> Location:
+    try:
+        location = Location.parse(text)
+    except ValueError as exc:
+        raise JobParamsError(f"{flag}={text}", str(exc)) from None
+    if not location.is_globus:
+        raise JobParamsError(f"{flag}={text}", "expected a Globus ENDPOINT:/path")
+    return location
+
+
+def _target(text: str, name: str, flag: str) -> Location:
+    """A destination ending in ``/`` is a directory that receives ``name``."""
+    location = _globus(text, flag)
+    return location.join(name) if text.endswith("/") else location
+
+
+def _check_unique(specs: list[FileSpec]) -> None:
+    seen: set[str] = set()
+    for spec in specs:
+        key = spec.destination.url
+        if key in seen:
+            raise JobParamsError(spec.name, f"two files would be written to {key}")
+        seen.add(key)
