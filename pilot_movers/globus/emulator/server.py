@@ -63,9 +63,14 @@ class EmulatorServer:
         self._thread.start()
         return self
 
+    def bind(self) -> EmulatorServer:
+        """Listen (so ``url`` is known) without serving yet; ``serve_forever`` serves."""
+        self._make()
+        return self
+
     def serve_forever(self) -> None:
         """Serve in this thread until interrupted."""
-        server = self._make()
+        server = self._server or self._make()
         try:
             server.serve_forever()
         finally:
