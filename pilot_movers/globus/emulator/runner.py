@@ -174,14 +174,17 @@ class TaskRunner:
 
     def _expand(self, task: Task, item: Item) -> list[FilePair]:
         """The files an item names; a recursive item's directories are made at the destination."""
-        source = task.source
-        local = self._readable(task, source, item.source_path)
         if not item.recursive:
-            if local.is_dir():
-                raise FileFailure(
-                    "IS_A_DIRECTORY", f"{item.source_path} is a directory: transfer it recursively", retryable=False
-                )
             return [FilePair(item.source_path, item.destination_path or item.source_path, item)]
+        try:
+            local = self._readable(task, task.source, item.source_path)
+        except FileFailure as failure:
+            if failure.code == "FILE_NOT_FOUND" and task.skip_source_errors:
+                task.log(failure.code, failure.details, is_error=True)
+                with task.lock:
+                    task.files_skipped += 1
+                return []
+            raise
         if not local.is_dir():
             raise FileFailure("FILE_NOT_FOUND", f"No such directory: {item.source_path}", retryable=False)
         pairs = []
