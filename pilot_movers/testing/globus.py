@@ -81,7 +81,7 @@ class LocalGlobus:
 
     def start(self) -> LocalGlobus:
         self.root.mkdir(parents=True, exist_ok=True)
-        client = self.emulator.register_client("pilot-movers-test-client")
+        client = self.emulator.register_client()
         assert client.secret is not None
         self.client_id, self.client_secret = client.client_id, client.secret
         self.refresh_token = self.emulator.register_refresh_token(self.client_id, self.user)

@@ -9,6 +9,7 @@ read-write), and only while that stand-in keeps sending heartbeats.
 from __future__ import annotations
 
 import os
+import secrets
 import threading
 import time
 import uuid
@@ -196,10 +197,12 @@ class EndpointTable:
         with self._lock:
             self._endpoints.pop(endpoint_id, None)
 
-    def by_setup_key(self, key: str) -> Optional[Endpoint]:
+    def redeem_setup_key(self, key: str) -> Optional[Endpoint]:
+        """The endpoint whose setup key this is; the key is used up (once, even under races)."""
         with self._lock:
             for endpoint in self._endpoints.values():
-                if endpoint.setup_key is not None and endpoint.setup_key == key:
+                if endpoint.setup_key is not None and secrets.compare_digest(endpoint.setup_key, key):
+                    endpoint.setup_key = None
                     return endpoint
         return None
 

@@ -177,9 +177,13 @@ def setup(command: Command, out: TextIO, err: TextIO) -> int:
 def _gridmap_name(owner: dict[str, str]) -> str:
     """A Globus ID user by name (``mxp``), any other identity as ``u_`` + its base32 id."""
     username = owner["owner_username"]
-    if username.endswith("@globusid.org"):
-        return username.removesuffix("@globusid.org")
-    return "u_" + base64.b32encode(uuid.UUID(owner["owner_id"]).bytes).decode().rstrip("=").lower()
+    try:
+        identity = uuid.UUID(owner["owner_id"])
+    except ValueError:
+        identity = None
+    if username.endswith("@globusid.org") or identity is None:
+        return username.split("@", 1)[0]
+    return "u_" + base64.b32encode(identity.bytes).decode().rstrip("=").lower()
 
 
 def _local_user() -> str:

@@ -156,10 +156,9 @@ class Emulator:
     def gcp_setup(self, setup_key: str) -> dict[str, Any]:
         """Redeem a single-use setup key: the endpoint's id and owner, and the credential the
         stand-in proves itself with afterwards."""
-        endpoint = self.endpoints.by_setup_key(setup_key)
+        endpoint = self.endpoints.redeem_setup_key(setup_key)
         if endpoint is None:
             raise TransferError(400, "ClientError.BadRequest", "The setup key is not valid or has already been used")
-        endpoint.setup_key = None
         endpoint.gcp = GCPLink(secret=secrets.token_urlsafe(32))
         return {
             "endpoint_id": endpoint.id,
