@@ -66,12 +66,12 @@ def test_transfer_call_with_an_unknown_token_is_401_token_not_active(globus: Loc
 def test_an_expired_access_token_is_refused(
     globus: LocalGlobus, auth_client: globus_sdk.ConfidentialAppAuthClient
 ) -> None:
-    globus.emulator.access_token_lifetime = 1
+    globus.emulator.access_token_lifetime = 3
     tokens = auth_client.oauth2_client_credentials_tokens(requested_scopes=globus_sdk.TransferClient.scopes.all)
     access = tokens.by_resource_server["transfer.api.globus.org"]["access_token"]
     fixed = globus_sdk.TransferClient(authorizer=globus_sdk.AccessTokenAuthorizer(access))
     assert fixed.get_submission_id()["value"]
-    time.sleep(1.2)
+    time.sleep(3.1)
     with pytest.raises(globus_sdk.TransferAPIError) as refused:
         fixed.get_submission_id()
     assert (refused.value.http_status, refused.value.code) == (401, "AuthenticationFailed")
