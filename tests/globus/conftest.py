@@ -1,0 +1,38 @@
+"""Fixtures: an emulated Globus per test (its own port, directories and state), and clients of
+the real globus-sdk pointed at it through GLOBUS_SDK_SERVICE_URL_TRANSFER and _AUTH."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import globus_sdk
+import pytest
+
+from pilot_movers.testing.globus import LocalGlobus
+
+
+@pytest.fixture
+def globus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalGlobus]:
+    with LocalGlobus(tmp_path / "globus") as local:
+        for name, value in local.sdk_env().items():
+            monkeypatch.setenv(name, value)
+        yield local
+
+
+@pytest.fixture
+def auth_client(globus: LocalGlobus) -> globus_sdk.ConfidentialAppAuthClient:
+    return globus_sdk.ConfidentialAppAuthClient(globus.client_id, globus.client_secret)
+
+
+@pytest.fixture
+def tc(auth_client: globus_sdk.ConfidentialAppAuthClient) -> globus_sdk.TransferClient:
+    """A TransferClient of the test's confidential client (client credentials)."""
+    authorizer = globus_sdk.ClientCredentialsAuthorizer(auth_client, globus_sdk.TransferClient.scopes.all)
+    return globus_sdk.TransferClient(authorizer=authorizer)
+
+
+@pytest.fixture
+def user_tc(globus: LocalGlobus, auth_client: globus_sdk.ConfidentialAppAuthClient) -> globus_sdk.TransferClient:
+    """A TransferClient of the test user, through the refresh token."""
+    return globus_sdk.TransferClient(authorizer=globus_sdk.RefreshTokenAuthorizer(globus.refresh_token, auth_client))

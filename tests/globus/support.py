@@ -1,0 +1,47 @@
+"""What the Globus tests share: waiting for a task the way a mover must, reading its events,
+files with known bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from pathlib import Path
+from typing import Any
+
+import globus_sdk
+
+from pilot_movers.testing.globus import wait_until
+
+FINAL = ("SUCCEEDED", "FAILED")
+
+
+def wait_for_task(tc: globus_sdk.TransferClient, task_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    """Poll get_task until SUCCEEDED or FAILED (INACTIVE is still in progress)."""
+
+    def ended() -> Any:
+        task = tc.get_task(task_id)
+        return task.data if task["status"] in FINAL else None
+
+    return wait_until(ended, timeout, interval=0.05, what=f"task {task_id} ending")
+
+
+def events(tc: globus_sdk.TransferClient, task_id: str) -> list[dict[str, Any]]:
+    """Every event of a task, oldest first."""
+    return list(reversed(list(tc.paginated.task_event_list(task_id, limit=100).items())))
+
+
+def write_bytes(path: Path, size: int, seed: int = 1) -> bytes:
+    """``size`` pseudo-random bytes at ``path``; returns them, to compare with the copy."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = random.Random(seed).randbytes(size)
+    path.write_bytes(data)
+    return data
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def leftovers(directory: Path) -> list[str]:
+    """Temporary files the emulator would have left behind."""
+    return [str(p) for p in directory.rglob("*.part")]
