@@ -67,7 +67,7 @@ def emulator_process(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         yield ready.read_text().strip(), tmp_path
     finally:
         process.terminate()
-        process.communicate(timeout=10)
+        process.communicate(timeout=30)
 
 
 def test_help_works() -> None:

@@ -53,7 +53,7 @@ class GCP:
         for process in self.started:
             if process.poll() is None:
                 process.kill()
-            process.wait(timeout=10)
+            process.wait(timeout=30)
             process.communicate()
 
 
@@ -146,7 +146,7 @@ def test_a_personal_endpoint_serves_transfers_only_while_its_gcp_runs(
     assert stopped.stdout == (
         "Globus Connect Personal is currently running and connected to Globus Online\nSending stop signal... Done\n"
     )
-    assert running.wait(timeout=10) == 0
+    assert running.wait(timeout=30) == 0
     assert not connected(tc, endpoint_id)
     assert gcp.status().returncode == 1
     assert gcp.run("-stop").returncode == 1
@@ -179,7 +179,7 @@ def test_a_killed_gcp_leaves_its_endpoint_disconnected_within_seconds(
     running = gcp.start()
     wait_until(lambda: connected(tc, endpoint_id), what="the GCP connected")
     running.send_signal(signal.SIGKILL)
-    running.wait(timeout=10)
+    running.wait(timeout=30)
     wait_until(lambda: not connected(tc, endpoint_id), timeout=5, what="the endpoint disconnected")
     # the stale control socket does not stop the next start
     assert (gcp.tmpdir / f"globusconnect_{os.getuid()}.sock").exists()
@@ -193,7 +193,7 @@ def test_sigterm_disconnects_the_gcp(globus: LocalGlobus, tc: globus_sdk.Transfe
     running = gcp.start()
     wait_until(lambda: connected(tc, endpoint_id), what="the GCP connected")
     running.terminate()
-    assert running.wait(timeout=10) == 128 + signal.SIGTERM
+    assert running.wait(timeout=30) == 128 + signal.SIGTERM
     assert not connected(tc, endpoint_id)
     assert not (gcp.tmpdir / f"globusconnect_{os.getuid()}.sock").exists()
 
