@@ -29,7 +29,7 @@ from pilot_movers.engine.engine import TransferEngine
 from pilot_movers.engine.settings import TransferSettings
 from pilot_movers.errors import InternalError, MoverError, NoMoverForScheme, Phase
 from pilot_movers.local_namespace import LOCAL
-from pilot_movers.values import FileReport, FileSpec, Location
+from pilot_movers.values import FileReport, FileSpec, LeftBehind, Location
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,9 @@ class Mover:
             raise TypeError("give options either parsed (options=) or as keywords, not both")
         self.options = options
         self.credentials = Credentials()
+        #: What this mover made and could not remove (an endpoint its service kept): the job
+        #: lists it in its report. Transports append to it, typically in ``close()``.
+        self.left_behind: list[LeftBehind] = []
         self._open = False
 
     @classmethod

@@ -144,6 +144,7 @@ class Job:
             payload=self._payload,
             error=error,
             cleanup=tuple(self._cleanup_notes),
+            left_behind=tuple(item for mover in self._movers.values() for item in mover.left_behind),
             credentials=self._credentials_report,
         )
         try:

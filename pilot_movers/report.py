@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
 from pilot_movers.errors import MoverError
-from pilot_movers.values import FileReport, Status
+from pilot_movers.values import FileReport, LeftBehind, Status
 from pilot_movers.version import __version__
 
 REPORT_VERSION = 1
@@ -75,6 +75,8 @@ class JobReport:
     payload: Optional[PayloadReport] = None
     error: Optional[MoverError] = None
     cleanup: tuple[str, ...] = field(default_factory=tuple)
+    left_behind: tuple[LeftBehind, ...] = field(default_factory=tuple)
+    """What the job made and could not remove: to be removed later, by a pilot or an operator."""
     credentials: Optional[dict[str, Any]] = None
 
     @property
@@ -101,6 +103,7 @@ class JobReport:
             "credentials": self.credentials,
             "payload": self.payload.to_dict() if self.payload else None,
             "cleanup": list(self.cleanup),
+            "left_behind": [item.to_dict() for item in self.left_behind],
         }
 
     def to_json(self) -> str:

@@ -212,3 +212,25 @@ class FileReport:
             "error": self.error.to_dict() if self.error else None,
             "error_code": self.error.code if self.error else None,
         }
+
+
+@dataclass(frozen=True)
+class LeftBehind:
+    """Something the job made and could not remove (its server was down): a pilot or an
+    operator removes it later. ``kind``: ``temporary-file``, ``globus-endpoint``, ...;
+    ``location``: a URL, an endpoint id; ``name``/``size`` when known."""
+
+    kind: str
+    location: str
+    name: str = ""
+    size: Optional[int] = None
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "location": self.location,
+            "name": self.name,
+            "size": self.size,
+            "reason": self.reason,
+        }
