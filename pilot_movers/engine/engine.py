@@ -29,6 +29,7 @@ import tenacity
 
 from pilot_movers.checksums import Checksum, matching
 from pilot_movers.engine.batch import guarded
+from pilot_movers.engine.blame import blame
 from pilot_movers.engine.breaker import CircuitBreaker
 from pilot_movers.engine.clocks import TransferClock, Watchdog
 from pilot_movers.engine.contract import (
@@ -320,8 +321,17 @@ class TransferEngine:
         assert self._pool is not None
         if isinstance(outcome, Copied):
             return self._pool.submit(self._settle_copy, state, request, outcome)
-        self._attempt_failed(state, request.clock.reason or outcome, request.attempt, bytes_=request.clock.bytes)
+        error = request.clock.reason or outcome
+        if isinstance(error, (ChecksumMismatch, SizeMismatch)):  # whose fault: a look at the source
+            self.breaker.record(False)
+            return self._pool.submit(self._settle_failure, state, request, error, request.clock.bytes)
+        self._attempt_failed(state, error, request.attempt, bytes_=request.clock.bytes)
         return self._pool.submit(self._discard, state, request.target)
+
+    def _settle_failure(self, state: _FileState, request: CopyRequest, error: MoverError, bytes_: int) -> None:
+        self._discard(state, request.target)
+        error = blame(error, state.spec, self.transport.namespace)
+        self._attempt_failed(state, error, request.attempt, bytes_=bytes_, counted=True)
 
     def _settle_copy(self, state: _FileState, request: CopyRequest, copied: Copied) -> None:
         try:
@@ -329,7 +339,8 @@ class TransferEngine:
             self._commit(state, request)
         except Exception as exc:  # noqa: BLE001
             self._discard(state, request.target)
-            self._attempt_failed(state, as_mover_error(exc), request.attempt, bytes_=copied.bytes)
+            error = blame(as_mover_error(exc), state.spec, self.transport.namespace)
+            self._attempt_failed(state, error, request.attempt, bytes_=copied.bytes)
             return
         state.attempts.append(AttemptRecord(request.attempt, state.attempt_started, time.time(), copied.bytes))
         self.breaker.record(True)
@@ -403,7 +414,10 @@ class TransferEngine:
 
     # -- bookkeeping -----------------------------------------------------------------------
 
-    def _attempt_failed(self, state: _FileState, error: MoverError, number: int, bytes_: int = 0) -> None:
+    def _attempt_failed(
+        self, state: _FileState, error: MoverError, number: int, bytes_: int = 0, *, counted: bool = False
+    ) -> None:
+        """Record a failed attempt; ``counted``: the circuit breaker has seen it already."""
         spec = state.spec
         error = error.bind(phase=self.phase, file=spec.name, endpoint=state.remote(self.phase).server)
         state.attempts.append(AttemptRecord(number, state.attempt_started, time.time(), bytes_, error))
@@ -411,7 +425,8 @@ class TransferEngine:
         if isinstance(error, PhaseAborted):
             self._finish(state, Status.SKIPPED, 0, None)
             return
-        self.breaker.record(False)
+        if not counted:
+            self.breaker.record(False)
         log.warning("%s %s: attempt %d failed: %s", self.phase.value, spec.name, number, error)
         if not error.transient:
             self._finish_failed(state, error)

@@ -13,6 +13,7 @@ import pytest
 import job_params
 from pilot_movers import Job, QueueConfig
 from pilot_movers.checksums import Checksum, file_checksum
+from pilot_movers.errors import PhaseFailed
 from pilot_movers.values import Status
 from tests.grid.conftest import GIB, Protocol
 from tests.helpers import FAST, debris, write_file
@@ -95,6 +96,40 @@ def test_a_file_corrupted_on_the_server_never_lands(proto: Protocol, tmp_path: P
     assert (result.error.code, result.error.name) == (1171, "GETADMISMATCH")
     assert len(result.attempts) == 1, "a checksum mismatch is not retried"
     assert list(tmp_path.iterdir()) == [], "neither the file nor a partial copy is left"
+
+
+def test_a_job_catches_a_source_that_is_not_what_its_parameters_expect(proto: Protocol, tmp_path: Path):
+    """The job's own parameters carry the expected checksum and size: a source corrupted before
+    the job is a permanent error naming the file, both values and the source, on every transport."""
+    good = proto.seed("catalogued.dat", 300_000, seed=21)
+    proto.seed("resized.dat", 1000, seed=22)
+    with open(proto.base / "catalogued.dat", "r+b") as handle:
+        handle.seek(100)
+        byte = handle.read(1)
+        handle.seek(100)
+        handle.write(bytes([byte[0] ^ 0x01]))
+    corrupt = file_checksum(proto.base / "catalogued.dat")
+    params = job_params.parse(
+        f"dir-in={proto.url('')} files-in=catalogued.dat,resized.dat "
+        f"checksums-in={good},{file_checksum(proto.base / 'resized.dat')} sizes-in=300000,999"
+    )
+    queue = QueueConfig.from_dict({"copytool": proto.name, "transfer": {"backoff_initial": 0.01, "max_attempts": 3}})
+    with pytest.raises(PhaseFailed), Job(params, queue, tmp_path / "work") as job:
+        job.stage_in()
+    bad_sum, bad_size = job.report.phases[0].results
+    assert (bad_sum.error.name, bad_sum.error.transient, bad_sum.error.scope.value) == (
+        "GETADMISMATCH",
+        False,
+        "source",
+    )
+    assert bad_sum.error.file == "catalogued.dat"
+    assert good.value in bad_sum.error.message and corrupt.value in bad_sum.error.message
+    assert proto.url("catalogued.dat").rstrip("/") in bad_sum.error.message.replace("///", "//")
+    assert len(bad_sum.attempts) == 1, "a source that is not what the job expects is not retried"
+    assert (bad_size.error.name, bad_size.error.transient) == ("SIZEMISMATCH", False)
+    assert "1000 bytes, the job expects 999" in bad_size.error.message
+    assert len(bad_size.attempts) == 1
+    assert debris(tmp_path) == [] and not (tmp_path / "work" / "catalogued.dat").exists()
 
 
 def test_an_existing_destination_on_the_server_is_not_replaced(proto: Protocol, tmp_path: Path):
