@@ -48,6 +48,7 @@ CODE_NAMES: dict[int, str] = {
     9001: "BADJOBPARAMETERS",
     9002: "TRANSFERCANCELLED",
     9003: "SIZEMISMATCH",
+    9004: "UNSAFESOURCE",
 }
 
 
@@ -216,6 +217,14 @@ class SourceNotFound(MoverError):
 
     code_in = 1103
     code_out = 1165
+    default_scope = Scope.SOURCE
+
+
+class UnsafeSource(MoverError):
+    """A local file the job must not read as it stands: an output that is a symbolic link (it
+    would upload the link's target). Never retried."""
+
+    code_in = code_out = 9004
     default_scope = Scope.SOURCE
 
 

@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
@@ -30,8 +31,8 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 from job_params import JobParams
 from pilot_movers.base import Mover
 from pilot_movers.credentials.bundle import Credentials
-from pilot_movers.credentials.myproxy import MyProxySettings, fetch_proxy
-from pilot_movers.credentials.policy import RETRY_MARGIN, check_proxy, check_proxy_file
+from pilot_movers.credentials.myproxy import MyProxySettings, fetch_proxy, new_proxy_path, remove_proxy
+from pilot_movers.credentials.policy import RETRY_MARGIN, check_proxy, check_proxy_file, default_proxy_path
 from pilot_movers.credentials.proxy_info import inspect_proxy
 from pilot_movers.engine.contract import CredentialKind
 from pilot_movers.engine.engine import TransferEngine
@@ -45,16 +46,40 @@ from pilot_movers.errors import (
     as_mover_error,
 )
 from pilot_movers.payload import run_payload
-from pilot_movers.planner import plan
+from pilot_movers.planner import PlannedFile, plan
 from pilot_movers.queue_config import QueueConfig
 from pilot_movers.registry import get_mover_class
 from pilot_movers.report import JobReport, PayloadReport, PhaseReport
-from pilot_movers.values import FileReport, FileSpec
+from pilot_movers.values import FileReport, FileSpec, LeftBehind, Location
+from pilot_movers.workdir import check_workdir_path, prepare_workdir
 
 log = logging.getLogger(__name__)
 
 REPORT_NAME = "pilot_movers_report.json"
 _SIGNALS = ("SIGTERM", "SIGINT", "SIGQUIT")
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """What a job will do, worked out before anything exists: the work dir's path, each phase's
+    files and movers, and the MyProxy logon (None: none)."""
+
+    workdir: str
+    plans: Mapping[Phase, tuple[PlannedFile, ...]]
+    myproxy: Optional[MyProxySettings]
+
+
+def preflight(params: JobParams, queue: QueueConfig, workdir: Union[str, os.PathLike[str]]) -> Preflight:
+    """Check that a job can run as configured, making nothing: the work dir can be made and used,
+    both phases plan (every file has a location and a mover that can handle it), the movers are
+    installed, the MyProxy settings are complete. Raises the MoverError that says what is wrong."""
+    path = check_workdir_path(os.fspath(workdir))
+    plans = {phase: plan(params, queue, path, phase) for phase in (Phase.STAGE_IN, Phase.STAGE_OUT)}
+    for phase_plan in plans.values():
+        for name in {item.mover for item in phase_plan}:
+            get_mover_class(name)
+    myproxy = MyProxySettings.resolve(queue.myproxy, job_server=params.myproxy_server, job_user=params.globus_user)
+    return Preflight(path, plans, myproxy)
 
 
 class Job:
@@ -95,18 +120,22 @@ class Job:
         self._saved_handlers: dict[int, Any] = {}
         self._saved_mask: set[Any] = set()
         self._terminating = False
+        self._setup_notes: list[str] = []
         self._cleanup_notes: list[str] = []
+        self._temporary_left: list[tuple[Mover, LeftBehind]] = []
         self._credentials_report: Optional[dict[str, Any]] = None
+        self._fetched_proxy = False
+        self._preflight: Optional[Preflight] = None
 
     # -- entering and leaving --------------------------------------------------------------
 
     def __enter__(self) -> Job:
         self._started = time.time()
-        os.makedirs(self.workdir, exist_ok=True)
         if self.handle_signals and threading.current_thread() is threading.main_thread():
             self._install_signal_handlers()
-        log.info("job %s: work dir %s", self.job_id or "(no id)", self.workdir)
         try:
+            self._preflight = preflight(self.params, self.queue, self.workdir)
+            self._prepare_workdir()
             self._set_up_credentials()
         except BaseException:
             # The with-block never runs, so nothing else would clean up and write the report.
@@ -127,6 +156,7 @@ class Job:
             error = as_mover_error(exc, phase=self._phase)
         self._phase = Phase.CLEANUP
         try:
+            self._remove_left_behind()
             self._stack.close()
         except Exception as cleanup_error:
             log.exception("cleanup failed")
@@ -143,18 +173,48 @@ class Job:
             phases=tuple(self._phases),
             payload=self._payload,
             error=error,
+            setup=tuple(self._setup_notes),
             cleanup=tuple(self._cleanup_notes),
-            left_behind=tuple(item for mover in self._movers.values() for item in mover.left_behind),
+            left_behind=tuple(
+                [item for _, item in self._temporary_left]
+                + [item for mover in self._movers.values() for item in mover.left_behind]
+            ),
             credentials=self._credentials_report,
         )
         try:
-            self.report.write(self.report_path)
+            self.report.write(self.report_path)  # never makes a dir: the work dir may not exist
         except OSError as write_error:
             log.error("cannot write the job report to %s: %s", self.report_path, write_error)
         if error is not None:
             log.error("job %s failed in %s: %s", self.job_id or "", error.phase.value if error.phase else "?", error)
         else:
             log.info("job %s succeeded; report: %s", self.job_id or "", self.report_path)
+
+    def _prepare_workdir(self) -> None:
+        """Private, and swept of an earlier run's debris (SIGKILL runs no cleanup)."""
+        self._phase = Phase.SETUP
+        prepared = prepare_workdir(self.workdir)
+        log.info("job %s: work dir %s", self.job_id or "(no id)", self.workdir)
+        if prepared.made_private:
+            self._setup_notes.append(f"work dir {self.workdir} was writable by others: made private (0700)")
+        for path in prepared.swept:
+            log.warning("removed %s, left by an earlier run in this work dir", path)
+            self._setup_notes.append(f"removed {path}, left by an earlier run")
+
+    def _remove_left_behind(self) -> None:
+        """Temporary copies a phase could not remove (their server was down): one more try at the
+        end of the job, with the mover still open; what remains is listed in the report."""
+        remaining = []
+        for mover, item in self._temporary_left:
+            try:
+                location = Location.parse(item.location)
+                mover.namespace(location).remove(location)
+            except (MoverError, ValueError) as exc:
+                log.warning("still cannot remove %s: %s", item.location, exc)
+                remaining.append((mover, item))
+            else:
+                self._cleanup_notes.append(f"removed {item.location}, left by a failed attempt")
+        self._temporary_left = remaining
 
     @property
     def proxy_path(self) -> Optional[str]:
@@ -194,6 +254,9 @@ class Job:
     def payload_environment(self) -> dict[str, str]:
         env = dict(os.environ)
         env.pop(self.queue.myproxy.passphrase_env, None)  # the pilot's secret, not the payload's
+        if self._fetched_proxy:  # the pilot's own credential stays the pilot's
+            for name in ("X509_USER_CERT", "X509_USER_KEY"):
+                env.pop(name, None)
         if self.credentials is not None:
             env.update(self.credentials.environment())
         env.update(self.payload_env)
@@ -211,7 +274,7 @@ class Job:
         started = time.time()
         reports: dict[int, FileReport] = {}
         try:
-            planned = plan(self.params, self.queue, self.workdir, phase)
+            planned = plan(self.params, self.queue, self.workdir, phase)  # the same as preflight's
             groups: dict[str, list[tuple[int, FileSpec]]] = {}
             for index, item in enumerate(planned):
                 groups.setdefault(item.mover, []).append((index, item.spec))
@@ -224,6 +287,7 @@ class Job:
                     for (index, _), report in zip(indexed, self._engine.run([spec for _, spec in indexed])):
                         reports[index] = report
                 finally:
+                    self._temporary_left += [(self._movers[name], item) for item in self._engine.left_behind]
                     self._engine = None
         except BaseException as exc:
             error = as_mover_error(exc, phase=phase)
@@ -259,15 +323,18 @@ class Job:
         self._phase = Phase.CREDENTIALS
         if self.credentials is None:
             self.credentials = Credentials.from_environment()
-        settings = MyProxySettings.resolve(
-            self.queue.myproxy, job_server=self.params.myproxy_server, job_user=self.params.globus_user
-        )
+        settings = self._preflight.myproxy if self._preflight else None
         if settings is None:
             return
+        pilot_proxy = self.credentials.x509_proxy or default_proxy_path()
+        path = new_proxy_path(Path(self.workdir), pilot_proxy)
+        # Owned by the cleanup before its first byte exists: a signal during the logon or the
+        # write leaves nothing behind.
+        self._stack.callback(self._remove_user_proxy, path)
         retrieved = fetch_proxy(
-            settings, Path(self.workdir), pilot_proxy=self.credentials.x509_proxy, ca_dir=self.credentials.ca_dir
+            settings, Path(self.workdir), path=path, pilot_proxy=pilot_proxy, ca_dir=self.credentials.ca_dir
         )
-        self._stack.callback(_remove_proxy, retrieved.path)
+        self._fetched_proxy = True
         self.credentials = self.credentials.with_proxy(str(retrieved.path))
         self._credentials_report = {
             "source": f"myproxy {settings.address}",
@@ -275,6 +342,11 @@ class Job:
             "attempts": retrieved.attempts,
             **retrieved.info.to_dict(),
         }
+
+    def _remove_user_proxy(self, path: Path) -> None:
+        if remove_proxy(path):
+            log.info("user proxy %s removed", path)
+            self._cleanup_notes.append(f"removed the user's proxy {path}")
 
     def _needs_proxy(self, movers: Sequence[type[Mover]]) -> tuple[bool, bool]:
         """(a proxy is needed, it must be RFC 3820) for these movers under the queue's policy."""
@@ -339,11 +411,3 @@ class Job:
         if self._saved_handlers:
             signal.pthread_sigmask(signal.SIG_SETMASK, self._saved_mask)
         self._saved_handlers.clear()
-
-
-def _remove_proxy(path: Path) -> None:
-    try:
-        path.unlink()
-        log.info("user proxy %s removed", path)
-    except FileNotFoundError:
-        pass

@@ -13,6 +13,7 @@ from pilot_movers.errors import (
     Scope,
     SourceNotFound,
     TransferFailed,
+    UnsafeSource,
 )
 
 
@@ -22,6 +23,8 @@ def from_oserror(exc: OSError, *, scope: Scope, what: str) -> MoverError:
     code = exc.errno
     if code == errno.ENOENT and scope is Scope.SOURCE:
         return SourceNotFound(reason, errno=code)
+    if code == errno.ELOOP and scope is Scope.SOURCE:
+        return UnsafeSource(f"{what} is a symbolic link and is not followed", errno=code)
     if code in (errno.ENOSPC, errno.EDQUOT):
         return NoSpace(reason, errno=code)
     if code in (errno.EACCES, errno.EPERM, errno.EROFS):

@@ -53,9 +53,10 @@ from pilot_movers.errors import (
     SizeMismatch,
     SourceNotFound,
     TransferFailed,
+    UnsafeSource,
     as_mover_error,
 )
-from pilot_movers.values import AttemptRecord, FileReport, FileSpec, Location, Status
+from pilot_movers.values import AttemptRecord, FileReport, FileSpec, LeftBehind, Location, Role, Status
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -72,7 +73,8 @@ class _FileState:
     prechecked: bool = False
     destination_existed: bool = False
     attempts: list[AttemptRecord] = field(default_factory=list)
-    leftovers: list[Location] = field(default_factory=list)
+    leftovers: dict[Location, int] = field(default_factory=dict)
+    """Temporary copies not yet removed, with the bytes last known written to each."""
     last_error: Optional[MoverError] = None
     report: Optional[FileReport] = None
     attempt_started: float = 0.0
@@ -120,6 +122,8 @@ class TransferEngine:
         self._lock = threading.Lock()
         self._batches: list[TransferClock] = []
         self._stopped: Optional[MoverError] = None
+        #: Temporary copies this phase could not remove (their server was down).
+        self.left_behind: list[LeftBehind] = []
 
     # -- the phase -------------------------------------------------------------------------
 
@@ -252,7 +256,7 @@ class TransferEngine:
             elif not state.destination_existed and self._found_complete(state, known):
                 return None
             target = temporary_location(spec.destination, number)
-            state.leftovers.append(target)
+            state.leftovers[target] = 0
             clock = TransferClock(
                 f"{self.phase.value} {spec.name}",
                 stall_timeout=self.settings.stall_timeout,
@@ -270,6 +274,11 @@ class TransferEngine:
             found = self.transport.namespace(spec.source).stat(spec.source)
             if found is None:
                 raise SourceNotFound(f"{spec.source.path} does not exist", endpoint=spec.source.server)
+            if found.is_link and spec.role is Role.OUTPUT:
+                raise UnsafeSource(
+                    f"the output {spec.source.path} is a symbolic link: its target is not uploaded",
+                    endpoint=spec.source.server,
+                )
             if found.is_dir:
                 raise SourceNotFound(f"{spec.source.path} is a directory, not a file", endpoint=spec.source.server)
             if state.size is None:
@@ -326,10 +335,10 @@ class TransferEngine:
             self.breaker.record(False)
             return self._pool.submit(self._settle_failure, state, request, error, request.clock.bytes)
         self._attempt_failed(state, error, request.attempt, bytes_=request.clock.bytes)
-        return self._pool.submit(self._discard, state, request.target)
+        return self._pool.submit(self._discard, state, request.target, request.clock.bytes)
 
     def _settle_failure(self, state: _FileState, request: CopyRequest, error: MoverError, bytes_: int) -> None:
-        self._discard(state, request.target)
+        self._discard(state, request.target, bytes_)
         error = blame(error, state.spec, self.transport.namespace)
         self._attempt_failed(state, error, request.attempt, bytes_=bytes_, counted=True)
 
@@ -338,7 +347,7 @@ class TransferEngine:
             checksum, verified = self._verify(state, request, copied)
             self._commit(state, request)
         except Exception as exc:  # noqa: BLE001
-            self._discard(state, request.target)
+            self._discard(state, request.target, copied.bytes)
             error = blame(as_mover_error(exc), state.spec, self.transport.namespace)
             self._attempt_failed(state, error, request.attempt, bytes_=copied.bytes)
             return
@@ -391,26 +400,34 @@ class TransferEngine:
         if not (atomic or self.settings.overwrite) and namespace.stat(destination) is not None:
             raise DestinationExists(f"{destination.url} already exists", endpoint=destination.server)
         namespace.rename(request.target, destination, overwrite=self.settings.overwrite or not atomic)
-        state.leftovers.remove(request.target)
+        del state.leftovers[request.target]
 
-    def _discard(self, state: _FileState, target: Location) -> None:
+    def _discard(self, state: _FileState, target: Location, written: int = 0) -> None:
+        if target in state.leftovers:
+            state.leftovers[target] = max(state.leftovers[target], written)
         try:
             self.transport.namespace(target).remove(target)
         except Exception as exc:  # noqa: BLE001 - kept in leftovers, retried at the end
             log.debug("could not remove %s yet: %s", target, exc)
         else:
-            if target in state.leftovers:
-                state.leftovers.remove(target)
+            state.leftovers.pop(target, None)
 
     def _remove_leftovers(self, state: _FileState) -> None:
-        for target in list(state.leftovers):
+        """At the end of the phase: remove what earlier attempts could not; what still cannot be
+        removed (its server is down) is kept in ``left_behind`` for the job to retry and report."""
+        for target, written in list(state.leftovers.items()):
             try:
                 self.transport.namespace(target).remove(target)
-                state.leftovers.remove(target)
+                del state.leftovers[target]
             except Exception as exc:  # noqa: BLE001
+                error = as_mover_error(exc, phase=self.phase).bind(file=state.spec.name, endpoint=target.server)
                 log.warning(
-                    "%s %s: could not remove temporary file %s: %s", self.phase.value, state.spec.name, target, exc
+                    "%s %s: could not remove temporary file %s: %s", self.phase.value, state.spec.name, target, error
                 )
+                with self._lock:
+                    self.left_behind.append(
+                        LeftBehind("temporary-file", target.url, state.spec.name, written, str(error))
+                    )
 
     # -- bookkeeping -----------------------------------------------------------------------
 
