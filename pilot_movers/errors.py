@@ -49,6 +49,7 @@ CODE_NAMES: dict[int, str] = {
     9002: "TRANSFERCANCELLED",
     9003: "SIZEMISMATCH",
     9004: "UNSAFESOURCE",
+    9005: "DESTINATIONNOTWRITABLE",
 }
 
 
@@ -226,6 +227,15 @@ class UnsafeSource(MoverError):
 
     code_in = code_out = 9004
     default_scope = Scope.SOURCE
+
+
+class DestinationNotWritable(MoverError):
+    """The destination refuses writes (a read-only file system, no write permission there): the
+    same code on every transport, a destination error and not an authentication failure. Never
+    retried."""
+
+    code_in = code_out = 9005
+    default_scope = Scope.DESTINATION
 
 
 class DestinationExists(MoverError):

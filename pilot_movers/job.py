@@ -126,6 +126,8 @@ class Job:
         self._credentials_report: Optional[dict[str, Any]] = None
         self._fetched_proxy = False
         self._preflight: Optional[Preflight] = None
+        self._signal_error: Optional[JobTerminated] = None
+        self._saved_unraisable_hook: Optional[Callable[[Any], Any]] = None
 
     # -- entering and leaving --------------------------------------------------------------
 
@@ -137,6 +139,7 @@ class Job:
             self._preflight = preflight(self.params, self.queue, self.workdir)
             self._prepare_workdir()
             self._set_up_credentials()
+            self._raise_if_terminated()
         except BaseException:
             # The with-block never runs, so nothing else would clean up and write the report.
             self.__exit__(*sys.exc_info())
@@ -154,6 +157,9 @@ class Job:
             if isinstance(exc, KeyboardInterrupt):
                 exc = JobTerminated("SIGINT")
             error = as_mover_error(exc, phase=self._phase)
+        if self._signal_error is not None:  # what ended the job, even where a library swallowed it
+            error = self._signal_error.bind(phase=self._phase)
+        log.info("job %s: cleanup started%s", self.job_id or "", f" after {error.name}" if error else "")
         self._phase = Phase.CLEANUP
         try:
             self._remove_left_behind()
@@ -232,6 +238,7 @@ class Job:
 
         Its environment is the pilot's, with the job's credentials (X509_USER_PROXY pointing at
         the user's proxy) and ``payload_env`` on top, and without the MyProxy passphrase."""
+        self._raise_if_terminated()
         self._phase = Phase.PAYLOAD
         settings = self.queue.payload
         if timeout is None:
@@ -270,6 +277,7 @@ class Job:
     # -- phases ----------------------------------------------------------------------------
 
     def _run_phase(self, phase: Phase) -> list[FileReport]:
+        self._raise_if_terminated()
         self._phase = phase
         started = time.time()
         reports: dict[int, FileReport] = {}
@@ -384,11 +392,19 @@ class Job:
 
     # -- signals ---------------------------------------------------------------------------
 
+    def _raise_if_terminated(self) -> None:
+        """A signal whose exception a library swallowed (raised inside a C callback, say) still
+        stops the job at the next step."""
+        if self._signal_error is not None:
+            raise self._signal_error
+
     def _install_signal_handlers(self) -> None:
         numbers = {getattr(signal, name) for name in _SIGNALS}
+        self._saved_unraisable_hook = sys.unraisablehook
+        sys.unraisablehook = self._on_unraisable
         for number in numbers:
             self._saved_handlers[number] = signal.signal(number, self._on_signal)
-        # A blocked signal mask is inherited from whatever started the pilot (Globus and XRootD
+        # A blocked signal mask is inherited from whatever started the pilot (the Globus toolkit
         # threads block signals): a blocked SIGTERM would never stop the job.
         self._saved_mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, numbers)
 
@@ -400,12 +416,25 @@ class Job:
         self._terminating = True
         log.warning("%s received: stopping the job and cleaning up", name)
         error = JobTerminated(name, phase=self._phase)
+        self._signal_error = error
         engine = self._engine
         if engine is not None:  # cancel first: unwinding then joins threads that are already stopping
             engine.cancel(error)
         raise error
 
+    def _on_unraisable(self, unraisable: Any) -> None:
+        """A signal that landed in a callback C code called (pyOpenSSL's, say) cannot propagate
+        there: the job stops at its next step instead; no traceback is printed for it."""
+        if isinstance(unraisable.exc_value, JobTerminated):
+            log.debug("%s arrived inside a library callback; the job stops at its next step", unraisable.exc_value)
+            return
+        if self._saved_unraisable_hook is not None:
+            self._saved_unraisable_hook(unraisable)
+
     def _restore_signal_handlers(self) -> None:
+        if self._saved_unraisable_hook is not None:
+            sys.unraisablehook = self._saved_unraisable_hook
+            self._saved_unraisable_hook = None
         for number, handler in self._saved_handlers.items():
             signal.signal(number, handler)
         if self._saved_handlers:

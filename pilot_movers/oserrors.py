@@ -5,8 +5,8 @@ from __future__ import annotations
 import errno
 
 from pilot_movers.errors import (
-    AuthenticationFailed,
     DestinationExists,
+    DestinationNotWritable,
     MakeDirFailed,
     MoverError,
     NoSpace,
@@ -28,7 +28,9 @@ def from_oserror(exc: OSError, *, scope: Scope, what: str) -> MoverError:
     if code in (errno.ENOSPC, errno.EDQUOT):
         return NoSpace(reason, errno=code)
     if code in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return AuthenticationFailed(reason, scope=scope, errno=code)
+        if scope is Scope.DESTINATION:
+            return DestinationNotWritable(reason, errno=code)
+        return TransferFailed(f"cannot read {reason}", scope=scope, transient=False, errno=code)
     if code == errno.EEXIST:
         return DestinationExists(reason, errno=code)
     if code in (errno.ENOTDIR, errno.ENOENT) and scope is Scope.DESTINATION:

@@ -68,6 +68,9 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # A mask inherited blocked (a library of the pilot's blocked signals) would make the guard,
+    # and the payload after it, deaf to being stopped.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP})
     _die_with_parent(parent)
     try:
         child = subprocess.Popen(command)  # same process group: the group is the payload

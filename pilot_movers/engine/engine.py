@@ -140,7 +140,10 @@ class TransferEngine:
                     self._finish_failed(state, state.last_error, note=f"gave up after {len(state.attempts)} attempts")
         finally:
             self.watchdog.stop()
-            self._map(self._remove_leftovers, [s for s in states if s.leftovers])
+            if self._stopped is None:
+                self._map(self._remove_leftovers, [s for s in states if s.leftovers])
+            else:  # the job is stopping: its cleanup removes them, after no more than it must wait
+                self._hand_over_leftovers(states)
             self._pool.shutdown(wait=True)
         return [state.report or self._unfinished(state) for state in states]
 
@@ -412,6 +415,15 @@ class TransferEngine:
         else:
             state.leftovers.pop(target, None)
 
+    def _hand_over_leftovers(self, states: list[_FileState]) -> None:
+        for state in states:
+            for target, written in state.leftovers.items():
+                reason = f"abandoned when the job stopped ({self._stopped.name if self._stopped else ''})"
+                self.left_behind.append(
+                    LeftBehind("temporary-file", target.url, state.spec.name, written or None, reason)
+                )
+            state.leftovers.clear()
+
     def _remove_leftovers(self, state: _FileState) -> None:
         """At the end of the phase: remove what earlier attempts could not; what still cannot be
         removed (its server is down) is kept in ``left_behind`` for the job to retry and report."""
@@ -426,7 +438,7 @@ class TransferEngine:
                 )
                 with self._lock:
                     self.left_behind.append(
-                        LeftBehind("temporary-file", target.url, state.spec.name, written, str(error))
+                        LeftBehind("temporary-file", target.url, state.spec.name, written or None, str(error))
                     )
 
     # -- bookkeeping -----------------------------------------------------------------------
