@@ -45,10 +45,11 @@ from pilot_movers.errors import (
     PhaseFailed,
     as_mover_error,
 )
+from pilot_movers.journal import TemporaryJournal
 from pilot_movers.payload import run_payload
 from pilot_movers.planner import PlannedFile, plan
 from pilot_movers.queue_config import QueueConfig
-from pilot_movers.registry import get_mover_class
+from pilot_movers.registry import get_mover_class, mover_for_scheme
 from pilot_movers.report import JobReport, PayloadReport, PhaseReport
 from pilot_movers.values import FileReport, FileSpec, LeftBehind, Location
 from pilot_movers.workdir import check_workdir_path, prepare_workdir
@@ -123,10 +124,12 @@ class Job:
         self._setup_notes: list[str] = []
         self._cleanup_notes: list[str] = []
         self._temporary_left: list[tuple[Mover, LeftBehind]] = []
+        self._unreachable_left: list[LeftBehind] = []
         self._credentials_report: Optional[dict[str, Any]] = None
         self._fetched_proxy = False
         self._preflight: Optional[Preflight] = None
         self._signal_error: Optional[JobTerminated] = None
+        self._journal: Optional[TemporaryJournal] = None
         self._saved_unraisable_hook: Optional[Callable[[Any], Any]] = None
 
     # -- entering and leaving --------------------------------------------------------------
@@ -139,6 +142,7 @@ class Job:
             self._preflight = preflight(self.params, self.queue, self.workdir)
             self._prepare_workdir()
             self._set_up_credentials()
+            self._remove_earlier_remote_debris()
             self._raise_if_terminated()
         except BaseException:
             # The with-block never runs, so nothing else would clean up and write the report.
@@ -163,6 +167,8 @@ class Job:
         self._phase = Phase.CLEANUP
         try:
             self._remove_left_behind()
+            if self._journal is not None:
+                self._journal.rewrite(self._journal.pending())  # nothing pending: no journal
             self._stack.close()
         except Exception as cleanup_error:
             log.exception("cleanup failed")
@@ -182,7 +188,8 @@ class Job:
             setup=tuple(self._setup_notes),
             cleanup=tuple(self._cleanup_notes),
             left_behind=tuple(
-                [item for _, item in self._temporary_left]
+                self._unreachable_left
+                + [item for _, item in self._temporary_left]
                 + [item for mover in self._movers.values() for item in mover.left_behind]
             ),
             credentials=self._credentials_report,
@@ -206,6 +213,42 @@ class Job:
         for path in prepared.swept:
             log.warning("removed %s, left by an earlier run in this work dir", path)
             self._setup_notes.append(f"removed {path}, left by an earlier run")
+        self._journal = TemporaryJournal(self.workdir)
+        self._stack.callback(self._journal.close)
+
+    def _remove_earlier_remote_debris(self) -> None:
+        """Temporary files an earlier run in this work dir made on servers and never removed (it
+        was killed): removed now, with this job's movers and credentials; listed when they cannot
+        be, and tried again at the end."""
+        assert self._journal is not None
+        for url in self._journal.pending():
+            try:
+                location = Location.parse(url)
+                mover = self._mover(self._mover_name_for(location.scheme))
+            except (MoverError, ValueError) as exc:  # no mover here can reach it
+                log.warning("cannot remove %s, left by an earlier run: %s", url, exc)
+                self._unreachable_left.append(
+                    LeftBehind("temporary-file", url, reason=f"left by an earlier run; {exc}")
+                )
+                continue
+            try:
+                mover.namespace(location).remove(location)
+            except MoverError as exc:
+                log.warning("cannot remove %s, left by an earlier run: %s", url, exc)
+                item = LeftBehind("temporary-file", url, reason=f"left by an earlier run; {exc}")
+                self._temporary_left.append((mover, item))
+                continue
+            log.warning("removed %s, left by an earlier run", url)
+            self._setup_notes.append(f"removed {url}, left by an earlier run")
+            self._journal.strike(url)
+
+    def _mover_name_for(self, scheme: str) -> str:
+        """The mover this queue uses for ``scheme``: one it names if that one handles it, else the
+        scheme's default."""
+        for name in (self.queue.copytool, self.queue.copytoolin):
+            if name and scheme in get_mover_class(name).schemes:
+                return name
+        return mover_for_scheme(scheme)
 
     def _remove_left_behind(self) -> None:
         """Temporary copies a phase could not remove (their server was down): one more try at the
@@ -220,6 +263,8 @@ class Job:
                 remaining.append((mover, item))
             else:
                 self._cleanup_notes.append(f"removed {item.location}, left by a failed attempt")
+                if self._journal is not None:
+                    self._journal.strike(item.location)
         self._temporary_left = remaining
 
     @property
@@ -289,7 +334,10 @@ class Job:
             self._check_credentials(phase, [get_mover_class(name) for name in groups])
             for name, indexed in groups.items():
                 self._engine = TransferEngine(
-                    self._mover(name), phase, credential_check=self._credential_check(get_mover_class(name))
+                    self._mover(name),
+                    phase,
+                    credential_check=self._credential_check(get_mover_class(name)),
+                    journal=self._journal,
                 )
                 try:
                     for (index, _), report in zip(indexed, self._engine.run([spec for _, spec in indexed])):

@@ -56,6 +56,7 @@ from pilot_movers.errors import (
     UnsafeSource,
     as_mover_error,
 )
+from pilot_movers.journal import TemporaryJournal
 from pilot_movers.values import AttemptRecord, FileReport, FileSpec, LeftBehind, Location, Role, Status
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,9 @@ class TransferEngine:
     """Runs one phase's files through one transport. Use once per phase.
 
     ``credential_check`` runs before every round (it re-reads the proxy and checks it has not
-    expired); ``cancel`` stops every running transfer at once (a signal handler calls it).
+    expired); ``journal`` records each temporary file made on a server until it is gone (so a
+    later job can remove what a killed one left); ``cancel`` stops every running transfer at once
+    (a signal handler calls it).
     """
 
     def __init__(
@@ -106,6 +109,7 @@ class TransferEngine:
         phase: Phase,
         *,
         credential_check: Optional[Callable[[], None]] = None,
+        journal: Optional[TemporaryJournal] = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.transport = transport
@@ -113,6 +117,7 @@ class TransferEngine:
         self.settings = transport.settings
         self.capabilities = transport.capabilities
         self.credential_check = credential_check
+        self.journal = journal
         self.sleep = sleep
         self.breaker = CircuitBreaker(self.settings.breaker_min_transfers, self.settings.breaker_failure_ratio)
         self.watchdog = Watchdog(self.settings.watchdog_interval)
@@ -259,7 +264,7 @@ class TransferEngine:
             elif not state.destination_existed and self._found_complete(state, known):
                 return None
             target = temporary_location(spec.destination, number)
-            state.leftovers[target] = 0
+            self._made(state, target)
             clock = TransferClock(
                 f"{self.phase.value} {spec.name}",
                 stall_timeout=self.settings.stall_timeout,
@@ -403,7 +408,7 @@ class TransferEngine:
         if not (atomic or self.settings.overwrite) and namespace.stat(destination) is not None:
             raise DestinationExists(f"{destination.url} already exists", endpoint=destination.server)
         namespace.rename(request.target, destination, overwrite=self.settings.overwrite or not atomic)
-        del state.leftovers[request.target]
+        self._gone(state, request.target)
 
     def _discard(self, state: _FileState, target: Location, written: int = 0) -> None:
         if target in state.leftovers:
@@ -413,7 +418,16 @@ class TransferEngine:
         except Exception as exc:  # noqa: BLE001 - kept in leftovers, retried at the end
             log.debug("could not remove %s yet: %s", target, exc)
         else:
-            state.leftovers.pop(target, None)
+            self._gone(state, target)
+
+    def _made(self, state: _FileState, target: Location) -> None:
+        state.leftovers[target] = 0
+        if self.journal is not None and not target.is_local:
+            self.journal.add(target.url)
+
+    def _gone(self, state: _FileState, target: Location) -> None:
+        if state.leftovers.pop(target, None) is not None and self.journal is not None and not target.is_local:
+            self.journal.strike(target.url)
 
     def _hand_over_leftovers(self, states: list[_FileState]) -> None:
         for state in states:
@@ -430,7 +444,7 @@ class TransferEngine:
         for target, written in list(state.leftovers.items()):
             try:
                 self.transport.namespace(target).remove(target)
-                del state.leftovers[target]
+                self._gone(state, target)
             except Exception as exc:  # noqa: BLE001
                 error = as_mover_error(exc, phase=self.phase).bind(file=state.spec.name, endpoint=target.server)
                 log.warning(
