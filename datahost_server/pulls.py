@@ -79,7 +79,7 @@ def check_url(url: str) -> str:
         except socket.gaierror:
             raise ProtocolError("bad_request", f"the host {parts.hostname} cannot be resolved") from None
         for address in addresses:
-            ip = ipaddress.ip_address(address.split("%")[0])
+            ip = ipaddress.ip_address(str(address).split("%")[0])
             if not ip.is_global:
                 raise ProtocolError("bad_request", f"{parts.hostname} is not a public address ({ip})")
     return url

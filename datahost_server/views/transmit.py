@@ -7,6 +7,11 @@ Before a byte of the body is read: the caller, the name (``?name=``), the existi
 streams to a temporary file (uploads.py), the session of a person is kept alive, and the file is
 renamed into place only when it is complete, of the declared size and, if the client sent
 ``X-DataHost-Checksum: adler32:<hex>``, of that checksum. Whatever fails, nothing is left behind.
+
+``GET /datahost/transmit/?name=N&size=S[&overwrite=1]`` runs the same checks without a body and
+answers 200 or the error the upload would get. Clients ask first: with mod_wsgi in daemon mode,
+Apache relays a request's whole body to the application before it relays the answer, so a refusal
+decided before the body is read still reaches the client only after it has sent every byte.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from django.http.multipartparser import MultiPartParserError
 
 from datahost_server import placement, quotas, storage
 from datahost_server.access import SESSION, Caller, identify, require_csrf_token
-from datahost_server.answers import ProtocolError, done_answer
+from datahost_server.answers import ProtocolError, done_answer, json_answer
 from datahost_server.keepalive import SessionKeepAlive
 from datahost_server.models import Transfer
 from datahost_server.uploads import FILE_FIELD, StreamToUserDirectory
@@ -32,8 +37,10 @@ from datahost_server.views.endpoint import endpoint, flag
 MULTIPART_SLACK = 64 << 10
 
 
-@endpoint("POST", back="/datahost/")
+@endpoint("GET", "POST", back="/datahost/")
 def transmit(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return _dry_run(request)
     caller = identify(request, write=True, check_csrf=False)
     name = _name(request.GET.get("name"))
     overwrite = flag(request.GET.get("overwrite"))
@@ -109,6 +116,19 @@ def transmit(request: HttpRequest) -> HttpResponse:
         raise
     finally:
         handler.discard()
+
+
+def _dry_run(request: HttpRequest) -> HttpResponse:
+    """Would an upload of ``size`` bytes to ``name`` be accepted? (No body, nothing changes.)"""
+    caller = identify(request)
+    name = _name(request.GET.get("name"))
+    size = _declared_size(request)
+    if name is None or size is None:
+        raise ProtocolError("bad_request", "ask with ?name=NAME&size=BYTES (and overwrite=1 to replace a file)")
+    placement.precheck(caller.user, name, size, overwrite=flag(request.GET.get("overwrite")))
+    limits = quotas.limits(caller.user)
+    available = min((limit.available_bytes for limit in limits), default=None)
+    return json_answer({"name": name, "size": size, "accepted": True, "available_bytes": available})
 
 
 def _parse(request: HttpRequest) -> dict[str, Any]:
