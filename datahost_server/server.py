@@ -209,8 +209,10 @@ def pid(data_dir: Path) -> Optional[int]:
 
 def running(data_dir: Path) -> bool:
     number = pid(data_dir)
-    if number is None:
-        return False
+    return number is not None and _alive(number)
+
+
+def _alive(number: int) -> bool:
     try:
         os.kill(number, 0)
     except ProcessLookupError:
@@ -232,7 +234,7 @@ def stop(data_dir: Path, timeout: float = STOP_TIMEOUT) -> None:
     subprocess.run([APACHE, "-f", str(config_file), "-k", "stop"], env=env, capture_output=True, check=False)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not running(data_dir):
+        if not _alive(number):  # the pid file goes before the parent and its children do
             break
         time.sleep(0.05)
     else:
