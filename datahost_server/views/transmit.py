@@ -42,6 +42,7 @@ def transmit(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return _dry_run(request)
     caller = identify(request, write=True, check_csrf=False)
+    _check_claimed_user(caller, request.GET.get("username"))
     name = _name(request.GET.get("name"))
     overwrite = flag(request.GET.get("overwrite"))
     declared = _declared_size(request)
@@ -75,9 +76,7 @@ def transmit(request: HttpRequest) -> HttpResponse:
         fields = _parse(request)
         if handler.stopped is not None:
             raise _stopped(handler, caller, declared)
-        claimed_user = fields.get("username")
-        if claimed_user and claimed_user != caller.user.get_username():
-            raise ProtocolError("forbidden", f"you are {caller.user.get_username()}, not {claimed_user}")
+        _check_claimed_user(caller, fields.get("username"))
         received = handler.received
         if received is None:
             raise ProtocolError("no_file", f"the form has no file in the field {FILE_FIELD!r}")
@@ -129,6 +128,12 @@ def _dry_run(request: HttpRequest) -> HttpResponse:
     limits = quotas.limits(caller.user)
     available = min((limit.available_bytes for limit in limits), default=None)
     return json_answer({"name": name, "size": size, "accepted": True, "available_bytes": available})
+
+
+def _check_claimed_user(caller: Caller, claimed: Optional[str]) -> None:
+    """The 2010 protocol's ``username`` (form field or query) must name the caller."""
+    if claimed and claimed != caller.user.get_username():
+        raise ProtocolError("forbidden", f"you are {caller.user.get_username()}, not {claimed}")
 
 
 def _parse(request: HttpRequest) -> dict[str, Any]:

@@ -27,7 +27,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, NoReturn, Optional, Sequence
 
 from pilot_movers.errors import AuthenticationFailed, ConfigurationError, MoverError
 
@@ -52,8 +52,16 @@ class Target:
 # -- argument parsing ------------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors in one line (and status 2) like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        _say(self.prog, f"{message} (see {self.prog} --help)")
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Use a DataHost: files over HTTPS for small VOs.")
+    parser = _Parser(prog=PROG, description="Use a DataHost: files over HTTPS for small VOs.")
     parser.add_argument("--address", help="HOST[:PORT] of the DataHost ($DATAHOST_ADDRESS)")
     parser.add_argument("--user", help="your DataHost user name ($DATAHOST_USER)")
     parser.add_argument("--ca-dir", help="grid CA directory ($X509_CERT_DIR)")
@@ -61,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--key", help="its key ($DATAHOST_KEY; default: the certificate file)")
     parser.add_argument("--no-proxy", action="store_true", help="bypass HTTP proxies ($DATAHOST_NOPROXY)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     login = commands.add_parser("login", help="log in with a password and keep the session")
     login.add_argument("host", nargs="?", help="HOST[:PORT]")
@@ -417,7 +425,7 @@ ORIGINAL_COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
 def original_argv(name: str, argv: Sequence[str]) -> list[str]:
     """The ``datahost`` arguments an original command line stands for."""
     positional, command = ORIGINAL_COMMANDS[name]
-    parser = argparse.ArgumentParser(prog=name, description=f"The 2010 {name} client: datahost {command}.")
+    parser = _Parser(prog=name, description=f"The 2010 {name} client: datahost {command}.")
     for argument in positional:
         parser.add_argument(argument)
     args = parser.parse_args(list(argv))

@@ -184,6 +184,8 @@ class DataHostClient:
         name = name or os.path.basename(path)
         size = os.stat(path).st_size
         query = f"?name={quote(name)}" + ("&overwrite=1" if overwrite else "")
+        if username:
+            query += f"&username={quote(username)}"
         if size >= PREFLIGHT_BYTES:
             self._request("GET", f"/datahost/transmit/{query}&size={size}", file=name)
         started = time.monotonic()

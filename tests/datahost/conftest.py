@@ -4,10 +4,13 @@ apache2 fails the tests."""
 
 from __future__ import annotations
 
+import functools
+import http.server
 import itertools
 import os
 import secrets
 import shutil
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,3 +125,20 @@ def read_chars(pid: int) -> int:
         if line.startswith("rchar:"):
             return int(line.split()[1])
     raise AssertionError(f"no rchar for {pid}")
+
+
+@pytest.fixture
+def web_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A plain http server on 127.0.0.1 serving ``tmp_path/www`` (a source for upload from URL)."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", root
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -141,9 +141,11 @@ def test_a_download_that_keeps_breaking_fails_transiently_and_leaves_nothing(acc
         cookies = client.cookies()
     relay = CuttingRelay(datahost.port, after=MIB, cuts=100)
     try:
-        with DataHostClient(f"localhost:{relay.port}", ca_dir=str(datahost.grid.cert_dir), cookies=cookies) as c:
-            with pytest.raises(ServiceUnavailable, match="could not be resumed") as failure:
-                c.get("flaky.bin", tmp_path / "flaky.copy", resume_attempts=2)
+        with (
+            DataHostClient(f"localhost:{relay.port}", ca_dir=str(datahost.grid.cert_dir), cookies=cookies) as c,
+            pytest.raises(ServiceUnavailable, match="could not be resumed") as failure,
+        ):
+            c.get("flaky.bin", tmp_path / "flaky.copy", resume_attempts=2)
     finally:
         relay.close()
     assert failure.value.transient
@@ -158,7 +160,7 @@ def test_download_bandwidth_is_recorded_from_apaches_log(account, tmp_path):
         deadline = time.monotonic() + 10
         while True:
             downloads = [h for h in client.history() if h.kind == "download" and h.name == "bw.bin"]
-            if downloads and downloads[0].state == "done" or time.monotonic() > deadline:
+            if (downloads and downloads[0].state == "done") or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
         uploads = [h for h in client.history() if h.kind == "upload" and h.name == "bw.bin"]

@@ -2,35 +2,12 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from pilot_movers.errors import TransferFailed
 from tests.helpers import write_file
 
 MIB = 1 << 20
-
-
-@pytest.fixture
-def web_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A plain http server on 127.0.0.1 serving ``tmp_path/www``."""
-    root = tmp_path / "www"
-    root.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", root
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_upload_from_url_completes_and_reports_its_bandwidth(account, web_server, tmp_path):
