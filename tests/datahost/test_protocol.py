@@ -251,3 +251,12 @@ def test_download_whose_bytes_do_not_match_the_recorded_checksum_never_lands(acc
             client.get("e.bin", tmp_path / "e.copy")
         assert not (tmp_path / "e.copy").exists()
         assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_an_empty_file_round_trips(account, tmp_path):
+    (tmp_path / "empty.dat").write_bytes(b"")
+    with account.client() as client:
+        uploaded = client.put(tmp_path / "empty.dat")
+        assert (uploaded.size, uploaded.adler32) == (0, "00000001")
+        result = client.get("empty.dat", tmp_path / "empty.copy")
+    assert result.size == 0 and (tmp_path / "empty.copy").read_bytes() == b""
