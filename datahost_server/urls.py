@@ -26,6 +26,7 @@ urlpatterns = [
     path("datahost/transmit/", transmit.transmit, name="transmit"),
     path("datahost/receive/<str:name>", files.receive, name="receive"),
     path("datahost/delete/", files.delete, name="delete"),
+    path("datahost/rename/", files.rename, name="rename"),
     path("datahost/history/", files.history, name="history"),
     path("datahost/pull/", pulling.pull, name="pull"),
     path("datahost/pulls/", pulling.pull_list, name="pulls"),

@@ -17,7 +17,7 @@ from datahost_server import quotas, storage, transfer_log
 from datahost_server.access import identify
 from datahost_server.answers import ProtocolError, done_answer, json_answer
 from datahost_server.models import StoredFile, Transfer
-from datahost_server.views.endpoint import endpoint
+from datahost_server.views.endpoint import endpoint, flag
 
 #: The response header that links a download to its Transfer record (logged by Apache).
 TRANSFER_HEADER = "X-DataHost-Transfer"
@@ -108,6 +108,33 @@ def delete(request: HttpRequest) -> HttpResponse:
             raise ProtocolError("not_found", f"no file {name} in your storage") from None
         StoredFile.objects.filter(user=caller.user, name=name).delete()
     return done_answer(request, {"deleted": name}, f"Deleted {name}.")
+
+
+@endpoint("POST", back="/datahost/")
+def rename(request: HttpRequest) -> HttpResponse:
+    """``POST /datahost/rename/`` with ``name``, ``to`` and optionally ``overwrite``: give a file
+    another name, atomically (a mover uploads to a temporary name, verifies, then renames)."""
+    caller = identify(request, write=True)
+    name, to = request.POST.get("name") or "", request.POST.get("to") or ""
+    overwrite = flag(request.POST.get("overwrite"))
+    try:
+        source, target = storage.file_path(caller.user.pk, name), storage.file_path(caller.user.pk, to)
+    except storage.BadName as exc:
+        raise ProtocolError("bad_name", str(exc)) from None
+    with storage.commit_lock():
+        if not source.is_file():
+            raise ProtocolError("not_found", f"no file {name} in your storage")
+        if source == target:
+            return done_answer(request, {"renamed": name, "to": to}, f"{name} keeps its name.")
+        if target.exists() and not overwrite:
+            raise ProtocolError("exists", f"{to} already exists: delete it first or ask to overwrite it")
+        try:
+            storage.place(source, target, overwrite=overwrite)
+        except FileExistsError:
+            raise ProtocolError("exists", f"{to} already exists: delete it first or ask to overwrite it") from None
+        StoredFile.objects.filter(user=caller.user, name=to).delete()
+        StoredFile.objects.filter(user=caller.user, name=name).update(name=to)
+    return done_answer(request, {"renamed": name, "to": to}, f"Renamed {name} to {to}.")
 
 
 @endpoint("GET")

@@ -162,6 +162,11 @@ class DataHostClient:
     def rm(self, name: str) -> None:
         self._request("POST", "/datahost/delete/", data={"name": name}, file=name)
 
+    def rename(self, name: str, to: str, *, overwrite: bool = False) -> None:
+        """Rename a remote file atomically (DestinationExists if ``to`` exists, unless ``overwrite``)."""
+        data = {"name": name, "to": to, **({"overwrite": "1"} if overwrite else {})}
+        self._request("POST", "/datahost/rename/", data=data, file=name)
+
     def put(
         self,
         path: Union[str, os.PathLike[str]],

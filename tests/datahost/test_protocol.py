@@ -260,3 +260,22 @@ def test_an_empty_file_round_trips(account, tmp_path):
         assert (uploaded.size, uploaded.adler32) == (0, "00000001")
         result = client.get("empty.dat", tmp_path / "empty.copy")
     assert result.size == 0 and (tmp_path / "empty.copy").read_bytes() == b""
+
+
+def test_rename_is_atomic_keeps_the_checksum_and_respects_existing_names(account, tmp_path):
+    """What a mover needs: upload to a temporary name, verify, rename into place."""
+    expected = write_file(tmp_path / "t.bin", 10_000, seed=9).value
+    temporary = "out.root.pilot-movers-a1-x1y2.part"
+    with account.client() as client:
+        client.put(tmp_path / "t.bin", temporary)
+        client.put(tmp_path / "t.bin", "other.bin")
+        with pytest.raises(DestinationExists):
+            client.rename(temporary, "other.bin")
+        client.rename(temporary, "out.root")
+        assert {f.name: f.adler32 for f in client.ls()} == {"other.bin": expected, "out.root": expected}
+        client.rename("out.root", "other.bin", overwrite=True)
+        assert [f.name for f in client.ls()] == ["other.bin"]
+        with pytest.raises(SourceNotFound):
+            client.rename("out.root", "elsewhere.root")
+        with pytest.raises(TransferFailed, match="not a valid file name"):
+            client.rename("other.bin", "../other.bin")
