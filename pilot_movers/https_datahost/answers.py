@@ -26,11 +26,10 @@ def error_for_answer(status: int, body: Any, *, endpoint: str, file: Optional[st
     message = body.get("error") if isinstance(body, dict) else None
     message = str(message or f"the DataHost answered HTTP {status}")
     error_class = _error_class(status, reason)
-    error = error_class(message, endpoint=endpoint, file=file)
-    if error_class is TransferFailed and reason == "client_disconnected":
-        error.transient = True
+    transient = True if error_class is TransferFailed and reason == "client_disconnected" else None
+    error = error_class(message, endpoint=endpoint, file=file, transient=transient)
     if status in (401, 403):
-        error.http_status = status  # type: ignore[attr-defined]  # 401: no or expired session
+        error.http_status = status  # 401: no or expired session
     return error
 
 
