@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import signal
 import sys
@@ -90,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     import job_params
     from pilot_movers.errors import JobTerminated, MoverError
-    from pilot_movers.job import REPORT_NAME, Job, preflight
+    from pilot_movers.job import Job, preflight
     from pilot_movers.queue_config import QueueConfig
 
     payload = list(args.payload)
@@ -110,7 +111,7 @@ def _run(args: argparse.Namespace) -> int:
         return _fail(str(exc), EXIT_USAGE)
 
     workdir = tempfile.mkdtemp(prefix="pilot-movers-job-") if temporary else args.workdir
-    report_path = args.report or (REPORT_NAME if temporary else os.path.join(workdir, REPORT_NAME))
+    report_path = args.report or _default_report(workdir, args.job_id, temporary)
     job = Job(params, queue, workdir, job_id=args.job_id, report_path=report_path)
     try:
         with job:
@@ -137,6 +138,17 @@ def _run(args: argparse.Namespace) -> int:
         f"{counts.get('stage-out', 0)} out; report: {os.path.abspath(report_path)}"
     )
     return EXIT_OK
+
+
+def _default_report(workdir: str, job_id: str, temporary: bool) -> str:
+    """In the work dir it names; beside a temporary one (removed afterwards), named with the job
+    id (or the work dir's name): never a fixed name in the current directory."""
+    from pilot_movers.job import REPORT_NAME
+
+    if not temporary:
+        return os.path.join(workdir, REPORT_NAME)
+    label = re.sub(r"[^A-Za-z0-9_.-]+", "_", job_id) if job_id else os.path.basename(workdir)
+    return os.path.join(os.path.dirname(workdir), f"pilot-movers-report-{label}.json")
 
 
 def _movers(args: argparse.Namespace) -> int:

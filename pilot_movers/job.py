@@ -57,6 +57,9 @@ from pilot_movers.workdir import check_workdir_path, prepare_workdir
 log = logging.getLogger(__name__)
 
 REPORT_NAME = "pilot_movers_report.json"
+#: Code that catches every exception (a logging handler prints and drops it): a signal's exception
+#: is not raised inside it.
+_SWALLOWING_MODULES = (os.path.dirname(logging.__file__),)
 _SIGNALS = ("SIGTERM", "SIGINT", "SIGQUIT")
 
 
@@ -289,6 +292,7 @@ class Job:
         if timeout is None:
             timeout = settings.timeout
         kwargs.setdefault("kill_grace", settings.kill_grace)
+        kwargs.setdefault("stop_requested", lambda: self._signal_error)
         started = time.time()
         try:
             self._payload = run_payload(
@@ -301,6 +305,7 @@ class Job:
             name = exc.signal_name if isinstance(exc, JobTerminated) else type(exc).__name__
             self._payload = PayloadReport(tuple(argv), started, time.time(), None, signal=name)
             raise
+        self._raise_if_terminated()
         return self._payload
 
     def payload_environment(self) -> dict[str, str]:
@@ -345,6 +350,7 @@ class Job:
                 finally:
                     self._temporary_left += [(self._movers[name], item) for item in self._engine.left_behind]
                     self._engine = None
+                self._raise_if_terminated()
         except BaseException as exc:
             error = as_mover_error(exc, phase=phase)
             self._phases.append(
@@ -468,6 +474,8 @@ class Job:
         engine = self._engine
         if engine is not None:  # cancel first: unwinding then joins threads that are already stopping
             engine.cancel(error)
+        if _inside(frame, _SWALLOWING_MODULES):
+            return  # raised there it would be caught and printed; the job stops at its next step
         raise error
 
     def _on_unraisable(self, unraisable: Any) -> None:
@@ -488,3 +496,12 @@ class Job:
         if self._saved_handlers:
             signal.pthread_sigmask(signal.SIG_SETMASK, self._saved_mask)
         self._saved_handlers.clear()
+
+
+def _inside(frame: Optional[FrameType], places: tuple[str, ...]) -> bool:
+    """Whether any caller of ``frame`` runs code from one of ``places`` (file path prefixes)."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith(places):
+            return True
+        frame = frame.f_back
+    return False

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from typing import IO, Mapping, Optional, Sequence, Union
+from typing import IO, Callable, Mapping, Optional, Sequence, Union
 
 from pilot_movers.config_values import DURATION, NOT_NEGATIVE, POSITIVE, check_fields, option
 from pilot_movers.errors import PayloadFailed, PayloadTimeout
@@ -47,6 +47,7 @@ def run_payload(
     stdout: Output = None,
     stderr: Output = None,
     kill_grace: float = KILL_GRACE,
+    stop_requested: Callable[[], Optional[BaseException]] = lambda: None,
 ) -> PayloadReport:
     """Run ``argv`` to completion; return its report, or raise PayloadFailed / PayloadTimeout.
 
@@ -69,7 +70,7 @@ def run_payload(
         raise PayloadFailed(f"cannot start {argv[0]}: {exc.strerror}") from exc
     log.info("payload started: process group %d: %s", process.pid, " ".join(argv))
     try:
-        exit_code = process.wait(timeout=timeout)
+        exit_code = _wait(process, timeout, stop_requested)
         _kill_group(process.pid)  # what the payload left running
     except subprocess.TimeoutExpired:
         stop_process_group(process, kill_grace)
@@ -104,6 +105,25 @@ def stop_process_group(process: subprocess.Popen[bytes], grace: float) -> None:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def _wait(
+    process: subprocess.Popen[bytes], timeout: Optional[float], stop_requested: Callable[[], Optional[BaseException]]
+) -> int:
+    """The exit status; ``subprocess.TimeoutExpired`` after ``timeout``; the exception
+    ``stop_requested`` returns once it returns one (looked at twice a second: a signal that could
+    not be raised where it arrived still stops the payload)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        step = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
+        try:
+            return process.wait(timeout=step)
+        except subprocess.TimeoutExpired:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise
+        stop = stop_requested()
+        if stop is not None:
+            raise stop
 
 
 def _find(program: str, cwd: str, env: Mapping[str, str]) -> str:

@@ -383,13 +383,27 @@ class TransferEngine:
         expected = spec.checksum
         algorithm = expected.algorithm if expected else request.checksum_algorithm
         seen = matching(algorithm, copied.checksums)
-        can_compute = request.target.is_local or self.capabilities.checksums is not ChecksumSource.NONE
-        if expected is None:
-            if seen is None and not copied.linked and can_compute:  # the report gives the copy a checksum
-                seen = namespace.checksum(request.target, algorithm)
-            return seen, copied.verified
-        if copied.verified:  # the transport compared the copy with the expected value itself
+        if copied.verified:  # the transport compared the copy with the expected value or the source
             return seen or expected, True
+        if expected is None:
+            if copied.linked:  # no byte was copied: the file is the source itself
+                return seen, False
+            if self.capabilities.checksums is ChecksumSource.NONE and not (
+                request.target.is_local and request.source.is_local
+            ):
+                return seen, False  # nobody can checksum it: the report says it is not verified
+            # The copy is compared with its source, whatever the transport did: a copy cut
+            # short without an error (a server dying mid-stream) never lands.
+            if seen is None:
+                seen = namespace.checksum(request.target, algorithm)
+            expected = self.transport.namespace(spec.source).checksum(spec.source, algorithm)
+            if seen != expected:
+                raise ChecksumMismatch(
+                    f"{algorithm} of the copy is {seen.value}, the source has {expected.value}",
+                    algorithm=algorithm,
+                    transient=True,
+                )
+            return seen, True
         if seen is None:
             seen = namespace.checksum(request.target, algorithm)
         if seen != expected:

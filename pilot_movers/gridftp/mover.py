@@ -1,39 +1,42 @@
 """The ``gridftp`` mover, on gfal2's Python binding.
 
-Many files move through gfal2's bulk ``filecopy`` (one call per chunk of ``bulk_size`` files, which
-keeps the GridFTP session; ``concurrency`` chunks at once). Integrity is gfal2's own verification:
+A batch is spread evenly over ``concurrency`` lanes; each lane runs on its own thread with a gfal2
+context borrowed from a pool kept warm for the mover's (the job's) life (a warm context reuses its
+GridFTP session: no new GSI handshake per file), in bulk ``filecopy`` calls of ``bulk_size`` files.
 
-* a download with an expected checksum: mode ``both`` with that value, so a source that does not
-  match is refused before a byte moves and the copy is checked against it;
-* a download without: the server's checksum of the source is fetched first, then mode ``target``
-  with it (each side is checksummed once, and the report gets the value);
-* an upload: the local file is checksummed first (and refused if it does not match the job's
-  expectation), then mode ``target`` with that value: the server checks what it received.
+Integrity between GridFTP and local files is checked here, each side checksummed once, in parallel
+with the copy (no second pass over a file):
 
-Per-file values go to the bulk call as bare, zero-padded values (gfal2 compares checksums without
-leading zeros): in gfal2 2.21 and its Python binding, the type of a ``TYPE:VALUE`` string loses its
-last character, and strings shorter than 16 characters reach the C code as dangling pointers.
+* a download: the local copy's checksum is computed while gfal2 writes it (``follower``), and
+  compared with the job's expected value, or else with the server's checksum of the source,
+  fetched on another context while the copy runs;
+* an upload: the local file's checksum is computed while gfal2 reads it (and a file that is not
+  what the job expects is refused), then compared with the server's checksum of what it received.
 
-Progress reaches the clocks from gfal2's monitor callback where gfal2 fires it (third-party and
-plugin-driven copies); it does not for copies between GridFTP and local files, so for those the
-clocks read it from the local end (the size of a download's target, the read offset of an upload's
-source).
+Server-to-server copies are verified by gfal2 itself (checksum modes ``both`` / ``target``); their
+per-file values go to the bulk call as bare, zero-padded values: in gfal2 2.21 and its binding the
+type of a ``TYPE:VALUE`` string loses its last character, and strings shorter than 16 characters
+reach the C code as dangling pointers.
+
+Progress reaches the clocks from the follower (local ends) or gfal2's monitor callback
+(server-to-server copies).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
 import signal
 import threading
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional, Union
 
 import gfal2
 
 from pilot_movers.base import Mover
-from pilot_movers.checksums import Checksum, file_checksum
+from pilot_movers.checksums import Checksum, file_checksum, matching
 from pilot_movers.config_values import AT_LEAST_ONE, NOT_NEGATIVE, option
 from pilot_movers.engine import probes
 from pilot_movers.engine.contract import (
@@ -48,10 +51,15 @@ from pilot_movers.engine.contract import (
 )
 from pilot_movers.engine.settings import TransferSettings
 from pilot_movers.errors import ChecksumMismatch, MoverError, Scope, TransferCancelled
+from pilot_movers.gridftp import guc
+from pilot_movers.gridftp.contexts import ContextPool, Lease
 from pilot_movers.gridftp.errors import from_gerror
+from pilot_movers.gridftp.follower import Followed, Follower
 from pilot_movers.gridftp.namespace import Gfal2Namespace
 from pilot_movers.values import Location
 from pilot_movers.version import __version__
+
+log = logging.getLogger(__name__)
 
 # gfal2's binding logs every plugin load at INFO; keep that out of pilot logs unless asked for.
 if logging.getLogger("gfal2").level == logging.NOTSET:
@@ -100,7 +108,13 @@ class GridFTPOptions:
     tcp_buffersize: int = option(0, NOT_NEGATIVE)
     """TCP buffer size in bytes (0: the system's)."""
     bulk_size: int = option(200, AT_LEAST_ONE)
-    """Files per gfal2 bulk call."""
+    """Files per gfal2 bulk call (a lane's share is cut into calls of at most this many)."""
+    pipelined: bool = True
+    """Move batches of small files between GridFTP and local disk with globus-url-copy's pipelined
+    engine (when installed) instead of one gfal2 copy each."""
+    small_file_size: int = option(16 * 1024 * 1024, NOT_NEGATIVE)
+    """Files up to this size (when the job gives it; else every file of a batch larger than the
+    concurrency) take the pipelined path."""
 
 
 class GridFTPMover(Mover):
@@ -112,8 +126,8 @@ class GridFTPMover(Mover):
 
     def __init__(self, settings: Optional[TransferSettings] = None, options: Any = None, **raw_options: Any) -> None:
         super().__init__(settings, options, **raw_options)
-        self._local = threading.local()
-        self._contexts: list[Any] = []
+        self._copies: Optional[ContextPool] = None
+        self._lookups: Optional[ContextPool] = None
         self._lock = threading.Lock()
         self._active_calls = 0
         #: Most bulk calls that ran at once in this mover's life (observability, and tests).
@@ -121,48 +135,37 @@ class GridFTPMover(Mover):
 
     # -- sessions --------------------------------------------------------------------------
 
-    def close(self) -> None:
-        with self._lock:
-            contexts, self._contexts = self._contexts, []
-        for context in contexts:
-            try:
-                context.free()
-            except Exception:  # noqa: BLE001 - close must not raise
-                pass
-        self._local = threading.local()
+    def open(self) -> None:
+        size = self.settings.concurrency
+        self._copies = ContextPool(self._new_context, size)
+        self._lookups = ContextPool(self._new_context, size)
 
-    def context(self) -> Any:
-        """The calling thread's gfal2 context (gfal2 contexts are not shared between threads)."""
-        context = getattr(self._local, "context", None)
-        if context is None:
-            context = new_context()
-            context.set_user_agent("pilot-movers", __version__)
-            proxy = self.credentials.x509_proxy  # per context: never the process's X509_USER_PROXY
-            if proxy:
-                context.set_opt_string("X509", "CERT", proxy)
-                context.set_opt_string("X509", "KEY", proxy)
-            self._local.context = context
-            with self._lock:
-                self._contexts.append(context)
+    def close(self) -> None:
+        for pool in (self._copies, self._lookups):
+            if pool is not None:
+                pool.close()
+
+    def _new_context(self) -> Any:
+        context = new_context()
+        context.set_user_agent("pilot-movers", __version__)
+        proxy = self.credentials.x509_proxy  # per context: never the process's X509_USER_PROXY
+        if proxy:
+            context.set_opt_string("X509", "CERT", proxy)
+            context.set_opt_string("X509", "KEY", proxy)
         return context
 
-    def drop_context(self) -> None:
-        """Forget the calling thread's context: after a connection broke, gfal2 would keep
-        reusing its dead cached GridFTP session."""
-        context = getattr(self._local, "context", None)
-        if context is None:
-            return
-        self._local.context = None
-        with self._lock:
-            if context in self._contexts:
-                self._contexts.remove(context)
-        try:
-            context.free()
-        except Exception:  # noqa: BLE001
-            pass
+    @property
+    def contexts_made(self) -> int:
+        """gfal2 contexts made over the mover's life: a warm pool makes few (observability)."""
+        return sum(pool.contexts_made for pool in (self._copies, self._lookups) if pool is not None)
+
+    def _pools(self) -> tuple[ContextPool, ContextPool]:
+        if self._copies is None or self._lookups is None:
+            raise RuntimeError("the gridftp mover is not open")
+        return self._copies, self._lookups
 
     def remote_namespace(self, location: Location) -> Namespace:
-        return Gfal2Namespace(self.context, on_broken_session=self.drop_context)
+        return Gfal2Namespace(self._pools()[1])
 
     def translate_exception(self, exc: Exception) -> MoverError:
         if isinstance(exc, gfal2.GError):
@@ -172,134 +175,377 @@ class GridFTPMover(Mover):
     # -- copies ----------------------------------------------------------------------------
 
     def copy_batch(self, batch: Batch) -> Iterator[tuple[CopyRequest, AttemptOutcome]]:
-        """Chunks of ``bulk_size`` files, ``concurrency`` chunks at once. Even one chunk runs on a
-        worker thread: gfal2 holds the thread inside C for the whole copy, and the main thread
-        must stay free to act on SIGTERM (which cancels the copy through the clocks)."""
-        requests = batch.requests
-        size = self.options.bulk_size
-        chunks = [list(requests[i : i + size]) for i in range(0, len(requests), size)]
-        pool = ThreadPoolExecutor(min(batch.parallel, len(chunks)), thread_name_prefix="pilot-movers-gridftp")
+        """Small files between GridFTP and local disk through the pipelined engine; the rest in
+        lanes of gfal2 bulk calls, each lane on a thread of its own with a warm context (even one:
+        gfal2 holds its thread inside C for a whole copy, and the main thread must stay free to
+        act on SIGTERM). Answers are handed back as each call ends."""
+        requests = list(batch.requests)
+        small = [r for r in requests if self._pipelined(r, len(requests))]
+        rest = [r for r in requests if not self._pipelined(r, len(requests))]
+        answers: queue.Queue[Optional[list[tuple[CopyRequest, AttemptOutcome]]]] = queue.Queue()
+        threads = []
+        if small:
+            threads.append(threading.Thread(target=self._run_pipelined, args=(small, batch, answers), daemon=True))
+        count = max(1, min(batch.parallel, len(rest)))
+        threads += [
+            threading.Thread(target=self._run_lane, args=(rest[i::count], answers), daemon=True)
+            for i in range(count)
+            if rest[i::count]
+        ]
+        for thread in threads:
+            thread.name = "pilot-movers-gridftp"
+            thread.start()
+        running = len(threads)
         try:
-            running = {pool.submit(self._copy_chunk, chunk) for chunk in chunks}
             while running:
-                done, running = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield from future.result()
+                chunk = answers.get()
+                if chunk is None:
+                    running -= 1
+                    continue
+                yield from chunk
         finally:  # when abandoned, the engine has cancelled every clock: the calls end soon
-            pool.shutdown(wait=True, cancel_futures=True)
+            for thread in threads:
+                thread.join()
 
-    def _copy_chunk(self, requests: list[CopyRequest]) -> list[tuple[CopyRequest, AttemptOutcome]]:
-        """Copy a chunk: one bulk call per kind of verification the files need."""
+    def _pipelined(self, request: CopyRequest, batch_size: int) -> bool:
+        if not (self.options.pipelined and guc.available()):
+            return False
+        if request.source.is_local == request.target.is_local:  # server to server, or local
+            return False
+        if request.size is not None:
+            return request.size <= self.options.small_file_size
+        return batch_size > self.settings.concurrency
+
+    def _run_pipelined(self, requests: list[CopyRequest], batch: Batch, answers: queue.Queue[Any]) -> None:
+        """One globus-url-copy run for the small files (``parallel`` at once, pipelined); each
+        file it moved is verified here; each it did not goes through gfal2, for a typed answer."""
+        try:
+            sources = _SourceChecksums(self, [r for r in requests if r.target.is_local and r.expected_checksum is None])
+            uploads = [r for r in requests if r.source.is_local]
+            local = Follower([r.source.path for r in uploads], [r.algorithms for r in uploads], sealed=len(uploads))
+            failed = guc.copy_files(
+                [guc.Pair(r.source.url, r.target.url) for r in requests],
+                parallel=batch.parallel,
+                environment=self.credentials.environment(),
+                progress=batch.clock.progress,
+                cancelled=batch.clock.cancelled,
+                stall_timeout=self.settings.stall_timeout,
+            )
+            read = dict(zip((id(r) for r in uploads), local.finish()))
+            values = sources.finish()
+            moved = [r for i, r in enumerate(requests) if i not in failed]
+            answers.put(self._verify_moved(moved, values, read))
+            retry = [r for i, r in enumerate(requests) if i in failed and r.clock.reason is None]
+            cancelled = [(r, r.clock.reason) for i, r in enumerate(requests) if i in failed and r.clock.reason]
+            if cancelled:
+                answers.put(cancelled)
+            if retry:
+                for request in retry:  # what globus-url-copy left half-made, gfal2 must not find
+                    try:
+                        self.namespace(request.target).remove(request.target)
+                    except MoverError as exc:
+                        log.debug("could not clear %s before retrying it: %s", request.target, exc)
+                self._run_lane(retry, answers, last=False)
+        except MoverError as exc:
+            answers.put([(r, exc) for r in requests])
+        finally:
+            answers.put(None)
+
+    def _verify_moved(
+        self,
+        requests: list[CopyRequest],
+        sources: dict[int, Union[Checksum, MoverError]],
+        read: dict[int, Optional[Followed]],
+    ) -> list[tuple[CopyRequest, AttemptOutcome]]:
+        """Checksums of what the pipelined engine moved, compared with the job's or the server's."""
+        _, lookups = self._pools()
+        namespace = Gfal2Namespace(lookups)
+
+        def one(request: CopyRequest) -> tuple[CopyRequest, AttemptOutcome]:
+            try:
+                if request.target.is_local:
+                    reference = request.expected_checksum or sources.get(id(request))
+                    if isinstance(reference, MoverError):
+                        return request, reference
+                    copy = _read_back(request)  # small, just written: from the page cache
+                    return request, _compared(request, copy, reference, "the source")
+                mine = read.get(id(request)) or _read_back(request, request.source.path)
+                return request, self._compare_upload(namespace, request, mine)
+            except MoverError as exc:
+                return request, exc
+
+        if not requests:
+            return []
+        with ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="pilot-movers-gridftp-verify") as pool:
+            return list(pool.map(one, requests))
+
+    def _compare_upload(self, namespace: Namespace, request: CopyRequest, mine: Followed) -> AttemptOutcome:
+        """An upload: the local file as the job expects it, and the server's copy like it."""
+        expected = request.expected_checksum
+        algorithm = expected.algorithm if expected else request.checksum_algorithm
+        local = matching(algorithm, mine.checksums)
+        if expected is not None and local != expected:
+            return ChecksumMismatch(
+                f"{request.source.path} has {local}, the job expects {expected}",
+                algorithm=algorithm,
+                scope=Scope.SOURCE,
+            )
+        received = namespace.checksum(request.target, algorithm)
+        return _compared(request, Followed(mine.bytes, (received,)), local, request.source.path)
+
+    def _run_lane(self, lane: list[CopyRequest], answers: queue.Queue[Any], *, last: bool = True) -> None:
+        """``lane``'s files in bulk calls on one borrowed context; ``last``: then say it is done."""
+        copies, _ = self._pools()
+        size = self.options.bulk_size
+        try:
+            with copies.borrow() as lease:
+                for start in range(0, len(lane), size):
+                    chunk = lane[start : start + size]
+                    try:
+                        answers.put(self._copy_chunk(lease, chunk))
+                    except Exception as exc:
+                        log.exception("gridftp: a bulk call failed unexpectedly")
+                        error = self.translate_exception(exc)
+                        answers.put([(request, error) for request in chunk])
+        except MoverError as exc:  # no context could be made
+            answers.put([(request, exc) for request in lane])
+        finally:
+            if last:
+                answers.put(None)
+
+    def _copy_chunk(self, lease: Lease, requests: list[CopyRequest]) -> list[tuple[CopyRequest, AttemptOutcome]]:
+        """Copy a chunk: cancelled files are answered at once; downloads, uploads and
+        server-to-server copies each in a bulk call of their own."""
         results: dict[int, AttemptOutcome] = {}
-        groups: dict[tuple[str, str], list[tuple[CopyRequest, Checksum]]] = {}
+        downloads, uploads, third_party = [], [], []
         for request in requests:
             if request.clock.reason is not None:
                 results[id(request)] = request.clock.reason
+            elif request.target.is_local:
+                downloads.append(request)
+            elif request.source.is_local:
+                uploads.append(request)
+            else:
+                third_party.append(request)
+        if downloads:
+            results.update(self._download(lease, downloads))
+        if uploads:
+            results.update(self._upload(lease, uploads))
+        if third_party:
+            results.update(self._third_party(lease, third_party))
+        return [(r, results[id(r)]) for r in requests]
+
+    # -- GridFTP to local ------------------------------------------------------------------
+
+    def _download(self, lease: Lease, requests: list[CopyRequest]) -> dict[int, AttemptOutcome]:
+        """The copies' checksums are computed while gfal2 writes them; each is compared with the
+        job's expected value, or with the server's checksum of its source (fetched meanwhile)."""
+        need_source = [r for r in requests if r.expected_checksum is None]
+        sources = _SourceChecksums(self, need_source)
+        follower = self._follower(requests, (r.target.path for r in requests), sealed=0)
+        errors = self._bulk(lease, requests, follower=follower)
+        followed = follower.finish() if follower else [None] * len(requests)
+        source_values = sources.finish()
+        results: dict[int, AttemptOutcome] = {}
+        for index, (request, error) in enumerate(zip(requests, errors)):
+            if error is not None:
+                results[id(request)] = error
+                continue
+            reference = request.expected_checksum or source_values.get(id(request))
+            if isinstance(reference, MoverError):
+                results[id(request)] = reference
+                continue
+            copy = followed[index] or _read_back(request)  # a second pass only if following failed
+            results[id(request)] = _compared(request, copy, reference, "the source")
+        return results
+
+    # -- local to GridFTP ------------------------------------------------------------------
+
+    def _upload(self, lease: Lease, requests: list[CopyRequest]) -> dict[int, AttemptOutcome]:
+        """The local files' checksums are computed while gfal2 reads them; a file that is not what
+        the job expects is refused; what the server received is compared with them."""
+        follower = Follower([r.source.path for r in requests], [r.algorithms for r in requests], sealed=len(requests))
+        errors = self._bulk(lease, requests, follower=None)
+        local = follower.finish()
+        _, lookups = self._pools()
+        namespace = Gfal2Namespace(lookups)
+        results: dict[int, AttemptOutcome] = {}
+        for request, error, read in zip(requests, errors, local):
+            if error is not None:
+                results[id(request)] = error
                 continue
             try:
-                mode, value = self._verification(request)
+                results[id(request)] = self._compare_upload(
+                    namespace, request, read or _read_back(request, request.source.path)
+                )
+            except MoverError as exc:
+                results[id(request)] = exc
+        return results
+
+    # -- server to server ------------------------------------------------------------------
+
+    def _third_party(self, lease: Lease, requests: list[CopyRequest]) -> dict[int, AttemptOutcome]:
+        """Verified by gfal2: mode ``both`` against the job's expected value, else ``target``
+        against the server's checksum of the source."""
+        results: dict[int, AttemptOutcome] = {}
+        groups: dict[tuple[str, str], list[tuple[CopyRequest, Checksum]]] = {}
+        namespace = self.remote_namespace(requests[0].source)
+        for request in requests:
+            try:
+                if request.expected_checksum is not None:
+                    mode, value = "both", request.expected_checksum
+                else:
+                    mode, value = "target", namespace.checksum(request.source, request.checksum_algorithm)
             except MoverError as exc:
                 results[id(request)] = exc
                 continue
             groups.setdefault((mode, value.algorithm), []).append((request, value))
-        context = self.context()
-        for (mode, _), planned in groups.items():
-            results.update(self._bulk_copy(context, planned, mode))
-        return [(r, results[id(r)]) for r in requests]
+        for (mode, algorithm), planned in groups.items():
+            batch = [r for r, _ in planned]
+            values = [v for _, v in planned]
+            errors = self._bulk(lease, batch, checksum=(mode, algorithm, values))
+            for request, value, error in zip(batch, values, errors):
+                if error is None:
+                    found = namespace.stat(request.target)
+                    results[id(request)] = Copied(found.size if found else 0, (value,), verified=True)
+                else:
+                    results[id(request)] = error
+        return results
 
-    def _verification(self, request: CopyRequest) -> tuple[str, Checksum]:
-        """The gfal2 checksum mode for this file and the value it checks against."""
-        if request.source.is_local:
-            return "target", self._local_source_checksum(request)
-        if request.expected_checksum is not None:
-            return "both", request.expected_checksum
-        source = self.remote_namespace(request.source).checksum(request.source, request.checksum_algorithm)
-        return "target", source
+    # -- the bulk call ---------------------------------------------------------------------
 
-    def _bytes_copied(self, request: CopyRequest) -> int:
-        """Bytes at the target: from the local end, or (server to server) from the server."""
-        local = request.target if request.target.is_local else request.source
-        if local.is_local:
-            return os.stat(local.path).st_size
-        found = self.remote_namespace(request.target).stat(request.target)
-        return found.size if found is not None else 0
+    def _follower(self, requests: list[CopyRequest], paths: Iterable[str], *, sealed: int) -> Optional[Follower]:
+        """A follower of the local ends, when gfal2 writes them in order (one stream)."""
+        if self.options.nbstreams > 1:  # parallel streams write out of order: read back after
+            return None
+        return Follower(
+            list(paths),
+            [r.algorithms for r in requests],
+            progress=lambda index, moved: requests[index].clock.progress(moved),
+            sealed=sealed,
+        )
 
-    @staticmethod
-    def _local_source_checksum(request: CopyRequest) -> Checksum:
-        """For an upload, the local file's checksum, checked against the job's expectation."""
-        expected = request.expected_checksum
-        local = file_checksum(request.source.path, expected.algorithm if expected else request.checksum_algorithm)
-        if expected is not None and local != expected:
-            raise ChecksumMismatch(
-                f"{request.source.path} has {local}, the job expects {expected}",
-                algorithm=expected.algorithm,
-                scope=Scope.SOURCE,
-            )
-        return local
-
-    def _bulk_copy(
-        self, context: Any, planned: list[tuple[CopyRequest, Checksum]], mode: str
-    ) -> dict[int, AttemptOutcome]:
-        values = [value for _, value in planned]
-        algorithm = values[0].algorithm
+    def _bulk(
+        self,
+        lease: Lease,
+        requests: list[CopyRequest],
+        *,
+        follower: Optional[Follower] = None,
+        checksum: Optional[tuple[str, str, list[Checksum]]] = None,
+    ) -> list[Optional[MoverError]]:
+        """One gfal2 bulk ``filecopy``; one error (or None) per file, in order."""
+        context = lease.context
         params = context.transfer_parameters()
-        largest = max((r.size or 0) for r, _ in planned)
+        largest = max((r.size or 0) for r in requests)
         params.timeout = int(self.settings.total_timeout(largest)) + 60  # our clocks act first
         params.nbstreams = self.options.nbstreams
         if self.options.tcp_buffersize:
             params.tcp_buffersize = self.options.tcp_buffersize
         params.create_parent = True
         params.overwrite = False
-        params.set_checksum(getattr(gfal2.checksum_mode, mode), algorithm.upper(), _padded(values[0]))
-        tracker = _BulkTracker({_pair(r): r for r, _ in planned})
+        values = [""] * len(requests)
+        if checksum is not None:
+            mode, algorithm, expected = checksum
+            values = [_padded(v) for v in expected]
+            params.set_checksum(getattr(gfal2.checksum_mode, mode), algorithm.upper(), values[0])
+        tracker = _BulkTracker(requests, follower)
         params.event_callback = tracker.on_event
         params.monitor_callback = tracker.on_monitor
         active = _ActiveCall(context)
-        for request, _ in planned:
+        for request in requests:
             request.clock.on_cancel(active.cancel)
-            if request.target.is_local:
-                request.clock.probe = probes.local_size(request.target.path)
-            elif request.source.is_local:
+            if follower is None and request.source.is_local:
                 request.clock.probe = probes.read_position(request.source.path)
-        if len(planned) == 1:
-            planned[0][0].clock.start()
+        if len(requests) == 1:
+            requests[0].clock.start()
         with self._lock:
             self._active_calls += 1
             self.peak_parallel = max(self.peak_parallel, self._active_calls)
         try:
             with active:
                 errors = context.filecopy(
-                    params,
-                    [r.source.url for r, _ in planned],
-                    [r.target.url for r, _ in planned],
-                    [_padded(v) for v in values],
+                    params, [r.source.url for r in requests], [r.target.url for r in requests], values
                 )
         except gfal2.GError as exc:  # the whole call failed before any file was attempted
             error = from_gerror(exc)
             if error.transient:
-                self.drop_context()
-            return {id(r): error for r, _ in planned}
+                lease.discard()
+            if follower is not None:
+                follower.abandon()
+            return [error] * len(requests)
         finally:
             with self._lock:
                 self._active_calls -= 1
-        results: dict[int, AttemptOutcome] = {}
-        for (request, value), error in zip(planned, errors):
+        failures: list[Optional[MoverError]] = []
+        for request, error in zip(requests, errors):
             if error is None:
-                results[id(request)] = Copied(self._bytes_copied(request), (value,), verified=True)
+                failures.append(None)
                 continue
             stage, side = tracker.stage(request)
             failure = from_gerror(error, stage=stage, what=request.spec.name)
             if isinstance(failure, ChecksumMismatch):
-                failure = _mismatch(failure, side, algorithm)
+                failure = _mismatch(failure, side, failure.algorithm)
             elif isinstance(failure, TransferCancelled) and request.clock.reason is None:
                 failure = TransferCancelled(
                     "cancelled with the rest of its gfal2 bulk copy, when another file of it stalled or timed out",
                     transient=True,
                 )
-            results[id(request)] = failure
-        if any(isinstance(r, MoverError) and r.transient for r in results.values()):
-            self.drop_context()
-        return results
+            failures.append(failure)
+        if any(f is not None and f.transient for f in failures):
+            lease.discard()
+        return failures
+
+
+class _SourceChecksums:
+    """The server's checksums of download sources, fetched on a context of their own while the
+    copies run; a file whose source checksum could not be had gets the error instead (its copy
+    cannot be verified: the attempt fails, transiently when the server is unreachable)."""
+
+    def __init__(self, mover: GridFTPMover, requests: list[CopyRequest]) -> None:
+        self.values: dict[int, Union[Checksum, MoverError]] = {}
+        self._thread: Optional[threading.Thread] = None
+        if requests:
+            namespace = mover.remote_namespace(requests[0].source)
+            self._thread = threading.Thread(
+                target=self._fetch, args=(namespace, requests), name="pilot-movers-gridftp-cksm", daemon=True
+            )
+            self._thread.start()
+
+    def _fetch(self, namespace: Namespace, requests: list[CopyRequest]) -> None:
+        for request in requests:
+            if request.clock.reason is not None:
+                continue
+            try:
+                self.values[id(request)] = namespace.checksum(request.source, request.checksum_algorithm)
+            except MoverError as exc:
+                self.values[id(request)] = exc
+
+    def finish(self) -> dict[int, Union[Checksum, MoverError]]:
+        if self._thread is not None:
+            self._thread.join()
+        return self.values
+
+
+def _read_back(request: CopyRequest, path: Optional[str] = None) -> Followed:
+    """A local file's checksums read in a pass of their own (when following was not possible)."""
+    path = path or request.target.path
+    checksums = tuple(file_checksum(path, algorithm) for algorithm in request.algorithms)
+    return Followed(os.stat(path).st_size, checksums)
+
+
+def _compared(request: CopyRequest, copy: Followed, reference: Optional[Checksum], what: str) -> AttemptOutcome:
+    """The copy, verified against ``reference`` when there is one; a mismatch otherwise."""
+    if reference is None:
+        return Copied(copy.bytes, copy.checksums)
+    seen = matching(reference.algorithm, copy.checksums)
+    if seen is None:
+        return Copied(copy.bytes, copy.checksums)
+    if seen != reference:
+        return ChecksumMismatch(
+            f"{reference.algorithm} of the copy is {seen.value}, {what} has {reference.value}",
+            algorithm=reference.algorithm,
+        )
+    return Copied(copy.bytes, copy.checksums, verified=True)
 
 
 def _padded(checksum: Checksum) -> str:
@@ -329,13 +575,16 @@ def _pair(request: CopyRequest) -> str:
 
 class _BulkTracker:
     """Follows gfal2's events through a bulk call: which file is current (its clock starts when
-    its own listing ends) and the last stage and side each file reached (a checksum-stage EIO is
-    a mismatch, on the side the event names)."""
+    its own listing ends, and the files before it are complete: the follower is told) and the
+    last stage and side each file reached (a checksum-stage EIO is a mismatch, on the side the
+    event names)."""
 
-    def __init__(self, requests: dict[str, CopyRequest]) -> None:
+    def __init__(self, requests: list[CopyRequest], follower: Optional[Follower] = None) -> None:
+        self.index = {_pair(r): i for i, r in enumerate(requests)}
         self.requests = requests
+        self.follower = follower
         self.current: Optional[CopyRequest] = None
-        self._listed: list[CopyRequest] = []
+        self._listed: list[int] = []
         self._stages: dict[int, tuple[str, int]] = {}
 
     def on_event(self, event: Any) -> None:
@@ -343,12 +592,15 @@ class _BulkTracker:
         if stage == "LIST:ENTER":
             self._listed = []
         elif stage == "LIST:ITEM":
-            request = self.requests.get(str(event.description))
-            if request is not None:
-                self._listed.append(request)
+            index = self.index.get(str(event.description))
+            if index is not None:
+                self._listed.append(index)
         elif stage == "LIST:EXIT":
             if len(self._listed) == 1:  # gfal2 announces each file alone just before copying it
-                self.current = self._listed[0]
+                index = self._listed[0]
+                if self.follower is not None:
+                    self.follower.seal(index)
+                self.current = self.requests[index]
                 self.current.clock.start()
         elif self.current is not None:
             self._stages[id(self.current)] = (stage, int(event.side))
@@ -358,9 +610,9 @@ class _BulkTracker:
         self, source: str, target: str, average: int, instant: int, moved: int, elapsed: int
     ) -> None:
         """gfal2's monitor callback: bytes moved so far for one pair."""
-        request = self.requests.get(f"{source} => {target}")
-        if request is not None:
-            request.clock.progress(int(moved))
+        index = self.index.get(f"{source} => {target}")
+        if index is not None:
+            self.requests[index].clock.progress(int(moved))
 
     def stage(self, request: CopyRequest) -> tuple[Optional[str], Optional[int]]:
         return self._stages.get(id(request), (None, None))

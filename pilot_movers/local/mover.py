@@ -111,7 +111,8 @@ class LocalMover(Mover):
         except OSError as exc:
             what = source if side is Scope.SOURCE else target
             raise from_oserror(exc, scope=side, what=what) from exc
-        return Copied(digest.bytes, digest.checksums())
+        # The very bytes read were written, each checksummed on the way: the copy holds the source's.
+        return Copied(digest.bytes, digest.checksums(), verified=request.expected_checksum is None)
 
 
 def _make_parent(target: str) -> None:

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -70,6 +71,17 @@ class DataHost:
     @property
     def access_log(self) -> Path:
         return self.root / "logs" / "access.log"
+
+    def logged(self, *texts: str, at_least: int = 1, timeout: float = 15.0) -> list[str]:
+        """The access log's lines holding every one of ``texts``, once there are ``at_least`` of
+        them (Apache writes a request's line after its last byte went out: a client can finish
+        first)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = [line for line in self.access_log.read_text().splitlines() if all(t in line for t in texts)]
+            if len(lines) >= at_least or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.1)
 
     def files_on_disk(self) -> list[Path]:
         """Every file in every user's directory, hidden temporary files included."""

@@ -130,7 +130,7 @@ def test_a_download_cut_off_mid_way_resumes_with_range(account, datahost, tmp_pa
     assert result.resumed == 1 and relay.connections == 2
     assert result.verified and result.adler32 == expected and result.size == size
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
-    ranged = [line for line in datahost.access_log.read_text().splitlines() if "cut.bin" in line and '" 206 ' in line]
+    ranged = datahost.logged("cut.bin", '" 206 ')
     assert ranged, "the resumed request was not a Range request answered 206"
 
 

@@ -97,7 +97,7 @@ def test_quota_exceeded_is_refused_before_the_upload_starts(make_account, dataho
         assert sent == []  # not one byte of the body was read
         assert [f.name for f in client.ls()] == ["small.bin"]
         assert not [h for h in client.history() if h.kind == "upload" and h.name == big]
-    requests_for_big = [line for line in datahost.access_log.read_text().splitlines() if f"name={big}" in line]
+    requests_for_big = datahost.logged(f"name={big}")
     assert len(requests_for_big) == 1  # the question, answered 507; the body was never sent
     assert '"GET /datahost/transmit/' in requests_for_big[0] and '" 507 ' in requests_for_big[0]
     assert not [p for p in datahost.files_on_disk() if p.name.startswith(".")]

@@ -46,15 +46,16 @@ def _proxies(directory: Path) -> list[str]:
 
 @pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
 def test_a_signal_while_the_users_proxy_is_fetched_or_written_leaves_no_proxy(grid, trusted, tmp_path, signal_name):
-    """The signal comes at every moment around the MyProxy logon and the proxy's write: whenever it
-    lands, no proxy is left in the work dir, and when one had been written the report says it was
-    removed."""
+    """The signal comes at every moment around the MyProxy logon and the proxy's write (spread
+    over the time a logon takes on this machine, and just as the proxy's file appears): whenever
+    it lands, no proxy is left in the work dir, and when one had been written the report says it
+    was removed."""
     queue = _queue(grid, tmp_path / "q.json")
     env = {**os.environ, **grid.client_env(proxy=grid.pilot_proxy)}
-    removed_seen = 0
-    for step in range(24):
-        work = tmp_path / f"w{step}"
-        report = tmp_path / f"r{step}.json"
+    number = getattr(signal, signal_name)
+
+    def run(step: int, fire) -> dict:
+        work, report = tmp_path / f"w{step}", tmp_path / f"r{step}.json"
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -71,25 +72,42 @@ def test_a_signal_while_the_users_proxy_is_fetched_or_written_leaves_no_proxy(gr
                 str(report),
                 "--",
                 "sleep",
-                "5",
+                "30",
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             env=env,
         )
+        deadline = time.monotonic() + 60
         while not work.exists() and process.poll() is None:  # the job has started: it made its work dir
+            assert time.monotonic() < deadline
             time.sleep(0.002)
-        time.sleep(step * 0.01)
-        process.send_signal(getattr(signal, signal_name))
+        started = time.monotonic()
+        fire(work)
+        process.send_signal(number)
         _, err = process.communicate(timeout=60)
         assert "Traceback" not in err, err
-        assert process.returncode == 128 + getattr(signal, signal_name), err
-        assert _proxies(work) == [], f"a proxy was left after a {signal_name} {step * 10} ms in: {err}"
-        if report.exists():
-            data = json.loads(report.read_text())
-            removed_seen += any("removed the user's proxy" in note for note in data["cleanup"])
-    assert removed_seen, "no signal came after the proxy was written: the window was never tested"
+        assert process.returncode == 128 + number, err
+        assert _proxies(work) == [], f"a proxy was left after a {signal_name}: {err}"
+        return {
+            "after": time.monotonic() - started,
+            "report": json.loads(report.read_text()) if report.exists() else {},
+        }
+
+    def written(work: Path) -> None:  # the moment the proxy's file appears
+        deadline = time.monotonic() + 30
+        while not _proxies(work) and time.monotonic() < deadline:
+            time.sleep(0.0005)
+
+    calibration = run(0, written)
+    window = max(0.05, calibration["after"]) * 1.3
+    outcomes = [calibration] + [run(step, written) for step in range(1, 4)]
+    for step in range(4, 20):
+        delay = window * (step - 4) / 15
+        outcomes.append(run(step, lambda work, delay=delay: time.sleep(delay)))
+    removed = sum(any("removed the user's proxy" in note for note in o["report"].get("cleanup", [])) for o in outcomes)
+    assert removed, "no signal came after the proxy was written: the window was never tested"
 
 
 def test_a_full_disk_while_the_proxy_is_written_leaves_nothing_and_says_nolocalspace(grid, trusted, tmp_path):

@@ -143,18 +143,77 @@ def test_an_existing_destination_on_the_server_is_not_replaced(proto: Protocol, 
     assert debris(proto.base) == []
 
 
-def test_two_hundred_small_files_move_in_one_call_with_bounded_concurrency(proto: Protocol, tmp_path: Path):
-    expected = {f"f{i:03d}.dat": proto.seed(f"f{i:03d}.dat", 10_000 + i, seed=i) for i in range(200)}
+def test_many_small_files_move_in_one_call_with_bounded_concurrency(proto: Protocol, tmp_path: Path):
+    """XRootD: 200 files in one CopyProcess; GridFTP's gfal2 lanes (the pipelined path off):
+    80 files in lanes of bulk calls. Never more than ``concurrency`` at once."""
+    count = 200 if proto.name == "xrootd" else 80
+    expected = {f"f{i:03d}.dat": proto.seed(f"f{i:03d}.dat", 10_000 + i, seed=i) for i in range(count)}
     settings = FAST.replace(concurrency=4)
-    options = {"bulk_size": 50} if proto.name == "gridftp" else {}
+    options = {"bulk_size": 10, "pipelined": False} if proto.name == "gridftp" else {}
     mover = proto.mover(settings, **options)
     started = time.monotonic()
     results = mover.stage_in([proto.download(name, tmp_path / name) for name in expected])
     elapsed = time.monotonic() - started
-    assert [r.status for r in results] == [Status.DONE] * 200, [r.error for r in results if r.error][:3]
+    assert [r.status for r in results] == [Status.DONE] * count, [r.error for r in results if r.error][:3]
     assert {r.spec.name: r.checksum for r in results} == expected
     assert 1 < mover.peak_parallel <= 4
-    print(f"{proto.name}: 200 files in {elapsed:.1f} s ({200 / elapsed:.0f} files/s)")
+    print(f"{proto.name}: {count} files in {elapsed:.1f} s ({count / elapsed:.0f} files/s)")
+
+
+@pytest.mark.parametrize("direction", ["download", "upload"])
+def test_gridftp_small_files_go_through_the_pipelined_engine_verified_and_failures_typed(
+    grid, tmp_path: Path, direction: str
+):
+    """Many small files: globus-url-copy's pipelined engine moves them; each is still verified
+    (a corrupted source caught against the job's checksum), and a file it could not move gets
+    its typed error from gfal2 (NOSUCHFILE / MISSINGOUTPUTFILE), nothing retried for nothing."""
+    from pilot_movers import Checksum, FileSpec, Location, Role
+    from pilot_movers.registry import get_mover_class
+
+    base = grid.gridftp_dir / f"pipelined-{direction}"
+    local = tmp_path / "local"
+    names = [f"f{i:03d}.dat" for i in range(60)]
+    specs, expected = [], {}
+    for index, name in enumerate(names):
+        if direction == "download":
+            expected[name] = write_file(base / name, 5000 + index, seed=index)
+            specs.append(
+                FileSpec(
+                    name,
+                    Location.parse(grid.gridftp_url(f"{base.name}/{name}")),
+                    Location.local(str(local / name)),
+                    Role.INPUT,
+                )
+            )
+        else:
+            expected[name] = write_file(local / name, 5000 + index, seed=index)
+            specs.append(
+                FileSpec(
+                    name,
+                    Location.local(str(local / name)),
+                    Location.parse(grid.gridftp_url(f"{base.name}/{name}")),
+                    Role.OUTPUT,
+                )
+            )
+    if direction == "download":  # one missing, one corrupted against the job's expectation
+        (base / names[0]).unlink()
+        specs[1] = FileSpec(
+            names[1], specs[1].source, specs[1].destination, Role.INPUT, checksum=Checksum("adler32", "00000001")
+        )
+    else:
+        (local / names[0]).unlink()
+    mover = get_mover_class("gridftp")(FAST.replace(max_attempts=2))
+    results = mover.stage_in(specs) if direction == "download" else mover.stage_out(specs)
+    assert mover.peak_parallel <= 1, "small files did not take the gfal2 path"
+    by_name = {r.spec.name: r for r in results}
+    assert by_name[names[0]].error.name in ("NOSUCHFILE", "MISSINGOUTPUTFILE")
+    assert len(by_name[names[0]].attempts) == 1
+    if direction == "download":
+        assert (by_name[names[1]].error.name, by_name[names[1]].error.scope.value) == ("GETADMISMATCH", "source")
+    good = [r for r in results if r.spec.name not in names[:2]]
+    assert all(r.status is Status.DONE and r.verified for r in good), [r.error for r in good if r.error][:3]
+    assert all(r.checksum == expected[r.spec.name] for r in good)
+    assert debris(tmp_path) == [] and debris(base) == []
 
 
 def test_a_server_killed_mid_transfer_is_retried_the_job_completes_and_leaves_no_partial_file(

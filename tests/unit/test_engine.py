@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import zlib
+from pathlib import Path
 
 import pytest
 
+from pilot_movers import Copied
 from pilot_movers.checksums import Checksum
 from pilot_movers.engine import clocks
 from pilot_movers.engine.engine import TransferEngine
@@ -309,3 +312,26 @@ def test_a_stage_out_cleanup_warning_carries_a_stage_out_code(dirs, caplog):
     warnings = [r.getMessage() for r in caplog.records if "could not remove temporary file" in r.getMessage()]
     assert warnings and all("STAGEOUTFAILED (1137)" in w for w in warnings), warnings
     assert result.error.code == 1137
+
+
+def test_a_damaged_copy_never_lands_even_when_its_transport_did_not_verify_it(dirs):
+    """A transport hands back a copy it did not verify (damaged on the way, its checksum that of
+    the damage): the engine compares it with its source, and retries."""
+    src, dst = dirs
+    write_file(src / "a.dat", 50_000)
+
+    def damaged(request, copy):
+        copy()
+        with open(request.target.path, "r+b") as handle:
+            handle.seek(1000)
+            handle.write(b"\x00\x01\x02")
+        seen = Checksum.adler32_of_int(zlib.adler32(Path(request.target.path).read_bytes()))
+        return Copied(50_000, (seen,), verified=False)
+
+    mover = ScriptedMover(FAST, script={"a.dat": [damaged, None]})
+    (result,) = mover.stage_in([local_spec(src / "a.dat", dst / "a.dat")])
+    assert result.status is Status.DONE and result.verified
+    first = result.attempts[0].error
+    assert (first.name, first.transient) == ("GETADMISMATCH", True)
+    assert "the source has" in first.message
+    assert (dst / "a.dat").read_bytes() == (src / "a.dat").read_bytes()

@@ -25,7 +25,7 @@ from tests.helpers import FAST
 def test_a_failed_bulk_call_fails_each_file_with_the_mapped_code(mocker, tmp_path, code, name, transient):
     context = mocker.MagicMock()
     context.filecopy.side_effect = gfal2.GError("the whole bulk call failed", code)
-    mocker.patch.object(GridFTPMover, "context", return_value=context)
+    mocker.patch("pilot_movers.gridftp.mover.new_context", return_value=context)
     specs = [
         FileSpec(
             f"f{i}",
@@ -33,12 +33,11 @@ def test_a_failed_bulk_call_fails_each_file_with_the_mapped_code(mocker, tmp_pat
             Location.local(str(tmp_path / f"f{i}")),
             Role.INPUT,
             size=10,
-            checksum=None,
+            checksum=Checksum("adler32", "00000001"),
         )
         for i in range(3)
     ]
     mover = GridFTPMover(FAST.replace(max_attempts=1))
-    mocker.patch.object(GridFTPMover, "_verification", return_value=("target", Checksum("adler32", "00000001")))
     reports = mover.stage_in(specs)
     assert [r.status for r in reports] == [Status.FAILED] * 3
     assert {(r.error.name, r.error.transient) for r in reports} == {(name, transient)}

@@ -167,3 +167,32 @@ def test_bad_usage_is_one_sentence_and_exit_2_before_anything_exists(tmp_path, a
     assert message in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "w").exists(), "nothing is made before the job is known to be runnable"
+
+
+def test_without_a_work_dir_the_report_lands_beside_the_temporary_one_named_with_the_job_id(tmp_path):
+    (tmp_path / "q.json").write_text(json.dumps(QUEUE))
+    here = tmp_path / "cwd"
+    here.mkdir()
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    process = _cli(
+        "run",
+        "--job-params",
+        "",
+        "--queue-config",
+        str(tmp_path / "q.json"),
+        "--job-id",
+        "4711",
+        "--",
+        "true",
+        cwd=here,
+        env=env,
+    )
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert list(here.iterdir()) == [], "nothing is written to the current directory"
+    (report,) = scratch.glob("pilot-movers-report-4711.json")
+    assert json.loads(report.read_text())["job_id"] == "4711"
+    assert str(report) in out
+    assert [p.name for p in scratch.iterdir()] == [report.name], "the temporary work dir is gone"

@@ -123,7 +123,7 @@ def test_loading_a_transport_leaves_the_callers_signal_mask_alone():
         "from pilot_movers.registry import get_mover_class\n"
         "for name in ('gridftp', 'xrootd', 'local'): get_mover_class(name)\n"
         "import pilot_movers.gridftp.mover as m\n"
-        "m.GridFTPMover().context()\n"
+        "m.new_context()\n"
         "print(sorted(signal.pthread_sigmask(signal.SIG_BLOCK, [])))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
