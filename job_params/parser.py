@@ -16,6 +16,8 @@ PAIRED = (
     ("--StageoutGOsrc", "--StageoutGOdest"),
     ("--Data", "--OutputGO"),
 )
+#: Sources whose destination may be omitted: the inputs then land in the job's work dir.
+DESTINATION_OPTIONAL = ("--StageinGOsrc",)
 _ENDPOINT = re.compile(r"^[^\s:/]+$")
 _GLOBUS = re.compile(r"^[^\s:/]+:/.*$")
 
@@ -63,6 +65,8 @@ def parse(text: str) -> JobParams:
     for attribute in ("files_in", "files_out", "data"):
         _check_unique(values.get(attribute, ()), attribute)
     for sources, destinations in PAIRED:
+        if sources in DESTINATION_OPTIONAL and not values.get(FLAGS[destinations].attribute):
+            continue
         pair_sources(
             values.get(FLAGS[sources].attribute, ()),
             values.get(FLAGS[destinations].attribute, ()),
