@@ -3,6 +3,7 @@ the real globus-sdk pointed at it through GLOBUS_SDK_SERVICE_URL_TRANSFER and _A
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import globus_sdk
 import pytest
 
 from pilot_movers.testing.globus import LocalGlobus
+from tests.globus.pilots import SEED_ENDPOINTS, Site
 
 
 @pytest.fixture
@@ -36,3 +38,26 @@ def tc(auth_client: globus_sdk.ConfidentialAppAuthClient) -> globus_sdk.Transfer
 def user_tc(globus: LocalGlobus, auth_client: globus_sdk.ConfidentialAppAuthClient) -> globus_sdk.TransferClient:
     """A TransferClient of the test user, through the refresh token."""
     return globus_sdk.TransferClient(authorizer=globus_sdk.RefreshTokenAuthorizer(globus.refresh_token, auth_client))
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    """The emulated Globus with the seed's endpoints and one emulated worker node."""
+    with LocalGlobus(tmp_path / "globus", SEED_ENDPOINTS) as local:
+        site = Site(local, tmp_path)
+        try:
+            yield site
+        finally:
+            site.close()
+
+
+@pytest.fixture
+def pilot_env(site: Site, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """This process as the pilot of ``site``'s worker node (for jobs run through ``Job``)."""
+    env = site.env()
+    for name in ("X509_USER_PROXY", "GLOBUS_REFRESH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        if os.environ.get(name) != value:
+            monkeypatch.setenv(name, value)
+    return env
