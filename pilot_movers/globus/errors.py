@@ -133,6 +133,10 @@ def from_fatal(fatal: Optional[dict[str, Any]]) -> MoverError:
         return AuthenticationFailed(reason)
     if code in _NOT_FOUND:
         return SourceNotFound(reason)
+    if code in {"QUOTA_EXCEEDED", "NO_SPACE_LEFT"}:
+        return NoSpace(reason)
+    if code == "CHECKSUM_MISMATCH":
+        return ChecksumMismatch(reason, transient=True)
     return GlobusSystemError(reason)
 
 

@@ -17,7 +17,7 @@ import os
 import subprocess
 import time
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Callable, Mapping, Optional
 
 from pilot_movers.errors import WorkerEndpointFailed
 
@@ -27,6 +27,8 @@ CONNECTED = "Globus Online:   connected"
 ANOTHER_RUNNING = "Another Globus Connect Personal is currently running"
 _COMMAND_TIMEOUT = 60.0
 _LOG_TAIL = 800
+#: Seconds after which a running ``-start`` is not one that found another GCP (those exit at once).
+_RACE_LOSER_LIFETIME = 3.0
 
 
 class GlobusConnectPersonal:
@@ -39,6 +41,9 @@ class GlobusConnectPersonal:
         self.env = dict(env)
         self.log_path = log_path
         self.process: Optional[subprocess.Popen[bytes]] = None
+        self.connected = False
+        """Seen connected as this job's endpoint: from then on the control socket is ours."""
+        self.started = 0.0
 
     def _run(self, *args: str, timeout: float = _COMMAND_TIMEOUT) -> subprocess.CompletedProcess[str]:
         try:
@@ -91,17 +96,21 @@ class GlobusConnectPersonal:
                 )
             except OSError as exc:
                 raise WorkerEndpointFailed(f"cannot start globusconnectpersonal: {exc}") from None
+        self.started = time.monotonic()
         log.info("Globus Connect Personal started (pid %d), restricted to %s", self.process.pid, workdir)
 
-    def wait_connected(self, timeout: float) -> None:
-        """Until ``-status`` says connected; WorkerEndpointFailed when GCP exits or the time is up."""
+    def wait_connected(self, timeout: float, endpoint_connected: Callable[[], bool]) -> None:
+        """Until ``-status`` says connected and the service says this job's endpoint is
+        (``-status`` alone could be another job's GCP answering on the shared control socket);
+        WorkerEndpointFailed when GCP exits or the time is up."""
         deadline = time.monotonic() + timeout
         pause, last = 0.2, ""
         while True:
             if self.process is None or self.process.poll() is not None:
                 self._exited()
             code, last = self.status()
-            if code == 0 and CONNECTED in last:
+            if code == 0 and CONNECTED in last and endpoint_connected() and self.running:
+                self.connected = True
                 log.info("Globus Connect Personal is connected")
                 return
             if time.monotonic() >= deadline:
@@ -132,13 +141,19 @@ class GlobusConnectPersonal:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    @property
+    def owns_control_socket(self) -> bool:
+        """Our GCP holds the node's control socket: it was seen connected as this job's endpoint,
+        or it has run for longer than a GCP that lost a start race lives (it exits at once)."""
+        return self.running and (self.connected or time.monotonic() - self.started >= _RACE_LOSER_LIFETIME)
+
     def stop(self, timeout: float) -> bool:
-        """``-stop`` our GCP (only if it is ours and running), then make sure its process ended.
-        True when it is not running any more."""
+        """Stop our GCP: ``-stop`` when the control socket is ours, else a signal to our process
+        only (``-stop`` could reach another job's GCP). True when it is not running any more."""
         process = self.process
         if process is None:
             return True
-        if process.poll() is None:
+        if self.owns_control_socket:
             try:
                 done = self._run("-stop", timeout=timeout)
                 log.info("Globus Connect Personal -stop: exit %d", done.returncode)
@@ -147,13 +162,14 @@ class GlobusConnectPersonal:
             try:
                 process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                log.warning("Globus Connect Personal did not stop within %g s: terminating it", timeout)
-                process.terminate()
-                try:
-                    process.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=5)
+                log.warning("Globus Connect Personal did not stop within %g s", timeout)
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
         return process.poll() is not None
 
 

@@ -231,44 +231,55 @@ class TransferTask:
             return
         fatal = from_fatal(task.get("fatal_error"))
         log.warning("Globus task %s: FAILED: %s", self.task_id, fatal.message)
-        by_path = self._error_events(self.task_id)
-        names_files = bool(by_path)
+        events = self._error_events(self.task_id)
+        named = {id(item): found for item in left if (found := _event_about(item, events)) is not None}
         for item in left:
-            self._give(item, item.request.clock.reason or self._file_error(item, by_path, fatal, names_files))
+            self._give(item, item.request.clock.reason or self._file_error(item, named.get(id(item)), fatal, named))
 
     def _file_error(
-        self, item: TaskItem, by_path: dict[str, dict[str, Any]], fatal: MoverError, names_files: bool
+        self,
+        item: TaskItem,
+        found: Optional[tuple[dict[str, Any], Scope]],
+        fatal: MoverError,
+        named: dict[int, tuple[dict[str, Any], Scope]],
     ) -> MoverError:
-        algorithm = item.checksum.algorithm if item.checksum else item.request.checksum_algorithm
-        for path, scope in ((item.source_path, Scope.SOURCE), (item.destination_path, Scope.DESTINATION)):
-            event = by_path.get(path)
-            if event is not None:
-                return from_event(event, algorithm=algorithm, scope=scope)
-        if names_files:  # the task ended on another file's error before reaching this one
+        if found is not None:
+            event, scope = found
+            algorithm = item.checksum.algorithm if item.checksum else item.request.checksum_algorithm
+            return from_event(event, algorithm=algorithm, scope=scope)
+        if named:  # the task ended on another file's error before reaching this one
             return TransferFailed(
                 f"not transferred: Globus task {self.task_id} ended on another file's error ({fatal.message})",
                 transient=True,
             )
         return fatal
 
-    def _error_events(self, task_id: str) -> dict[str, dict[str, Any]]:
-        """The newest error event naming each file (``File: PATH`` in its details)."""
-        found: dict[str, dict[str, Any]] = {}
+    def _error_events(self, task_id: str) -> list[dict[str, Any]]:
+        """The task's error events, newest first."""
+        found: list[dict[str, Any]] = []
         for page in range(_EVENT_PAGES):
-            offset = page * _EVENT_PAGE
-            events = self.service.call(
-                f"reading the events of task {task_id}",
-                partial(_events, task_id=task_id, offset=offset),
+            events = list(
+                self.service.call(
+                    f"reading the events of task {task_id}",
+                    partial(_events, task_id=task_id, offset=page * _EVENT_PAGE),
+                )
             )
-            data = list(events)
-            for event in data:  # newest first
-                if event.get("is_error"):
-                    path = event_fields(str(event.get("details") or "")).get("File")
-                    if path:
-                        found.setdefault(path, dict(event))
-            if len(data) < _EVENT_PAGE:
+            found += [dict(event) for event in events if event.get("is_error")]
+            if len(events) < _EVENT_PAGE:
                 break
         return found
+
+
+def _event_about(item: TaskItem, events: list[dict[str, Any]]) -> Optional[tuple[dict[str, Any], Scope]]:
+    """The newest error event about this file, and which side it names: by the ``File:`` line
+    of its details, else by the file's path appearing in them."""
+    for event in events:
+        details = str(event.get("details") or "")
+        named = event_fields(details).get("File")
+        for path, scope in ((item.source_path, Scope.SOURCE), (item.destination_path, Scope.DESTINATION)):
+            if named == path or (named is None and re.search(re.escape(path) + r"(?![^\s:;,])", details)):
+                return event, scope
+    return None
 
 
 def _successful_transfers(client: globus_sdk.TransferClient, *, task_id: str, marker: Optional[str]) -> Any:

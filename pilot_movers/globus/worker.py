@@ -78,7 +78,15 @@ class WorkerEndpoint:
             raise WorkerEndpointFailed(f"the service gave no setup key for the worker endpoint {self.endpoint}")
         self.gcp.setup(str(setup_key))
         self.gcp.start(self.workdir)
-        self.gcp.wait_connected(self.options.gcp_connect_timeout)
+        endpoint = self.endpoint
+        self.gcp.wait_connected(
+            self.options.gcp_connect_timeout,
+            lambda: bool(
+                self.service.call(
+                    f"looking at the worker endpoint {endpoint}", lambda tc: tc.get_endpoint(endpoint.id)
+                ).get("gcp_connected")
+            ),
+        )
 
     def close(self) -> list[LeftBehind]:
         """Stop GCP, delete the endpoint, remove the config dir. Never raises; returns what
