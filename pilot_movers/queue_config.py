@@ -115,7 +115,7 @@ class QueueConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>") -> QueueConfig:
-        data = _movers_by_name(data, source)
+        data, aliased = _movers_by_name(data, source)
         unknown = set(data) - set(TOP_LEVEL_KEYS) - set(SECTIONS)
         if unknown:
             raise ConfigurationError(
@@ -137,9 +137,10 @@ class QueueConfig:
         movers = _section(data, "movers")
         if not isinstance(movers, Mapping):
             raise ConfigurationError(f"{source}: movers must be a section of one section per mover")
+        sections = {name: f"[{name}]" if name in aliased else f"[mover:{name}]" for name in movers}
         values["movers"] = {
-            str(name): _mover_class(str(name), source, f"[mover:{name}]").parse_options(
-                options, where=f"{source} [mover:{name}]"
+            str(name): _mover_class(str(name), source, sections[name]).parse_options(
+                options, where=f"{source} {sections[name]}"
             )
             for name, options in movers.items()
         }
@@ -185,23 +186,21 @@ class QueueConfig:
         return self.copyprefixin if phase is Phase.STAGE_IN and self.copyprefixin else self.copyprefix
 
 
-def _movers_by_name(data: Mapping[str, Any], source: str) -> Mapping[str, Any]:
+def _movers_by_name(data: Mapping[str, Any], source: str) -> tuple[Mapping[str, Any], set[str]]:
     """A section named after an installed mover (``[globus]``) is that mover's options, as
-    ``[mover:globus]`` would be; giving both is an error."""
-    named = [key for key in data if key not in TOP_LEVEL_KEYS and key not in SECTIONS and key in mover_names()]
-    if not named:
-        return data
+    ``[mover:globus]`` would be; giving both is an error. Also returns the names so given."""
+    named = {key for key in data if key not in TOP_LEVEL_KEYS and key not in SECTIONS and key in mover_names()}
     movers = data.get("movers") or {}
-    if not isinstance(movers, Mapping):
-        return data  # reported by from_dict
+    if not named or not isinstance(movers, Mapping):  # a bad "movers" is reported by from_dict
+        return data, set()
     merged = dict(movers)
-    for name in named:
+    for name in sorted(named):
         if name in merged:
             raise ConfigurationError(
                 f"{source}: the options of mover {name!r} are given twice ([{name}] and [mover:{name}])"
             )
         merged[name] = data[name]
-    return {**{k: v for k, v in data.items() if k not in named}, "movers": merged}
+    return {**{k: v for k, v in data.items() if k not in named}, "movers": merged}, named
 
 
 def _mover_class(name: str, source: str, where: str) -> Any:
