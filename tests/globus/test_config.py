@@ -156,3 +156,10 @@ def test_no_gcp_anywhere_is_a_missing_installation(site: Site, pilot_env: dict[s
         job.stage_in()
     assert caught.value.code == 1211
     site.assert_nothing_left()
+
+
+def test_the_example_globus_queue_config_loads() -> None:
+    queue = QueueConfig.load(Path(__file__).resolve().parents[2] / "examples" / "queues" / "globus.ini")
+    assert queue.copytool == "globus"
+    options = queue.mover_options("globus")
+    assert isinstance(options, GlobusOptions) and options.gcp_tarball
