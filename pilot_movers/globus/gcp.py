@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Mapping, Optional
+from typing import Callable, Iterator, Mapping, Optional
 
 from pilot_movers.errors import WorkerEndpointFailed
 
@@ -29,6 +31,7 @@ _COMMAND_TIMEOUT = 60.0
 _LOG_TAIL = 800
 #: Seconds after which a running ``-start`` is not one that found another GCP (those exit at once).
 _RACE_LOSER_LIFETIME = 3.0
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 
 
 class GlobusConnectPersonal:
@@ -85,7 +88,7 @@ class GlobusConnectPersonal:
         """``-start`` in the background, only the work dir reachable (read and write)."""
         if "," in workdir:
             raise WorkerEndpointFailed(f"the work dir {workdir} holds a ',', which -restrict-paths cannot express")
-        with open(self.log_path, "ab") as out:
+        with open(self.log_path, "ab") as out, _stoppable_children():
             try:
                 self.process = subprocess.Popen(
                     [self.program, "-dir", str(self.config_dir), "-start", "-restrict-paths", f"rw{workdir}"],
@@ -171,6 +174,17 @@ class GlobusConnectPersonal:
                 process.kill()
                 process.wait(timeout=5)
         return process.poll() is not None
+
+
+@contextmanager
+def _stoppable_children() -> Iterator[None]:
+    """Children inherit the calling thread's signal mask, and a gfal2 context made in this thread
+    blocks every signal: GCP must start with the signals that stop it unblocked."""
+    saved = signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, saved)
 
 
 def _one_line(text: str) -> str:

@@ -95,6 +95,7 @@ class TransferTask:
         self._answered: set[int] = set()
         self._by_destination = {item.destination_path: item for item in items}
         self._marker: Optional[str] = None
+        self._cancel_sent = False
 
     # -- the task's life ---------------------------------------------------------------------
 
@@ -107,11 +108,12 @@ class TransferTask:
                 task = self._follow(self.task_id)
                 ended = True
                 self._settle(task)
-        except MoverError as exc:
-            failure = exc
-        except Exception as exc:  # a bug must fail these files, not hang the batch
-            log.exception("Globus task %s: unexpected error", self.task_id)
-            failure = self.service.translate(exc, f"following task {self.task_id}")
+        except Exception as exc:  # a MoverError, or a bug: these files fail, the batch goes on
+            if not isinstance(exc, MoverError):
+                log.exception("Globus task %s: unexpected error", self.task_id)
+            failure = exc if isinstance(exc, MoverError) else self.service.translate(exc, f"task {self.task_id}")
+            if self.task_id is not None and not ended and not self._cancel_sent:
+                ended = self._abandon(self.task_id, failure)
         finally:
             if self.task_id is not None and ended:
                 self.service.task_ended(self.task_id)
@@ -162,7 +164,7 @@ class TransferTask:
             if self.stopping:
                 if cancelled_at is None:
                     cancelled_at = time.monotonic()
-                    self._cancel(task_id)
+                    self._cancel(task_id, self._clock_reason())
                 elif time.monotonic() - cancelled_at > self.settings.cancel_timeout:
                     raise TransferCancelled(
                         f"Globus task {task_id} was cancelled but did not end within {self.settings.cancel_timeout:g} s"
@@ -176,13 +178,32 @@ class TransferTask:
         """The batch was cancelled, or every file of this task was."""
         return self.stop.is_set() or all(item.request.clock.cancelled.is_set() for item in self.items)
 
-    def _cancel(self, task_id: str) -> None:
-        reason = next((i.request.clock.reason for i in self.items if i.request.clock.reason), None)
+    def _clock_reason(self) -> Optional[MoverError]:
+        return next((i.request.clock.reason for i in self.items if i.request.clock.reason), None)
+
+    def _cancel(self, task_id: str, reason: Optional[MoverError]) -> None:
+        self._cancel_sent = True
         log.warning("Globus task %s: cancelling (%s)", task_id, reason.message if reason else "the job is stopping")
         try:
             self.service.call(f"cancelling task {task_id}", lambda tc: tc.cancel_task(task_id))
         except MoverError as exc:  # 409 TaskComplete: it ended meanwhile; the next look says how
             log.info("Globus task %s: cancel answered: %s", task_id, exc.message)
+
+    def _abandon(self, task_id: str, failure: MoverError) -> bool:
+        """Following the task failed (the service stopped answering): cancel it and wait for it to
+        end, so that it writes nothing after its files were answered. True when it ended."""
+        self._cancel(task_id, failure)
+        deadline = time.monotonic() + self.settings.cancel_timeout
+        while time.monotonic() < deadline:
+            try:
+                task = self.service.call(f"looking at task {task_id}", lambda tc: tc.get_task(task_id))
+                if task["status"] in FINAL:
+                    return True
+            except MoverError:
+                pass
+            time.sleep(min(self.settings.poll_interval, 1.0))
+        log.error("Globus task %s: could not be seen to end; it is cancelled again when the mover closes", task_id)
+        return False
 
     # -- answers -----------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ the real globus-sdk pointed at it through GLOBUS_SDK_SERVICE_URL_TRANSFER and _A
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,19 @@ import pytest
 
 from pilot_movers.testing.globus import LocalGlobus
 from tests.globus.pilots import SEED_ENDPOINTS, Site
+
+
+@pytest.fixture(autouse=True)
+def stoppable_children() -> Iterator[None]:
+    """These tests start processes that must stop on SIGTERM (the emulator, stand-in GCPs, pilots).
+    Children inherit the test thread's signal mask, and a gfal2 context made in this process (the
+    gridftp mover's import, when the whole suite is collected) blocks every signal: unblock the
+    ones that stop a process for the test's duration."""
+    saved = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, saved)
 
 
 @pytest.fixture
