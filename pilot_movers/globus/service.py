@@ -51,7 +51,7 @@ def _client_settings(http_timeout: float, http_retries: int) -> dict[str, Any]:
             "transport": RequestsTransport(http_timeout=http_timeout),
             "retry_config": RetryConfig(max_retries=http_retries),
         }
-    return {"transport_params": {"http_timeout": http_timeout, "max_retries": http_retries}}  # pragma: no cover
+    return {"transport_params": {"http_timeout": http_timeout, "max_retries": http_retries}}
 
 
 def make_authorizer(client: OAuthClient, *, http_timeout: float = 60.0, http_retries: int = 3) -> GlobusAuthorizer:
