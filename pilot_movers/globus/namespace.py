@@ -14,7 +14,7 @@ import globus_sdk
 
 from pilot_movers.checksums import Checksum
 from pilot_movers.engine.contract import FileStat
-from pilot_movers.errors import ChecksumUnavailable, Scope, TransferFailed
+from pilot_movers.errors import ChecksumUnavailable, MoverError, Scope, TransferFailed
 from pilot_movers.globus.endpoints import Endpoint
 from pilot_movers.globus.errors import from_fatal
 from pilot_movers.globus.service import GlobusService
@@ -106,7 +106,13 @@ class GlobusNamespace:
         )
 
     def remove(self, location: Location) -> None:
-        """A delete task for one file, waited for; a missing file is not an error."""
+        """A delete task for one file, waited for; a missing file is not an error (and costs no
+        task: a failed attempt's temporary file is often not there at all)."""
+        try:
+            if self.stat(location) is None:
+                return
+        except MoverError as exc:  # the delete task will say what is wrong, if anything
+            log.debug("Globus: cannot look at %s before removing it: %s", location.url, exc.message)
         endpoint = self.resolve(location.netloc)
         data = globus_sdk.DeleteData(endpoint=endpoint.id, label=self.label, ignore_missing=True)
         data.add_item(location.path)

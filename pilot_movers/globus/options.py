@@ -36,7 +36,7 @@ class GlobusOptions:
     """Seconds GCP has to say ``connected`` after ``-start``."""
     gcp_stop_timeout: float = option(30.0, DURATION, POSITIVE)
     poll_interval: float = option(5.0, DURATION, POSITIVE)
-    """Seconds between two looks at a running task."""
+    """Most seconds between two looks at a running task (the first looks come after 1, 2, 4 s)."""
     cancel_timeout: float = option(60.0, DURATION, POSITIVE)
     """Seconds a cancelled task has to end before it is given up on."""
     operation_timeout: float = option(300.0, DURATION, POSITIVE)

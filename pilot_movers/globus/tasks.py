@@ -149,6 +149,7 @@ class TransferTask:
         """Poll until the task ends; cancel it once ``stop`` is set."""
         cancelled_at: Optional[float] = None
         reported = 0
+        pause = min(1.0, self.settings.poll_interval)  # short tasks end soon: look again soon
         while True:
             task = dict(self.service.call(f"looking at task {task_id}", lambda tc: tc.get_task(task_id)).data)
             moved = int(task.get("bytes_transferred") or 0)
@@ -171,7 +172,8 @@ class TransferTask:
                     )
                 time.sleep(min(self.settings.poll_interval, 0.2))
             else:
-                self.stop.wait(self.settings.poll_interval)
+                self.stop.wait(pause)
+                pause = min(pause * 2, self.settings.poll_interval)
 
     @property
     def stopping(self) -> bool:
