@@ -29,13 +29,13 @@ def format(params: JobParams) -> builtins.str:  # noqa: A001 - the name the API 
         value = getattr(params, field.attribute)
         if value is None or value == ():
             continue
-        text = ",".join(value) if field.kind in LIST_KINDS else value
+        text = ",".join(map(str, value)) if field.kind in LIST_KINDS else value
         tokens.append(_quote(f"{key}={text}"))
     for flag, field in FLAGS.items():
         value = getattr(params, field.attribute)
         if value is None or value == ():
             continue
         for item in value if field.kind in LIST_KINDS else (value,):
-            tokens.append(_quote(f"{flag}={item}"))
+            tokens.append(_quote(f"{flag}={item!s}"))
     tokens.extend(_quote(token) for token in params.passthrough)
     return " ".join(tokens)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from job_params.errors import JobParamsError
+from pilot_movers.checksums import Checksum
 from pilot_movers.values import Location
 
 MODES = ("server", "local")
@@ -33,6 +34,10 @@ class JobParams:
     dir_in: Optional[str] = None
     dir_out: Optional[str] = None
     files_in: tuple[str, ...] = ()
+    checksums_in: tuple[Checksum, ...] = ()
+    """``checksums-in=ad:0a1b2c3d,md5:...``: the expected checksum of each ``files-in`` file, in order."""
+    sizes_in: tuple[int, ...] = ()
+    """``sizes-in=1024,0``: the expected size in bytes of each ``files-in`` file, in order."""
     files_out: tuple[str, ...] = ()
     myproxy_server: Optional[str] = None
     """``myproxy-server=HOST[:PORT]``: fetch the user's proxy from this MyProxy server."""
@@ -46,12 +51,23 @@ class JobParams:
     passthrough: tuple[str, ...] = ()
 
 
+#: The longest file name a POSIX file system takes, in bytes.
+MAX_NAME_BYTES = 255
+
+
 def check_file_name(name: str, token: str) -> None:
-    """A file name must stay inside the work dir: no empty name, no ``/``, not ``.`` or ``..``."""
+    """A file name must stay inside the work dir and be safe to log: not empty, no ``/``, not
+    ``.`` or ``..``, no control character, no white space around it, at most 255 bytes."""
     if not name.strip():
         raise JobParamsError(token, "empty file name in the comma list")
     if "/" in name or name in (".", "..") or "\0" in name:
         raise JobParamsError(token, f"file name {name!r} would escape the work dir (no '/', '.' or '..')")
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or c in "\u2028\u2029" for c in name):
+        raise JobParamsError(token, f"file name {name!r} holds a control character")
+    if name != name.strip():
+        raise JobParamsError(token, f"file name {name!r} has white space around it")
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        raise JobParamsError(token, f"file name {name[:40]!r}... is longer than {MAX_NAME_BYTES} bytes")
 
 
 def pair_sources(
@@ -73,9 +89,15 @@ def pair_sources(
     return list(zip(sources, destinations))
 
 
-def check_directories(params: JobParams) -> None:
-    """What the directory tokens say must be usable wherever the job runs: a file list needs its
-    directory, a local mode an absolute path, a URL a scheme and a host (and no query)."""
+def check_consistency(params: JobParams) -> None:
+    """What needs more than one token: a file list needs its directory, a local mode an absolute
+    path, a URL a scheme and a host (and no query); expected checksums and sizes one per input."""
+    for key, values in (("checksums-in", params.checksums_in), ("sizes-in", params.sizes_in)):
+        if values and len(values) != len(params.files_in):
+            raise JobParamsError(
+                f"{key}={','.join(map(str, values))}",
+                f"{len(values)} value(s) for {len(params.files_in)} files-in file(s): give one per file, in order",
+            )
     for side, mode, directory, files in (
         ("in", params.in_mode, params.dir_in, params.files_in),
         ("out", params.out_mode, params.dir_out, params.files_out),

@@ -7,8 +7,10 @@ import shlex
 from typing import Any
 
 from job_params.errors import JobParamsError
-from job_params.model import MODES, JobParams, check_directories, check_file_name, pair_sources
+from job_params.model import MODES, JobParams, check_consistency, check_file_name, pair_sources
 from job_params.syntax import FLAGS, KEYS, LIST_KINDS, Field
+from pilot_movers.checksums import Checksum
+from pilot_movers.errors import MoverError
 
 #: sendJob flags whose sources and destinations must pair up: one destination, or one per source.
 PAIRED = (
@@ -18,8 +20,11 @@ PAIRED = (
 )
 #: Sources whose destination may be omitted: the inputs then land in the job's work dir.
 DESTINATION_OPTIONAL = ("--StageinGOsrc",)
-_ENDPOINT = re.compile(r"^[^\s:/]+$")
-_GLOBUS = re.compile(r"^[^\s:/]+:/.*$")
+_ENDPOINT = re.compile(r"[^\s:/]+")  # fullmatch: "$" would let a trailing newline through
+_GLOBUS = re.compile(r"[^\s:/]+:/.*", re.DOTALL)  # control characters are refused before this
+#: Characters that could break a log line (C0 and C1 controls, Unicode line separators).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_SIZE = re.compile(r"[0-9]+")
 
 
 def parse(text: str) -> JobParams:
@@ -74,13 +79,16 @@ def parse(text: str) -> JobParams:
             destinations,
         )
     params = JobParams(**values, passthrough=tuple(passthrough))
-    check_directories(params)
+    check_consistency(params)
     return params
 
 
 def _convert(field: Field, value: str, token: str) -> Any:
     if value == "" or value.isspace():
         raise JobParamsError(token, "empty value")
+    control = _CONTROL.search(value)
+    if control:
+        raise JobParamsError(token, f"control character {control.group()!r} in the value")
     kind = field.kind
     if kind == "text":
         return value
@@ -89,7 +97,7 @@ def _convert(field: Field, value: str, token: str) -> Any:
             raise JobParamsError(token, f"unknown mode {value!r}: use 'server' or 'local'")
         return value
     if kind == "endpoint":
-        if not _ENDPOINT.match(value):
+        if not _ENDPOINT.fullmatch(value):
             raise JobParamsError(token, f"{value!r} is not a Globus endpoint name or id")
         return value
     items = tuple(value.split(","))
@@ -97,14 +105,27 @@ def _convert(field: Field, value: str, token: str) -> Any:
         for item in items:
             check_file_name(item, token)
         return items
+    if kind == "checksums":
+        return tuple(_checksum(item, token) for item in items)
+    if kind == "sizes":
+        if not all(_SIZE.fullmatch(item) for item in items):
+            raise JobParamsError(token, "sizes must be whole numbers of bytes")
+        return tuple(int(item) for item in items)
     for item in items:
-        if not _GLOBUS.match(item):
+        if not _GLOBUS.fullmatch(item):
             raise JobParamsError(token, f"{item!r} is not a Globus ENDPOINT:/path")
         if kind == "globus-file":
             if item.endswith("/"):
                 raise JobParamsError(token, f"{item!r} names a directory: a source must name a file")
             check_file_name(item.rsplit("/", 1)[-1], token)
     return items
+
+
+def _checksum(text: str, token: str) -> Checksum:
+    try:
+        return Checksum.parse(text)
+    except (ValueError, MoverError) as exc:
+        raise JobParamsError(token, getattr(exc, "message", None) or str(exc)) from None
 
 
 def _check_unique(names: tuple[str, ...], attribute: str) -> None:

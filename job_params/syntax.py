@@ -9,7 +9,8 @@ class Field(NamedTuple):
     attribute: str
     kind: str
     """``text``, ``mode``, ``files`` (comma list of names), ``endpoint``,
-    ``globus`` (comma list of ENDPOINT:/path), ``globus-file`` (same, each naming a file)."""
+    ``globus`` (comma list of ENDPOINT:/path), ``globus-file`` (same, each naming a file),
+    ``checksums`` (comma list of ALGORITHM:VALUE), ``sizes`` (comma list of byte counts)."""
 
 
 #: key=value tokens, in the order ``format`` writes them.
@@ -21,6 +22,8 @@ KEYS: dict[str, Field] = {
     "in-mode": Field("in_mode", "mode"),
     "dir-in": Field("dir_in", "text"),
     "files-in": Field("files_in", "files"),
+    "checksums-in": Field("checksums_in", "checksums"),
+    "sizes-in": Field("sizes_in", "sizes"),
     "out-mode": Field("out_mode", "mode"),
     "dir-out": Field("dir_out", "text"),
     "files-out": Field("files_out", "files"),
@@ -38,4 +41,4 @@ FLAGS: dict[str, Field] = {
     "--Data": Field("data", "files"),
 }
 
-LIST_KINDS = ("files", "globus", "globus-file")
+LIST_KINDS = ("files", "globus", "globus-file", "checksums", "sizes")

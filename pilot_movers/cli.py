@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import shutil
 import signal
 import sys
 import tempfile
-from typing import Optional, Sequence
+from typing import NoReturn, Optional, Sequence
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -25,13 +26,37 @@ EXIT_RETRYABLE = 3
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        return _fail(str(exc), EXIT_USAGE)
     _configure_logging(args.verbose, args.quiet)
     return int(args.handler(args))
 
 
+class UsageError(Exception):
+    """A command line argparse refused, as one sentence."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a bad command line reported as one sentence (and exit 2) by ``main``."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pilot-movers", description=__doc__.split("\n")[0])
+    parser = _Parser(prog="pilot-movers", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -45,7 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--keep-workdir", action="store_true", help="keep the temporary work dir")
     run.add_argument("--report", metavar="PATH", help="where to write the JSON report")
     run.add_argument("--job-id", default="", help="a job id to put in the report and the logs")
-    run.add_argument("--payload-timeout", type=float, metavar="SECONDS", help="kill the payload after this long")
+    run.add_argument(
+        "--payload-timeout", type=_positive_seconds, metavar="SECONDS", help="kill the payload after this long"
+    )
     run.add_argument("payload", nargs=argparse.REMAINDER, metavar="-- CMD ARGS", help="the payload command")
     run.set_defaults(handler=_run)
 
@@ -63,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     import job_params
     from pilot_movers.errors import JobTerminated, MoverError
-    from pilot_movers.job import REPORT_NAME, Job
+    from pilot_movers.job import REPORT_NAME, Job, preflight
     from pilot_movers.queue_config import QueueConfig
 
     payload = list(args.payload)
@@ -71,16 +98,17 @@ def _run(args: argparse.Namespace) -> int:
         payload = payload[1:]
     if not payload:
         return _fail("no payload command: give it after --", EXIT_USAGE)
+    temporary = args.workdir is None
     try:
         text = _read_job_params(args)
         params = job_params.parse(text)
         queue = QueueConfig.load(args.queue_config)
+        # Everything a job parameter or the queue config can get wrong is found now, before a
+        # work dir, a proxy or a transfer exists.
+        preflight(params, queue, args.workdir or os.path.join(tempfile.gettempdir(), "pilot-movers-job-check"))
     except MoverError as exc:  # JobParamsError is one
         return _fail(str(exc), EXIT_USAGE)
-    except OSError as exc:
-        return _fail(f"cannot read job parameters: {exc}", EXIT_USAGE)
 
-    temporary = args.workdir is None
     workdir = tempfile.mkdtemp(prefix="pilot-movers-job-") if temporary else args.workdir
     report_path = args.report or (REPORT_NAME if temporary else os.path.join(workdir, REPORT_NAME))
     job = Job(params, queue, workdir, job_id=args.job_id, report_path=report_path)
@@ -89,12 +117,13 @@ def _run(args: argparse.Namespace) -> int:
             job.stage_in()
             job.run_payload(payload, timeout=args.payload_timeout)
             job.stage_out()
-    except MoverError as exc:
-        status = EXIT_RETRYABLE if exc.transient else EXIT_FAILED
-        if isinstance(exc, JobTerminated):
-            status = 128 + int(getattr(signal, exc.signal_name, signal.SIGTERM))
-        phase = exc.phase.value if exc.phase else "setup"
-        print(f"pilot-movers: job failed in {phase}: {exc}", file=sys.stderr)
+    except MoverError as raised:
+        error = job.report.error if job.report and job.report.error else raised  # bound to its phase
+        status = EXIT_RETRYABLE if error.transient else EXIT_FAILED
+        if isinstance(error, JobTerminated):
+            status = 128 + int(getattr(signal, error.signal_name, signal.SIGTERM))
+        phase = error.phase.value if error.phase else "setup"
+        print(f"pilot-movers: job failed in {phase}: {error}", file=sys.stderr)
         print(f"pilot-movers: report: {os.path.abspath(report_path)}", file=sys.stderr)
         return status
     finally:
@@ -179,12 +208,21 @@ def _proxy_info(args: argparse.Namespace) -> int:
 
 
 def _read_job_params(args: argparse.Namespace) -> str:
+    """The job parameters' text; a ConfigurationError naming the file when it cannot be read."""
+    from pilot_movers.errors import BadJobParameters
+
     if args.job_params is not None:
         return str(args.job_params)
-    if args.job_params_file == "-":
-        return sys.stdin.read()
-    with open(args.job_params_file, encoding="utf-8") as handle:
-        return handle.read()
+    where = "standard input" if args.job_params_file == "-" else args.job_params_file
+    try:
+        if args.job_params_file == "-":
+            return sys.stdin.read()
+        with open(args.job_params_file, encoding="utf-8") as handle:
+            return handle.read()
+    except UnicodeDecodeError as exc:
+        raise BadJobParameters(f"job parameters in {where} are not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise BadJobParameters(f"cannot read job parameters from {where}: {exc.strerror}") from None
 
 
 def _fail(message: str, status: int) -> int:

@@ -50,7 +50,9 @@ CODE_NAMES: dict[int, str] = {
     9001: "BADJOBPARAMETERS",
     9002: "TRANSFERCANCELLED",
     9003: "SIZEMISMATCH",
-    9004: "TRANSFERREFUSED",
+    9004: "UNSAFESOURCE",
+    9005: "DESTINATIONNOTWRITABLE",
+    9006: "TRANSFERREFUSED",
 }
 
 
@@ -222,6 +224,23 @@ class SourceNotFound(MoverError):
     default_scope = Scope.SOURCE
 
 
+class UnsafeSource(MoverError):
+    """A local file the job must not read as it stands: an output that is a symbolic link (it
+    would upload the link's target). Never retried."""
+
+    code_in = code_out = 9004
+    default_scope = Scope.SOURCE
+
+
+class DestinationNotWritable(MoverError):
+    """The destination refuses writes (a read-only file system, no write permission there): the
+    same code on every transport, a destination error and not an authentication failure. Never
+    retried."""
+
+    code_in = code_out = 9005
+    default_scope = Scope.DESTINATION
+
+
 class DestinationExists(MoverError):
     """The destination already holds a file and overwriting is off. Never retried."""
 
@@ -333,7 +352,7 @@ class TransferRefused(MoverError):
     """A transfer the service would refuse, refused before submission (two personal
     endpoints, say); the message names both sides. Never retried."""
 
-    code_in = code_out = 9004
+    code_in = code_out = 9006
 
 
 class PhaseAborted(MoverError):

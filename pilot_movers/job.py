@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
@@ -30,9 +31,9 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 from job_params import JobParams
 from pilot_movers.base import Mover
 from pilot_movers.credentials.bundle import Credentials
-from pilot_movers.credentials.myproxy import MyProxySettings, fetch_proxy
+from pilot_movers.credentials.myproxy import MyProxySettings, fetch_proxy, new_proxy_path, remove_proxy
 from pilot_movers.credentials.oauth import SECRET_VARIABLES
-from pilot_movers.credentials.policy import RETRY_MARGIN, check_proxy, check_proxy_file
+from pilot_movers.credentials.policy import RETRY_MARGIN, check_proxy, check_proxy_file, default_proxy_path
 from pilot_movers.credentials.proxy_info import inspect_proxy
 from pilot_movers.engine.contract import CredentialKind
 from pilot_movers.engine.engine import TransferEngine
@@ -46,17 +47,42 @@ from pilot_movers.errors import (
     as_mover_error,
 )
 from pilot_movers.job_facts import JobFacts
+from pilot_movers.journal import TemporaryJournal
 from pilot_movers.payload import run_payload
-from pilot_movers.planner import plan
+from pilot_movers.planner import PlannedFile, plan
 from pilot_movers.queue_config import QueueConfig
-from pilot_movers.registry import get_mover_class
+from pilot_movers.registry import get_mover_class, mover_for_scheme
 from pilot_movers.report import JobReport, PayloadReport, PhaseReport
-from pilot_movers.values import FileReport, FileSpec
+from pilot_movers.values import FileReport, FileSpec, LeftBehind, Location
+from pilot_movers.workdir import check_workdir_path, prepare_workdir
 
 log = logging.getLogger(__name__)
 
 REPORT_NAME = "pilot_movers_report.json"
 _SIGNALS = ("SIGTERM", "SIGINT", "SIGQUIT")
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """What a job will do, worked out before anything exists: the work dir's path, each phase's
+    files and movers, and the MyProxy logon (None: none)."""
+
+    workdir: str
+    plans: Mapping[Phase, tuple[PlannedFile, ...]]
+    myproxy: Optional[MyProxySettings]
+
+
+def preflight(params: JobParams, queue: QueueConfig, workdir: Union[str, os.PathLike[str]]) -> Preflight:
+    """Check that a job can run as configured, making nothing: the work dir can be made and used,
+    both phases plan (every file has a location and a mover that can handle it), the movers are
+    installed, the MyProxy settings are complete. Raises the MoverError that says what is wrong."""
+    path = check_workdir_path(os.fspath(workdir))
+    plans = {phase: plan(params, queue, path, phase) for phase in (Phase.STAGE_IN, Phase.STAGE_OUT)}
+    for phase_plan in plans.values():
+        for name in {item.mover for item in phase_plan}:
+            get_mover_class(name)
+    myproxy = MyProxySettings.resolve(queue.myproxy, job_server=params.myproxy_server, job_user=params.globus_user)
+    return Preflight(path, plans, myproxy)
 
 
 class Job:
@@ -97,19 +123,29 @@ class Job:
         self._saved_handlers: dict[int, Any] = {}
         self._saved_mask: set[Any] = set()
         self._terminating = False
+        self._setup_notes: list[str] = []
         self._cleanup_notes: list[str] = []
+        self._temporary_left: list[tuple[Mover, LeftBehind]] = []
+        self._unreachable_left: list[LeftBehind] = []
         self._credentials_report: Optional[dict[str, Any]] = None
+        self._fetched_proxy = False
+        self._preflight: Optional[Preflight] = None
+        self._signal_error: Optional[JobTerminated] = None
+        self._journal: Optional[TemporaryJournal] = None
+        self._saved_unraisable_hook: Optional[Callable[[Any], Any]] = None
 
     # -- entering and leaving --------------------------------------------------------------
 
     def __enter__(self) -> Job:
         self._started = time.time()
-        os.makedirs(self.workdir, exist_ok=True)
         if self.handle_signals and threading.current_thread() is threading.main_thread():
             self._install_signal_handlers()
-        log.info("job %s: work dir %s", self.job_id or "(no id)", self.workdir)
         try:
+            self._preflight = preflight(self.params, self.queue, self.workdir)
+            self._prepare_workdir()
             self._set_up_credentials()
+            self._remove_earlier_remote_debris()
+            self._raise_if_terminated()
         except BaseException:
             # The with-block never runs, so nothing else would clean up and write the report.
             self.__exit__(*sys.exc_info())
@@ -127,8 +163,14 @@ class Job:
             if isinstance(exc, KeyboardInterrupt):
                 exc = JobTerminated("SIGINT")
             error = as_mover_error(exc, phase=self._phase)
+        if self._signal_error is not None:  # what ended the job, even where a library swallowed it
+            error = self._signal_error.bind(phase=self._phase)
+        log.info("job %s: cleanup started%s", self.job_id or "", f" after {error.name}" if error else "")
         self._phase = Phase.CLEANUP
         try:
+            self._remove_left_behind()
+            if self._journal is not None:
+                self._journal.rewrite(self._journal.pending())  # nothing pending: no journal
             self._stack.close()
         except Exception as cleanup_error:
             log.exception("cleanup failed")
@@ -145,18 +187,87 @@ class Job:
             phases=tuple(self._phases),
             payload=self._payload,
             error=error,
+            setup=tuple(self._setup_notes),
             cleanup=tuple(self._cleanup_notes),
-            left_behind=tuple(item for mover in self._movers.values() for item in mover.left_behind),
+            left_behind=tuple(
+                self._unreachable_left
+                + [item for _, item in self._temporary_left]
+                + [item for mover in self._movers.values() for item in mover.left_behind]
+            ),
             credentials=self._credentials_report,
         )
         try:
-            self.report.write(self.report_path)
+            self.report.write(self.report_path)  # never makes a dir: the work dir may not exist
         except OSError as write_error:
             log.error("cannot write the job report to %s: %s", self.report_path, write_error)
         if error is not None:
             log.error("job %s failed in %s: %s", self.job_id or "", error.phase.value if error.phase else "?", error)
         else:
             log.info("job %s succeeded; report: %s", self.job_id or "", self.report_path)
+
+    def _prepare_workdir(self) -> None:
+        """Private, and swept of an earlier run's debris (SIGKILL runs no cleanup)."""
+        self._phase = Phase.SETUP
+        prepared = prepare_workdir(self.workdir)
+        log.info("job %s: work dir %s", self.job_id or "(no id)", self.workdir)
+        if prepared.made_private:
+            self._setup_notes.append(f"work dir {self.workdir} was writable by others: made private (0700)")
+        for path in prepared.swept:
+            log.warning("removed %s, left by an earlier run in this work dir", path)
+            self._setup_notes.append(f"removed {path}, left by an earlier run")
+        self._journal = TemporaryJournal(self.workdir)
+        self._stack.callback(self._journal.close)
+
+    def _remove_earlier_remote_debris(self) -> None:
+        """Temporary files an earlier run in this work dir made on servers and never removed (it
+        was killed): removed now, with this job's movers and credentials; listed when they cannot
+        be, and tried again at the end."""
+        assert self._journal is not None
+        for url in self._journal.pending():
+            try:
+                location = Location.parse(url)
+                mover = self._mover(self._mover_name_for(location.scheme))
+            except (MoverError, ValueError) as exc:  # no mover here can reach it
+                log.warning("cannot remove %s, left by an earlier run: %s", url, exc)
+                self._unreachable_left.append(
+                    LeftBehind("temporary-file", url, reason=f"left by an earlier run; {exc}")
+                )
+                continue
+            try:
+                mover.namespace(location).remove(location)
+            except MoverError as exc:
+                log.warning("cannot remove %s, left by an earlier run: %s", url, exc)
+                item = LeftBehind("temporary-file", url, reason=f"left by an earlier run; {exc}")
+                self._temporary_left.append((mover, item))
+                continue
+            log.warning("removed %s, left by an earlier run", url)
+            self._setup_notes.append(f"removed {url}, left by an earlier run")
+            self._journal.strike(url)
+
+    def _mover_name_for(self, scheme: str) -> str:
+        """The mover this queue uses for ``scheme``: one it names if that one handles it, else the
+        scheme's default."""
+        for name in (self.queue.copytool, self.queue.copytoolin):
+            if name and scheme in get_mover_class(name).schemes:
+                return name
+        return mover_for_scheme(scheme)
+
+    def _remove_left_behind(self) -> None:
+        """Temporary copies a phase could not remove (their server was down): one more try at the
+        end of the job, with the mover still open; what remains is listed in the report."""
+        remaining = []
+        for mover, item in self._temporary_left:
+            try:
+                location = Location.parse(item.location)
+                mover.namespace(location).remove(location)
+            except (MoverError, ValueError) as exc:
+                log.warning("still cannot remove %s: %s", item.location, exc)
+                remaining.append((mover, item))
+            else:
+                self._cleanup_notes.append(f"removed {item.location}, left by a failed attempt")
+                if self._journal is not None:
+                    self._journal.strike(item.location)
+        self._temporary_left = remaining
 
     @property
     def proxy_path(self) -> Optional[str]:
@@ -174,6 +285,7 @@ class Job:
 
         Its environment is the pilot's, with the job's credentials (X509_USER_PROXY pointing at
         the user's proxy) and ``payload_env`` on top, and without the MyProxy passphrase."""
+        self._raise_if_terminated()
         self._phase = Phase.PAYLOAD
         settings = self.queue.payload
         if timeout is None:
@@ -198,6 +310,9 @@ class Job:
         env.pop(self.queue.myproxy.passphrase_env, None)  # the pilot's secret, not the payload's
         for name in SECRET_VARIABLES:  # the pilot's OAuth2 client (Globus), likewise
             env.pop(name, None)
+        if self._fetched_proxy:  # the pilot's own credential stays the pilot's
+            for name in ("X509_USER_CERT", "X509_USER_KEY"):
+                env.pop(name, None)
         if self.credentials is not None:
             env.update(self.credentials.environment())
         env.update(self.payload_env)
@@ -211,23 +326,28 @@ class Job:
     # -- phases ----------------------------------------------------------------------------
 
     def _run_phase(self, phase: Phase) -> list[FileReport]:
+        self._raise_if_terminated()
         self._phase = phase
         started = time.time()
         reports: dict[int, FileReport] = {}
         try:
-            planned = plan(self.params, self.queue, self.workdir, phase)
+            planned = plan(self.params, self.queue, self.workdir, phase)  # the same as preflight's
             groups: dict[str, list[tuple[int, FileSpec]]] = {}
             for index, item in enumerate(planned):
                 groups.setdefault(item.mover, []).append((index, item.spec))
             self._check_credentials(phase, [get_mover_class(name) for name in groups])
             for name, indexed in groups.items():
                 self._engine = TransferEngine(
-                    self._mover(name), phase, credential_check=self._credential_check(get_mover_class(name))
+                    self._mover(name),
+                    phase,
+                    credential_check=self._credential_check(get_mover_class(name)),
+                    journal=self._journal,
                 )
                 try:
                     for (index, _), report in zip(indexed, self._engine.run([spec for _, spec in indexed])):
                         reports[index] = report
                 finally:
+                    self._temporary_left += [(self._movers[name], item) for item in self._engine.left_behind]
                     self._engine = None
         except BaseException as exc:
             error = as_mover_error(exc, phase=phase)
@@ -263,15 +383,18 @@ class Job:
         self._phase = Phase.CREDENTIALS
         if self.credentials is None:
             self.credentials = Credentials.from_environment()
-        settings = MyProxySettings.resolve(
-            self.queue.myproxy, job_server=self.params.myproxy_server, job_user=self.params.globus_user
-        )
+        settings = self._preflight.myproxy if self._preflight else None
         if settings is None:
             return
+        pilot_proxy = self.credentials.x509_proxy or default_proxy_path()
+        path = new_proxy_path(Path(self.workdir), pilot_proxy)
+        # Owned by the cleanup before its first byte exists: a signal during the logon or the
+        # write leaves nothing behind.
+        self._stack.callback(self._remove_user_proxy, path)
         retrieved = fetch_proxy(
-            settings, Path(self.workdir), pilot_proxy=self.credentials.x509_proxy, ca_dir=self.credentials.ca_dir
+            settings, Path(self.workdir), path=path, pilot_proxy=pilot_proxy, ca_dir=self.credentials.ca_dir
         )
-        self._stack.callback(_remove_proxy, retrieved.path)
+        self._fetched_proxy = True
         self.credentials = self.credentials.with_proxy(str(retrieved.path))
         self._credentials_report = {
             "source": f"myproxy {settings.address}",
@@ -279,6 +402,11 @@ class Job:
             "attempts": retrieved.attempts,
             **retrieved.info.to_dict(),
         }
+
+    def _remove_user_proxy(self, path: Path) -> None:
+        if remove_proxy(path):
+            log.info("user proxy %s removed", path)
+            self._cleanup_notes.append(f"removed the user's proxy {path}")
 
     def _needs_proxy(self, movers: Sequence[type[Mover]]) -> tuple[bool, bool]:
         """(the proxy is checked, it must be RFC 3820) for these movers under the queue's policy:
@@ -319,11 +447,19 @@ class Job:
 
     # -- signals ---------------------------------------------------------------------------
 
+    def _raise_if_terminated(self) -> None:
+        """A signal whose exception a library swallowed (raised inside a C callback, say) still
+        stops the job at the next step."""
+        if self._signal_error is not None:
+            raise self._signal_error
+
     def _install_signal_handlers(self) -> None:
         numbers = {getattr(signal, name) for name in _SIGNALS}
+        self._saved_unraisable_hook = sys.unraisablehook
+        sys.unraisablehook = self._on_unraisable
         for number in numbers:
             self._saved_handlers[number] = signal.signal(number, self._on_signal)
-        # A blocked signal mask is inherited from whatever started the pilot (Globus and XRootD
+        # A blocked signal mask is inherited from whatever started the pilot (the Globus toolkit
         # threads block signals): a blocked SIGTERM would never stop the job.
         self._saved_mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, numbers)
 
@@ -335,22 +471,27 @@ class Job:
         self._terminating = True
         log.warning("%s received: stopping the job and cleaning up", name)
         error = JobTerminated(name, phase=self._phase)
+        self._signal_error = error
         engine = self._engine
         if engine is not None:  # cancel first: unwinding then joins threads that are already stopping
             engine.cancel(error)
         raise error
 
+    def _on_unraisable(self, unraisable: Any) -> None:
+        """A signal that landed in a callback C code called (pyOpenSSL's, say) cannot propagate
+        there: the job stops at its next step instead; no traceback is printed for it."""
+        if isinstance(unraisable.exc_value, JobTerminated):
+            log.debug("%s arrived inside a library callback; the job stops at its next step", unraisable.exc_value)
+            return
+        if self._saved_unraisable_hook is not None:
+            self._saved_unraisable_hook(unraisable)
+
     def _restore_signal_handlers(self) -> None:
+        if self._saved_unraisable_hook is not None:
+            sys.unraisablehook = self._saved_unraisable_hook
+            self._saved_unraisable_hook = None
         for number, handler in self._saved_handlers.items():
             signal.signal(number, handler)
         if self._saved_handlers:
             signal.pthread_sigmask(signal.SIG_SETMASK, self._saved_mask)
         self._saved_handlers.clear()
-
-
-def _remove_proxy(path: Path) -> None:
-    try:
-        path.unlink()
-        log.info("user proxy %s removed", path)
-    except FileNotFoundError:
-        pass

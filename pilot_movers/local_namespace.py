@@ -18,13 +18,21 @@ class LocalNamespace:
     """``file://`` locations. Renames never replace a file unless asked to (link, then unlink)."""
 
     def stat(self, location: Location) -> Optional[FileStat]:
+        """The file (a symbolic link's target, with ``is_link`` set); None when nothing is there
+        (a dangling link is something: a link)."""
         try:
-            found = os.stat(location.path)
+            link = os.lstat(location.path)
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise from_oserror(exc, scope=Scope.DESTINATION, what=location.path) from exc
-        return FileStat(found.st_size, stat_module.S_ISDIR(found.st_mode))
+        if not stat_module.S_ISLNK(link.st_mode):
+            return FileStat(link.st_size, stat_module.S_ISDIR(link.st_mode))
+        try:
+            found = os.stat(location.path)
+        except OSError:
+            return FileStat(0, False, is_link=True)
+        return FileStat(found.st_size, stat_module.S_ISDIR(found.st_mode), is_link=True)
 
     def checksum(self, location: Location, algorithm: str) -> Checksum:
         return file_checksum(location.path, algorithm)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import errno
 
 from pilot_movers.errors import (
-    AuthenticationFailed,
     DestinationExists,
+    DestinationNotWritable,
     MakeDirFailed,
     MoverError,
     NoSpace,
     Scope,
     SourceNotFound,
     TransferFailed,
+    UnsafeSource,
 )
 
 
@@ -22,10 +23,14 @@ def from_oserror(exc: OSError, *, scope: Scope, what: str) -> MoverError:
     code = exc.errno
     if code == errno.ENOENT and scope is Scope.SOURCE:
         return SourceNotFound(reason, errno=code)
+    if code == errno.ELOOP and scope is Scope.SOURCE:
+        return UnsafeSource(f"{what} is a symbolic link and is not followed", errno=code)
     if code in (errno.ENOSPC, errno.EDQUOT):
         return NoSpace(reason, errno=code)
     if code in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return AuthenticationFailed(reason, scope=scope, errno=code)
+        if scope is Scope.DESTINATION:
+            return DestinationNotWritable(reason, errno=code)
+        return TransferFailed(f"cannot read {reason}", scope=scope, transient=False, errno=code)
     if code == errno.EEXIST:
         return DestinationExists(reason, errno=code)
     if code in (errno.ENOTDIR, errno.ENOENT) and scope is Scope.DESTINATION:

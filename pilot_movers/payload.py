@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from typing import IO, Mapping, Optional, Sequence, Union
@@ -48,21 +50,27 @@ def run_payload(
 ) -> PayloadReport:
     """Run ``argv`` to completion; return its report, or raise PayloadFailed / PayloadTimeout.
 
-    Any exception while waiting (a signal turned into JobTerminated, KeyboardInterrupt) stops the
-    whole process group before it propagates: no payload process outlives the job.
+    The payload runs in a process group of its own, led by a guard (``payload_guard``) that stops
+    the whole group if this process dies, even by SIGKILL. Any exception while waiting (a signal
+    turned into JobTerminated, KeyboardInterrupt) stops the group before it propagates, and what
+    the payload left running when it exited is stopped too: no payload process outlives the job.
     """
     if not argv:
         raise PayloadFailed("no payload command given")
+    program = _find(argv[0], cwd, env)
     started = time.time()
+    guard_env = {**env, "PILOT_MOVERS_PARENT_PID": str(os.getpid()), "PILOT_MOVERS_KILL_GRACE": str(kill_grace)}
+    guarded = [sys.executable, "-m", "pilot_movers.payload_guard", "--", program, *argv[1:]]
     try:
         process = subprocess.Popen(
-            list(argv), cwd=cwd, env=dict(env), stdout=stdout, stderr=stderr, start_new_session=True
+            guarded, cwd=cwd, env=guard_env, stdout=stdout, stderr=stderr, start_new_session=True
         )
     except OSError as exc:
         raise PayloadFailed(f"cannot start {argv[0]}: {exc.strerror}") from exc
-    log.info("payload started: pid %d: %s", process.pid, " ".join(argv))
+    log.info("payload started: process group %d: %s", process.pid, " ".join(argv))
     try:
         exit_code = process.wait(timeout=timeout)
+        _kill_group(process.pid)  # what the payload left running
     except subprocess.TimeoutExpired:
         stop_process_group(process, kill_grace)
         report = PayloadReport(tuple(argv), started, time.time(), process.returncode, timed_out=True)
@@ -95,6 +103,26 @@ def stop_process_group(process: subprocess.Popen[bytes], grace: float) -> None:
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
+        pass
+
+
+def _find(program: str, cwd: str, env: Mapping[str, str]) -> str:
+    """The payload's program as the guard will run it, or PayloadFailed when there is none."""
+    if "/" in program:
+        path = os.path.join(cwd, program)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return program
+        raise PayloadFailed(f"cannot start {program}: no executable file there")
+    found = shutil.which(program, path=env.get("PATH", os.defpath))
+    if found is None:
+        raise PayloadFailed(f"cannot start {program}: not found on PATH")
+    return found
+
+
+def _kill_group(group: int) -> None:
+    try:
+        os.killpg(group, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
         pass
 
 

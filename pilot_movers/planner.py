@@ -90,7 +90,12 @@ def _stage_in(params: JobParams, queue: QueueConfig, workdir: str, catalog: Move
     specs: list[FileSpec] = []
     if params.files_in:
         base = _remote_base(params, Phase.STAGE_IN, queue, catalog)
-        specs += [FileSpec(name, base.join(name), here.join(name), Role.INPUT) for name in params.files_in]
+        sizes = params.sizes_in or (None,) * len(params.files_in)
+        checksums = params.checksums_in or (None,) * len(params.files_in)
+        specs += [
+            FileSpec(name, base.join(name), here.join(name), Role.INPUT, size, checksum)
+            for name, size, checksum in zip(params.files_in, sizes, checksums)
+        ]
     if params.stagein_sources and not params.stagein_destinations:  # into the work dir
         for source in params.stagein_sources:
             src = _globus(source, "--StageinGOsrc")

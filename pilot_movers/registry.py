@@ -14,8 +14,9 @@ cannot be imported; the error then says exactly that, in one sentence (the way f
 scheme when queue config names none, without importing any mover; a scheme no entry point
 claims goes to the first installed mover (by name) whose class lists it in ``schemes``.
 
-Importing a transport library must not change the caller's signal mask (the XRootD client blocks
-signals in the thread that loads it, which would leave the pilot deaf to SIGTERM): it is restored.
+Importing a transport must not change the caller's signal mask (a gfal2 context, made when the
+gridftp mover's module loads, blocks every signal in its thread, which would leave the pilot deaf
+to SIGTERM): whatever a mover's import does to it is undone.
 """
 
 from __future__ import annotations

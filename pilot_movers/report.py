@@ -74,6 +74,8 @@ class JobReport:
     phases: tuple[PhaseReport, ...] = ()
     payload: Optional[PayloadReport] = None
     error: Optional[MoverError] = None
+    setup: tuple[str, ...] = field(default_factory=tuple)
+    """What the job found and mended before it started (an earlier run's debris, a shared work dir)."""
     cleanup: tuple[str, ...] = field(default_factory=tuple)
     left_behind: tuple[LeftBehind, ...] = field(default_factory=tuple)
     """What the job made and could not remove: to be removed later, by a pilot or an operator."""
@@ -102,6 +104,7 @@ class JobReport:
             "phases": {p.phase: p.to_dict() for p in self.phases},
             "credentials": self.credentials,
             "payload": self.payload.to_dict() if self.payload else None,
+            "setup": list(self.setup),
             "cleanup": list(self.cleanup),
             "left_behind": [item.to_dict() for item in self.left_behind],
         }
@@ -113,7 +116,6 @@ class JobReport:
         """Write atomically: a reader never sees half a report."""
         path = os.fspath(path)
         directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
         descriptor, temporary = tempfile.mkstemp(prefix=".report-", suffix=".json", dir=directory)
         try:
             with os.fdopen(descriptor, "w", encoding="utf-8") as handle:

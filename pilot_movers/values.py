@@ -218,7 +218,8 @@ class FileReport:
 class LeftBehind:
     """Something the job made and could not remove (its server was down): a pilot or an
     operator removes it later. ``kind``: ``temporary-file``, ``globus-endpoint``, ...;
-    ``location``: a URL, an endpoint id; ``name``/``size`` when known."""
+    ``location``: a URL, an endpoint id; ``name``, and ``size`` (bytes known to have been
+    written there, at least) when known."""
 
     kind: str
     location: str

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything pilot-movers needs on a fresh Debian machine; fast when already done.
-#   1. Debian packages: the grid servers and clients the tests and the demo run, and gfal2's
-#      Python binding (apt; only what is missing is installed).
+#   1. Debian packages: the grid servers and clients the tests and the demo run, gfal2's Python
+#      binding, and Apache with mod_gridsite, mod_wsgi and mod_xsendfile for the DataHost server
+#      (apt; only what is missing is installed).
 #   2. A venv in .venv built on /usr/bin/python3, the interpreter Debian's python3-gfal2 is
 #      compiled for; gfal2 is made visible to it by a .pth file (no other system package leaks in).
 #   3. The project in editable mode with every extra (pip; skipped when setup.cfg is unchanged).
@@ -18,6 +19,7 @@ APT_PACKAGES=(
   python3-gfal2 gfal2-util-scripts
   xrootd-server xrootd-client
   voms-clients
+  apache2 gridsite libapache2-mod-wsgi-py3 libapache2-mod-xsendfile
   curl openssl iproute2 util-linux
 )
 
@@ -62,6 +64,6 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
 fi
 
 "$VENV/bin/python" - <<'EOF'
-import gfal2, XRootD.client, tenacity, cryptography, requests, myproxy.client, globus_sdk  # noqa: F401
+import gfal2, XRootD.client, tenacity, cryptography, requests, myproxy.client, globus_sdk, django, tqdm  # noqa: F401
 EOF
 say "ready: $VENV"

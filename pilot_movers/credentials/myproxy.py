@@ -12,6 +12,7 @@ removed). The retrieved proxy is written to a new 0600 file; no existing file is
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import os
 import secrets
@@ -45,6 +46,7 @@ from pilot_movers.errors import (
     MoverError,
     MoverUnavailable,
     NoProxy,
+    NoSpace,
     Phase,
     ServiceUnavailable,
 )
@@ -52,6 +54,8 @@ from pilot_movers.errors import (
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 7512
+#: The name every user proxy this library writes starts with (a work dir sweep finds them).
+PROXY_PREFIX = ".pilot-movers-proxy-"
 RETRIEVERS = ("passphrase", "pilot-proxy", "host-cert")
 _KEY_BITS = 2048
 
@@ -193,11 +197,13 @@ def fetch_proxy(
     settings: MyProxySettings,
     directory: Path,
     *,
+    path: Optional[Path] = None,
     pilot_proxy: Optional[str] = None,
     ca_dir: Optional[str] = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> RetrievedProxy:
-    """Log on to MyProxy and write the user's proxy to a new 0600 file in ``directory``.
+    """Log on to MyProxy and write the user's proxy to a new 0600 file in ``directory``: ``path``
+    when the caller chose (and took charge of) the name first (``new_proxy_path``), else a new one.
 
     ``pilot_proxy`` is the pilot's own proxy (presented with ``retrieve_with = pilot-proxy``,
     and never written); ``ca_dir`` the trust dir, unless ``[myproxy] ca_dir`` names one. Both
@@ -266,7 +272,9 @@ def fetch_proxy(
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
     )
-    path = write_new_proxy(directory, certificates[0] + key_pem + b"".join(certificates[1:]), pilot_proxy)
+    if path is None:
+        path = new_proxy_path(directory, pilot_proxy)
+    write_proxy(path, certificates[0] + key_pem + b"".join(certificates[1:]))
     info = inspect_proxy(path)
     log.info(
         "retrieved a proxy of %s from MyProxy %s (%s, valid until %s UTC) into %s",
@@ -279,23 +287,63 @@ def fetch_proxy(
     return RetrievedProxy(path, info, attempts)
 
 
-def write_new_proxy(directory: Path, pem: bytes, pilot_proxy: str) -> Path:
-    """Write ``pem`` to a new file (mode 0600, never an existing one, never the pilot's proxy)
-    in ``directory``."""
+def new_proxy_path(directory: Path, pilot_proxy: str) -> Path:
+    """A name for a new proxy file in ``directory``: nothing there yet, never the pilot's proxy.
+    Nothing is written: the caller takes charge of removing it (and its ``.part``) first."""
     directory.mkdir(parents=True, exist_ok=True)
-    pilot_proxy = os.path.realpath(pilot_proxy)
+    pilot = os.path.realpath(pilot_proxy)
     for _ in range(10):
-        path = directory / f".pilot-movers-proxy-{secrets.token_hex(6)}.pem"
-        if os.path.realpath(path) == pilot_proxy:  # pragma: no cover - a random name never is
-            continue
+        path = directory / f"{PROXY_PREFIX}{secrets.token_hex(6)}.pem"
+        if os.path.realpath(path) != pilot and not os.path.lexists(path) and not os.path.lexists(_part(path)):
+            return path
+    raise NoProxy(f"cannot find a new name for a proxy file in {directory}")  # pragma: no cover
+
+
+def write_proxy(path: Path, pem: bytes) -> None:
+    """Write ``pem`` (a certificate chain and its private key) so that no partial file ever has
+    the final name: a new 0600 ``.part`` file, flushed, then linked to ``path`` (never replacing a
+    file) and unlinked. Any failure leaves nothing; a full disk is NoSpace (1098 NOLOCALSPACE)."""
+    part = _part(path)
+    created = False
+    try:
+        descriptor = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        created = True
         try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            continue
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(pem)
-        return path
-    raise NoProxy(f"cannot create a new proxy file in {directory}")
+            view = memoryview(pem)
+            while view:
+                view = view[os.write(descriptor, view) :]
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        os.link(part, path)
+    except OSError as exc:
+        if created:
+            _unlink(part)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise NoSpace(
+                f"no space left to write the user's proxy in {path.parent}", phase=Phase.CREDENTIALS, errno=exc.errno
+            ) from None
+        raise NoProxy(
+            f"cannot write the user's proxy to {path}: {exc.strerror}", phase=Phase.CREDENTIALS, errno=exc.errno
+        ) from None
+    _unlink(part)
+
+
+def remove_proxy(path: Path) -> bool:
+    """Remove a proxy file this library wrote, and its ``.part``; True if anything was there."""
+    return any([_unlink(path), _unlink(_part(path))])
+
+
+def _part(path: Path) -> Path:
+    return path.with_name(path.name + ".part")
+
+
+def _unlink(path: Path) -> bool:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _authentication(settings: MyProxySettings, pilot_proxy: str) -> tuple[Optional[str], str, str]:

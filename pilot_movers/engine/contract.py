@@ -124,6 +124,8 @@ class Capabilities:
 class FileStat:
     size: int
     is_dir: bool = False
+    is_link: bool = False
+    """The name is a symbolic link (local files; ``size`` and ``is_dir`` are its target's)."""
 
 
 class Namespace(Protocol):

@@ -29,6 +29,7 @@ import tenacity
 
 from pilot_movers.checksums import Checksum, matching
 from pilot_movers.engine.batch import guarded
+from pilot_movers.engine.blame import blame
 from pilot_movers.engine.breaker import CircuitBreaker
 from pilot_movers.engine.clocks import TransferClock, Watchdog
 from pilot_movers.engine.contract import (
@@ -52,9 +53,11 @@ from pilot_movers.errors import (
     SizeMismatch,
     SourceNotFound,
     TransferFailed,
+    UnsafeSource,
     as_mover_error,
 )
-from pilot_movers.values import AttemptRecord, FileReport, FileSpec, Location, Status
+from pilot_movers.journal import TemporaryJournal
+from pilot_movers.values import AttemptRecord, FileReport, FileSpec, LeftBehind, Location, Role, Status
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,7 +74,8 @@ class _FileState:
     prechecked: bool = False
     destination_existed: bool = False
     attempts: list[AttemptRecord] = field(default_factory=list)
-    leftovers: list[Location] = field(default_factory=list)
+    leftovers: dict[Location, int] = field(default_factory=dict)
+    """Temporary copies not yet removed, with the bytes last known written to each."""
     last_error: Optional[MoverError] = None
     report: Optional[FileReport] = None
     attempt_started: float = 0.0
@@ -94,7 +98,9 @@ class TransferEngine:
     """Runs one phase's files through one transport. Use once per phase.
 
     ``credential_check`` runs before every round (it re-reads the proxy and checks it has not
-    expired); ``cancel`` stops every running transfer at once (a signal handler calls it).
+    expired); ``journal`` records each temporary file made on a server until it is gone (so a
+    later job can remove what a killed one left); ``cancel`` stops every running transfer at once
+    (a signal handler calls it).
     """
 
     def __init__(
@@ -103,6 +109,7 @@ class TransferEngine:
         phase: Phase,
         *,
         credential_check: Optional[Callable[[], None]] = None,
+        journal: Optional[TemporaryJournal] = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.transport = transport
@@ -110,6 +117,7 @@ class TransferEngine:
         self.settings = transport.settings
         self.capabilities = transport.capabilities
         self.credential_check = credential_check
+        self.journal = journal
         self.sleep = sleep
         self.breaker = CircuitBreaker(self.settings.breaker_min_transfers, self.settings.breaker_failure_ratio)
         self.watchdog = Watchdog(self.settings.watchdog_interval)
@@ -119,6 +127,8 @@ class TransferEngine:
         self._lock = threading.Lock()
         self._batches: list[TransferClock] = []
         self._stopped: Optional[MoverError] = None
+        #: Temporary copies this phase could not remove (their server was down).
+        self.left_behind: list[LeftBehind] = []
 
     # -- the phase -------------------------------------------------------------------------
 
@@ -135,7 +145,10 @@ class TransferEngine:
                     self._finish_failed(state, state.last_error, note=f"gave up after {len(state.attempts)} attempts")
         finally:
             self.watchdog.stop()
-            self._map(self._remove_leftovers, [s for s in states if s.leftovers])
+            if self._stopped is None:
+                self._map(self._remove_leftovers, [s for s in states if s.leftovers])
+            else:  # the job is stopping: its cleanup removes them, after no more than it must wait
+                self._hand_over_leftovers(states)
             self._pool.shutdown(wait=True)
         return [state.report or self._unfinished(state) for state in states]
 
@@ -251,7 +264,7 @@ class TransferEngine:
             elif not state.destination_existed and self._found_complete(state, known):
                 return None
             target = temporary_location(spec.destination, number)
-            state.leftovers.append(target)
+            self._made(state, target)
             clock = TransferClock(
                 f"{self.phase.value} {spec.name}",
                 stall_timeout=self.settings.stall_timeout,
@@ -269,6 +282,11 @@ class TransferEngine:
             found = self.transport.namespace(spec.source).stat(spec.source)
             if found is None:
                 raise SourceNotFound(f"{spec.source.path} does not exist", endpoint=spec.source.server)
+            if found.is_link and spec.role is Role.OUTPUT:
+                raise UnsafeSource(
+                    f"the output {spec.source.path} is a symbolic link: its target is not uploaded",
+                    endpoint=spec.source.server,
+                )
             if found.is_dir:
                 raise SourceNotFound(f"{spec.source.path} is a directory, not a file", endpoint=spec.source.server)
             if state.size is None:
@@ -320,16 +338,26 @@ class TransferEngine:
         assert self._pool is not None
         if isinstance(outcome, Copied):
             return self._pool.submit(self._settle_copy, state, request, outcome)
-        self._attempt_failed(state, request.clock.reason or outcome, request.attempt, bytes_=request.clock.bytes)
-        return self._pool.submit(self._discard, state, request.target)
+        error = request.clock.reason or outcome
+        if isinstance(error, (ChecksumMismatch, SizeMismatch)):  # whose fault: a look at the source
+            self.breaker.record(False)
+            return self._pool.submit(self._settle_failure, state, request, error, request.clock.bytes)
+        self._attempt_failed(state, error, request.attempt, bytes_=request.clock.bytes)
+        return self._pool.submit(self._discard, state, request.target, request.clock.bytes)
+
+    def _settle_failure(self, state: _FileState, request: CopyRequest, error: MoverError, bytes_: int) -> None:
+        self._discard(state, request.target, bytes_)
+        error = blame(error, state.spec, self.transport.namespace)
+        self._attempt_failed(state, error, request.attempt, bytes_=bytes_, counted=True)
 
     def _settle_copy(self, state: _FileState, request: CopyRequest, copied: Copied) -> None:
         try:
             checksum, verified = self._verify(state, request, copied)
             self._commit(state, request)
         except Exception as exc:  # noqa: BLE001
-            self._discard(state, request.target)
-            self._attempt_failed(state, as_mover_error(exc), request.attempt, bytes_=copied.bytes)
+            self._discard(state, request.target, copied.bytes)
+            error = blame(as_mover_error(exc), state.spec, self.transport.namespace)
+            self._attempt_failed(state, error, request.attempt, bytes_=copied.bytes)
             return
         state.attempts.append(AttemptRecord(request.attempt, state.attempt_started, time.time(), copied.bytes))
         self.breaker.record(True)
@@ -380,30 +408,59 @@ class TransferEngine:
         if not (atomic or self.settings.overwrite) and namespace.stat(destination) is not None:
             raise DestinationExists(f"{destination.url} already exists", endpoint=destination.server)
         namespace.rename(request.target, destination, overwrite=self.settings.overwrite or not atomic)
-        state.leftovers.remove(request.target)
+        self._gone(state, request.target)
 
-    def _discard(self, state: _FileState, target: Location) -> None:
+    def _discard(self, state: _FileState, target: Location, written: int = 0) -> None:
+        if target in state.leftovers:
+            state.leftovers[target] = max(state.leftovers[target], written)
         try:
             self.transport.namespace(target).remove(target)
         except Exception as exc:  # noqa: BLE001 - kept in leftovers, retried at the end
             log.debug("could not remove %s yet: %s", target, exc)
         else:
-            if target in state.leftovers:
-                state.leftovers.remove(target)
+            self._gone(state, target)
+
+    def _made(self, state: _FileState, target: Location) -> None:
+        state.leftovers[target] = 0
+        if self.journal is not None and not target.is_local:
+            self.journal.add(target.url)
+
+    def _gone(self, state: _FileState, target: Location) -> None:
+        if state.leftovers.pop(target, None) is not None and self.journal is not None and not target.is_local:
+            self.journal.strike(target.url)
+
+    def _hand_over_leftovers(self, states: list[_FileState]) -> None:
+        for state in states:
+            for target, written in state.leftovers.items():
+                reason = f"abandoned when the job stopped ({self._stopped.name if self._stopped else ''})"
+                self.left_behind.append(
+                    LeftBehind("temporary-file", target.url, state.spec.name, written or None, reason)
+                )
+            state.leftovers.clear()
 
     def _remove_leftovers(self, state: _FileState) -> None:
-        for target in list(state.leftovers):
+        """At the end of the phase: remove what earlier attempts could not; what still cannot be
+        removed (its server is down) is kept in ``left_behind`` for the job to retry and report."""
+        for target, written in list(state.leftovers.items()):
             try:
                 self.transport.namespace(target).remove(target)
-                state.leftovers.remove(target)
+                self._gone(state, target)
             except Exception as exc:  # noqa: BLE001
+                error = as_mover_error(exc, phase=self.phase).bind(file=state.spec.name, endpoint=target.server)
                 log.warning(
-                    "%s %s: could not remove temporary file %s: %s", self.phase.value, state.spec.name, target, exc
+                    "%s %s: could not remove temporary file %s: %s", self.phase.value, state.spec.name, target, error
                 )
+                with self._lock:
+                    self.left_behind.append(
+                        LeftBehind("temporary-file", target.url, state.spec.name, written or None, str(error))
+                    )
 
     # -- bookkeeping -----------------------------------------------------------------------
 
-    def _attempt_failed(self, state: _FileState, error: MoverError, number: int, bytes_: int = 0) -> None:
+    def _attempt_failed(
+        self, state: _FileState, error: MoverError, number: int, bytes_: int = 0, *, counted: bool = False
+    ) -> None:
+        """Record a failed attempt; ``counted``: the circuit breaker has seen it already."""
         spec = state.spec
         error = error.bind(phase=self.phase, file=spec.name, endpoint=state.remote(self.phase).server)
         state.attempts.append(AttemptRecord(number, state.attempt_started, time.time(), bytes_, error))
@@ -411,7 +468,8 @@ class TransferEngine:
         if isinstance(error, PhaseAborted):
             self._finish(state, Status.SKIPPED, 0, None)
             return
-        self.breaker.record(False)
+        if not counted:
+            self.breaker.record(False)
         log.warning("%s %s: attempt %d failed: %s", self.phase.value, spec.name, number, error)
         if not error.transient:
             self._finish_failed(state, error)

@@ -15,6 +15,7 @@ from pilot_movers.errors import (
     AuthenticationFailed,
     ChecksumMismatch,
     CredentialRefused,
+    DestinationNotWritable,
     GlobusSystemError,
     MoverError,
     NoSpace,
@@ -83,6 +84,8 @@ def from_transfer_error(exc: globus_sdk.TransferAPIError, *, what: str, scope: O
     if status == 401:
         return CredentialRefused(reason)
     if status == 403 or "PermissionDenied" in code:
+        if scope is Scope.DESTINATION and code == "EndpointPermissionDenied":
+            return DestinationNotWritable(reason)
         return AuthenticationFailed(reason, scope=scope)
     if status == 404 or code.startswith("ClientError.NotFound"):
         return (
@@ -105,6 +108,8 @@ def from_event(event: dict[str, Any], *, algorithm: str, scope: Scope) -> MoverE
             return SourceNotFound(reason)
         return TransferFailed(reason, scope=scope)
     if code == "PERMISSION_DENIED":
+        if scope is Scope.DESTINATION:  # as on every transport: not an authentication failure
+            return DestinationNotWritable(reason)
         return AuthenticationFailed(reason, scope=scope)
     if code in {"QUOTA_EXCEEDED", "NO_SPACE_LEFT"}:
         return NoSpace(reason)

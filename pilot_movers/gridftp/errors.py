@@ -7,12 +7,14 @@ stage of the copy it happened in, which gfal2's event callback reports (``CHECKS
 from __future__ import annotations
 
 import errno
+import os
 from typing import Any, Optional
 
 from pilot_movers.errors import (
     AuthenticationFailed,
     ChecksumMismatch,
     DestinationExists,
+    DestinationNotWritable,
     MakeDirFailed,
     MoverError,
     NoSpace,
@@ -49,7 +51,6 @@ PERMANENT = {
     errno.ENOTDIR,
     errno.ENAMETOOLONG,
     errno.EFBIG,
-    errno.EROFS,
     errno.EPROTONOSUPPORT,
     errno.ENOSYS,
     errno.EOPNOTSUPP,
@@ -58,16 +59,47 @@ PERMANENT = {
 }
 
 
+#: errnos a GridFTP server reports only as the strerror text inside a generic reply (500, 451),
+#: which gfal2 turns into ECOMM or EIO: recovered from that text, longest first.
+SERVER_ERRNOS = (
+    errno.EROFS,
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EACCES,
+    errno.EPERM,
+    errno.ENOENT,
+    errno.EEXIST,
+    errno.EISDIR,
+    errno.ENOTDIR,
+    errno.EADDRINUSE,
+)
+_STRERRORS = sorted(((os.strerror(n), n) for n in SERVER_ERRNOS), key=lambda item: -len(item[0]))
+
+
+def server_errno(code: int, message: str) -> int:
+    """The errno behind a generic server error: a GridFTP server answers a failed file open with
+    "500 Command failed ... <strerror>", which gfal2 reports as ECOMM (or EIO). The standard
+    strerror text of the server's errno is the only message text read, and only then."""
+    if code not in (errno.ECOMM, errno.EIO, 0):
+        return code
+    for text, number in _STRERRORS:
+        if text in message:
+            return number
+    return code
+
+
 def from_gerror(error: Any, *, stage: Optional[str] = None, what: str = "") -> MoverError:
     """Translate a ``gfal2.GError`` (``.code`` is an errno); ``stage`` is the last copy stage
     gfal2 reported for this file, when known."""
-    code = int(getattr(error, "code", 0) or 0)
     message = str(getattr(error, "message", "") or error).strip()
+    code = server_errno(int(getattr(error, "code", 0) or 0), message)
     reason = f"{what}: {message}" if what else message
     if code == errno.EIO and stage and stage.startswith("CHECKSUM"):
         return ChecksumMismatch(reason, errno=code)
     if code == errno.ENOENT:
         return SourceNotFound(reason, errno=code)
+    if code == errno.EROFS:
+        return DestinationNotWritable(reason, errno=code)
     if code in (errno.EACCES, errno.EPERM):
         return AuthenticationFailed(reason, errno=code)
     if code == errno.EEXIST:

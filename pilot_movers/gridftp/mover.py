@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -70,9 +71,20 @@ PLUGIN_SCHEMES = {
 }
 
 
+def new_context() -> Any:
+    """A gfal2 context, leaving the calling thread's signal mask as it was: creating one blocks
+    every signal in the thread (the Globus toolkit's doing), which would leave a pilot deaf to
+    SIGTERM and its children (the payload) started with SIGTERM blocked."""
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    try:
+        return gfal2.creat_context()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
 def installed_schemes() -> tuple[str, ...]:
     """The schemes of the gfal2 plugins installed here (gridftp first)."""
-    names = [name.rsplit("-", 1)[0] for name in gfal2.creat_context().get_plugin_names()]
+    names = [name.rsplit("-", 1)[0] for name in new_context().get_plugin_names()]
     found: list[str] = []
     for plugin in sorted(names, key=lambda n: n != "gridftp"):
         found.extend(PLUGIN_SCHEMES.get(plugin, ()))
@@ -123,7 +135,7 @@ class GridFTPMover(Mover):
         """The calling thread's gfal2 context (gfal2 contexts are not shared between threads)."""
         context = getattr(self._local, "context", None)
         if context is None:
-            context = gfal2.creat_context()
+            context = new_context()
             context.set_user_agent("pilot-movers", __version__)
             proxy = self.credentials.x509_proxy  # per context: never the process's X509_USER_PROXY
             if proxy:

@@ -21,6 +21,7 @@ from pilot_movers.config_values import AT_LEAST_ONE, option
 from pilot_movers.engine.contract import Capabilities, ChecksumSource, Copied, CopyRequest
 from pilot_movers.errors import MoverError, Scope
 from pilot_movers.oserrors import from_oserror
+from pilot_movers.values import Role
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,11 @@ class LocalMover(Mover):
         buffer = bytearray(self.options.block_size)
         view = memoryview(buffer)
         side = Scope.SOURCE  # which file the next OSError belongs to
+        # An output is never read through a symbolic link (ELOOP): the engine refused one already,
+        # and one swapped in since is refused here.
+        flags = os.O_RDONLY | (os.O_NOFOLLOW if request.spec.role is Role.OUTPUT else 0)
         try:
-            with open(source, "rb", buffering=0) as reader:
+            with open(os.open(source, flags), "rb", buffering=0) as reader:
                 info = os.fstat(reader.fileno())
                 mode = info.st_mode & 0o777
                 clock.set_size(info.st_size)

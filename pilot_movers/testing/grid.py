@@ -16,9 +16,10 @@ import socket
 import subprocess
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 from pilot_movers.testing.ca import Credential, ThrowawayCA, make_proxy
 
@@ -398,6 +399,34 @@ class LocalGrid:
             "X509_USER_KEY": str(self.host.key),
         }
         return Server("myproxy", port, log, argv, env, pidfile=pidfile)
+
+    @contextmanager
+    def throttled(self, rate: str = "200mbit") -> Iterator[None]:
+        """Slow every connection on loopback to ``rate`` (a token bucket on ``lo``, as a
+        wide-area link would): for tests where timing matters. Needs the private network
+        namespace the tests run in (root there)."""
+        command = [
+            "tc",
+            "qdisc",
+            "replace",
+            "dev",
+            "lo",
+            "root",
+            "tbf",
+            "rate",
+            rate,
+            "burst",
+            "256kb",
+            "latency",
+            "100ms",
+        ]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise GridError(f"cannot throttle loopback: {done.stderr.strip()}")
+        try:
+            yield
+        finally:
+            subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], capture_output=True, check=False)
 
     # -- where things are --------------------------------------------------------------------
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from pilot_movers.errors import (
     AuthenticationFailed,
     ChecksumMismatch,
     DestinationExists,
+    DestinationNotWritable,
     MoverError,
     NoSpace,
     Scope,
@@ -36,6 +37,7 @@ KXR_NOT_AUTHORIZED, KXR_NOT_FOUND, KXR_SERVER_ERROR, KXR_NO_SERVER = 3010, 3011,
 KXR_IO_ERROR, KXR_NO_SPACE, KXR_CANCELLED, KXR_EXISTS, KXR_CHECKSUM = 3007, 3009, 3017, 3018, 3019
 KXR_IN_PROGRESS, KXR_OVER_QUOTA, KXR_OVERLOADED, KXR_AUTH_FAILED = 3020, 3021, 3024, 3030
 KXR_TIMED_OUT, KXR_TIMER_EXPIRED = 3034, 3035
+KXR_FS_READ_ONLY = 3025
 _SERVER_BUSY = {
     KXR_SERVER_ERROR,
     KXR_NO_SERVER,
@@ -47,15 +49,20 @@ _SERVER_BUSY = {
 }
 
 
-def from_status(status: Any, *, what: str = "", local_scope: Scope = Scope.DESTINATION) -> MoverError:
+def from_status(
+    status: Any, *, what: str = "", local_scope: Scope = Scope.DESTINATION, remote_scope: Optional[Scope] = None
+) -> MoverError:
     """Translate an ``XRootDStatus`` that is not ok. ``local_scope`` says which side a local
-    OS error (errOSError) belongs to."""
+    OS error (errOSError) belongs to; ``remote_scope`` which side the server is, when known (a
+    refused write at the destination is not an authentication failure)."""
     code, number = int(status.code), int(status.errno)
     message = str(status.message).strip()
     reason = f"{what}: {message}" if what else message
     if code == ERR_ERROR_RESPONSE:
         if number == KXR_NOT_FOUND:
             return SourceNotFound(reason, errno=number)
+        if number == KXR_FS_READ_ONLY or (number == KXR_NOT_AUTHORIZED and remote_scope is Scope.DESTINATION):
+            return DestinationNotWritable(reason, errno=number)
         if number in (KXR_NOT_AUTHORIZED, KXR_AUTH_FAILED):
             return AuthenticationFailed(reason, errno=number)
         if number in (KXR_NO_SPACE, KXR_OVER_QUOTA):

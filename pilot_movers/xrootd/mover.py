@@ -18,6 +18,7 @@ The client's own connection retries are kept short (``connection_window`` second
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import queue
 import threading
@@ -53,6 +54,9 @@ CLIENT_SETTINGS = {
     "request_timeout": "RequestTimeout",
 }
 _ROOT_SCHEMES = ("root", "xroot", "roots")
+#: Seconds an abandoned copy (the job is stopping) is waited for before the job goes on.
+ABANDON_WAIT = 0.5
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -149,14 +153,21 @@ class XRootDMover(Mover):
         handler = _ProgressHandler(pending)
         runner = threading.Thread(target=handler.run, args=(process,), name="pilot-movers-xrootd", daemon=True)
         runner.start()
+        finished = False
         try:
             for _ in pending:
                 job, results = handler.ended.get()
                 request = pending[job]
                 yield request, self._outcome(request, results)
-        finally:  # when abandoned, the engine has cancelled every clock: should_cancel stops the jobs
+            finished = True
+        finally:
             self.peak_parallel = max(self.peak_parallel, handler.peak)
-            runner.join()
+            # When abandoned, every clock is cancelled: the client sees should_cancel after its
+            # current chunk, which on a slow link can take seconds. The job's cleanup does not
+            # wait for that: the copy's thread is a daemon, writing to a name the cleanup removes.
+            runner.join(None if finished else ABANDON_WAIT)
+            if runner.is_alive():
+                log.warning("the XRootD copy did not stop within %.1f s; the job goes on without it", ABANDON_WAIT)
 
     def _outcome(self, request: CopyRequest, results: dict[str, Any]) -> AttemptOutcome:
         status = results.get("status")
@@ -164,7 +175,8 @@ class XRootDMover(Mover):
             return TransferFailed("the XRootD client returned no status for this job", transient=True)
         if not status.ok:
             local = Scope.SOURCE if request.source.is_local else Scope.DESTINATION
-            return from_status(status, what=request.spec.name, local_scope=local)
+            remote = Scope.DESTINATION if not request.target.is_local else Scope.SOURCE
+            return from_status(status, what=request.spec.name, local_scope=local, remote_scope=remote)
         checksums = tuple(
             _parse_checksum(results[key]) for key in ("targetCheckSum", "sourceCheckSum") if results.get(key)
         )

@@ -140,7 +140,7 @@ def test_local_outputs_are_checksummed_first_so_the_service_verifies_a_known_val
 @pytest.mark.parametrize(
     ("fault", "code", "name"),
     [
-        ("deny_permission", 1383, "STAGEOUTAUTHENTICATIONFAILURE"),
+        ("deny_permission", 9005, "DESTINATIONNOTWRITABLE"),
         ("exceed_quota", 1333, "NOREMOTESPACE"),
     ],
 )

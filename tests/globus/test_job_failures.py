@@ -218,7 +218,7 @@ def test_a_transfer_between_two_personal_endpoints_is_refused_before_submission(
     done, report = site.run(params, ["true"], site.base / "job")
     assert done.returncode == EXIT_FAILED, done.stderr
     (error,) = file_errors(report, "stage-in")
-    assert (error["code"], error["name"], error["type"]) == (9004, "TRANSFERREFUSED", "TransferRefused")
+    assert (error["code"], error["name"], error["type"]) == (9006, "TRANSFERREFUSED", "TransferRefused")
     assert f"LAPTOP ({laptop['id']}) -> OSGDEV (" in error["message"]
     assert site.tasks() == []  # nothing was submitted
     tc.delete_endpoint(laptop["id"])

@@ -13,6 +13,7 @@ import pytest
 import job_params
 from pilot_movers import Job, QueueConfig
 from pilot_movers.checksums import Checksum, file_checksum
+from pilot_movers.errors import PhaseFailed
 from pilot_movers.values import Status
 from tests.grid.conftest import GIB, Protocol
 from tests.helpers import FAST, debris, write_file
@@ -95,6 +96,40 @@ def test_a_file_corrupted_on_the_server_never_lands(proto: Protocol, tmp_path: P
     assert (result.error.code, result.error.name) == (1171, "GETADMISMATCH")
     assert len(result.attempts) == 1, "a checksum mismatch is not retried"
     assert list(tmp_path.iterdir()) == [], "neither the file nor a partial copy is left"
+
+
+def test_a_job_catches_a_source_that_is_not_what_its_parameters_expect(proto: Protocol, tmp_path: Path):
+    """The job's own parameters carry the expected checksum and size: a source corrupted before
+    the job is a permanent error naming the file, both values and the source, on every transport."""
+    good = proto.seed("catalogued.dat", 300_000, seed=21)
+    proto.seed("resized.dat", 1000, seed=22)
+    with open(proto.base / "catalogued.dat", "r+b") as handle:
+        handle.seek(100)
+        byte = handle.read(1)
+        handle.seek(100)
+        handle.write(bytes([byte[0] ^ 0x01]))
+    corrupt = file_checksum(proto.base / "catalogued.dat")
+    params = job_params.parse(
+        f"dir-in={proto.url('')} files-in=catalogued.dat,resized.dat "
+        f"checksums-in={good},{file_checksum(proto.base / 'resized.dat')} sizes-in=300000,999"
+    )
+    queue = QueueConfig.from_dict({"copytool": proto.name, "transfer": {"backoff_initial": 0.01, "max_attempts": 3}})
+    with pytest.raises(PhaseFailed), Job(params, queue, tmp_path / "work") as job:
+        job.stage_in()
+    bad_sum, bad_size = job.report.phases[0].results
+    assert (bad_sum.error.name, bad_sum.error.transient, bad_sum.error.scope.value) == (
+        "GETADMISMATCH",
+        False,
+        "source",
+    )
+    assert bad_sum.error.file == "catalogued.dat"
+    assert good.value in bad_sum.error.message and corrupt.value in bad_sum.error.message
+    assert proto.url("catalogued.dat").rstrip("/") in bad_sum.error.message.replace("///", "//")
+    assert len(bad_sum.attempts) == 1, "a source that is not what the job expects is not retried"
+    assert (bad_size.error.name, bad_size.error.transient) == ("SIZEMISMATCH", False)
+    assert "1000 bytes, the job expects 999" in bad_size.error.message
+    assert len(bad_size.attempts) == 1
+    assert debris(tmp_path) == [] and not (tmp_path / "work" / "catalogued.dat").exists()
 
 
 def test_an_existing_destination_on_the_server_is_not_replaced(proto: Protocol, tmp_path: Path):
@@ -187,59 +222,78 @@ def test_checksums_are_normalised_to_eight_hex_digits(proto: Protocol, tmp_path:
     assert str(result.checksum) == "adler32:00030001"
 
 
-def test_sigterm_stops_a_big_transfer_at_once_and_leaves_nothing_behind(proto: Protocol, tmp_path: Path, gib_file):
-    """The pilot is told to stop in the middle of a 1 GiB download: the job ends within seconds
-    (the transport is cancelled, not waited for), with no partial file and a report that says so."""
+@pytest.mark.parametrize("direction", ["download", "upload"])
+def test_sigterm_on_a_slow_link_starts_the_cleanup_within_a_second_and_leaves_nothing(
+    proto: Protocol, tmp_path: Path, gib_file, direction: str
+):
+    """The pilot is told to stop in the middle of a 1 GiB transfer over a slow link (200 Mbit/s:
+    the file would take 40 s more): the job cancels the transport and starts its cleanup within a
+    second, whatever the transport, and leaves no partial file on either side."""
     import json
-    import os
+    import re
     import signal
     import subprocess
     import sys
 
     source, _ = gib_file
-    shutil.copy(source, proto.base / "big.dat")
-    proto._own(proto.base / "big.dat")
-    queue = tmp_path / "q.json"
-    # Slow the transfer down so that it is surely in flight when the signal comes.
-    options = {"gridftp": {"tcp_buffersize": 65536}, "xrootd": {"chunk_size": 65536, "parallel_chunks": 1}}
-    queue.write_text(json.dumps({"copytool": proto.name, "movers": {proto.name: options[proto.name]}}))
     workdir = tmp_path / "work"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pilot_movers",
-            "run",
-            "--job-params",
-            f"dir-in={proto.url('')} files-in=big.dat",
-            "--queue-config",
-            str(queue),
-            "--workdir",
-            str(workdir),
-            "--report",
-            str(tmp_path / "r.json"),
-            "--",
-            "true",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ},
-    )
-    deadline = time.monotonic() + 60
-    while _partial_size(workdir) < 20_000_000:
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "the download never started"
-        time.sleep(0.01)
-    signalled = time.monotonic()
-    process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=60)
-    stopped_after = time.monotonic() - signalled
+    if direction == "download":
+        shutil.copy(source, proto.base / "big.dat")
+        proto._own(proto.base / "big.dat")
+        params = f"dir-in={proto.url('')} files-in=big.dat"
+        payload = ["true"]
+        partial = lambda: _partial_size(workdir)  # noqa: E731
+    else:
+        params = f"dir-out={proto.url('up/')} files-out=big.dat"
+        payload = ["cp", str(source), "big.dat"]
+        partial = lambda: _partial_size(proto.base / "up")  # noqa: E731
+    queue = tmp_path / "q.json"
+    queue.write_text(json.dumps({"copytool": proto.name}))
+    command = [
+        sys.executable,
+        "-m",
+        "pilot_movers",
+        "run",
+        "--job-params",
+        params,
+        "--queue-config",
+        str(queue),
+        "--workdir",
+        str(workdir),
+        "--report",
+        str(tmp_path / "r.json"),
+        "--",
+        *payload,
+    ]
+    with proto.grid.throttled("200mbit"):
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while partial() < 20_000_000:
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the transfer never started"
+            time.sleep(0.01)
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+        stopped_after = time.monotonic() - signalled
     assert process.returncode == 128 + signal.SIGTERM, err
-    assert stopped_after < 10, f"the job took {stopped_after:.1f} s to stop"
+    stamps = {}
+    for line in err.splitlines():
+        found = re.match(r"\S+ (\d\d):(\d\d):(\d\d),(\d\d\d) ", line)
+        if found and ("SIGTERM received" in line or "cleanup started" in line):
+            h, m, sec, ms = map(int, found.groups())
+            stamps.setdefault("received" if "received" in line else "cleanup", h * 3600 + m * 60 + sec + ms / 1000)
+    waited = stamps["cleanup"] - stamps["received"]
+    assert waited < 1.0, f"the cleanup started {waited:.2f} s after SIGTERM"
+    assert stopped_after < 3, f"the job took {stopped_after:.1f} s to stop"
     report = json.loads((tmp_path / "r.json").read_text())
-    assert (report["error"]["name"], report["failed_phase"]) == ("SIGTERM", "stage-in")
-    assert debris(workdir) == [] and not (workdir / "big.dat").exists()
+    phase = "stage-in" if direction == "download" else "stage-out"
+    assert (report["error"]["name"], report["failed_phase"]) == ("SIGTERM", phase)
+    time.sleep(1)  # a server may finish removing an abandoned upload (posc) just after the client left
+    assert debris(workdir) == [] and debris(proto.base) == []
+    assert (
+        not (workdir / "big.dat").exists() if direction == "download" else not (proto.base / "up" / "big.dat").exists()
+    )
 
 
 def test_gridftp_copies_server_to_server_with_progress_from_gfal2s_monitor(grid, tmp_path, caplog, monkeypatch):

@@ -290,3 +290,22 @@ def test_the_engine_runs_no_thread_after_a_phase(dirs):
     before = {t.name for t in threading.enumerate()}
     LocalMover(FAST).stage_in([local_spec(src / "a.dat", dst / "a.dat")])
     assert {t.name for t in threading.enumerate()} - before == set()
+
+
+def test_a_stage_out_cleanup_warning_carries_a_stage_out_code(dirs, caplog):
+    src, dst = dirs
+    write_file(src / "a.dat", 10)
+
+    class StuckNamespace(LossyRenameNamespace):
+        def remove(self, location):
+            if ".pilot-movers-" in location.path:
+                raise TransferFailed("the server keeps the file")
+            super().remove(location)
+
+    namespace = StuckNamespace(lambda: ServiceUnavailable("reply lost"), times=0)
+    mover = LossyRenameMover(FAST.replace(max_attempts=1), namespace=namespace, script={"a.dat": [TransferFailed("x")]})
+    caplog.set_level(logging.WARNING)
+    (result,) = mover.stage_out([local_spec(src / "a.dat", dst / "a.dat", role=Role.OUTPUT)])
+    warnings = [r.getMessage() for r in caplog.records if "could not remove temporary file" in r.getMessage()]
+    assert warnings and all("STAGEOUTFAILED (1137)" in w for w in warnings), warnings
+    assert result.error.code == 1137

@@ -14,6 +14,7 @@ import pytest
 
 import job_params
 from pilot_movers import Job, QueueConfig
+from pilot_movers.checksums import file_checksum
 from pilot_movers.errors import PayloadFailed, PayloadTimeout, PhaseFailed
 from tests.helpers import debris, write_file
 
@@ -269,3 +270,21 @@ def test_the_example_submission_builds_parameters_the_pilot_accepts():
 def test_the_example_queue_configs_load(name):
     queue = QueueConfig.load(Path(__file__).resolve().parents[2] / "examples" / "queues" / name)
     assert queue.copytool
+
+
+def test_an_input_that_is_not_what_the_job_expects_fails_the_cli_naming_both_values(site):
+    (site / "q.json").write_text(json.dumps(QUEUE))
+    real = file_checksum(site / "shared" / "in" / "a.dat")
+    text = f"in-mode=local dir-in={site}/shared/in files-in=a.dat checksums-in=ad:0badc0de sizes-in=100000"
+    process = _cli(
+        "run", "--job-params", text, "--queue-config", str(site / "q.json"), "--workdir", str(site / "w"), "--", "true"
+    )
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 1, err
+    assert "GETADMISMATCH (1171)" in err and "a.dat" in err
+    assert "0badc0de" in err and real.value in err and f"{site}/shared/in/a.dat" in err
+    assert not (site / "w" / "a.dat").exists()
+    wrong_size = text.replace("checksums-in=ad:0badc0de ", "").replace("100000", "99999")
+    process = _cli("run", "--job-params", wrong_size, "--queue-config", str(site / "q.json"), "--", "true")
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 1 and "SIZEMISMATCH" in err and "the job expects 99999" in err, err

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import job_params
 from job_params import JobParams, JobParamsError
-from pilot_movers import MoverError
+from pilot_movers import Checksum, MoverError
 
 EXAMPLE = (
     "globus-user=mxp globus-endpoint-in=mxp#MXP_BNL_TEST\n"
@@ -95,6 +95,19 @@ def test_unknown_tokens_are_kept_in_order():
         ("globus-endpoint-in=bad/name", "globus-endpoint-in=bad/name", "not a Globus endpoint"),
         ("--WorkingendpointGO=A --WorkingendpointGO=B", "--WorkingendpointGO=B", "twice with different values"),
         ("files-in='unbalanced", "files-in='unbalanced", "cannot split into tokens"),
+        ("dir-in=/d files-in='a\nb'", "files-in=a\nb", "control character '\\n'"),
+        ("dir-in=/d files-in='x\x1b[2Jy'", "files-in=x\x1b[2Jy", "control character '\\x1b'"),
+        ("dir-in=/d files-in='a\u2028b'", "files-in=a\u2028b", "control character"),
+        ("globus-endpoint-in='EP\n'", "globus-endpoint-in=EP\n", "control character"),
+        ("--StageinGOsrc='E:/a\n' --StageinGOdest=D:/x/", "--StageinGOsrc=E:/a\n", "control character"),
+        ("dir-in=/d 'files-in= a.root'", "files-in= a.root", "white space around it"),
+        ("dir-in=/d 'files-in=a.root '", "files-in=a.root ", "white space around it"),
+        ("dir-in=/d files-in=" + "x" * 256, "files-in=" + "x" * 256, "longer than 255 bytes"),
+        ("dir-in=/d files-in=a,b checksums-in=ad:1", "checksums-in=adler32:00000001", "1 value(s) for 2 files-in"),
+        ("dir-in=/d files-in=a checksums-in=crc32:1", "checksums-in=crc32:1", "unknown checksum algorithm"),
+        ("dir-in=/d files-in=a checksums-in=ad:xyz", "checksums-in=ad:xyz", "not a valid adler32 checksum"),
+        ("dir-in=/d files-in=a sizes-in=1e3", "sizes-in=1e3", "whole numbers of bytes"),
+        ("dir-in=/d files-in=a,b sizes-in=3", "sizes-in=3", "1 value(s) for 2 files-in"),
     ],
 )
 def test_bad_input_names_the_token_and_why(text, token, reason):
@@ -102,7 +115,7 @@ def test_bad_input_names_the_token_and_why(text, token, reason):
         job_params.parse(text)
     assert caught.value.token == token
     assert reason in caught.value.reason
-    assert token in str(caught.value)
+    assert repr(token) in str(caught.value), "the token is named, escaped: no log line can be forged"
     assert caught.value.code == 9001
 
 
@@ -134,7 +147,7 @@ def test_directories_are_checked_at_parse_time(text, token, reason):
 # -- round trips ---------------------------------------------------------------------------
 
 names = st.text(alphabet=string.ascii_letters + string.digits + "._-+ ", min_size=1, max_size=12).filter(
-    lambda s: s.strip() and s not in (".", "..")
+    lambda s: s.strip() == s and s and s not in (".", "..")
 )
 file_lists = st.lists(names, min_size=1, max_size=4, unique=True).map(tuple)
 endpoints = st.text(alphabet=string.ascii_letters + string.digits + "#_-.", min_size=1, max_size=16)
@@ -143,8 +156,12 @@ paths = st.lists(
 ).map(lambda parts: "/" + "/".join(parts))
 globus_dirs = st.builds(lambda e, p: f"{e}:{p}/", endpoints, paths)
 globus_files = st.builds(lambda e, p, n: f"{e}:{p}/{n}", endpoints, paths, names.filter(lambda n: "," not in n))
-texts = st.text(alphabet=string.printable.replace("\x0b", "").replace("\x0c", ""), min_size=1, max_size=20).filter(
-    lambda s: s.strip()
+texts = st.text(
+    alphabet=string.ascii_letters + string.digits + string.punctuation + " ", min_size=1, max_size=20
+).filter(lambda s: s.strip())
+checksums = st.one_of(
+    st.builds(lambda v: Checksum("adler32", f"{v:08x}"), st.integers(0, 2**32 - 1)),
+    st.builds(lambda v: Checksum("md5", f"{v:032x}"), st.integers(0, 2**128 - 1)),
 )
 passthrough_tokens = st.text(alphabet=string.ascii_letters + string.digits + "-=_ '\"", min_size=1, max_size=10).filter(
     lambda t: t.partition("=")[0] not in job_params.parser.KEYS and t.partition("=")[0] not in job_params.parser.FLAGS
@@ -172,7 +189,11 @@ def job_params_values(draw):
         )
     )
     data = draw(st.lists(names.filter(lambda n: "," not in n), max_size=3, unique=True).map(tuple))
+    expected_checksums = tuple(draw(checksums) for _ in files_in) if files_in and draw(st.booleans()) else ()
+    expected_sizes = tuple(draw(st.integers(0, 2**40)) for _ in files_in) if files_in and draw(st.booleans()) else ()
     return JobParams(
+        checksums_in=expected_checksums,
+        sizes_in=expected_sizes,
         globus_user=maybe(texts),
         endpoint_in=maybe(endpoints),
         endpoint_local=maybe(endpoints),
@@ -222,6 +243,14 @@ def test_any_text_either_fails_clearly_or_round_trips(tokens):
     formatted = job_params.format(params)
     assert job_params.parse(formatted) == params
     assert job_params.format(job_params.parse(formatted)) == formatted
+
+
+def test_expected_checksums_and_sizes_parse_per_input_and_round_trip():
+    params = job_params.parse("dir-in=/d files-in=a,b checksums-in=AD:9600001,md5:" + "F" * 32 + " sizes-in=10,0")
+    assert params.checksums_in == (Checksum("adler32", "09600001"), Checksum("md5", "f" * 32))
+    assert params.sizes_in == (10, 0)
+    assert "checksums-in=adler32:09600001,md5:" + "f" * 32 in job_params.format(params)
+    assert job_params.parse(job_params.format(params)) == params
 
 
 def test_format_writes_readable_canonical_text():

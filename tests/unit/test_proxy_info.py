@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pilot_movers.credentials import CredentialPolicy, check_proxy, inspect_proxy
-from pilot_movers.credentials.myproxy import write_new_proxy
+from pilot_movers.credentials.myproxy import new_proxy_path, remove_proxy, write_proxy
 from pilot_movers.credentials.proxy_info import datapilot_identity
 from pilot_movers.errors import ConfigurationError, NoProxy, ProxyExpired, ProxyTooShort
 from pilot_movers.testing.ca import ORGANISATION, ThrowawayCA, make_proxy
@@ -132,11 +132,35 @@ def test_a_certificate_that_is_not_a_proxy_is_refused(user, tmp_path):
 
 def test_a_new_proxy_file_is_0600_and_never_replaces_one(tmp_path):
     pilot = str(tmp_path / "pilot.pem")
-    first = write_new_proxy(tmp_path, b"one", pilot)
-    second = write_new_proxy(tmp_path, b"two", pilot)
+    first = new_proxy_path(tmp_path, pilot)
+    write_proxy(first, b"one")
+    second = new_proxy_path(tmp_path, pilot)
     assert first != second
+    write_proxy(second, b"two")
     assert first.read_bytes() == b"one"
     assert os.stat(first).st_mode & 0o777 == 0o600
+    with pytest.raises(NoProxy, match="cannot write"):
+        write_proxy(first, b"three")
+    assert first.read_bytes() == b"one"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([first.name, second.name])
+    assert remove_proxy(first) and not remove_proxy(first)
+
+
+def test_a_failed_proxy_write_leaves_no_file_at_all(tmp_path):
+    target = tmp_path / "ro"
+    target.mkdir()
+    path = new_proxy_path(target, str(tmp_path / "pilot.pem"))
+    target.chmod(0o500)
+    try:
+        if os.access(target, os.W_OK):  # root ignores modes: make the name a directory instead
+            target.chmod(0o700)
+            (target / (path.name + ".part")).mkdir()
+        with pytest.raises(NoProxy, match="cannot write the user's proxy"):
+            write_proxy(path, b"-----BEGIN RSA PRIVATE KEY-----")
+    finally:
+        target.chmod(0o700)
+    assert not path.exists()
+    assert [p for p in target.iterdir() if p.is_file()] == [], "no file holding the key is left"
 
 
 def test_the_credential_policy_reads_queue_config():

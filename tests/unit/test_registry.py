@@ -113,3 +113,18 @@ def test_the_cli_lists_movers_and_says_which_cannot_run(thirdparty_site):
     assert movers["broken"]["usable"] is False
     assert "pip install 'thirdparty-teleport[fancy]'" in movers["broken"]["problem"]
     assert {m.name for m in describe_movers()} >= {"local"}
+
+
+def test_loading_a_transport_leaves_the_callers_signal_mask_alone():
+    """gfal2 blocks every signal in the thread that makes a context: a pilot (and the payload it
+    starts) must stay able to receive SIGTERM after loading any mover, by name or by import."""
+    code = (
+        "import signal\n"
+        "from pilot_movers.registry import get_mover_class\n"
+        "for name in ('gridftp', 'xrootd', 'local'): get_mover_class(name)\n"
+        "import pilot_movers.gridftp.mover as m\n"
+        "m.GridFTPMover().context()\n"
+        "print(sorted(signal.pthread_sigmask(signal.SIG_BLOCK, [])))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

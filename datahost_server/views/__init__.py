@@ -1,0 +1,1 @@
+"""The DataHost's views: the protocol's endpoints (JSON) and the pages people use."""

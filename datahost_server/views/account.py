@@ -1,0 +1,73 @@
+"""Password login and logout (a session cookie), and ``whoami``.
+
+``GET /datahost/login/``: the login page for browsers; for programs, JSON that sets the
+``csrftoken`` cookie they must echo in ``X-CSRFToken``. ``POST /datahost/login/`` (``username``,
+``password``; CSRF-checked like any form): 200 and the session cookie, or 401.
+``POST /datahost/logout/``: ends the session.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import authenticate, login, logout
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.middleware.csrf import get_token
+from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods
+
+from datahost_server.access import identify
+from datahost_server.answers import json_answer, wants_html
+from datahost_server.views.endpoint import endpoint
+
+
+@sensitive_post_parameters("password")
+@never_cache
+@require_http_methods(["GET", "POST"])
+def login_view(request: HttpRequest) -> HttpResponse:
+    next_url = request.POST.get("next") or request.GET.get("next") or "/datahost/"
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=True):
+        next_url = "/datahost/"
+    if request.method == "GET":
+        if wants_html(request):
+            return render(request, "datahost/login.html", {"next": next_url})
+        return json_answer({"csrftoken": get_token(request), "login": "POST username and password here"})
+    user = authenticate(request, username=request.POST.get("username", ""), password=request.POST.get("password", ""))
+    if user is None:
+        message = "wrong user name or password"
+        if wants_html(request):
+            return render(request, "datahost/login.html", {"next": next_url, "error": message}, status=401)
+        return json_answer({"error": message, "reason": "not_authenticated"}, status=401)
+    login(request, user)
+    if wants_html(request):
+        return HttpResponseRedirect(next_url, status=303)
+    return json_answer(
+        {
+            "user": user.get_username(),
+            "session_idle_seconds": settings.SESSION_COOKIE_AGE,
+            "csrftoken": get_token(request),
+        }
+    )
+
+
+@require_http_methods(["POST"])
+def logout_view(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    if wants_html(request):
+        return HttpResponseRedirect("/datahost/login/", status=303)
+    return json_answer({"user": None})
+
+
+@endpoint("GET")
+def whoami(request: HttpRequest) -> HttpResponse:
+    caller = identify(request)
+    return json_answer(
+        {
+            "user": caller.user.get_username(),
+            "auth": caller.auth,
+            "dn": caller.dn,
+            "session_idle_seconds": settings.SESSION_COOKIE_AGE if caller.auth == "session" else None,
+        }
+    )
