@@ -311,3 +311,29 @@ def test_a_globus_job_needs_no_proxy(site: Site, pilot_env: dict[str, str]) -> N
     ) as job:
         job.stage_in()
     assert job.report is not None and job.report.error is None
+
+
+def test_the_jobs_expected_checksums_and_sizes_reach_the_service(site: Site, pilot_env: dict[str, str]) -> None:
+    """``checksums-in``/``sizes-in`` (key=value form): the service verifies each input against its
+    expected checksum; an input that is not what the job expects fails for good, naming both."""
+    good, other = os.urandom(30_000), os.urandom(30_000)
+    site.put("mxp#MXP_BNL_TEST", "/direct/usatlas+u/mxp/a.dat", good)
+    site.put("mxp#MXP_BNL_TEST", "/direct/usatlas+u/mxp/b.dat", other)
+    params = job_params.parse(
+        "globus-endpoint-in=mxp#MXP_BNL_TEST globus-endpoint-local=WN dir-in=/direct/usatlas+u/mxp/ "
+        f"files-in=a.dat,b.dat checksums-in={adler32(good)},{adler32(good)} sizes-in=30000,30000"
+    )
+    workdir = site.base / "job"
+    with pytest.raises(PhaseFailed) as caught, Job(params, QueueConfig.from_dict(site.queue()), workdir) as job:
+        job.stage_in()
+    (failure,) = caught.value.failures
+    assert (failure.file, failure.name, failure.transient) == ("b.dat", "GETADMISMATCH", False)
+    assert adler32(good).value in failure.message
+    assert job.report is not None
+    a_report = job.report.phases[0].results[0]
+    assert (a_report.status, a_report.checksum, a_report.verified) == (Status.DONE, adler32(good), True)
+    assert (workdir / "a.dat").read_bytes() == good
+    assert not (workdir / "b.dat").exists()
+    (task,) = site.tasks()
+    assert {i.external_checksum for i in task.items} == {adler32(good).value}
+    site.assert_nothing_left()
