@@ -237,8 +237,9 @@ class GlobusMover(Mover):
         return TaskItem(request, request.source.path, request.target.path, checksum)
 
     def _size_of(self, request: CopyRequest) -> int:
-        """A copied file's size: known from the job or the local source, else looked at."""
-        if request.size is not None:
+        """A copied file's size: looked at when it is on this node (cheap, and the engine then
+        compares it with what the job expects), else the known size, else looked at remotely."""
+        if request.size is not None and not request.target.is_local:
             return request.size
         found = self.namespace(request.target).stat(request.target)
         return found.size if found is not None else 0
