@@ -5,6 +5,7 @@ endpoint the service would not delete, and a legacy proxy."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import zlib
@@ -336,4 +337,33 @@ def test_the_jobs_expected_checksums_and_sizes_reach_the_service(site: Site, pil
     assert not (workdir / "b.dat").exists()
     (task,) = site.tasks()
     assert {i.external_checksum for i in task.items} == {adler32(good).value}
+    site.assert_nothing_left()
+
+
+def test_a_rotating_refresh_token_from_the_credentials_file_serves_a_whole_job(
+    site: Site, pilot_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user's refresh token, rotated at every renewal (access tokens live 2 s, so every call
+    renews): the job's threads renew one at a time and never reuse a rotated-away token."""
+    for name in ("GLOBUS_CLIENT_ID", "GLOBUS_CLIENT_SECRET", "GLOBUS_REFRESH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    token = site.emulator.register_refresh_token(site.globus.client_id, "mxp", rotate=True)
+    site.emulator.access_token_lifetime = 2
+    credentials = site.base / "globus.json"
+    secrets = {"client_id": site.globus.client_id, "client_secret": site.globus.client_secret, "refresh_token": token}
+    credentials.write_text(json.dumps(secrets))
+    credentials.chmod(0o600)
+    for name in "abcdef":
+        site.put("SITE1", f"/in/{name}", os.urandom(20_000))
+        site.put("mxp#MXP_BNL_TEST", f"/in/{name}2", os.urandom(20_000))
+    params = job_params.parse(
+        "globus-endpoint-in=SITE1 dir-in=/in files-in=a,b,c,d,e,f globus-endpoint-local=WN "
+        "--StageinGOsrc=" + ",".join(f"mxp#MXP_BNL_TEST:/in/{n}2" for n in "abcdef")
+    )
+    queue = QueueConfig.from_dict(site.queue(credentials_file=str(credentials)))
+    with Job(params, queue, site.base / "job") as job:
+        reports = job.stage_in()
+    assert [r.status for r in reports] == [Status.DONE] * 12
+    owners = {t.owner.username for t in site.tasks()}
+    assert owners == {"mxp@globusid.org"}  # the user's identity, through the refresh token
     site.assert_nothing_left()
