@@ -370,7 +370,11 @@ class Job:
         if mover is None:
             cls = get_mover_class(name)
             mover = cls(self.queue.transfer, self.queue.mover_options(name))
-            mover.start(self.credentials or Credentials(), JobFacts(self.workdir, self.job_id, self.params))
+            try:
+                mover.start(self.credentials or Credentials(), JobFacts(self.workdir, self.job_id, self.params))
+            except BaseException:  # what a failed open could not undo still goes in the report
+                self._unreachable_left += mover.left_behind
+                raise
             self._stack.callback(mover.stop)
             self._movers[name] = mover
         return mover

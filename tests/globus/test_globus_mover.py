@@ -17,7 +17,7 @@ import pytest
 import job_params
 from pilot_movers import Credentials, Job, JobFacts, Location, QueueConfig
 from pilot_movers.checksums import Checksum
-from pilot_movers.errors import Phase, PhaseFailed, Scope
+from pilot_movers.errors import MoverError, Phase, PhaseFailed, Scope
 from pilot_movers.globus.gcp import GlobusConnectPersonal
 from pilot_movers.globus.mover import GlobusMover
 from pilot_movers.testing.ca import ThrowawayCA, make_proxy
@@ -367,3 +367,28 @@ def test_a_rotating_refresh_token_from_the_credentials_file_serves_a_whole_job(
     owners = {t.owner.username for t in site.tasks()}
     assert owners == {"mxp@globusid.org"}  # the user's identity, through the refresh token
     site.assert_nothing_left()
+
+
+def test_an_endpoint_left_by_a_failed_start_is_listed_in_the_report(site: Site, pilot_env: dict[str, str]) -> None:
+    """Globus goes away while the worker's GCP is connecting: the job fails, GCP is stopped, and
+    the endpoint it could not delete is in the report for an operator."""
+    site.put("SITE1", "/home/osg_data/panda/0064.file", b"x")
+    site.emulator.cut_relay()  # GCP waits to connect ...
+    created = threading.Event()
+
+    def take_globus_away() -> None:
+        wait_until(site.personal_endpoints, what="the worker endpoint created")
+        site.globus.server.stop()  # ... and then Globus cannot be reached
+        created.set()
+
+    threading.Thread(target=take_globus_away, daemon=True).start()
+    queue = QueueConfig.from_dict(site.queue(http_retries=0, gcp_connect_timeout=20))
+    with pytest.raises(MoverError) as caught, Job(job_params.parse(SENDJOB), queue, site.base / "job") as job:
+        job.stage_in()
+    assert created.is_set()
+    assert (caught.value.code, caught.value.name) == (1180, "GETGLOBUSSYSERR")
+    assert job.report is not None
+    (left,) = job.report.to_dict()["left_behind"]
+    (endpoint,) = [e for e in site.emulator.endpoints.all() if e.is_globus_connect]
+    assert (left["kind"], left["location"], left["name"]) == ("globus-endpoint", endpoint.id, "OSGDEV")
+    assert not site.gcp_running()
