@@ -18,6 +18,8 @@ PAIRED = (
     ("--StageoutGOsrc", "--StageoutGOdest"),
     ("--Data", "--OutputGO"),
 )
+#: Sources whose destination may be omitted: the inputs then land in the job's work dir.
+DESTINATION_OPTIONAL = ("--StageinGOsrc",)
 _ENDPOINT = re.compile(r"[^\s:/]+")  # fullmatch: "$" would let a trailing newline through
 _GLOBUS = re.compile(r"[^\s:/]+:/.*", re.DOTALL)  # control characters are refused before this
 #: Characters that could break a log line (C0 and C1 controls, Unicode line separators).
@@ -68,6 +70,8 @@ def parse(text: str) -> JobParams:
     for attribute in ("files_in", "files_out", "data"):
         _check_unique(values.get(attribute, ()), attribute)
     for sources, destinations in PAIRED:
+        if sources in DESTINATION_OPTIONAL and not values.get(FLAGS[destinations].attribute):
+            continue
         pair_sources(
             values.get(FLAGS[sources].attribute, ()),
             values.get(FLAGS[destinations].attribute, ()),

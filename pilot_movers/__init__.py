@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # what type checkers see; at run time the same names load on 
     from pilot_movers.engine.settings import TransferSettings
     from pilot_movers.errors import MoverError, Phase
     from pilot_movers.job import Job
+    from pilot_movers.job_facts import JobFacts
     from pilot_movers.local_namespace import LOCAL, LocalNamespace
     from pilot_movers.planner import PlannedFile, plan
     from pilot_movers.queue_config import QueueConfig
@@ -41,6 +42,7 @@ if TYPE_CHECKING:  # what type checkers see; at run time the same names load on 
 
 _EXPORTS = {
     "Job": "pilot_movers.job",
+    "JobFacts": "pilot_movers.job_facts",
     "QueueConfig": "pilot_movers.queue_config",
     "plan": "pilot_movers.planner",
     "PlannedFile": "pilot_movers.planner",
@@ -92,6 +94,7 @@ __all__ = [
     "FileSpec",
     "FileStat",
     "Job",
+    "JobFacts",
     "JobReport",
     "LocalNamespace",
     "Location",

@@ -28,6 +28,7 @@ from pilot_movers.engine.contract import AttemptOutcome, Batch, Capabilities, Co
 from pilot_movers.engine.engine import TransferEngine
 from pilot_movers.engine.settings import TransferSettings
 from pilot_movers.errors import InternalError, MoverError, NoMoverForScheme, Phase
+from pilot_movers.job_facts import JobFacts
 from pilot_movers.local_namespace import LOCAL
 from pilot_movers.values import FileReport, FileSpec, LeftBehind, Location
 
@@ -64,6 +65,8 @@ class Mover:
             raise TypeError("give options either parsed (options=) or as keywords, not both")
         self.options = options
         self.credentials = Credentials()
+        #: What the job told the mover when it opened it (work dir, job parameters).
+        self.job_facts = JobFacts()
         #: What this mover made and could not remove (an endpoint its service kept): the job
         #: lists it in its report. Transports append to it, typically in ``close()``.
         self.left_behind: list[LeftBehind] = []
@@ -77,11 +80,13 @@ class Mover:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self, credentials: Credentials) -> None:
-        """Open the mover for a job: keep its credentials, then ``open()``. Once per job."""
+    def start(self, credentials: Credentials, job_facts: Optional[JobFacts] = None) -> None:
+        """Open the mover for a job: keep its credentials and what the job tells it, then
+        ``open()``. Once per job. ``open()`` must release what it acquired if it fails."""
         if self._open:
             raise RuntimeError(f"mover {self.name!r} is already open")
         self.credentials = credentials
+        self.job_facts = job_facts or JobFacts()
         self.open()
         self._open = True
 

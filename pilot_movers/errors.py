@@ -25,6 +25,8 @@ CODE_NAMES: dict[int, str] = {
     1165: "MISSINGOUTPUTFILE",
     1171: "GETADMISMATCH",
     1172: "PUTADMISMATCH",
+    1180: "GETGLOBUSSYSERR",
+    1181: "PUTGLOBUSSYSERR",
     1199: "MKDIR",
     1201: "SIGTERM",
     1202: "SIGQUIT",
@@ -50,6 +52,7 @@ CODE_NAMES: dict[int, str] = {
     9003: "SIZEMISMATCH",
     9004: "UNSAFESOURCE",
     9005: "DESTINATIONNOTWRITABLE",
+    9006: "TRANSFERREFUSED",
 }
 
 
@@ -331,6 +334,27 @@ class UnknownChecksumType(MoverError):
     default_scope = Scope.CONFIGURATION
 
 
+class GlobusSystemError(MoverError):
+    """The Globus service, an endpoint or the worker's Globus Connect Personal failed (a task
+    fault, an endpoint that does not answer). Retried."""
+
+    code_in = 1180
+    code_out = 1181
+    default_transient = True
+
+
+class WorkerEndpointFailed(GlobusSystemError):
+    """The worker node's Globus Connect Personal endpoint could not be made ready: the program
+    is missing or failed, it never connected, or another one of this user runs on the node."""
+
+
+class TransferRefused(MoverError):
+    """A transfer the service would refuse, refused before submission (two personal
+    endpoints, say); the message names both sides. Never retried."""
+
+    code_in = code_out = 9006
+
+
 class PhaseAborted(MoverError):
     """Remaining transfers of a phase were not started because most of the phase had failed."""
 
@@ -394,6 +418,10 @@ class BadJobParameters(MoverError):
     default_scope = Scope.CONFIGURATION
 
 
+class UnknownEndpoint(BadJobParameters):
+    """A Globus endpoint name that matches no endpoint, or more than one."""
+
+
 # -- credentials ---------------------------------------------------------------------------
 
 
@@ -418,6 +446,14 @@ class ProxyExpired(CredentialError):
     """The proxy (or a certificate in its chain) has expired."""
 
     code_in = code_out = 1373
+
+
+class CredentialRefused(CredentialError):
+    """The service refused the job's OAuth2 client or refresh token (a bad client secret, a
+    revoked or expired refresh token), or the job has none. Never retried."""
+
+    code_in = 1338
+    code_out = 1383
 
 
 # -- the job -------------------------------------------------------------------------------

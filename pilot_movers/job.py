@@ -32,6 +32,7 @@ from job_params import JobParams
 from pilot_movers.base import Mover
 from pilot_movers.credentials.bundle import Credentials
 from pilot_movers.credentials.myproxy import MyProxySettings, fetch_proxy, new_proxy_path, remove_proxy
+from pilot_movers.credentials.oauth import SECRET_VARIABLES
 from pilot_movers.credentials.policy import RETRY_MARGIN, check_proxy, check_proxy_file, default_proxy_path
 from pilot_movers.credentials.proxy_info import inspect_proxy
 from pilot_movers.engine.contract import CredentialKind
@@ -45,6 +46,7 @@ from pilot_movers.errors import (
     PhaseFailed,
     as_mover_error,
 )
+from pilot_movers.job_facts import JobFacts
 from pilot_movers.journal import TemporaryJournal
 from pilot_movers.payload import run_payload
 from pilot_movers.planner import PlannedFile, plan
@@ -311,6 +313,8 @@ class Job:
     def payload_environment(self) -> dict[str, str]:
         env = dict(os.environ)
         env.pop(self.queue.myproxy.passphrase_env, None)  # the pilot's secret, not the payload's
+        for name in SECRET_VARIABLES:  # the pilot's OAuth2 client (Globus), likewise
+            env.pop(name, None)
         if self._fetched_proxy:  # the pilot's own credential stays the pilot's
             for name in ("X509_USER_CERT", "X509_USER_KEY"):
                 env.pop(name, None)
@@ -372,7 +376,11 @@ class Job:
         if mover is None:
             cls = get_mover_class(name)
             mover = cls(self.queue.transfer, self.queue.mover_options(name))
-            mover.start(self.credentials or Credentials())
+            try:
+                mover.start(self.credentials or Credentials(), JobFacts(self.workdir, self.job_id, self.params))
+            except BaseException:  # what a failed open could not undo still goes in the report
+                self._unreachable_left += mover.left_behind
+                raise
             self._stack.callback(mover.stop)
             self._movers[name] = mover
         return mover
@@ -411,10 +419,13 @@ class Job:
             self._cleanup_notes.append(f"removed the user's proxy {path}")
 
     def _needs_proxy(self, movers: Sequence[type[Mover]]) -> tuple[bool, bool]:
-        """(a proxy is needed, it must be RFC 3820) for these movers under the queue's policy."""
+        """(the proxy is checked, it must be RFC 3820) for these movers under the queue's policy:
+        checked when a mover authenticates with it, or when the job has one and RFC 3820 is
+        required (a mover that authenticates otherwise, as Globus does with OAuth2, needs no
+        proxy, but one the job uses must not be a legacy proxy)."""
         rfc3820 = self.queue.credentials.require_rfc3820 or any(m.capabilities.requires_rfc3820 for m in movers)
-        needed = rfc3820 or any(m.capabilities.credential is CredentialKind.X509_PROXY for m in movers)
-        return needed, rfc3820
+        needed = any(m.capabilities.credential is CredentialKind.X509_PROXY for m in movers)
+        return needed or (rfc3820 and self.proxy_path is not None), rfc3820
 
     def _proxy(self) -> str:
         proxy = self.proxy_path

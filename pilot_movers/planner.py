@@ -10,7 +10,8 @@ submission tool's checks all see the same plan. Where each file lives:
   to the Globus endpoint ``globus-endpoint-in`` (the endpoint wins when the phase's mover serves
   Globus locations);
 * ``--StageinGOsrc``/``--StageinGOdest`` (and the stage-out pairs) are Globus locations as given;
-  ``--Data`` files go to the ``--OutputGO`` directories.
+  without ``--StageinGOdest`` the inputs land in the work dir (the Globus mover reaches it through
+  the worker's endpoint); ``--Data`` files go to the ``--OutputGO`` directories.
 
 The same holds for stage-out with ``out-mode``, ``dir-out``, ``globus-endpoint-out``. Inputs
 land in the work dir, outputs are read from it.
@@ -95,6 +96,11 @@ def _stage_in(params: JobParams, queue: QueueConfig, workdir: str, catalog: Move
             FileSpec(name, base.join(name), here.join(name), Role.INPUT, size, checksum)
             for name, size, checksum in zip(params.files_in, sizes, checksums)
         ]
+    if params.stagein_sources and not params.stagein_destinations:  # into the work dir
+        for source in params.stagein_sources:
+            src = _globus(source, "--StageinGOsrc")
+            specs.append(FileSpec(src.name, src, here.join(src.name), Role.INPUT))
+        return specs
     for source, destination in pair_sources(
         params.stagein_sources, params.stagein_destinations, "--StageinGOsrc", "--StageinGOdest"
     ):

@@ -11,7 +11,8 @@ JSON::
      "payload": {"timeout": "12h"}}
 
 INI: the same keys, top-level ones in ``[queue]``, then ``[transfer]``, ``[myproxy]``,
-``[credentials]``, ``[payload]`` and one ``[mover:NAME]`` section per mover.
+``[credentials]``, ``[payload]`` and one ``[mover:NAME]`` section per mover. A mover's section may
+also be named after the mover alone (``[globus]``, or a top-level ``"globus"`` object in JSON).
 
 ``load`` reads every section into typed values and checks them, and checks that the movers it
 names are installed and their options valid: a bad queue config is refused before a job starts,
@@ -33,7 +34,7 @@ from pilot_movers.credentials.policy import CredentialPolicy
 from pilot_movers.engine.settings import TransferSettings
 from pilot_movers.errors import ConfigurationError, MoverError, Phase
 from pilot_movers.payload import PayloadSettings
-from pilot_movers.registry import get_mover_class
+from pilot_movers.registry import get_mover_class, mover_names
 from pilot_movers.values import Location
 
 TOP_LEVEL_KEYS = ("copytool", "copytoolin", "se", "copyprefix", "copyprefixin")
@@ -103,21 +104,23 @@ class QueueConfig:
                 data.update(values)
             elif section.startswith("mover:"):
                 data["movers"][section[len("mover:") :].strip()] = values
-            elif section in SECTIONS:
+            elif section in SECTIONS or section in mover_names():
                 data[section] = values
             else:
                 raise ConfigurationError(
                     f"{source}: unknown section [{section}] (use [queue], [transfer], [myproxy], "
-                    "[credentials], [payload] or [mover:NAME])"
+                    "[credentials], [payload], [mover:NAME] or [NAME] for an installed mover)"
                 )
         return cls.from_dict(data, source=source)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>") -> QueueConfig:
+        data, aliased = _movers_by_name(data, source)
         unknown = set(data) - set(TOP_LEVEL_KEYS) - set(SECTIONS)
         if unknown:
             raise ConfigurationError(
-                f"{source}: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(TOP_LEVEL_KEYS + SECTIONS)})"
+                f"{source}: unknown key(s) {', '.join(sorted(unknown))} (known: "
+                f"{', '.join(TOP_LEVEL_KEYS + SECTIONS)}, or an installed mover's name)"
             )
         values: dict[str, Any] = {}
         for key in TOP_LEVEL_KEYS:
@@ -134,9 +137,10 @@ class QueueConfig:
         movers = _section(data, "movers")
         if not isinstance(movers, Mapping):
             raise ConfigurationError(f"{source}: movers must be a section of one section per mover")
+        sections = {name: f"[{name}]" if name in aliased else f"[mover:{name}]" for name in movers}
         values["movers"] = {
-            str(name): _mover_class(str(name), source, f"[mover:{name}]").parse_options(
-                options, where=f"{source} [mover:{name}]"
+            str(name): _mover_class(str(name), source, sections[name]).parse_options(
+                options, where=f"{source} {sections[name]}"
             )
             for name, options in movers.items()
         }
@@ -180,6 +184,23 @@ class QueueConfig:
     def copyprefix_for(self, phase: Phase) -> Optional[str]:
         """The rewrite for a phase's storage URLs: ``copyprefixin`` for stage-in, if set."""
         return self.copyprefixin if phase is Phase.STAGE_IN and self.copyprefixin else self.copyprefix
+
+
+def _movers_by_name(data: Mapping[str, Any], source: str) -> tuple[Mapping[str, Any], set[str]]:
+    """A section named after an installed mover (``[globus]``) is that mover's options, as
+    ``[mover:globus]`` would be; giving both is an error. Also returns the names so given."""
+    named = {key for key in data if key not in TOP_LEVEL_KEYS and key not in SECTIONS and key in mover_names()}
+    movers = data.get("movers") or {}
+    if not named or not isinstance(movers, Mapping):  # a bad "movers" is reported by from_dict
+        return data, set()
+    merged = dict(movers)
+    for name in sorted(named):
+        if name in merged:
+            raise ConfigurationError(
+                f"{source}: the options of mover {name!r} are given twice ([{name}] and [mover:{name}])"
+            )
+        merged[name] = data[name]
+    return {**{k: v for k, v in data.items() if k not in named}, "movers": merged}, named
 
 
 def _mover_class(name: str, source: str, where: str) -> Any:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
+from pilot_movers.credentials.oauth import OAuthClient
 from pilot_movers.credentials.policy import default_proxy_path
 
 
@@ -18,16 +19,19 @@ from pilot_movers.credentials.policy import default_proxy_path
 class Credentials:
     """``x509_proxy``: the proxy file to authenticate with (the user's, fetched from MyProxy, or
     the one the pilot was given); ``ca_dir``: the trust dir (X509_CERT_DIR);
-    ``bearer_token_file``: a file holding a bearer token (WLCG tokens), re-read before each use."""
+    ``bearer_token_file``: a file holding a bearer token (WLCG tokens), re-read before each use;
+    ``oauth``: an OAuth2 client (Globus), never put in a payload's environment."""
 
     x509_proxy: Optional[str] = None
     ca_dir: Optional[str] = None
     bearer_token_file: Optional[str] = None
+    oauth: Optional[OAuthClient] = field(default=None, repr=False)
 
     @classmethod
     def from_environment(cls, environ: Optional[Mapping[str, str]] = None) -> Credentials:
         """What the pilot was started with: X509_USER_PROXY (else ``/tmp/x509up_u<uid>`` when it
-        exists), X509_CERT_DIR, BEARER_TOKEN_FILE."""
+        exists), X509_CERT_DIR, BEARER_TOKEN_FILE, GLOBUS_CLIENT_ID with GLOBUS_CLIENT_SECRET
+        or GLOBUS_REFRESH_TOKEN."""
         environ = os.environ if environ is None else environ
         proxy: Optional[str] = default_proxy_path(environ)
         if not environ.get("X509_USER_PROXY") and not os.path.exists(str(proxy)):
@@ -36,6 +40,7 @@ class Credentials:
             x509_proxy=proxy,
             ca_dir=environ.get("X509_CERT_DIR") or None,
             bearer_token_file=environ.get("BEARER_TOKEN_FILE") or None,
+            oauth=OAuthClient.from_environment(environ),
         )
 
     def with_proxy(self, path: str) -> Credentials:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, TypeVar
 
-from pilot_movers.globus.emulator.gcp import HEARTBEAT_ENV, write_launcher
+from pilot_movers.globus.emulator.gcp import HEARTBEAT_ENV, SOCKET_DIR_ENV, write_launcher
 from pilot_movers.globus.emulator.server import EmulatorServer
 from pilot_movers.globus.emulator.service import Emulator, Settings
 
@@ -127,11 +127,17 @@ class LocalGlobus:
 
     def gcp_env(self, tmpdir: Path, home: Optional[Path] = None) -> dict[str, str]:
         """The environment of a stand-in GCP subprocess: the launcher first on PATH, its own
-        TMPDIR (so its control socket is private to the test) and a quick heartbeat."""
-        env = {**os.environ, **self.sdk_env()}
+        TMPDIR and control socket dir (an emulated node of its own) and a quick heartbeat."""
+        env = {**os.environ, **self.node_env(tmpdir)}
         env["PATH"] = f"{self.gcp_bin}{os.pathsep}{env.get('PATH', '')}"
         env["TMPDIR"] = str(tmpdir)
-        env[HEARTBEAT_ENV] = str(GCP_HEARTBEAT)
         if home is not None:
             env["HOME"] = str(home)
         return env
+
+    def node_env(self, node_tmp: Path) -> dict[str, str]:
+        """What a pilot on an emulated worker node runs with: the SDK pointed here, the stand-in
+        GCP's quick heartbeat, and ``node_tmp`` as the node's ``/tmp`` (where every GCP of the
+        node puts its control socket: one per user, as on a real node). Keep ``node_tmp`` short:
+        a Unix socket path has at most 107 bytes."""
+        return {**self.sdk_env(), HEARTBEAT_ENV: str(GCP_HEARTBEAT), SOCKET_DIR_ENV: str(node_tmp)}

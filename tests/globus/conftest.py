@@ -3,6 +3,8 @@ the real globus-sdk pointed at it through GLOBUS_SDK_SERVICE_URL_TRANSFER and _A
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +12,20 @@ import globus_sdk
 import pytest
 
 from pilot_movers.testing.globus import LocalGlobus
+from tests.globus.pilots import SEED_ENDPOINTS, Site
+
+
+@pytest.fixture(autouse=True)
+def stoppable_children() -> Iterator[None]:
+    """These tests start processes that must stop on SIGTERM (the emulator, stand-in GCPs, pilots).
+    Children inherit the test thread's signal mask, and a gfal2 context made in this process (the
+    gridftp mover's import, when the whole suite is collected) blocks every signal: unblock the
+    ones that stop a process for the test's duration."""
+    saved = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, saved)
 
 
 @pytest.fixture
@@ -36,3 +52,26 @@ def tc(auth_client: globus_sdk.ConfidentialAppAuthClient) -> globus_sdk.Transfer
 def user_tc(globus: LocalGlobus, auth_client: globus_sdk.ConfidentialAppAuthClient) -> globus_sdk.TransferClient:
     """A TransferClient of the test user, through the refresh token."""
     return globus_sdk.TransferClient(authorizer=globus_sdk.RefreshTokenAuthorizer(globus.refresh_token, auth_client))
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    """The emulated Globus with the seed's endpoints and one emulated worker node."""
+    with LocalGlobus(tmp_path / "globus", SEED_ENDPOINTS) as local:
+        site = Site(local, tmp_path)
+        try:
+            yield site
+        finally:
+            site.close()
+
+
+@pytest.fixture
+def pilot_env(site: Site, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """This process as the pilot of ``site``'s worker node (for jobs run through ``Job``)."""
+    env = site.env()
+    for name in ("X509_USER_PROXY", "GLOBUS_REFRESH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        if os.environ.get(name) != value:
+            monkeypatch.setenv(name, value)
+    return env

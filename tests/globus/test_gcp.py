@@ -7,12 +7,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import globus_sdk
 import pytest
 
+from pilot_movers.globus.emulator.gcp import SOCKET_DIR_ENV
 from pilot_movers.testing.globus import LocalGlobus, wait_until
 from tests.globus.support import events, leftovers, wait_for_task, write_bytes
 
@@ -198,7 +200,8 @@ def test_sigterm_disconnects_the_gcp(globus: LocalGlobus, tc: globus_sdk.Transfe
     assert not (gcp.tmpdir / f"globusconnect_{os.getuid()}.sock").exists()
 
 
-def test_each_tmpdir_has_its_own_gcp(globus: LocalGlobus, tc: globus_sdk.TransferClient, tmp_path: Path) -> None:
+def test_each_node_has_its_own_gcp(globus: LocalGlobus, tc: globus_sdk.TransferClient, tmp_path: Path) -> None:
+    """Two emulated nodes (a control socket dir each) run one GCP each for the same user."""
     first, second = GCP(globus, tmp_path / "job1"), GCP(globus, tmp_path / "job2")
     try:
         ids = []
@@ -214,6 +217,46 @@ def test_each_tmpdir_has_its_own_gcp(globus: LocalGlobus, tc: globus_sdk.Transfe
     finally:
         first.stop_all()
         second.stop_all()
+
+
+def test_a_private_tmpdir_does_not_give_a_second_gcp_on_one_node(
+    globus: LocalGlobus, tc: globus_sdk.TransferClient, tmp_path: Path
+) -> None:
+    """As GCP 3.2.8's control script does, the control socket ignores TMPDIR: one GCP per user and
+    node, whatever temp dir each job gives it."""
+    first, second = GCP(globus, tmp_path / "job1"), GCP(globus, tmp_path / "job2")
+    second.env[SOCKET_DIR_ENV] = first.env[SOCKET_DIR_ENV]  # the same node ...
+    assert second.env["TMPDIR"] != first.env["TMPDIR"]  # ... with private temp dirs
+    try:
+        for stand_in, name in ((first, "job1"), (second, "job2")):
+            _, setup_key = create_gcp_endpoint(tc, name)
+            assert stand_in.run("-dir", str(stand_in.config_dir), "-setup", "--setup-key", setup_key).returncode == 0
+        first.start()
+        wait_until(lambda: first.status().returncode == 0, what="the first GCP running")
+        assert second.status().returncode == 0  # it sees the first one
+        refused = second.start()
+        assert refused.wait(timeout=30) == 1
+        assert refused.communicate()[1] == "Another Globus Connect Personal is currently running\n"
+    finally:
+        first.stop_all()
+        second.stop_all()
+
+
+def test_a_gcp_that_cannot_reach_the_relay_runs_but_never_connects(
+    globus: LocalGlobus, tc: globus_sdk.TransferClient, gcp: GCP
+) -> None:
+    endpoint_id, setup_key = create_gcp_endpoint(tc)
+    assert gcp.run("-dir", str(gcp.config_dir), "-setup", "--setup-key", setup_key).returncode == 0
+    fault = globus.emulator.cut_relay()
+    running = gcp.start()
+    wait_until(lambda: gcp.status().returncode == 0, what="the GCP answering -status")
+    time.sleep(1.0)  # several heartbeats
+    assert gcp.status().stdout.splitlines()[0] == "Globus Online:   disconnected"
+    assert running.poll() is None
+    assert not connected(tc, endpoint_id)
+    globus.emulator.remove_fault(fault)
+    wait_until(lambda: connected(tc, endpoint_id), what="the GCP connected once the relay is back")
+    assert gcp.status().stdout.splitlines()[0] == "Globus Online:   connected"
 
 
 def test_two_personal_endpoints_cannot_transfer_to_each_other(

@@ -51,6 +51,17 @@ def test_sendjob_flags_repeat_and_accept_comma_lists_and_separate_values():
     assert params.working_endpoint == "WN#ep"
 
 
+def test_a_stage_in_source_may_come_without_a_destination():
+    """The 2012 jobs omit --StageinGOdest: the inputs then land in the work dir."""
+    params = job_params.parse(
+        "--StageinGOsrc=SITE1:/home/osg_data/panda/0064.file --OutputGO=SITE1:/home/osg_data/panda/ "
+        "--WorkingendpointGO=OSGDEV --Data=10mb-file.bin"
+    )
+    assert params.stagein_sources == ("SITE1:/home/osg_data/panda/0064.file",)
+    assert params.stagein_destinations == ()
+    assert job_params.parse(job_params.format(params)) == params
+
+
 def test_unknown_tokens_are_kept_in_order():
     params = job_params.parse("-v dir-in=/d files-in=a transformation=run.sh --maxEvents=10 'two words'")
     assert params.passthrough == ("-v", "transformation=run.sh", "--maxEvents=10", "two words")

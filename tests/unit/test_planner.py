@@ -112,6 +112,14 @@ def test_one_destination_serves_every_source():
     ]
 
 
+def test_stage_in_sources_without_a_destination_land_in_the_work_dir():
+    planned = specs("--StageinGOsrc=SITE1:/home/osg_data/panda/0064.file,E:/b/y.dat --WorkingendpointGO=OSGDEV")
+    assert [(p.spec.source.url, p.spec.destination, p.mover) for p in planned] == [
+        ("SITE1:/home/osg_data/panda/0064.file", Location.local("/work/0064.file"), "globus"),
+        ("E:/b/y.dat", Location.local("/work/y.dat"), "globus"),
+    ]
+
+
 def test_two_files_written_to_the_same_place_is_an_error():
     with pytest.raises(JobParamsError, match="two files would be written"):
         specs("--StageinGOsrc=E:/a/x,E:/b/x --StageinGOdest=WN:/w/")

@@ -81,6 +81,13 @@ class TokenStore:
         self._refresh: dict[str, RefreshToken] = {}
         self._access: dict[str, AccessToken] = {}
         self._users: dict[str, Identity] = {}
+        self._issued: list[str] = []
+
+    def issued_secrets(self) -> list[str]:
+        """Every client secret, refresh token and access token made or registered so far, for
+        tests and rehearsals that scan logs and reports for leaked secrets."""
+        with self._lock:
+            return list(self._issued)
 
     # -- registration (the emulator's admin side) -------------------------------------------
 
@@ -107,6 +114,8 @@ class TokenStore:
         )
         with self._lock:
             self._clients[client_id] = client
+            if secret:
+                self._issued.append(secret)
         return client
 
     def client(self, client_id: str) -> Optional[Client]:
@@ -134,6 +143,7 @@ class TokenStore:
         )
         with self._lock:
             self._refresh[record.token] = record
+            self._issued.append(record.token)
         return record.token
 
     def revoke_refresh_token(self, token: str) -> bool:
@@ -197,6 +207,7 @@ class TokenStore:
                     expires_at=record.expires_at,
                 )
                 self._refresh[successor.token] = successor
+                self._issued.append(successor.token)
                 record.revoked = True
                 record.successor = successor.token
                 next_token = successor.token
@@ -214,6 +225,7 @@ class TokenStore:
         )
         with self._lock:
             self._access[token.token] = token
+            self._issued.append(token.token)
             self._forget_expired_access_tokens()
         return {
             "access_token": token.token,

@@ -133,6 +133,12 @@ class EndpointTable:
         self.heartbeat_timeout = heartbeat_timeout
         self._lock = threading.RLock()
         self._endpoints: dict[str, Endpoint] = {}
+        self._setup_keys: list[str] = []
+
+    def issued_setup_keys(self) -> list[str]:
+        """Every setup key made so far (for leak scans)."""
+        with self._lock:
+            return list(self._setup_keys)
 
     def add(self, endpoint: Endpoint) -> Endpoint:
         with self._lock:
@@ -174,6 +180,8 @@ class EndpointTable:
             description=description,
             public=False,
         )
+        with self._lock:
+            self._setup_keys.append(str(endpoint.setup_key))
         return self.add(endpoint)
 
     def get(self, endpoint_id: str) -> Endpoint:

@@ -42,6 +42,9 @@ class FaultKind(str, Enum):
     ``fail_on_quota_errors``)."""
     ENDPOINT_OFFLINE = "endpoint_offline"
     """``endpoint`` does not answer: tasks wait (``CONNECT_FAILED``), file operations fail."""
+    RELAY_UNREACHABLE = "relay_unreachable"
+    """A matching personal endpoint's GCP cannot reach the relay (a site firewall blocking port
+    2223): it runs, but ``-status`` says disconnected and the endpoint never connects."""
 
 
 @dataclass

@@ -5,8 +5,9 @@ exit codes and control socket, with the relay replaced by heartbeats to the emul
     globusconnectpersonal [-dir DIR] -start [-restrict-paths 'rw~,r/data'] [-debug]
     globusconnectpersonal -status | -stop | -version
 
-The control socket is ``globusconnect_<uid>.sock`` in the system temp dir (``TMPDIR`` honoured), so
-one runs per user and temp dir. The emulator is found through ``GLOBUS_EMULATOR_URL`` (else
+The control socket is ``globusconnect_<uid>.sock`` in ``/tmp`` (``TMPDIR`` ignored, as by the
+real one), so one runs per user and host; ``GLOBUS_EMULATOR_GCP_SOCKET_DIR`` stands for a node's
+``/tmp``. The emulator is found through ``GLOBUS_EMULATOR_URL`` (else
 ``GLOBUS_SDK_SERVICE_URL_TRANSFER``, else the URL saved at setup).
 """
 
@@ -20,7 +21,6 @@ import signal
 import socket
 import stat
 import sys
-import tempfile
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -34,6 +34,7 @@ from pilot_movers.globus.emulator.gcp_link import EMULATOR_URL_ENV, EmulatorLink
 GCP_VERSION = "3.2.8"
 """The GCP release whose control script the stand-in's output follows."""
 HEARTBEAT_ENV = "GLOBUS_EMULATOR_GCP_HEARTBEAT"
+SOCKET_DIR_ENV = "GLOBUS_EMULATOR_GCP_SOCKET_DIR"
 DEFAULT_HEARTBEAT = 1.0
 NOT_RUNNING = "No Globus Connect Personal connected to Globus Online Service"
 ANOTHER_RUNNING = "Another Globus Connect Personal is currently running"
@@ -50,8 +51,10 @@ USAGE = """usage: globusconnectpersonal [-dir DIR] COMMAND
 
 
 def control_socket_path() -> Path:
-    """``globusconnect_<uid>.sock`` in the system temp dir: one GCP per user and temp dir."""
-    return Path(tempfile.gettempdir()) / f"globusconnect_{os.getuid()}.sock"
+    """``globusconnect_<uid>.sock`` in ``/tmp``, whatever ``TMPDIR`` says, as GCP 3.2.8's control
+    script puts it: one GCP per user and host. ``GLOBUS_EMULATOR_GCP_SOCKET_DIR`` moves it (the
+    emulated node's ``/tmp``), so that tests on one machine can emulate several nodes."""
+    return Path(os.environ.get(SOCKET_DIR_ENV) or "/tmp") / f"globusconnect_{os.getuid()}.sock"
 
 
 def default_config_dir() -> Path:

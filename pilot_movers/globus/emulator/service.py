@@ -13,7 +13,7 @@ from typing import Any, Optional, Union
 from pilot_movers.globus.emulator.auth import Client, Identity, TokenStore
 from pilot_movers.globus.emulator.endpoints import Endpoint, EndpointTable, GCPLink, PathRule
 from pilot_movers.globus.emulator.errors import GCP_DISCONNECTED_MESSAGE, TransferError
-from pilot_movers.globus.emulator.faults import Fault, FaultKind, FaultPlan
+from pilot_movers.globus.emulator.faults import Fault, FaultKind, FaultPlan, Target
 from pilot_movers.globus.emulator.runner import RunnerSettings, TaskRunner
 from pilot_movers.globus.emulator.tasks import Task, TaskTable
 
@@ -41,6 +41,13 @@ class Emulator:
         self.tasks = TaskTable()
         self.faults = FaultPlan()
         self.runner = TaskRunner(self.endpoints, self.faults, self.settings.runner)
+        self._gcp_secrets: list[str] = []
+
+    def issued_secrets(self) -> list[str]:
+        """Every secret the emulator made or was given: client secrets, refresh and access
+        tokens, GCP setup keys and the stand-ins' credentials. A test or a rehearsal scans logs
+        and reports for them: none may appear."""
+        return self.tokens.issued_secrets() + self.endpoints.issued_setup_keys() + list(self._gcp_secrets)
 
     # -- settings that live in the parts ------------------------------------------------------
 
@@ -145,6 +152,11 @@ class Emulator:
         INACTIVE while they wait)."""
         return self.inject(FaultKind.ENDPOINT_OFFLINE, endpoint=endpoint, status="INACTIVE" if inactive else None)
 
+    def cut_relay(self, **selectors: Any) -> Fault:
+        """Personal endpoints (``endpoint`` selects one) cannot reach the relay: their GCP runs
+        but never connects, as behind a firewall that blocks port 2223."""
+        return self.inject(FaultKind.RELAY_UNREACHABLE, **selectors)
+
     def remove_fault(self, fault: Union[Fault, int]) -> bool:
         return self.faults.remove(fault.id if isinstance(fault, Fault) else fault)
 
@@ -160,6 +172,7 @@ class Emulator:
         if endpoint is None:
             raise TransferError(400, "ClientError.BadRequest", "The setup key is not valid or has already been used")
         endpoint.gcp = GCPLink(secret=secrets.token_urlsafe(32))
+        self._gcp_secrets.append(endpoint.gcp.secret)
         return {
             "endpoint_id": endpoint.id,
             "display_name": endpoint.display_name,
@@ -174,6 +187,8 @@ class Emulator:
         """The stand-in is alive: remember its paths; tell it whether a task is moving bytes."""
         endpoint = self._gcp_endpoint(endpoint_id, credential)
         assert endpoint.gcp is not None
+        if self.faults.find(FaultKind.RELAY_UNREACHABLE, Target(endpoint=endpoint.id)) is not None:
+            return {"connected": False, "transfer_active": False}
         endpoint.gcp.home = Path(home)
         endpoint.gcp.rules = [PathRule(Path(path), bool(writable)) for path, writable in restrict_paths]
         endpoint.gcp.last_heartbeat = time.monotonic()
