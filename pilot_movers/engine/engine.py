@@ -384,7 +384,11 @@ class TransferEngine:
         algorithm = expected.algorithm if expected else request.checksum_algorithm
         seen = matching(algorithm, copied.checksums)
         if copied.verified:  # the transport compared the copy with the expected value or the source
-            return seen or expected, True
+            seen = seen or expected
+            can_compute = request.target.is_local or self.capabilities.checksums is not ChecksumSource.NONE
+            if seen is None and not copied.linked and can_compute:  # the report gives the copy a checksum
+                seen = namespace.checksum(request.target, algorithm)
+            return seen, True
         if expected is None:
             if copied.linked:  # no byte was copied: the file is the source itself
                 return seen, False
