@@ -1,10 +1,16 @@
-"""Benchmarks: each mover against the standard tool for its protocol, in the same run, on the same
-local grid, as ratios (tool seconds / mover seconds: above 1 the mover is faster).
+"""Benchmarks: every mover against the standard tools of its protocol, in the same run, on the
+same files, on the local grid; ratios only (tool seconds / mover seconds: above 1 the mover is
+faster), medians of ``--repeat`` runs with min and max.
 
-    scripts/bench.sh [--big-mib 1024] [--small 50] [--repeat 3]
+    scripts/bench.sh                      # everything; writes docs/benchmarks.md
+    scripts/bench.sh --quick              # a smaller set, to check the harness
+    scripts/bench.sh --protocols gridftp --sizes 1GiB --repeat 7
 
-Run inside the private network namespace (scripts/bench.sh does). Results go to stdout as a
-table and to var/bench/results.json.
+For each protocol (local, gridftp, xrootd): 1000 x 100 KB in and out, 10 / 100 / 1000 files in,
+one file of each ``--sizes`` in and out; against the per-file loop (how pilot 3 works), the best
+one-session tool, and the raw transfer without verification; the mover's peak RSS; the cost of
+verification; GridFTP control commands and XRootD requests per file, counted at the server or
+by the client library. Run inside the private network namespace (scripts/bench.sh does).
 """
 
 from __future__ import annotations
@@ -12,230 +18,502 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
-from pilot_movers.engine.settings import TransferSettings
-from pilot_movers.registry import get_mover_class
 from pilot_movers.testing.grid import LocalGrid
-from pilot_movers.values import FileSpec, Location, Role
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SIZES = {"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
+SMALL = 100_000
+Commands = Callable[[], list[list[str]]]
 
 
-def timed(action: Callable[[], None], prepare: Callable[[], None], repeat: int) -> float:
-    """Median wall time of ``action`` over ``repeat`` runs, ``prepare`` before each."""
-    times = []
-    for _ in range(repeat):
-        prepare()
-        started = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+# -- measuring -----------------------------------------------------------------------------
 
 
-def run(command: list[str], env: dict[str, str]) -> None:
-    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+@dataclass
+class Timing:
+    runs: list[float] = field(default_factory=list)
+    rss_kib: list[int] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.runs)
+
+    def span(self) -> str:
+        return f"{self.median:.3f} ({min(self.runs):.3f}-{max(self.runs):.3f})"
 
 
-def mover_copy(name: str, specs: list[FileSpec], download: bool) -> None:
-    mover = get_mover_class(name)(TransferSettings())
-    results = mover.stage_in(specs) if download else mover.stage_out(specs)
-    failed = [r for r in results if not r.ok]
-    if failed:
-        raise RuntimeError(f"{name}: {failed[0].error}")
+@dataclass
+class Row:
+    protocol: str
+    case: str
+    tool: str
+    mover: Timing
+    other: Timing
+    files: int
+    bytes: int
 
+    @property
+    def ratio(self) -> float:
+        return self.other.median / self.mover.median
 
-def fresh(*directories: Path) -> Callable[[], None]:
-    def prepare() -> None:
-        for directory in directories:
-            shutil.rmtree(directory, ignore_errors=True)
-            directory.mkdir(parents=True)
-            if "xrootd" in str(directory):
-                shutil.chown(directory, "nobody", "nogroup")
-
-    return prepare
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--big-mib", type=int, default=1024, help="size of the big file in MiB")
-    parser.add_argument("--small", type=int, default=50, help="how many 100 KB files")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
-    parser.add_argument("--out", default="var/bench")
-    args = parser.parse_args()
-    out = Path(args.out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    rows: list[dict[str, object]] = []
-
-    with LocalGrid() as grid:
-        env = {**os.environ, **grid.client_env(), "GFAL_PYTHONBIN": "/usr/bin/python3"}
-        os.environ.update(grid.client_env())
-        gsiftp, xroot = grid.servers["gridftp"].port, grid.servers["xrootd"].port
-        local = out / "work"
-        big = out / "big.bin"
-        with open(big, "wb") as handle:
-            for _ in range(args.big_mib):
-                handle.write(os.urandom(1 << 20))
-        size = big.stat().st_size
-        small_dir = out / "small"
-        shutil.rmtree(small_dir, ignore_errors=True)
-        small_dir.mkdir()
-        for i in range(args.small):
-            (small_dir / f"f{i:03d}").write_bytes(os.urandom(100_000))
-        names = [f"f{i:03d}" for i in range(args.small)]
-
-        # Put the inputs on both servers.
-        for base in (grid.gridftp_dir / "bench", grid.xrootd_dir / "bench"):
-            base.mkdir(parents=True, exist_ok=True)
-            shutil.copy(big, base / "big.bin")
-            shutil.copytree(small_dir, base / "small", dirs_exist_ok=True)
-            if base.is_relative_to(grid.xrootd_dir):
-                for path in [base, *base.rglob("*")]:
-                    shutil.chown(path, "nobody", "nogroup")
-        urls = {
-            "gridftp": lambda p: f"gsiftp://localhost:{gsiftp}{grid.gridftp_dir}/bench/{p}",
-            "xrootd": lambda p: f"root://localhost:{xroot}/{grid.xrootd_dir}/bench/{p}",
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "protocol": self.protocol,
+            "case": self.case,
+            "tool": self.tool,
+            "mover_seconds": self.mover.runs,
+            "tool_seconds": self.other.runs,
+            "ratio": round(self.ratio, 3),
+            "files": self.files,
+            "bytes": self.bytes,
+            "mover_peak_rss_kib": max(self.mover.rss_kib) if self.mover.rss_kib else None,
         }
-        up_dirs = {"gridftp": grid.gridftp_dir / "bench" / "up", "xrootd": grid.xrootd_dir / "bench" / "up"}
 
-        def add(case: str, tool: str, tool_seconds: float, mover_seconds: float, unit: float, what: str) -> None:  # noqa: PLR0917
-            rows.append(
+
+class Bench:
+    def __init__(self, grid: LocalGrid, work: Path, repeat: int) -> None:
+        self.grid = grid
+        self.work = work
+        self.repeat = repeat
+        self.env = {**os.environ, **grid.client_env(), "GFAL_PYTHONBIN": "/usr/bin/python3"}
+        self.rows: list[Row] = []
+        self.done = 0
+        self.requests: list[tuple[str, str, float, str, float]] = []
+
+    # where files are, per protocol
+    def base(self, protocol: str) -> Path:
+        return {"gridftp": self.grid.gridftp_dir, "xrootd": self.grid.xrootd_dir, "local": self.work / "shared"}[
+            protocol
+        ] / "bench"
+
+    def url(self, protocol: str, relative: str) -> str:
+        if protocol == "gridftp":
+            return self.grid.gridftp_url(f"bench/{relative}")
+        if protocol == "xrootd":
+            return self.grid.xrootd_url(f"bench/{relative}")
+        return f"file://{self.base('local')}/{relative}"
+
+    def own(self, protocol: str, path: Path) -> None:
+        if protocol == "xrootd":
+            for item in [path, *path.rglob("*")] if path.is_dir() else [path]:
+                shutil.chown(item, "nobody", "nogroup")
+
+    def fresh(self, protocol: str, *directories: Path) -> Callable[[], None]:
+        def prepare() -> None:
+            for directory in directories:
+                shutil.rmtree(directory, ignore_errors=True)
+                directory.mkdir(parents=True)
+                self.own(protocol, directory)
+            subprocess.run(["sync"], check=False)
+
+        return prepare
+
+    def mover(
+        self,
+        protocol: str,
+        direction: str,
+        pairs: list[tuple[str, str, str]],
+        prepare: Callable[[], None],
+        options: Optional[dict[str, object]] = None,
+    ) -> Timing:
+        timing = Timing()
+        spec = self.work / "spec.json"
+        spec.write_text(
+            json.dumps(
                 {
-                    "case": case,
-                    "tool": tool,
-                    "tool_seconds": round(tool_seconds, 3),
-                    "mover_seconds": round(mover_seconds, 3),
-                    "ratio": round(tool_seconds / mover_seconds, 2),
-                    "mover_rate": round(unit / mover_seconds, 1),
-                    "rate_unit": what,
+                    "mover": protocol,
+                    "direction": direction,
+                    "options": options or {},
+                    "pairs": [{"name": n, "source": s, "target": t} for n, s, t in pairs],
                 }
             )
-            print(
-                f"{case:34} {tool:30} tool {tool_seconds:7.2f} s  mover {mover_seconds:7.2f} s  "
-                f"ratio {tool_seconds / mover_seconds:5.2f}",
-                flush=True,
-            )
-
-        mib = size / 1e6
-        # -- one big file -------------------------------------------------------------------
-        prepare = fresh(local)
-        target = local / "big.bin"
-        spec_local = [FileSpec("big.bin", Location.local(str(big)), Location.local(str(target)), Role.INPUT)]
-        add(
-            "local copy, 1 file",
-            "cp",
-            timed(lambda: run(["cp", str(big), str(target)], env), prepare, args.repeat),
-            timed(lambda: mover_copy("local", spec_local, True), prepare, args.repeat),
-            mib,
-            "MB/s",
         )
-        for name, tools in (
+        for _ in range(self.repeat):
+            prepare()
+            done = subprocess.run(
+                [sys.executable, str(HERE / "mover_once.py"), str(spec)],
+                env=self.env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode != 0:
+                raise RuntimeError(f"{protocol} mover failed: {done.stdout[-500:]} {done.stderr[-1500:]}")
+            answer = json.loads(done.stdout.strip().splitlines()[-1])
+            timing.runs.append(answer["seconds"])
+            timing.rss_kib.append(answer["rss_kib"])
+        return timing
+
+    def tool(
+        self, commands: Callable[[], list[list[str]]], prepare: Callable[[], None], repeat: Optional[int] = None
+    ) -> Timing:
+        timing = Timing()
+        for _ in range(repeat or self.repeat):
+            prepare()
+            argv_list = commands()
+            started = time.perf_counter()
+            for argv in argv_list:
+                subprocess.run(argv, env=self.env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            timing.runs.append(time.perf_counter() - started)
+        return timing
+
+    def add(self, row: Row) -> None:
+        self.rows.append(row)
+        self.done += 1
+        print(
+            f"bench [{self.done}] {row.protocol:8} {row.case:20} vs {row.tool:44} "
+            f"mover {row.mover.median:8.3f} s  tool {row.other.median:8.3f} s  ratio {row.ratio:6.2f}",
+            flush=True,
+        )
+
+
+# -- the cases -----------------------------------------------------------------------------
+
+
+def write_random(path: Path, size: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    block = os.urandom(min(size, 4 << 20) or 1)
+    with open(path, "wb") as handle:
+        left = size
+        while left:
+            n = min(left, len(block))
+            handle.write(block[:n])
+            left -= n
+
+
+def small_files(bench: Bench, protocol: str, count: int, direction: str, tools: bool) -> None:
+    name = f"small-{count}"
+    local_src = bench.work / "data" / name
+    if not local_src.exists():
+        for index in range(count):
+            write_random(local_src / f"f{index:04d}", SMALL)
+    remote_dir = bench.base(protocol) / name
+    if direction == "in" and not remote_dir.exists():
+        shutil.copytree(local_src, remote_dir)
+        bench.own(protocol, remote_dir)
+    names = [f"f{index:04d}" for index in range(count)]
+    local_dst = bench.work / "dst" / name
+    up_dir = bench.base(protocol) / f"up-{name}"
+    if direction == "in":
+        pairs = [(n, bench.url(protocol, f"{name}/{n}"), f"file://{local_dst}/{n}") for n in names]
+        prepare = bench.fresh(protocol, local_dst)
+    else:
+        pairs = [(n, f"file://{local_src}/{n}", bench.url(protocol, f"up-{name}/{n}")) for n in names]
+        prepare = bench.fresh(protocol, up_dir)
+    mover = bench.mover(protocol, direction, pairs, prepare)
+    case = f"{count} x 100 KB {direction}"
+    for tool, commands, repeat in small_file_tools(
+        bench, protocol, pairs, direction=direction, local_dst=local_dst, up_dir=up_dir, everything=tools
+    ):
+        other = bench.tool(commands, prepare, repeat)
+        bench.add(Row(protocol, case, tool, mover, other, count, count * SMALL))
+
+
+def small_file_tools(
+    bench: Bench,
+    protocol: str,
+    pairs: list[tuple[str, str, str]],
+    *,
+    direction: str,
+    local_dst: Path,
+    up_dir: Path,
+    everything: bool,
+) -> list[tuple[str, Commands, Optional[int]]]:
+    listing = bench.work / "list"
+    sources = [s for _, s, _ in pairs]
+    targets = [t for _, _, t in pairs]
+    loop_repeat = 1 if len(pairs) >= 100 else None  # a per-file loop of 1000 takes minutes
+
+    def lines(text: str) -> Path:
+        listing.write_text(text)
+        return listing
+
+    if protocol == "local":
+        src = [s[len("file://") :] for s in sources]
+        dst_dir = local_dst if direction == "in" else up_dir
+        out = [
+            ("one cp -t", lambda: [["cp", "-t", str(dst_dir), *src]], None),
+        ]
+        if everything:
+            out.insert(0, ("cp per file", lambda: [["cp", s, str(dst_dir)] for s in src], loop_repeat))
+        return out
+    if protocol == "gridftp":
+        pairs_text = "".join(f"{s} {t}\n" for s, t in zip(sources, targets))
+        sources_text = "".join(f"{s}\n" for s in sources)
+        destination = f"file://{local_dst}/" if direction == "in" else bench.url("gridftp", up_dir.name) + "/"
+        out = [
             (
-                "gridftp",
-                [["globus-url-copy", "{src}", "file://{dst}"], ["gfal-copy", "-K", "ADLER32", "{src}", "file://{dst}"]],
+                "globus-url-copy -pp -cc 4 -f (unverified)",
+                lambda: [["globus-url-copy", "-pp", "-cc", "4", "-cd", "-f", str(lines(pairs_text))]],
+                None,
             ),
-            ("xrootd", [["xrdcp", "-s", "-C", "adler32", "{src}", "{dst}"]]),
-        ):
-            source = urls[name]("big.bin")
-            spec = [FileSpec("big.bin", Location.parse(source), Location.local(str(target)), Role.INPUT)]
-            mover_time = timed(lambda spec=spec, name=name: mover_copy(name, spec, True), prepare, args.repeat)
-            for tool in tools:
-                command = [part.format(src=source, dst=target) for part in tool]
-                add(
-                    f"{name} download, 1 file",
-                    " ".join(tool[:1] + tool[1:-2]),
-                    timed(lambda command=command: run(command, env), prepare, args.repeat),
-                    mover_time,
-                    mib,
-                    "MB/s",
-                )
-            destination = up_dirs[name]
-            prepare_up = fresh(destination)
-            up_url = urls[name]("up/big.bin")
-            spec_up = [FileSpec("big.bin", Location.local(str(big)), Location.parse(up_url), Role.OUTPUT)]
-            mover_up = timed(
-                lambda spec_up=spec_up, name=name: mover_copy(name, spec_up, False), prepare_up, args.repeat
+        ]
+        if everything:
+            out.insert(
+                0,
+                (
+                    "globus-url-copy per file (unverified)",
+                    lambda: [["globus-url-copy", "-cd", s, t] for s, t in zip(sources, targets)],
+                    loop_repeat,
+                ),
             )
-            upload = (
-                ["globus-url-copy", f"file://{big}", up_url]
-                if name == "gridftp"
-                else ["xrdcp", "-s", "-C", "adler32", str(big), up_url]
-            )
-            add(
-                f"{name} upload, 1 file",
-                upload[0],
-                timed(lambda upload=upload: run(upload, env), prepare_up, args.repeat),
-                mover_up,
-                mib,
-                "MB/s",
-            )
-
-        # -- many small files ---------------------------------------------------------------
-        for name, per_file, batch in (
-            ("gridftp", ["globus-url-copy", "{src}", "file://{dst}"], None),
-            ("xrootd", ["xrdcp", "-s", "{src}", "{dst}"], ["xrdcp", "-s", "--parallel", "8"]),
-        ):
-            specs = [
-                FileSpec(n, Location.parse(urls[name](f"small/{n}")), Location.local(str(local / n)), Role.INPUT)
-                for n in names
-            ]
-            mover_time = timed(lambda specs=specs, name=name: mover_copy(name, specs, True), prepare, args.repeat)
-
-            def loop(per_file: list[str] = per_file, name: str = name) -> None:
-                for n in names:
-                    run([p.format(src=urls[name](f"small/{n}"), dst=local / n) for p in per_file], env)
-
-            add(
-                f"{name} download, {len(names)} x 100 KB",
-                f"{per_file[0]} per file",
-                timed(loop, prepare, 1),
-                mover_time,
-                len(names),
-                "files/s",
-            )
-            if batch is not None:
-                command = batch + [urls[name](f"small/{n}") for n in names] + [str(local) + "/"]
-                add(
-                    f"{name} download, {len(names)} x 100 KB",
-                    " ".join(batch),
-                    timed(lambda command=command: run(command, env), prepare, args.repeat),
-                    mover_time,
-                    len(names),
-                    "files/s",
+            out.append(
+                (
+                    "gfal-copy -K --from-file (verified)",
+                    lambda: [
+                        ["gfal-copy", "-p", "-K", "ADLER32", "--from-file", str(lines(sources_text)), destination]
+                    ],
+                    None,
                 )
-            else:
-                listing = out / "gridftp-list.txt"
-                listing.write_text("".join(f"{urls[name](f'small/{n}')} file://{local / n}\n" for n in names))
-                command = ["globus-url-copy", "-cd", "-f", str(listing)]
-                add(
-                    f"{name} download, {len(names)} x 100 KB",
-                    "globus-url-copy -f (one session)",
-                    timed(lambda command=command: run(command, env), prepare, args.repeat),
-                    mover_time,
-                    len(names),
-                    "files/s",
-                )
-                sources = out / "gfal-sources.txt"
-                sources.write_text("".join(f"{urls[name](f'small/{n}')}\n" for n in names))
-                command = ["gfal-copy", "-K", "ADLER32", "--from-file", str(sources), f"file://{local}/"]
-                add(
-                    f"{name} download, {len(names)} x 100 KB",
-                    "gfal-copy -K --from-file (bulk)",
-                    timed(lambda command=command: run(command, env), prepare, args.repeat),
-                    mover_time,
-                    len(names),
-                    "files/s",
-                )
+            )
+        return out
+    # xrootd
+    dst_dir = str(local_dst) if direction == "in" else bench.url("xrootd", up_dir.name) + "/"
+    list_text = "".join(f"{s}\n" for s in sources)
+    out = [
+        (
+            "xrdcp --parallel 8 -I (unverified)",
+            lambda: [["xrdcp", "-s", "--parallel", "8", "-I", str(lines(list_text)), dst_dir]],
+            None,
+        ),
+    ]
+    if everything:
+        out.insert(
+            0,
+            (
+                "xrdcp per file, -C adler32 (verified)",
+                lambda: [["xrdcp", "-s", "-C", "adler32", s, t] for s, t in zip(sources, targets)],
+                loop_repeat,
+            ),
+        )
+        out.append(
+            (
+                "xrdcp --parallel 8 -C adler32 (verified)",
+                lambda: [["xrdcp", "-s", "-C", "adler32", "--parallel", "8", "-I", str(lines(list_text)), dst_dir]],
+                None,
+            )
+        )
+    return out
 
-    (out / "results.json").write_text(json.dumps(rows, indent=2))
-    print(f"\n{'case':34} {'tool':34} {'ratio':>6}  mover")
-    for row in rows:
-        print(f"{row['case']:34} {row['tool']:34} {row['ratio']:6.2f}  {row['mover_rate']} {row['rate_unit']}")
-    print(f"\nresults: {out / 'results.json'} (ratio = tool seconds / mover seconds; above 1 the mover is faster)")
+
+def large_file(bench: Bench, protocol: str, size: int, label: str, direction: str) -> None:
+    name = f"large-{label}"
+    local_src = bench.work / "data" / name
+    if not local_src.exists():
+        write_random(local_src, size)
+    remote = bench.base(protocol) / name
+    if direction == "in" and not remote.exists():
+        remote.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(local_src, remote)
+        bench.own(protocol, remote)
+    local_dst = bench.work / "dst" / name
+    up_dir = bench.base(protocol) / f"up-{name}"
+    if direction == "in":
+        source, target = bench.url(protocol, name), f"file://{local_dst}/{name}"
+        prepare = bench.fresh(protocol, local_dst)
+    else:
+        source, target = f"file://{local_src}", bench.url(protocol, f"up-{name}/{name}")
+        prepare = bench.fresh(protocol, up_dir)
+    mover = bench.mover(protocol, direction, [(name, source, target)], prepare)
+    case = f"1 x {label} {direction}"
+    for tool, argv in large_file_tools(protocol, source, target):
+        other = bench.tool(lambda argv=argv: [argv], prepare)
+        bench.add(Row(protocol, case, tool, mover, other, 1, size))
+
+
+def large_file_tools(protocol: str, source: str, target: str) -> list[tuple[str, list[str]]]:
+    if protocol == "local":
+        return [("cp", ["cp", source[len("file://") :], target[len("file://") :]])]
+    if protocol == "gridftp":
+        return [
+            ("globus-url-copy (unverified)", ["globus-url-copy", "-cd", source, target]),
+            (
+                "globus-url-copy -verify-checksum",
+                ["globus-url-copy", "-cd", "-verify-checksum", "-checksum-alg", "ADLER32", source, target],
+            ),
+            ("gfal-copy -K ADLER32 (verified)", ["gfal-copy", "-p", "-K", "ADLER32", source, target]),
+        ]
+    return [
+        ("xrdcp (unverified)", ["xrdcp", "-s", source, target]),
+        ("xrdcp -C adler32 (verified)", ["xrdcp", "-s", "-C", "adler32", source, target]),
+    ]
+
+
+def requests_per_file(bench: Bench, protocol: str, count: int = 100) -> None:
+    """Requests each file costs the server: GridFTP control commands from the server's log (each
+    a round trip unless pipelined), XRootD requests from the client library's own log; the mover
+    against the best one-session tool, downloading ``count`` files."""
+    name = f"small-{count}"
+    local_src = bench.work / "data" / name
+    if not local_src.exists():
+        for index in range(count):
+            write_random(local_src / f"f{index:04d}", SMALL)
+    remote_dir = bench.base(protocol) / name
+    if not remote_dir.exists():
+        shutil.copytree(local_src, remote_dir)
+        bench.own(protocol, remote_dir)
+    names = [f"f{index:04d}" for index in range(count)]
+    local_dst = bench.work / "dst" / name
+    pairs = [(n, bench.url(protocol, f"{name}/{n}"), f"file://{local_dst}/{n}") for n in names]
+    prepare = bench.fresh(protocol, local_dst)
+    if protocol == "gridftp":
+        log = bench.grid.logs / "gridftp.log"
+
+        def count_requests(action: Callable[[], object]) -> int:
+            before = log.read_text(errors="replace").count("[CLIENT]:")
+            action()
+            return log.read_text(errors="replace").count("[CLIENT]:") - before
+
+        listing = bench.work / "list"
+        listing.write_text("".join(f"{s} {t}\n" for _, s, t in pairs))
+        tool = "globus-url-copy -pp -cc 4 -f"
+        tool_argv = ["globus-url-copy", "-pp", "-cc", "4", "-cd", "-f", str(listing)]
+        what = "control commands"
+    elif protocol == "xrootd":
+        client_log = bench.work / "xrd.log"
+
+        def count_requests(action: Callable[[], object]) -> int:
+            client_log.unlink(missing_ok=True)
+            action()
+            return client_log.read_text(errors="replace").count("MsgHandler created") if client_log.exists() else 0
+
+        listing = bench.work / "list"
+        listing.write_text("".join(f"{s}\n" for _, s, _ in pairs))
+        tool = "xrdcp --parallel 8 -I"
+        tool_argv = ["xrdcp", "-s", "--parallel", "8", "-I", str(listing), str(local_dst)]
+        what = "requests"
+        bench.env.update({"XRD_LOGLEVEL": "Debug", "XRD_LOGFILE": str(client_log)})
+    else:
+        return
+    try:
+        prepare()
+        mover = count_requests(lambda: bench.mover(protocol, "in", pairs, lambda: None))
+        prepare()
+        other = count_requests(lambda: subprocess.run(tool_argv, env=bench.env, check=True, capture_output=True))
+    finally:
+        bench.env.pop("XRD_LOGLEVEL", None)
+        bench.env.pop("XRD_LOGFILE", None)
+    bench.requests.append((protocol, "mover", mover / count / bench.repeat, what, 0))
+    bench.requests.append((protocol, tool, other / count, what, 0))
+    print(f"bench: {protocol} {what} per file: mover {mover / count / bench.repeat:.1f}, {tool} {other / count:.1f}")
+
+
+# -- report ----------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cores = os.cpu_count()
+    memory = ""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            total = int(handle.readline().split()[1])
+        memory = f", {total / 1024 / 1024:.0f} GiB memory"
+    except OSError:
+        pass
+    disk = shutil.disk_usage(ROOT)
+    load = os.getloadavg()
+    return (
+        f"{platform.machine()}, {cores} cores{memory}, {platform.system()} {platform.release()}; "
+        f"disk {disk.total / 1e9:.0f} GB ({disk.free / 1e9:.0f} GB free); load average at the start "
+        f"{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}; Python {platform.python_version()}"
+    )
+
+
+def markdown(bench: Bench, started: str, seconds: float, args: argparse.Namespace, about: str) -> str:
+    out = [
+        "# Benchmarks",
+        "",
+        f"Measured {started} by `scripts/bench.sh {' '.join(args.argv)}` in {seconds / 60:.0f} min, on: {about}.",
+        "Every server runs on loopback on the same machine (the local grid of `pilot_movers/testing`), so",
+        "these are the client's costs, not a network's. Each figure is the median of "
+        f"{args.repeat} runs (min-max beside it;",
+        "per-file loops of 100 files or more: 1 run). **ratio** = tool seconds / mover seconds: above 1",
+        "the mover is faster. The mover always verifies every file end to end (checksum and size) and",
+        "places it atomically; tools marked *unverified* do neither. **RSS**: the mover's peak resident",
+        "memory for the run (its own process).",
+        "",
+        "| protocol | case | against | mover s | tool s | ratio | mover rate | mover RSS |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in bench.rows:
+        rate = (
+            f"{row.files / row.mover.median:.0f} files/s"
+            if row.files > 1
+            else f"{row.bytes / row.mover.median / 1e6:.0f} MB/s"
+        )
+        rss = f"{max(row.mover.rss_kib) / 1024:.0f} MB" if row.mover.rss_kib else ""
+        out.append(
+            f"| {row.protocol} | {row.case} | {row.tool} | {row.mover.span()} | {row.other.span()} | "
+            f"{row.ratio:.2f} | {rate} | {rss} |"
+        )
+    if bench.requests:
+        out += [
+            "",
+            "Requests each downloaded file costs the server, 100 x 100 KB (GridFTP: control commands in the",
+            "server's log, each a round trip unless pipelined; XRootD: requests the client library logs).",
+            "On a wide-area link each round trip costs tens of milliseconds; loopback hides it.",
+            "",
+            "| protocol | client | per file |",
+            "|---|---|---|",
+        ]
+        out += [f"| {p} | {who} | {n:.1f} {what} |" for p, who, n, what, _ in bench.requests]
+    return "\n".join(out) + "\n"
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--protocols", default="local,gridftp,xrootd")
+    parser.add_argument("--counts", default="10,100,1000", help="numbers of 100 KB files, downloaded")
+    parser.add_argument("--sizes", default="1MiB,100MiB,1GiB,4GiB", help="single files, in and out")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="a small set: counts 10,100, sizes 1MiB,100MiB, 3 runs")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks-table.md"))
+    parser.add_argument("--work", default=str(ROOT / "var" / "bench"))
+    args = parser.parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else argv
+    if args.quick:
+        args.counts, args.sizes, args.repeat = "10,100", "1MiB,100MiB", 3
+    protocols = [p for p in args.protocols.split(",") if p]
+    counts = [int(c) for c in args.counts.split(",") if c]
+    sizes = []
+    for text in args.sizes.split(","):
+        number, unit = re.fullmatch(r"(\d+)(KiB|MiB|GiB)", text.strip()).groups()  # type: ignore[union-attr]
+        sizes.append((text.strip(), int(number) * SIZES[unit]))
+    work = Path(args.work).resolve()
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    about = machine()
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    began = time.monotonic()
+    with LocalGrid(work / "grid", gridftp_log_level="ALL") as grid:
+        bench = Bench(grid, work, args.repeat)
+        biggest = max(counts) if counts else 0
+        for protocol in protocols:
+            for count in counts:
+                small_files(bench, protocol, count, "in", tools=count == biggest)
+            if biggest:
+                small_files(bench, protocol, biggest, "out", tools=True)
+            for label, size in sizes:
+                for direction in ("in", "out"):
+                    large_file(bench, protocol, size, label, direction)
+                    shutil.rmtree(work / "dst", ignore_errors=True)
+            requests_per_file(bench, protocol)
+    text = markdown(bench, started, time.monotonic() - began, args, about)
+    Path(args.out).write_text(text)
+    (work / "results.json").write_text(json.dumps([r.as_dict() for r in bench.rows], indent=2))
+    print(f"bench: table in {args.out}, raw figures in {work / 'results.json'}")
     return 0
 
 

@@ -64,6 +64,10 @@ class Copied:
     checksums: tuple[Checksum, ...] = ()
     verified: bool = False
     linked: bool = False
+    at_target: bool = False
+    """``bytes`` and ``checksums`` were taken from the copy itself, where it lies (the server's
+    checksum of an upload, XRootD's end-to-end target checksum): the engine does not stat it
+    again (a round trip per file on a wide-area link)."""
 
 
 @dataclass(frozen=True)

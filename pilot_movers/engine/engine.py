@@ -368,18 +368,22 @@ class TransferEngine:
         """The copy's checksum, and whether it was compared with an independent value."""
         spec = state.spec
         namespace = self.transport.namespace(request.target)
-        found = namespace.stat(request.target)
-        if found is None:
-            raise TransferFailed(
-                "the copy reported success but left no file at the destination",
-                transient=True,
-                scope=Scope.DESTINATION,
-                endpoint=spec.destination.server,
-            )
-        if found.size != copied.bytes:
-            raise SizeMismatch(f"{found.size} bytes at the destination, {copied.bytes} were sent")
-        if state.size is not None and found.size != state.size:
-            raise SizeMismatch(f"{found.size} bytes arrived, the source has {state.size}")
+        if copied.at_target and copied.verified:  # counted and checksummed where it lies
+            size = copied.bytes
+        else:
+            found = namespace.stat(request.target)
+            if found is None:
+                raise TransferFailed(
+                    "the copy reported success but left no file at the destination",
+                    transient=True,
+                    scope=Scope.DESTINATION,
+                    endpoint=spec.destination.server,
+                )
+            if found.size != copied.bytes:
+                raise SizeMismatch(f"{found.size} bytes at the destination, {copied.bytes} were sent")
+            size = found.size
+        if state.size is not None and size != state.size:
+            raise SizeMismatch(f"{size} bytes arrived, the source has {state.size}")
         expected = spec.checksum
         algorithm = expected.algorithm if expected else request.checksum_algorithm
         seen = matching(algorithm, copied.checksums)

@@ -161,8 +161,10 @@ class LocalGrid:
     belongs to a user the CA signed but no grid-mapfile lists.
     """
 
-    def __init__(self, root: Optional[Path] = None) -> None:
+    def __init__(self, root: Optional[Path] = None, *, gridftp_log_level: str = "ERROR,WARN,INFO") -> None:
         self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="pilot-movers-grid-"))
+        #: ``ALL`` logs every control command (the benchmark counts them per file).
+        self.gridftp_log_level = gridftp_log_level
         self._owns_root = root is None
         self.ca = ThrowawayCA(self.root / "ca")
         self.logs = self.root / "logs"
@@ -295,7 +297,7 @@ class LocalGrid:
             "50000,52000",
             "-allow-root",
             "-log-level",
-            "ERROR,WARN,INFO",
+            self.gridftp_log_level,
             "-logfile",
             str(log),
             "-s",
