@@ -13,7 +13,7 @@ from tests.doubles import ScriptedMover
 from tests.helpers import FAST, debris, local_spec, write_file
 
 
-@pytest.mark.parametrize("size", [0, 1, 4 * 1024 * 1024 + 7])
+@pytest.mark.parametrize("size", [0, 1, 4 * 1024 * 1024 + 7, 20 * 1024 * 1024 + 7])
 def test_copy_keeps_content_and_mode_bits(tmp_path, size):
     checksum = write_file(tmp_path / "in" / "run.sh", size)
     os.chmod(tmp_path / "in" / "run.sh", 0o755)
