@@ -61,7 +61,8 @@ def to_spec(fspec: Any, phase: Phase, workdir: str) -> FileSpec:
         raise BadJobParameters(f"{lfn}: {exc}", phase=phase, file=lfn) from None
     size = getattr(fspec, "filesize", None)
     expected_size = int(size) if isinstance(size, int) and size > 0 else None
-    return FileSpec(lfn, source, destination, role, expected_size, expected_checksum(fspec.checksum), metadata(fspec))
+    checksum = expected_checksum(getattr(fspec, "checksum", None))
+    return FileSpec(lfn, source, destination, role, expected_size, checksum, metadata(fspec))
 
 
 def metadata(fspec: Any) -> dict[str, str]:

@@ -92,16 +92,13 @@ def stage(files: Sequence[Any], phase: Phase, settings: CopytoolSettings, kwargs
             reports[index] = _failed_before_start(fspec, error)
     credentials = Credentials.from_environment()
     for name, indexed in groups.items():
-        mover = get_mover_class(name)(settings.transfer, settings.queue.mover_options(name))
-        mover.start(credentials)
+        specs = [spec for _, spec in indexed]
         try:
-            engine = TransferEngine(mover, phase)
-            for (index, _), report in zip(indexed, engine.run([spec for _, spec in indexed])):
-                reports[index] = report
-            for item in engine.left_behind:
-                log.warning("left behind after a failed attempt: %s (%s)", item.location, item.reason)
-        finally:
-            mover.stop()
+            results = _run_mover(name, specs, phase, settings, credentials)
+        except MoverError as exc:  # the mover could not be opened: each of its files fails with why
+            results = [FileReport(spec, Status.FAILED, error=exc.bind(phase=phase, file=spec.name)) for spec in specs]
+        for (index, _), report in zip(indexed, results):
+            reports[index] = report
     failures = []
     for index, fspec in enumerate(files):
         report = reports[index]
@@ -117,6 +114,22 @@ def stage(files: Sequence[Any], phase: Phase, settings: CopytoolSettings, kwargs
             first.message, code=pilot3_code(failures[0], ErrorCodes), state=trace_state(failures[0], ErrorCodes)
         )
     return list(files)
+
+
+def _run_mover(
+    name: str, specs: list[FileSpec], phase: Phase, settings: CopytoolSettings, credentials: Credentials
+) -> list[FileReport]:
+    """One engine run of ``specs`` through mover ``name``, opened for it and stopped after."""
+    mover = get_mover_class(name)(settings.transfer, settings.queue.mover_options(name))
+    mover.start(credentials)
+    try:
+        engine = TransferEngine(mover, phase)
+        results = engine.run(specs)
+        for item in engine.left_behind:
+            log.warning("left behind after a failed attempt: %s (%s)", item.location, item.reason)
+        return results
+    finally:
+        mover.stop()
 
 
 def _failed_before_start(fspec: Any, error: MoverError) -> FileReport:
