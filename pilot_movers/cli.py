@@ -66,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     source = run.add_mutually_exclusive_group(required=True)
     source.add_argument("--job-params", metavar="TEXT", help="the job parameters")
     source.add_argument("--job-params-file", metavar="PATH", help="read the job parameters from a file ('-' for stdin)")
+    source.add_argument(
+        "--panda-job", metavar="PATH", help="a PanDA job description (the dispatcher's getJob answer, JSON)"
+    )
+    run.add_argument(
+        "--replicas", metavar="PATH", help="with --panda-job: a JSON object, file name -> URL where the file is (goes)"
+    )
     run.add_argument("--queue-config", metavar="PATH", required=True, help="queue config (JSON or INI)")
     run.add_argument("--workdir", metavar="DIR", help="work dir (default: a new temporary dir, removed afterwards)")
     run.add_argument("--keep-workdir", action="store_true", help="keep the temporary work dir")
@@ -92,6 +98,8 @@ def _run(args: argparse.Namespace) -> int:
     import job_params
     from pilot_movers.errors import JobTerminated, MoverError
     from pilot_movers.job import Job, preflight
+    from pilot_movers.listed_files import ListedFile
+    from pilot_movers.panda.jobdesc import PandaJob
     from pilot_movers.queue_config import QueueConfig
 
     payload = list(args.payload)
@@ -100,19 +108,28 @@ def _run(args: argparse.Namespace) -> int:
     if not payload:
         return _fail("no payload command: give it after --", EXIT_USAGE)
     temporary = args.workdir is None
+    if args.replicas and not args.panda_job:
+        return _fail("--replicas goes with --panda-job", EXIT_USAGE)
     try:
-        text = _read_job_params(args)
-        params = job_params.parse(text)
+        files: tuple[ListedFile, ...] = ()
+        metadata: dict[str, object] = {}
+        job_id = args.job_id
+        if args.panda_job:
+            panda = PandaJob.load(args.panda_job)
+            params, files, metadata = panda.params, panda.listed_files(_read_replicas(args.replicas)), panda.metadata()
+            job_id = job_id or str(panda.panda_id)
+        else:
+            params = job_params.parse(_read_job_params(args))
         queue = QueueConfig.load(args.queue_config)
         # Everything a job parameter or the queue config can get wrong is found now, before a
         # work dir, a proxy or a transfer exists.
-        preflight(params, queue, args.workdir or os.path.join(tempfile.gettempdir(), "pilot-movers-job-check"))
+        preflight(params, queue, args.workdir or os.path.join(tempfile.gettempdir(), "pilot-movers-job-check"), files)
     except MoverError as exc:  # JobParamsError is one
         return _fail(str(exc), EXIT_USAGE)
 
     workdir = tempfile.mkdtemp(prefix="pilot-movers-job-") if temporary else args.workdir
-    report_path = args.report or _default_report(workdir, args.job_id, temporary)
-    job = Job(params, queue, workdir, job_id=args.job_id, report_path=report_path)
+    report_path = args.report or _default_report(workdir, job_id, temporary)
+    job = Job(params, queue, workdir, job_id=job_id, report_path=report_path, files=files, metadata=metadata)
     try:
         with job:
             job.stage_in()
@@ -235,6 +252,22 @@ def _read_job_params(args: argparse.Namespace) -> str:
         raise BadJobParameters(f"job parameters in {where} are not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise BadJobParameters(f"cannot read job parameters from {where}: {exc.strerror}") from None
+
+
+def _read_replicas(path: Optional[str]) -> dict[str, str]:
+    """``--replicas``: a JSON object of file name -> URL; a BadJobParameters naming the file."""
+    from pilot_movers.errors import BadJobParameters
+
+    if not path:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadJobParameters(f"cannot read replicas from {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise BadJobParameters(f"replicas in {path} must be a JSON object of file name -> URL")
+    return data
 
 
 def _fail(message: str, status: int) -> int:

@@ -48,6 +48,8 @@ from pilot_movers.errors import (
 )
 from pilot_movers.job_facts import JobFacts
 from pilot_movers.journal import TemporaryJournal
+from pilot_movers.listed_files import ListedFile
+from pilot_movers.panda.jobdesc import PandaJob
 from pilot_movers.payload import run_payload
 from pilot_movers.planner import PlannedFile, plan
 from pilot_movers.queue_config import QueueConfig
@@ -75,12 +77,17 @@ class Preflight:
     myproxy: Optional[MyProxySettings]
 
 
-def preflight(params: JobParams, queue: QueueConfig, workdir: Union[str, os.PathLike[str]]) -> Preflight:
+def preflight(
+    params: JobParams,
+    queue: QueueConfig,
+    workdir: Union[str, os.PathLike[str]],
+    files: Sequence[ListedFile] = (),
+) -> Preflight:
     """Check that a job can run as configured, making nothing: the work dir can be made and used,
     both phases plan (every file has a location and a mover that can handle it), the movers are
     installed, the MyProxy settings are complete. Raises the MoverError that says what is wrong."""
     path = check_workdir_path(os.fspath(workdir))
-    plans = {phase: plan(params, queue, path, phase) for phase in (Phase.STAGE_IN, Phase.STAGE_OUT)}
+    plans = {phase: plan(params, queue, path, phase, files=files) for phase in (Phase.STAGE_IN, Phase.STAGE_OUT)}
     for phase_plan in plans.values():
         for name in {item.mover for item in phase_plan}:
             get_mover_class(name)
@@ -93,6 +100,8 @@ class Job:
 
     ``credentials``: what the job authenticates with when no MyProxy logon replaces the proxy
     (default: the environment when the job starts: X509_USER_PROXY, X509_CERT_DIR).
+    ``files``: files a job description lists besides the parameters' (``Job.from_panda``);
+    ``metadata``: what it says of the job itself, carried to the report.
     """
 
     def __init__(
@@ -106,8 +115,12 @@ class Job:
         payload_env: Optional[Mapping[str, str]] = None,
         handle_signals: bool = True,
         credentials: Optional[Credentials] = None,
+        files: Sequence[ListedFile] = (),
+        metadata: Optional[Mapping[str, Any]] = None,
     ) -> None:
         self.params = params
+        self.files = tuple(files)
+        self.metadata = dict(metadata or {})
         self.queue = queue
         self.workdir = os.path.abspath(os.fspath(workdir))
         self.job_id = job_id
@@ -137,6 +150,27 @@ class Job:
         self._journal: Optional[TemporaryJournal] = None
         self._saved_unraisable_hook: Optional[Callable[[Any], Any]] = None
 
+    @classmethod
+    def from_panda(
+        cls,
+        job: Union[Mapping[str, Any], PandaJob],
+        queue: QueueConfig,
+        workdir: Union[str, os.PathLike[str]],
+        *,
+        replicas: Optional[Mapping[str, str]] = None,
+        **kwargs: Any,
+    ) -> Job:
+        """The job PanDA's dispatcher describes (its getJob response, as Pilot 3 reads it, or a
+        ``PandaJob``): ``jobPars`` as the job parameters, the listed inputs and outputs with their
+        catalogue sizes and checksums (every mover verifies them) and their scopes, GUIDs and
+        datasets (in the report), the PanDA id as ``job_id``. ``replicas``: a URL per file name
+        where the pilot resolved one; other files are found through their storage endpoint and
+        the queue's ``storages``. Other keywords go to ``Job``."""
+        panda = job if isinstance(job, PandaJob) else PandaJob.from_dict(job)
+        kwargs.setdefault("job_id", str(panda.panda_id))
+        files = panda.listed_files(replicas)
+        return cls(panda.params, queue, workdir, files=files, metadata=panda.metadata(), **kwargs)
+
     # -- entering and leaving --------------------------------------------------------------
 
     def __enter__(self) -> Job:
@@ -144,7 +178,7 @@ class Job:
         if self.handle_signals and threading.current_thread() is threading.main_thread():
             self._install_signal_handlers()
         try:
-            self._preflight = preflight(self.params, self.queue, self.workdir)
+            self._preflight = preflight(self.params, self.queue, self.workdir, self.files)
             self._prepare_workdir()
             self._set_up_credentials()
             self._remove_earlier_remote_debris()
@@ -198,6 +232,7 @@ class Job:
                 + [item for mover in self._movers.values() for item in mover.left_behind]
             ),
             credentials=self._credentials_report,
+            metadata=self.metadata,
         )
         try:
             self.report.write(self.report_path)  # never makes a dir: the work dir may not exist
@@ -213,6 +248,7 @@ class Job:
         self._phase = Phase.SETUP
         prepared = prepare_workdir(self.workdir)
         log.info("job %s: work dir %s", self.job_id or "(no id)", self.workdir)
+        self._setup_notes += self.queue.notes
         if prepared.made_private:
             self._setup_notes.append(f"work dir {self.workdir} was writable by others: made private (0700)")
         for path in prepared.swept:
@@ -250,8 +286,8 @@ class Job:
     def _mover_name_for(self, scheme: str) -> str:
         """The mover this queue uses for ``scheme``: one it names if that one handles it, else the
         scheme's default."""
-        for name in (self.queue.copytool, self.queue.copytoolin):
-            if name and scheme in get_mover_class(name).schemes:
+        for name in (*self.queue.mover_names(Phase.STAGE_OUT), *self.queue.mover_names(Phase.STAGE_IN)):
+            if scheme in get_mover_class(name).schemes:
                 return name
         return mover_for_scheme(scheme)
 
@@ -336,7 +372,7 @@ class Job:
         started = time.time()
         reports: dict[int, FileReport] = {}
         try:
-            planned = plan(self.params, self.queue, self.workdir, phase)  # the same as preflight's
+            planned = plan(self.params, self.queue, self.workdir, phase, files=self.files)  # as preflight's
             groups: dict[str, list[tuple[int, FileSpec]]] = {}
             for index, item in enumerate(planned):
                 groups.setdefault(item.mover, []).append((index, item.spec))

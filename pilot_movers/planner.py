@@ -15,18 +15,23 @@ submission tool's checks all see the same plan. Where each file lives:
 
 The same holds for stage-out with ``out-mode``, ``dir-out``, ``globus-endpoint-out``. Inputs
 land in the work dir, outputs are read from it.
+
+Files a job's description lists (``files``: ``ListedFile``, PanDA's getJob) come after those of
+the parameters: each at its own replica URL, or on a storage endpoint the queue's ``storages``
+rule knows, with its expected size, checksum and metadata.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Protocol
+from typing import Optional, Protocol, Sequence
 
 from job_params import JobParams, JobParamsError
 from job_params.model import pair_sources
 from pilot_movers import registry
 from pilot_movers.copyprefix import apply_copyprefix
 from pilot_movers.errors import ConfigurationError, Phase
+from pilot_movers.listed_files import ListedFile
 from pilot_movers.queue_config import QueueConfig
 from pilot_movers.values import FileSpec, Location, Role
 
@@ -68,8 +73,10 @@ def plan(
     phase: Phase,
     *,
     catalog: Optional[MoverCatalog] = None,
+    files: Sequence[ListedFile] = (),
 ) -> tuple[PlannedFile, ...]:
-    """The files of ``phase`` (stage-in or stage-out), each with its mover.
+    """The files of ``phase`` (stage-in or stage-out), each with its mover: those of the job
+    parameters, then those of ``files`` (a job description's list) in their role.
 
     Raises JobParamsError (naming the token) for parameters the queue cannot resolve, and
     ConfigurationError when the queue's mover cannot handle a file's URL.
@@ -81,6 +88,8 @@ def plan(
         specs = _stage_out(params, queue, workdir, catalog)
     else:
         raise ValueError(f"only stage-in and stage-out move files, not {phase.value}")
+    role = Role.INPUT if phase is Phase.STAGE_IN else Role.OUTPUT
+    specs += [_listed(item, queue, workdir) for item in files if item.role is role]
     _check_unique(specs)
     return tuple(PlannedFile(_mover_for(spec, phase, queue, catalog), spec) for spec in specs)
 
@@ -160,26 +169,44 @@ def _remote_base(params: JobParams, phase: Phase, queue: QueueConfig, catalog: M
     )
 
 
+def _listed(item: ListedFile, queue: QueueConfig, workdir: str) -> FileSpec:
+    """A listed file between the work dir and its replica (its own URL, or its storage's)."""
+    try:
+        if item.replica:
+            remote = Location.parse(item.replica)
+        elif item.storage:
+            remote = Location.parse(queue.storage_url(item.storage)).join(item.relative_path)
+        else:
+            raise JobParamsError(item.name, "the job description gives neither a replica URL nor a storage endpoint")
+    except ValueError as exc:
+        raise JobParamsError(f"{item.name}: {item.replica or item.storage}", str(exc)) from None
+    local = Location.local(workdir).join(item.name)
+    source, destination = (remote, local) if item.role is Role.INPUT else (local, remote)
+    return FileSpec(item.name, source, destination, item.role, item.size, item.checksum, item.metadata)
+
+
 def _mover_for(spec: FileSpec, phase: Phase, queue: QueueConfig, catalog: MoverCatalog) -> str:
-    """Both ends on this node: the ``file`` mover. Otherwise the mover queue config names for
-    the phase (which must handle the remote end), or the default mover of the remote end's scheme."""
+    """Both ends on this node: the ``file`` mover. Otherwise the first mover queue config names
+    for the phase that handles the remote end, or the default mover of the remote end's scheme."""
     if spec.source.is_local and spec.destination.is_local:
         return catalog.default_for("file")
     remote = spec.destination if spec.source.is_local else spec.source
     if not spec.source.is_local and not spec.destination.is_local and phase is Phase.STAGE_OUT:
         remote = spec.destination
-    configured = queue.mover_name(phase)
-    if configured is None:
+    configured = queue.mover_names(phase)
+    if not configured:
         return catalog.default_for(remote.scheme)
-    schemes = catalog.schemes(configured)
-    if remote.scheme not in schemes:
-        raise ConfigurationError(
-            f"{queue.mover_key(phase)} = {configured}, but {spec.name} is at {remote.url} and the "
-            f"{configured!r} mover handles {', '.join(schemes) or 'local files only'}",
-            phase=phase,
-            file=spec.name,
-        )
-    return configured
+    for name in configured:
+        if remote.scheme in catalog.schemes(name):
+            return name
+    handled = "; ".join(
+        f"{name!r} handles {', '.join(catalog.schemes(name)) or 'local files only'}" for name in configured
+    )
+    raise ConfigurationError(
+        f"{queue.mover_key(phase)} = {', '.join(configured)}, but {spec.name} is at {remote.url} ({handled})",
+        phase=phase,
+        file=spec.name,
+    )
 
 
 def _globus(text: str, flag: str) -> Location:

@@ -11,8 +11,16 @@ JSON::
      "payload": {"timeout": "12h"}}
 
 INI: the same keys, top-level ones in ``[queue]``, then ``[transfer]``, ``[myproxy]``,
-``[credentials]``, ``[payload]`` and one ``[mover:NAME]`` section per mover. A mover's section may
-also be named after the mover alone (``[globus]``, or a top-level ``"globus"`` object in JSON).
+``[credentials]``, ``[payload]``, ``[storages]`` and one ``[mover:NAME]`` section per mover. A
+mover's section may also be named after the mover alone (``[globus]``, or a top-level ``"globus"``
+object in JSON).
+
+``copytool``/``copytoolin`` may name several movers (``xrootd, gridftp``): each file goes to the
+first that handles its URL. ``storages`` maps storage endpoint names (a job's description names
+where its files are, PanDA's ``ddmEndPointIn``) to URL prefixes.
+
+A PanDA queuedata JSON (what a site maintains in CRIC: ``copytools``, ``acopytools``...) is
+recognised and read as well (``pilot_movers.panda.queuedata``).
 
 ``load`` reads every section into typed values and checks them, and checks that the movers it
 names are installed and their options valid: a bad queue config is refused before a job starts,
@@ -33,12 +41,13 @@ from pilot_movers.credentials.myproxy import MyProxyOptions
 from pilot_movers.credentials.policy import CredentialPolicy
 from pilot_movers.engine.settings import TransferSettings
 from pilot_movers.errors import ConfigurationError, MoverError, Phase
+from pilot_movers.panda.queuedata import is_queuedata, queuedata_to_config
 from pilot_movers.payload import PayloadSettings
 from pilot_movers.registry import get_mover_class, mover_names
 from pilot_movers.values import Location
 
 TOP_LEVEL_KEYS = ("copytool", "copytoolin", "se", "copyprefix", "copyprefixin")
-SECTIONS = ("transfer", "movers", "myproxy", "credentials", "payload")
+SECTIONS = ("transfer", "movers", "myproxy", "credentials", "payload", "storages")
 
 
 @dataclass(frozen=True)
@@ -59,7 +68,12 @@ class QueueConfig:
     myproxy: MyProxyOptions = field(default_factory=MyProxyOptions)
     credentials: CredentialPolicy = field(default_factory=CredentialPolicy)
     payload: PayloadSettings = field(default_factory=PayloadSettings)
+    storages: Mapping[str, str] = field(default_factory=dict)
+    """Storage endpoint name (case-insensitive) -> URL prefix: where a job description's files
+    on that storage are."""
     source: str = ""
+    notes: tuple[str, ...] = ()
+    """What loading found worth saying (a queuedata copytool no mover stands for...)."""
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -115,6 +129,9 @@ class QueueConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>") -> QueueConfig:
+        notes: tuple[str, ...] = ()
+        if is_queuedata(data):
+            data, notes = queuedata_to_config(data, source=source)
         data, aliased = _movers_by_name(data, source)
         unknown = set(data) - set(TOP_LEVEL_KEYS) - set(SECTIONS)
         if unknown:
@@ -144,16 +161,17 @@ class QueueConfig:
             )
             for name, options in movers.items()
         }
-        config = cls(**values, source=source)
+        values["storages"] = _storages(_section(data, "storages"), source)
+        config = cls(**values, source=source, notes=notes)
         config._check_movers_and_storage()
         return config
 
     def _check_movers_and_storage(self) -> None:
         """The movers named are installed (with valid options) and the storage URLs parse."""
         for key in ("copytool", "copytoolin"):
-            name = getattr(self, key)
-            if name and name not in self.movers:
-                _mover_class(name, self.source, key).parse_options({}, where=f"{self.source} [mover:{name}]")
+            for name in _names(getattr(self, key)):
+                if name not in self.movers:
+                    _mover_class(name, self.source, key).parse_options({}, where=f"{self.source} [mover:{name}]")
         for phase in (Phase.STAGE_IN, Phase.STAGE_OUT):
             prefix = self.copyprefix_for(phase)
             if prefix:
@@ -168,10 +186,15 @@ class QueueConfig:
     # -- decisions -------------------------------------------------------------------------
 
     def mover_name(self, phase: Phase) -> Optional[str]:
-        """The mover queue config names for a phase, if any."""
+        """The (first) mover queue config names for a phase, if any."""
+        names = self.mover_names(phase)
+        return names[0] if names else None
+
+    def mover_names(self, phase: Phase) -> tuple[str, ...]:
+        """The movers queue config names for a phase, in order of preference (none: the scheme's)."""
         if phase is Phase.STAGE_IN:
-            return self.copytoolin or self.copytool
-        return self.copytool
+            return _names(self.copytoolin or self.copytool)
+        return _names(self.copytool)
 
     def mover_key(self, phase: Phase) -> str:
         """The key that named the phase's mover, for messages."""
@@ -184,6 +207,16 @@ class QueueConfig:
     def copyprefix_for(self, phase: Phase) -> Optional[str]:
         """The rewrite for a phase's storage URLs: ``copyprefixin`` for stage-in, if set."""
         return self.copyprefixin if phase is Phase.STAGE_IN and self.copyprefixin else self.copyprefix
+
+    def storage_url(self, name: str) -> str:
+        """The URL prefix of storage endpoint ``name``; a ConfigurationError names the known ones."""
+        url = self.storages.get(name.casefold())
+        if url is None:
+            known = ", ".join(sorted(self.storages)) or "none"
+            raise ConfigurationError(
+                f"{self.source}: no storage named {name!r} in the queue's storages (known: {known})"
+            )
+        return url
 
 
 def _movers_by_name(data: Mapping[str, Any], source: str) -> tuple[Mapping[str, Any], set[str]]:
@@ -208,6 +241,31 @@ def _mover_class(name: str, source: str, where: str) -> Any:
         return get_mover_class(name)
     except MoverError as exc:
         raise exc.replace(message=f"{source}: {where}: {exc.message}") from None
+
+
+def _names(value: Optional[str]) -> tuple[str, ...]:
+    """``xrootd, gridftp`` -> ``("xrootd", "gridftp")``."""
+    return tuple(name.strip() for name in (value or "").split(",") if name.strip())
+
+
+def _storages(raw: Any, source: str) -> dict[str, str]:
+    """The ``storages`` section: endpoint name -> URL prefix, each URL parsed now."""
+    if not isinstance(raw, Mapping):
+        raise ConfigurationError(f"{source}: storages must be a section of NAME = URL prefix")
+    storages: dict[str, str] = {}
+    for name, url in raw.items():
+        where = f"{source} [storages] {name}"
+        if not str(name).strip() or not isinstance(url, str) or not url.strip():
+            raise ConfigurationError(f"{where}: give a storage endpoint name and a URL prefix, got {url!r}")
+        try:
+            Location.parse(url)
+        except ValueError as exc:
+            raise ConfigurationError(f"{where} = {url!r}: {exc}") from None
+        key = str(name).strip().casefold()
+        if key in storages:
+            raise ConfigurationError(f"{where}: named twice (names are case-insensitive)")
+        storages[key] = url.strip()
+    return storages
 
 
 def _section(data: Mapping[str, Any], key: str) -> Any:

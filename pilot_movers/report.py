@@ -6,7 +6,7 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any, Mapping, Optional, Union
 
 from pilot_movers.errors import MoverError
 from pilot_movers.values import FileReport, LeftBehind, Status
@@ -80,6 +80,8 @@ class JobReport:
     left_behind: tuple[LeftBehind, ...] = field(default_factory=tuple)
     """What the job made and could not remove: to be removed later, by a pilot or an operator."""
     credentials: Optional[dict[str, Any]] = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    """What the job's description says of the job itself (a PanDA id, a destination site)."""
 
     @property
     def ok(self) -> bool:
@@ -94,6 +96,7 @@ class JobReport:
             "report_version": REPORT_VERSION,
             "pilot_movers_version": __version__,
             "job_id": self.job_id,
+            "metadata": dict(self.metadata),
             "status": "succeeded" if self.ok else "failed",
             "failed_phase": self.failed_phase,
             "error": self.error.to_dict() if self.error else None,

@@ -9,7 +9,7 @@ import enum
 import posixpath
 import re
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 from urllib.parse import urlsplit
 
 from pilot_movers.checksums import Checksum
@@ -118,7 +118,10 @@ class Role(str, enum.Enum):
 
 @dataclass(frozen=True)
 class FileSpec:
-    """One file to move: its logical name, where it comes from and goes to, what to expect."""
+    """One file to move: its logical name, where it comes from and goes to, what to expect.
+
+    ``metadata``: what the job's description says of the file besides (a catalogue's scope, GUID,
+    dataset...), carried unchanged to the report; no mover reads it."""
 
     name: str
     source: Location
@@ -126,6 +129,7 @@ class FileSpec:
     role: Role = Role.INPUT
     size: Optional[int] = None
     checksum: Optional[Checksum] = None
+    metadata: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -135,6 +139,7 @@ class FileSpec:
             "destination": self.destination.url,
             "size": self.size,
             "checksum": str(self.checksum) if self.checksum else None,
+            "metadata": dict(self.metadata),
         }
 
 

@@ -1,0 +1,91 @@
+"""Pilot 3's ``FileSpec`` objects (``pilot/info/filespec.py``) as this library's ``FileSpec``s, and
+back: the outcome written into them the way Pilot 3's copytools write it.
+
+Read from a Pilot 3 FileSpec: ``lfn``, ``turl`` (where the file is, for stage-in; where it goes,
+for stage-out), ``surl`` (the local file, for stage-out, as ``StageOutClient`` sets it),
+``workdir`` (else the call's ``workdir``), ``filesize`` and ``checksum`` (the catalogue's, every
+mover verifies them: a dict ``{"adler32": "..."}``, as Pilot 3 holds it, or ``ad:...``/``md5:...``
+text), ``scope``, ``guid``, ``dataset``, ``ddmendpoint`` (into the report's metadata).
+Written back: ``status`` (``transferred`` / ``failed``), ``status_code``, and for outputs the
+checksum and size found when Pilot 3 had none.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping, Optional
+
+from job_params import JobParamsError
+from job_params.model import check_file_name
+from pilot_movers.checksums import Checksum
+from pilot_movers.errors import BadJobParameters, MoverError, Phase
+from pilot_movers.values import FileReport, FileSpec, Location, Role
+
+
+def expected_checksum(raw: Any) -> Optional[Checksum]:
+    """A Pilot 3 checksum (``{"adler32": v}``, or ``ad:v`` text; empty: none) as a Checksum.
+    A dict with adler32 and md5 gives adler32, the one Pilot 3 verifies."""
+    if not raw:
+        return None
+    try:
+        if isinstance(raw, Mapping):
+            algorithm = "adler32" if raw.get("adler32") else next(k for k, v in raw.items() if v)
+            return Checksum(str(algorithm), str(raw[algorithm]))
+        text = str(raw)
+        return Checksum.parse(text) if ":" in text else Checksum("adler32", text)
+    except (ValueError, StopIteration, MoverError) as exc:
+        raise BadJobParameters(f"checksum {raw!r}: {getattr(exc, 'message', None) or exc}") from None
+
+
+def to_spec(fspec: Any, phase: Phase, workdir: str) -> FileSpec:
+    """The transfer one Pilot 3 FileSpec asks for; BadJobParameters says what is missing or wrong."""
+    lfn = str(getattr(fspec, "lfn", "") or "")
+    directory = os.path.abspath(getattr(fspec, "workdir", None) or workdir or ".")
+    try:
+        check_file_name(lfn, lfn or "lfn")
+    except JobParamsError as exc:
+        raise BadJobParameters(f"lfn {lfn!r}: {exc.reason}", phase=phase) from None
+    turl = str(getattr(fspec, "turl", "") or "")
+    if not turl:
+        where = "no replica was resolved" if phase is Phase.STAGE_IN else "no destination was resolved"
+        raise BadJobParameters(f"{lfn}: the file has no turl ({where})", phase=phase, file=lfn)
+    try:
+        remote = Location.parse(turl)
+        if phase is Phase.STAGE_IN:
+            source, destination, role = remote, Location.local(os.path.join(directory, lfn)), Role.INPUT
+        else:
+            surl = str(getattr(fspec, "surl", "") or "")
+            local = surl if surl.startswith(("/", "file://")) else os.path.join(directory, lfn)
+            source, destination, role = Location.parse(local), remote, Role.OUTPUT
+    except ValueError as exc:
+        raise BadJobParameters(f"{lfn}: {exc}", phase=phase, file=lfn) from None
+    size = getattr(fspec, "filesize", None)
+    expected_size = int(size) if isinstance(size, int) and size > 0 else None
+    checksum = expected_checksum(getattr(fspec, "checksum", None))
+    return FileSpec(lfn, source, destination, role, expected_size, checksum, metadata(fspec))
+
+
+def metadata(fspec: Any) -> dict[str, str]:
+    """What the report carries of a Pilot 3 FileSpec: scope, GUID, dataset, storage endpoint."""
+    values = {name: getattr(fspec, name, None) for name in ("scope", "guid", "dataset", "ddmendpoint")}
+    return {key: str(value) for key, value in values.items() if value}
+
+
+def remote_of(spec: FileSpec) -> Location:
+    """The end that is not this node's disk."""
+    return spec.destination if spec.role is Role.OUTPUT else spec.source
+
+
+def record_outcome(fspec: Any, report: FileReport, code: int) -> None:
+    """Write a file's outcome into its Pilot 3 FileSpec, as Pilot 3's copytools do."""
+    if report.ok:
+        fspec.status, fspec.status_code = "transferred", 0
+        if report.spec.role is Role.OUTPUT:
+            if not fspec.filesize:
+                fspec.filesize = report.bytes
+            if report.checksum is not None:
+                checksums = fspec.checksum if isinstance(fspec.checksum, dict) else {}
+                checksums.setdefault(report.checksum.algorithm, report.checksum.value)
+                fspec.checksum = checksums
+    else:
+        fspec.status, fspec.status_code = "failed", code

@@ -1,0 +1,158 @@
+"""One Pilot 3 ``copy_in``/``copy_out`` call run through the movers: every file of the call in one
+engine run per mover (each mover opened once, with the credentials of the moment: Pilot 3 may
+point X509_USER_PROXY elsewhere for a stage-out), the outcome written into Pilot 3's FileSpecs,
+one trace per file, and Pilot 3's ``PilotException`` with the code it expects for the first
+failure once every file has had its turn.
+
+Pilot 3 is imported here only when a call runs: it is an optional dependency.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Sequence
+
+from pilot_movers.credentials.bundle import Credentials
+from pilot_movers.engine.engine import TransferEngine
+from pilot_movers.engine.settings import TransferSettings
+from pilot_movers.errors import MoverError, NoMoverForScheme, Phase, PhaseFailed
+from pilot_movers.integrations.pilot3_codes import pilot3_code, trace_state
+from pilot_movers.integrations.pilot3_files import record_outcome, remote_of, to_spec
+from pilot_movers.queue_config import QueueConfig
+from pilot_movers.registry import describe_movers, get_mover_class, mover_for_scheme
+from pilot_movers.values import FileReport, FileSpec, Location, Role, Status
+
+log = logging.getLogger(__name__)
+
+#: URL schemes in the order a replica should be preferred (Pilot 3 takes the first that matches).
+SCHEME_PREFERENCE = ("root", "roots", "xroot", "davs", "https", "gsiftp", "srm", "file")
+
+
+@dataclass(frozen=True)
+class CopytoolSettings:
+    """What one registered copytool moves with: ``movers`` in order of preference (empty: the
+    mover of each file's URL scheme), the engine's settings and each mover's options from
+    ``queue`` (default: the library's defaults)."""
+
+    movers: tuple[str, ...] = ()
+    queue: QueueConfig = field(default_factory=QueueConfig)
+
+    @property
+    def transfer(self) -> TransferSettings:
+        return self.queue.transfer
+
+    def mover_for(self, scheme: str) -> str:
+        """The mover for a URL scheme: the first of ``movers`` that handles it, else the scheme's."""
+        for name in self.movers:
+            if scheme in get_mover_class(name).schemes:
+                return name
+        if self.movers:
+            raise NoMoverForScheme(f"none of the movers {', '.join(self.movers)} handles {scheme}:// locations")
+        return mover_for_scheme(scheme)
+
+    def allowed_schemas(self) -> list[str]:
+        """The URL schemes these movers handle, the ones to prefer first."""
+        if self.movers:
+            schemes = [s for name in self.movers for s in get_mover_class(name).schemes]
+        else:
+            schemes = [s for info in describe_movers() if info.usable for s in info.schemes]
+        unique = list(dict.fromkeys([*schemes, "file"]))
+        return sorted(unique, key=lambda s: SCHEME_PREFERENCE.index(s) if s in SCHEME_PREFERENCE else 99)
+
+    def problem(self, fspec: Any, phase: Phase, workdir: str) -> Optional[str]:
+        """Why these movers cannot move this file (None: they can)."""
+        try:
+            spec = to_spec(fspec, phase, workdir)
+            self.mover_for(remote_of(spec).scheme)
+        except MoverError as exc:
+            return exc.message
+        return None
+
+
+def stage(files: Sequence[Any], phase: Phase, settings: CopytoolSettings, kwargs: Mapping[str, Any]) -> list[Any]:
+    """Move Pilot 3's FileSpecs ``files`` (``phase``: stage-in or stage-out); raise its
+    PilotException for the first failure, after every file has had its turn."""
+    from pilot.common.errorcodes import ErrorCodes
+    from pilot.common.exception import PilotException
+
+    workdir = str(kwargs.get("workdir") or ".")
+    trace = kwargs.get("trace_report")
+    started = time.time()
+    reports: dict[int, FileReport] = {}
+    groups: dict[str, list[tuple[int, FileSpec]]] = {}
+    for index, fspec in enumerate(files):
+        try:
+            spec = to_spec(fspec, phase, workdir)
+            groups.setdefault(settings.mover_for(remote_of(spec).scheme), []).append((index, spec))
+        except MoverError as exc:
+            error = exc.bind(phase=phase, file=str(getattr(fspec, "lfn", "")))
+            reports[index] = _failed_before_start(fspec, error)
+    credentials = Credentials.from_environment()
+    for name, indexed in groups.items():
+        specs = [spec for _, spec in indexed]
+        try:
+            results = _run_mover(name, specs, phase, settings, credentials)
+        except MoverError as exc:  # the mover could not be opened: each of its files fails with why
+            results = [FileReport(spec, Status.FAILED, error=exc.bind(phase=phase, file=spec.name)) for spec in specs]
+        for (index, _), report in zip(indexed, results):
+            reports[index] = report
+    failures = []
+    for index, fspec in enumerate(files):
+        report = reports[index]
+        code = pilot3_code(report.error, ErrorCodes) if report.error else 0
+        record_outcome(fspec, report, code)
+        if trace is not None:
+            _trace(trace, fspec, report, started)
+        if report.error is not None:
+            failures.append(report.error)
+    if failures:
+        first = PhaseFailed(phase, failures, len(files))
+        raise PilotException(
+            first.message, code=pilot3_code(failures[0], ErrorCodes), state=trace_state(failures[0], ErrorCodes)
+        )
+    return list(files)
+
+
+def _run_mover(
+    name: str, specs: list[FileSpec], phase: Phase, settings: CopytoolSettings, credentials: Credentials
+) -> list[FileReport]:
+    """One engine run of ``specs`` through mover ``name``, opened for it and stopped after."""
+    mover = get_mover_class(name)(settings.transfer, settings.queue.mover_options(name))
+    mover.start(credentials)
+    try:
+        engine = TransferEngine(mover, phase)
+        results = engine.run(specs)
+        for item in engine.left_behind:
+            log.warning("left behind after a failed attempt: %s (%s)", item.location, item.reason)
+        return results
+    finally:
+        mover.stop()
+
+
+def _failed_before_start(fspec: Any, error: MoverError) -> FileReport:
+    """The report of a file that could not even be planned (no turl, a bad name...)."""
+    here = Location.local(os.path.abspath("."))
+    spec = FileSpec(str(getattr(fspec, "lfn", "") or "?"), here, here, Role.INPUT)
+    return FileReport(spec, Status.FAILED, error=error)
+
+
+def _trace(trace: Any, fspec: Any, report: FileReport, started: float) -> None:
+    """One trace per file, with the fields Pilot 3's copytools fill."""
+    from pilot.common.errorcodes import ErrorCodes
+
+    local_site = os.environ.get("RUCIO_LOCAL_SITE_ID") or trace.get_value("localSite") or fspec.ddmendpoint
+    remote = str(getattr(fspec, "turl", "") or "")
+    attempts = report.attempts
+    trace.update(localSite=local_site, remoteSite=fspec.ddmendpoint, filesize=fspec.filesize)
+    trace.update(filename=fspec.lfn, guid=str(fspec.guid or "").replace("-", ""))
+    trace.update(scope=fspec.scope, dataset=fspec.dataset, url=remote, protocol=remote.partition("://")[0] or None)
+    trace.update(catStart=started, transferStart=attempts[0].started if attempts else started)
+    ended = attempts[-1].ended if attempts else time.time()
+    if report.error is None:
+        trace.update(clientState="DONE", stateReason="OK", timeEnd=ended)
+    else:
+        trace.update(clientState=trace_state(report.error, ErrorCodes), stateReason=str(report.error), timeEnd=ended)
+    trace.send()
