@@ -127,6 +127,7 @@ class Bench:
         pairs: list[tuple[str, str, str]],
         prepare: Callable[[], None],
         options: Optional[dict[str, object]] = None,
+        settings: Optional[dict[str, object]] = None,
     ) -> Timing:
         timing = Timing()
         spec = self.work / "spec.json"
@@ -136,6 +137,7 @@ class Bench:
                     "mover": protocol,
                     "direction": direction,
                     "options": options or {},
+                    "settings": settings or {},
                     "pairs": [{"name": n, "source": s, "target": t} for n, s, t in pairs],
                 }
             )
@@ -212,7 +214,11 @@ def small_files(bench: Bench, protocol: str, count: int, direction: str, tools: 
     else:
         pairs = [(n, f"file://{local_src}/{n}", bench.url(protocol, f"up-{name}/{n}")) for n in names]
         prepare = bench.fresh(protocol, up_dir)
-    mover = bench.mover(protocol, direction, pairs, prepare)
+    # As many files in flight as the one-session tools it is compared with: xrdcp --parallel 8,
+    # globus-url-copy -cc 4 (the mover's default concurrency), cp (one at a time, but the mover's
+    # engine overlaps its own bookkeeping).
+    settings = {"concurrency": 8} if protocol == "xrootd" else None
+    mover = bench.mover(protocol, direction, pairs, prepare, settings=settings)
     case = f"{count} x 100 KB {direction}"
     for tool, commands, repeat in small_file_tools(
         bench, protocol, pairs, direction=direction, local_dst=local_dst, up_dir=up_dir, everything=tools
