@@ -126,6 +126,7 @@ class Bench:
         direction: str,
         pairs: list[tuple[str, str, str]],
         prepare: Callable[[], None],
+        *,
         options: Optional[dict[str, object]] = None,
         settings: Optional[dict[str, object]] = None,
     ) -> Timing:
