@@ -198,8 +198,8 @@ def _in_phase(phase: str, work: Path, proto: Protocol) -> bool:
         return work.exists()
     if phase == "stage-in":
         return _partial(work) > 10_000_000
-    if phase == "payload":
-        return (work / "big.dat").exists() and not _partial(work)
+    if phase == "payload":  # the payload itself runs (the input landing is not enough: stage-in still verifies)
+        return _payload_alive(work) > 0
     return _partial(proto.base / "out") > 10_000_000
 
 
