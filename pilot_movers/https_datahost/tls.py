@@ -67,4 +67,42 @@ def make_adapter(pool_size: int = 10, interruptible: Optional[Interruptible] = N
                 manager.pool_classes_by_scheme = pool_classes
             return manager
 
-    return _Adapter(pool_connections=pool_size, pool_maxsize=pool_size)
+    return _Adapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=closed_without_answer_retry())
+
+
+#: Methods sent again when the server closed the connection before answering (no body, and
+#: asking twice does what asking once does).
+SAFE_TO_REPEAT = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND"})
+
+
+def closed_without_answer_retry() -> Any:
+    """urllib3's retry policy for the movers' sessions: a request that needs no body and changes
+    nothing is sent once more, on a new connection, when the server closed its connection before
+    answering (a server drops idle keep-alive connections, and one may go just as a request is
+    sent on it). Nothing else is retried here: the engine retries, with backoff and a cap."""
+    import http.client
+
+    from urllib3.exceptions import ProtocolError
+    from urllib3.util.retry import Retry
+
+    closed = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+
+    class _ClosedWithoutAnswer(Retry):
+        def increment(
+            self,
+            method: Optional[str] = None,
+            url: Optional[str] = None,
+            response: Any = None,
+            error: Optional[Exception] = None,
+            _pool: Any = None,
+            _stacktrace: Any = None,
+        ) -> _ClosedWithoutAnswer:
+            if error is not None and not (
+                isinstance(error, ProtocolError) and any(isinstance(a, closed) for a in error.args)
+            ):
+                raise error
+            return super().increment(method, url, response, error, _pool, _stacktrace)
+
+    return _ClosedWithoutAnswer(
+        total=1, connect=0, read=1, redirect=0, status=0, other=0, allowed_methods=SAFE_TO_REPEAT, raise_on_status=False
+    )

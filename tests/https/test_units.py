@@ -185,3 +185,50 @@ def test_mover_options_are_checked_when_the_queue_config_is_loaded():
         QueueConfig.from_dict({"movers": {"https": {"verify": "no"}}})
     with pytest.raises(ConfigurationError, match="resume_attempts"):
         QueueConfig.from_dict({"movers": {"datahost": {"resume_attempts": -1}}})
+
+
+def test_a_get_on_a_connection_the_server_dropped_is_sent_again_but_a_post_is_not():
+    """A server that answers one request per connection and drops the connection when a second
+    request arrives on it, without answering (as a busy server drops a keep-alive connection
+    just as a request goes out): the GET is sent once more on a new connection; a POST is left
+    to the engine, since the server may have seen it."""
+    import http.server
+    import threading
+
+    from pilot_movers.https_datahost.tls import make_adapter
+
+    class OneAnswerPerConnection(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def handle(self) -> None:
+            self.handle_one_request()  # answered
+            self.raw_requestline = self.rfile.readline(65537)  # the next one: dropped unanswered
+            self.close_connection = True
+
+        def _answer(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+            self.wfile.flush()
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OneAnswerPerConnection)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/f"
+    session = requests.Session()
+    session.mount("http://", make_adapter(2))
+    try:
+        assert session.get(url, timeout=5).text == "ok"
+        assert session.get(url, timeout=5).text == "ok", "sent again on a new connection"
+        with pytest.raises(requests.exceptions.ConnectionError, match="without response"):
+            session.post(url, data=b"x", timeout=5)
+    finally:
+        session.close()
+        server.shutdown()
+        server.server_close()
