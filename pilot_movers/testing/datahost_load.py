@@ -92,7 +92,8 @@ class LoadResult:
     def summary(self) -> dict[str, object]:
         return {
             "pilots": self.pilots,
-            "files_per_pilot_each_way": self.files_per_pilot,
+            "inputs_per_pilot": self.files_per_pilot,
+            "outputs_per_pilot": 1,
             "file_size": self.file_size,
             "seconds": round(self.seconds, 3),
             "files_moved": self.files_moved,
