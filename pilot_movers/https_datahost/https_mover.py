@@ -167,79 +167,87 @@ class HTTPSMover(Mover):
     # -- download --------------------------------------------------------------------------
 
     def _download(self, request: CopyRequest) -> Copied:
-        source, clock, name = request.source, request.clock, request.spec.name
         make_local_parent(request.target.path)
-        total: Optional[int] = None
-        validator: Optional[str] = None
-        server_sums: dict[str, Checksum] = {}
-        resumed = 0
         with DownloadFile(request.target.path, request.algorithms) as out:
-            while True:
-                clock.raise_if_cancelled()
-                ask = {}
-                if out.written and total is not None:
-                    # A closed range: XrdHttp 5.5 answers an open one (bytes=N-) with no bytes.
-                    ask["Range"] = f"bytes={out.written}-{total - 1}"
-                    if validator:
-                        ask["If-Range"] = validator
-                try:
-                    response = self.session.request(
-                        "GET", source, expected=(200, 206), scope=Scope.SOURCE, headers=ask, stream=True, file=name
-                    )
-                    with response:
-                        if not _continues(response, out.written):
-                            if out.written:
-                                log.info("%s: the server sends the whole file again", name)
-                                out.restart()
-                            total = _content_length(response)
-                            validator = response.headers.get("ETag") or response.headers.get("Last-Modified")
-                            if total is not None:
-                                clock.set_size(total)
-                        for chunk in response.iter_content(self.options.block_size):
-                            clock.raise_if_cancelled()
-                            out.write(chunk)
-                            clock.progress(out.written)
-                    if total is None or out.written >= total:
-                        break
-                    failure: MoverError = ServiceUnavailable(
-                        f"the connection ended after {out.written} of {total} bytes", endpoint=source.server
-                    )
-                except Exception as exc:  # noqa: BLE001 - decided below: resume, or fail the attempt
-                    clock.raise_if_cancelled()
-                    failure = error_for_exception(exc, address=source.netloc, endpoint=source.server, file=name)
-                    if not (failure.transient and out.written and total is not None):
-                        raise failure from None
-                if resumed >= self.options.resume_attempts:
-                    raise ServiceUnavailable(
-                        f"the download broke off after {out.written} bytes and could not be resumed "
-                        f"({resumed} resumptions): {failure.message}",
-                        endpoint=source.server,
-                    )
-                resumed += 1
-                delay = min(0.25 * 2 ** (resumed - 1), 5.0)
-                log.info(
-                    "%s: the download broke off at %d of %s bytes (%s); resuming with Range in %.2f s (%d of %d)",
-                    name,
-                    out.written,
-                    total,
-                    failure.message,
-                    delay,
-                    resumed,
-                    self.options.resume_attempts,
-                )
-                clock.touch()
-                if clock.cancelled.wait(delay):
-                    clock.raise_if_cancelled()
-            if total is not None and out.written != total:
-                raise SizeMismatch(f"received {out.written} bytes, the server announced {total}")
+            resumed = self._receive(request, out)
             checksums = out.checksums()
-        server_sums = self._server_checksums(source, request)
-        compared = _compare(checksums, server_sums, what=f"{source.url}")
         if resumed:
-            log.info("%s: download complete after %d resumption(s) with Range", name, resumed)
-        with self._lock:
-            self.resumptions += resumed
+            log.info("%s: download complete after %d resumption(s) with Range", request.spec.name, resumed)
+            with self._lock:
+                self.resumptions += resumed
+        compared = _compare(checksums, self._server_checksums(request.source, request), what=request.source.url)
         return Copied(out.written, checksums, verified=compared and request.expected_checksum is None)
+
+    def _receive(self, request: CopyRequest, out: DownloadFile) -> int:
+        """GET the source into ``out``, resuming with Range where a connection broke; returns how
+        many times it resumed."""
+        source, clock, name = request.source, request.clock, request.spec.name
+        remote = _RemoteFile()
+        resumed = 0
+        while True:
+            clock.raise_if_cancelled()
+            try:
+                response = self.session.request(
+                    "GET",
+                    source,
+                    expected=(200, 206),
+                    scope=Scope.SOURCE,
+                    headers=remote.resume_headers(out.written),
+                    stream=True,
+                    file=name,
+                )
+                with response:
+                    if not _continues(response, out.written):
+                        if out.written:
+                            log.info("%s: the server sends the whole file again", name)
+                            out.restart()
+                        remote.learn(response, clock)
+                    for chunk in response.iter_content(self.options.block_size):
+                        clock.raise_if_cancelled()
+                        out.write(chunk)
+                        clock.progress(out.written)
+                if remote.size is None or out.written >= remote.size:
+                    break
+                failure: MoverError = ServiceUnavailable(
+                    f"the connection ended after {out.written} of {remote.size} bytes", endpoint=source.server
+                )
+            except Exception as exc:  # noqa: BLE001 - decided here: resume, or fail the attempt
+                clock.raise_if_cancelled()
+                failure = error_for_exception(exc, address=source.netloc, endpoint=source.server, file=name)
+                if not (failure.transient and out.written and remote.size is not None):
+                    raise failure from None
+            resumed += 1
+            self._wait_to_resume(request, out.written, remote.size, failure, resumed)
+        if remote.size is not None and out.written != remote.size:
+            raise SizeMismatch(f"received {out.written} bytes, the server announced {remote.size}")
+        return resumed
+
+    def _wait_to_resume(
+        self, request: CopyRequest, written: int, size: Optional[int], failure: MoverError, resumption: int
+    ) -> None:
+        """Wait (longer each time, cancellable) before resumption number ``resumption``, or fail
+        the attempt when there have been enough."""
+        allowed = self.options.resume_attempts
+        if resumption > allowed:
+            raise ServiceUnavailable(
+                f"the download broke off after {written} bytes and could not be resumed "
+                f"({allowed} resumptions): {failure.message}",
+                endpoint=request.source.server,
+            )
+        delay = min(0.25 * 2 ** (resumption - 1), 5.0)
+        log.info(
+            "%s: the download broke off at %d of %s bytes (%s); resuming with Range in %.2f s (%d of %d)",
+            request.spec.name,
+            written,
+            size,
+            failure.message,
+            delay,
+            resumption,
+            allowed,
+        )
+        request.clock.touch()
+        if request.clock.cancelled.wait(delay):
+            request.clock.raise_if_cancelled()
 
     def _server_checksums(self, location: Location, request: CopyRequest) -> dict[str, Checksum]:
         """The server's checksums of the file, asked after the transfer (HEAD with Want-Digest;
@@ -306,6 +314,31 @@ class HTTPSMover(Mover):
         )
         response.close()
         return body
+
+
+class _RemoteFile:
+    """What a download knows of the file on the server: its size and validator, from the answer
+    that started the transfer (a 200, or a 206 that did not continue where the copy stands)."""
+
+    def __init__(self) -> None:
+        self.size: Optional[int] = None
+        self.validator: Optional[str] = None
+
+    def learn(self, response: Any, clock: Any) -> None:
+        self.size = _content_length(response)
+        self.validator = response.headers.get("ETag") or response.headers.get("Last-Modified")
+        if self.size is not None:
+            clock.set_size(self.size)
+
+    def resume_headers(self, written: int) -> dict[str, str]:
+        """Range (and If-Range) for the rest of the file once ``written`` bytes are here. A closed
+        range: XrdHttp 5.5 answers an open one (``bytes=N-``) with no bytes."""
+        if not written or self.size is None:
+            return {}
+        headers = {"Range": f"bytes={written}-{self.size - 1}"}
+        if self.validator:
+            headers["If-Range"] = self.validator
+        return headers
 
 
 def _continues(response: Any, written: int) -> bool:

@@ -86,6 +86,7 @@ def closed_without_answer_retry() -> Any:
     from urllib3.util.retry import Retry
 
     closed = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+    no_retry = Retry(0, read=False)  # what requests does by default, for every other failure
 
     class _ClosedWithoutAnswer(Retry):
         def increment(
@@ -100,7 +101,7 @@ def closed_without_answer_retry() -> Any:
             if error is not None and not (
                 isinstance(error, ProtocolError) and any(isinstance(a, closed) for a in error.args)
             ):
-                raise error
+                no_retry.increment(method, url, response, error, _pool, _stacktrace)  # raises
             return super().increment(method, url, response, error, _pool, _stacktrace)
 
     return _ClosedWithoutAnswer(

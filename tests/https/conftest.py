@@ -118,13 +118,16 @@ class Endpoint:
         return directories[0] if directories else root
 
     def server_debris(self) -> list[str]:
-        """Temporary files on the server: the engine's, and the DataHost's own upload parts."""
+        """Temporary files on the server: the engine's (this test's: the DataHost user's directory
+        is shared by every test), and the DataHost's own upload parts."""
         if not self.storage.exists():
             return []
+        mine = f"{self.prefix}-" if self.name == "datahost" else ""
         return sorted(
             p.name
             for p in self.storage.iterdir()
-            if ".pilot-movers-" in p.name or p.name.startswith(".upload-") or p.name.endswith(".part")
+            if p.name.startswith(".upload-")
+            or (p.name.startswith(mine) and (".pilot-movers-" in p.name or p.name.endswith(".part")))
         )
 
     # -- files -----------------------------------------------------------------------------

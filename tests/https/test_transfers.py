@@ -129,13 +129,15 @@ def test_an_existing_destination_on_the_server_is_not_replaced(endpoint: Endpoin
 def test_a_rename_never_replaces_a_file_that_appeared_meanwhile(endpoint: Endpoint, tmp_path: Path):
     """The engine's last step, placing the verified copy, against a file another writer put at
     the destination after the job looked: refused, the other file intact."""
-    endpoint.seed("copy.part", 10, seed=1, tmp=tmp_path)
+    endpoint.seed("copy.tmp", 10, seed=1, tmp=tmp_path)
     theirs = endpoint.seed("final.dat", 20, seed=2, tmp=tmp_path)
     with endpoint.mover() as mover:
-        source, target = Location.parse(endpoint.url("copy.part")), Location.parse(endpoint.url("final.dat"))
+        source, target = Location.parse(endpoint.url("copy.tmp")), Location.parse(endpoint.url("final.dat"))
         with pytest.raises(DestinationExists):
             mover.namespace(target).rename(source, target, overwrite=False)
+        mover.namespace(source).remove(source)
     assert file_checksum(endpoint.path("final.dat")) == theirs
+    assert not endpoint.path("copy.tmp").exists()
 
 
 def test_xrdhttp_ignores_overwrite_f_which_is_why_the_namespace_looks_first(xrootd_https, tmp_path: Path):

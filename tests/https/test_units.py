@@ -228,7 +228,18 @@ def test_a_get_on_a_connection_the_server_dropped_is_sent_again_but_a_post_is_no
         assert session.get(url, timeout=5).text == "ok", "sent again on a new connection"
         with pytest.raises(requests.exceptions.ConnectionError, match="without response"):
             session.post(url, data=b"x", timeout=5)
+        closed_port = f"http://127.0.0.1:{_free_port()}/f"
+        with pytest.raises(requests.exceptions.ConnectionError):  # not a bare urllib3 error, not retried
+            session.get(closed_port, timeout=5)
     finally:
         session.close()
         server.shutdown()
         server.server_close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
