@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         check(
             result,
             pilots,
-            storage=user_storage(datahost.storage_dir),
+            storage=user_storage(datahost.storage_dir, pilots[0].inputs[0][0]),
             workroot=workroot,
             access_log=datahost.access_log,
             log_offset=log_offset,

@@ -293,9 +293,10 @@ def result_to_json(result: LoadResult) -> str:
     return json.dumps(data, indent=2)
 
 
-def user_storage(storage_dir: Path) -> Path:
-    """The one user's directory under a DataHost's storage (named by the user's id)."""
-    directories = [p for p in storage_dir.iterdir() if p.is_dir()]
-    if len(directories) != 1:
-        raise RuntimeError(f"expected one user directory in {storage_dir}, found {len(directories)}")
-    return directories[0]
+def user_storage(storage_dir: Path, holding: str) -> Path:
+    """The user directory (named by the user's id) under a DataHost's storage that holds the
+    file ``holding``."""
+    found = [p for p in storage_dir.iterdir() if p.is_dir() and (p / holding).exists()]
+    if len(found) != 1:
+        raise RuntimeError(f"expected one user directory in {storage_dir} holding {holding}, found {len(found)}")
+    return found[0]

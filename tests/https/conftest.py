@@ -32,6 +32,8 @@ from tests.helpers import FAST, write_file
 
 GIB = 1 << 30
 DATAHOST_USER = "griduser"
+#: A file that marks griduser's directory on the DataHost (other tests add other users).
+MARKER = "griduser-directory"
 
 
 def wait_for_port(port: int, timeout: float = 20.0) -> None:
@@ -63,11 +65,22 @@ def datahost(grid: LocalGrid) -> Iterator[DataHost]:
     server = DataHost(grid, root).start()
     assert grid.user is not None
     server.add_user(DATAHOST_USER, secrets.token_urlsafe(12), dns=[grid.user.dn])
+    marker = root / MARKER
+    marker.write_text("the griduser's directory\n")
+    with DataHostClient(server.address, ca_dir=str(grid.cert_dir), cert=str(grid.user_proxy)) as client:
+        client.put(marker, MARKER)
+    marker.unlink()
     try:
         yield server
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def datahost_storage(datahost: DataHost) -> Path:
+    """The directory the DataHost keeps ``griduser``'s files in (named by the user's id)."""
+    (found,) = [p for p in datahost.storage_dir.iterdir() if (p / MARKER).exists()]
+    return found
 
 
 def user_credentials(grid: LocalGrid, proxy: Optional[Path] = None) -> Credentials:
@@ -112,10 +125,7 @@ class Endpoint:
         if self.name == "https":
             return self.grid.xrootd_dir / self.prefix
         assert self.datahost is not None
-        root = self.datahost.storage_dir
-        directories = [p for p in root.iterdir() if p.is_dir()] if root.exists() else []
-        assert len(directories) <= 1, directories  # one user
-        return directories[0] if directories else root
+        return datahost_storage(self.datahost)
 
     def server_debris(self) -> list[str]:
         """Temporary files on the server: the engine's (this test's: the DataHost user's directory

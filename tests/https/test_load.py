@@ -56,7 +56,7 @@ def test_two_hundred_pilots_at_once_lose_nothing_corrupt_nothing_and_get_no_serv
         check(
             result,
             pilots,
-            storage=user_storage(datahost.storage_dir),
+            storage=user_storage(datahost.storage_dir, pilots[0].inputs[0][0]),
             workroot=workroot,
             access_log=datahost.access_log,
             log_offset=log_offset,

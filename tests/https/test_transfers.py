@@ -317,3 +317,29 @@ def _server_pids(endpoint: Endpoint) -> list[int]:
             except ProcessLookupError:
                 continue
     return pids
+
+
+def test_a_datahost_quota_is_noremotespace_and_refused_before_the_bytes_are_sent(datahost, grid, tmp_path: Path):
+    """A DataHost user whose quota the output would exceed: NOREMOTESPACE (1333), not retried,
+    and the server is asked before the body is sent (nothing stored, nothing left)."""
+    from pilot_movers.credentials.bundle import Credentials
+    from pilot_movers.registry import get_mover_class
+    from pilot_movers.testing.ca import make_proxy
+    from pilot_movers.values import FileSpec, Role
+
+    small = grid.ca.user(tmp_path / "small", "Small Quota User")
+    proxy = make_proxy(small, tmp_path / "small-proxy.pem")
+    datahost.add_user("smallquota", None, dns=[small.dn], quota=1_000_000)
+    source = tmp_path / "big.dat"
+    write_file(source, 5_000_000)
+    target = Location.parse(f"datahost://{datahost.address}/smallquota/big.dat")
+    mover = get_mover_class("datahost")(FAST)
+    mover.start(Credentials(x509_proxy=str(proxy), ca_dir=str(grid.cert_dir)))
+    try:
+        (result,) = mover.stage_out([FileSpec("big.dat", Location.local(str(source)), target, Role.OUTPUT)])
+    finally:
+        mover.stop()
+    error = result.error
+    assert (error.code, error.name, error.transient, len(result.attempts)) == (1333, "NOREMOTESPACE", False, 1)
+    assert "quota" in error.message
+    assert not [p for p in datahost.files_on_disk() if p.name == "big.dat" or p.name.startswith(".upload-")]
