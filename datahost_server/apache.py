@@ -111,12 +111,17 @@ def render(site: ApacheSite) -> str:
         "KeepAlive On",
         "KeepAliveTimeout 15",
         "LimitRequestBody 0",  # Apache 2.4.53+ caps bodies at 1 GiB by default; quotas limit uploads
+        # Requests Apache holds at once, each waiting for one of the application's threads. A
+        # child process whose workers are all busy closes its idle keep-alive connections, which
+        # clients see as "closed without response" on their next request: few children with many
+        # threads each keep room for 200 pilots at once (bench/datahost_load.py).
         "StartServers 1",
-        "ServerLimit 4",
-        "ThreadsPerChild 32",
-        "MaxRequestWorkers 128",
-        "MinSpareThreads 16",
-        "MaxSpareThreads 64",
+        "ServerLimit 2",
+        "ThreadLimit 512",
+        "ThreadsPerChild 512",
+        "MaxRequestWorkers 1024",
+        "MinSpareThreads 64",
+        "MaxSpareThreads 1024",
         f"SSLSessionCache shmcb:{run / 'ssl_scache'}(512000)",
         "SSLProtocol all -SSLv3 -TLSv1 -TLSv1.1",
         "SSLHonorCipherOrder off",
@@ -170,6 +175,9 @@ def _daemon(site: ApacheSite) -> str:
         "processes=1",
         f"threads={site.threads}",
         "display-name=%{GROUP}",
+        # Requests waiting for an application thread queue on the daemon's socket: room for every
+        # Apache worker (mod_wsgi's default, 100, answers 503 beyond that).
+        "listen-backlog=1024",
         f"python-path={site.python_path}",
         f"home={site.data_dir}",
         "lang=C.UTF-8",

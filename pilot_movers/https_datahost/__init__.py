@@ -1,5 +1,7 @@
-"""The DataHost protocol client and the ``datahost`` command line (no Mover here: the https and
-datahost movers are built on ``DataHostClient``). Needs ``pip install pilot-movers[https]``.
+"""HTTPS data hosts: the DataHost protocol client (``DataHostClient``), the ``datahost`` command
+line, and two movers, found by the registry through their entry points: ``datahost``
+(``datahost_mover``, on ``DataHostClient``) and ``https`` (``https_mover``, WebDAV). Needs
+``pip install pilot-movers[https]``.
 
     from pilot_movers.https_datahost import DataHostClient
     with DataHostClient("datahost.example.org:8443", cert=proxy) as client:

@@ -15,22 +15,22 @@ import logging
 import os
 import secrets
 import time
-import zlib
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Sequence, Union
 from urllib.parse import quote
 
 from pilot_movers import __version__
+from pilot_movers.checksums import Checksum, StreamingDigest
 from pilot_movers.errors import (
-    AuthenticationFailed,
     ChecksumMismatch,
     DestinationExists,
     MoverError,
+    Scope,
     ServiceUnavailable,
     SizeMismatch,
-    TransferFailed,
 )
 from pilot_movers.https_datahost.answers import error_for_answer
+from pilot_movers.https_datahost.http_errors import describe, error_for_exception
 from pilot_movers.https_datahost.multipart import MultipartBody, Progress
 from pilot_movers.https_datahost.results import (
     DownloadResult,
@@ -40,6 +40,7 @@ from pilot_movers.https_datahost.results import (
     UploadResult,
 )
 from pilot_movers.https_datahost.tls import make_adapter, verify_setting
+from pilot_movers.oserrors import from_oserror
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,13 @@ class DataHostClient:
     ``address``: ``host:port``. ``ca_dir``: grid CA directory (default ``$X509_CERT_DIR``).
     ``cert``/``key``: a client certificate or proxy (``key`` defaults to ``cert``, as in a proxy
     file) for certificate authentication; otherwise log in with ``login``, or pass ``cookies``
-    saved from an earlier login. ``use_env_proxies=False`` bypasses HTTP proxies.
+    saved from an earlier login. ``use_env_proxies=False`` bypasses HTTP proxies. ``adapter``: a
+    requests transport adapter to mount instead of the default one (``tls.make_adapter``: the
+    movers pass one sized to their concurrency, whose requests a cancel can break off).
+
+    With certificate authentication a client keeps no state between requests besides its
+    connection pool, so threads may share one (the movers do); a password session's cookies are
+    per client.
     """
 
     def __init__(
@@ -87,6 +94,7 @@ class DataHostClient:
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         use_env_proxies: bool = True,
         insecure_for_tests_only: bool = False,
+        adapter: Any = None,
     ) -> None:
         import requests
 
@@ -97,7 +105,7 @@ class DataHostClient:
         self._timeout = timeout
         self.session = requests.Session()
         self.session.trust_env = False
-        self.session.mount("https://", make_adapter())
+        self.session.mount("https://", adapter if adapter is not None else make_adapter())
         self.session.headers["User-Agent"] = f"pilot-movers-datahost/{__version__}"
         self.session.headers["X-DataHost-Client"] = f"pilot-movers/{__version__}"
         for name, value in (cookies or {}).items():
@@ -177,6 +185,7 @@ class DataHostClient:
         username: Optional[str] = None,
         progress: Optional[Progress] = None,
         should_cancel: Optional[Cancel] = None,
+        algorithms: Sequence[str] = ("adler32",),
     ) -> UploadResult:
         """Upload a local file, streamed from disk (constant memory at any size).
 
@@ -184,6 +193,7 @@ class DataHostClient:
         otherwise. Whether given or not, the adler32 computed while sending is compared with the
         server's; a mismatch removes the remote file and raises ChecksumMismatch.
         ``username``: sent as the 2010 protocol's form field (the server checks it is the caller).
+        ``algorithms``: checksums to compute while sending besides adler32 (``UploadResult.checksums``).
         """
         path = os.fspath(path)
         name = name or os.path.basename(path)
@@ -196,7 +206,13 @@ class DataHostClient:
         started = time.monotonic()
         fields = {"username": username} if username else {}
         with MultipartBody(
-            path, field=FILE_FIELD, filename=name, fields=fields, progress=progress, should_cancel=should_cancel
+            path,
+            field=FILE_FIELD,
+            filename=name,
+            fields=fields,
+            progress=progress,
+            should_cancel=should_cancel,
+            algorithms=algorithms,
         ) as body:
             headers = {"Content-Type": body.content_type, "X-DataHost-Size": str(size)}
             if checksum:
@@ -205,6 +221,7 @@ class DataHostClient:
                 "POST", f"/datahost/transmit/{query}", data=body, headers=headers, file=name, expected=(201,)
             ).json()
             sent = body.adler32
+            checksums = body.checksums()
         if answer.get("adler32") != sent or int(answer.get("size", -1)) != size:
             self._remove_quietly(name)
             raise ChecksumMismatch(
@@ -220,6 +237,7 @@ class DataHostClient:
             seconds=time.monotonic() - started,
             server_seconds=float(answer.get("seconds") or 0.0),
             mb_per_s=float(answer.get("mb_per_s") or 0.0),
+            checksums=checksums,
         )
 
     def get(
@@ -231,13 +249,15 @@ class DataHostClient:
         progress: Optional[Progress] = None,
         should_cancel: Optional[Cancel] = None,
         resume_attempts: int = 3,
+        algorithms: Sequence[str] = ("adler32",),
     ) -> DownloadResult:
         """Download ``name`` to ``destination`` (a file, or a directory to put it in).
 
         Bytes stream to a hidden temporary file next to the destination, renamed into place only
         when complete and verified (size, and the adler32 the server recorded when it has one);
         a connection that breaks mid-way is resumed with a Range request, up to
-        ``resume_attempts`` times. The temporary file is removed on every failure.
+        ``resume_attempts`` times. The temporary file is removed on every failure. ``algorithms``:
+        checksums to compute while receiving besides adler32 (``DownloadResult.checksums``).
         """
         target = Path(destination)
         if target.is_dir():
@@ -249,10 +269,10 @@ class DataHostClient:
         try:
             descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except OSError as exc:
-            raise TransferFailed(f"cannot write {temporary}: {exc.strerror}", file=name) from None
+            raise from_oserror(exc, scope=Scope.DESTINATION, what=str(temporary)).bind(file=name) from None
         try:
             with os.fdopen(descriptor, "wb", buffering=0) as handle:
-                state = _Download(handle)
+                state = _Download(handle, algorithms, str(temporary))
                 self._download(name, state, progress, should_cancel, resume_attempts)
             if state.total is not None and state.done != state.total:
                 raise SizeMismatch(f"received {state.done} of {state.total} bytes", file=name, endpoint=self.base_url)
@@ -277,6 +297,7 @@ class DataHostClient:
             verified=verified,
             seconds=time.monotonic() - started,
             resumed=state.resumed,
+            checksums=state.checksums(),
         )
 
     def _download(
@@ -291,38 +312,46 @@ class DataHostClient:
 
         broken = (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError)
         while True:
+            failure: Exception
             headers = {}
             if state.done:
                 headers["Range"] = f"bytes={state.done}-"
                 if state.validator:
                     headers["If-Range"] = state.validator
-            response = self._request(
-                "GET", self._receive_path(name), headers=headers, stream=True, file=name, expected=(200, 206)
-            )
+            response = None
             try:
-                with response:
-                    state.start(response)
-                    for chunk in response.iter_content(CHUNK):
-                        if should_cancel is not None:
-                            should_cancel()
-                        state.write(chunk)
-                        if progress is not None:
-                            progress(state.done, state.total)
-                if state.total is None or state.done >= state.total:
-                    return
-                failure: Exception = SizeMismatch(f"the connection ended after {state.done} of {state.total} bytes")
-            except broken as exc:
-                failure = exc
+                response = self._request(
+                    "GET", self._receive_path(name), headers=headers, stream=True, file=name, expected=(200, 206)
+                )
+            except ServiceUnavailable as exc:
+                if not state.done:  # nothing to resume: the caller decides whether to try again
+                    raise
+                failure = exc  # the server is not back yet: wait, and resume
+            if response is not None:
+                try:
+                    with response:
+                        state.start(response)
+                        for chunk in response.iter_content(CHUNK):
+                            if should_cancel is not None:
+                                should_cancel()
+                            state.write(chunk)
+                            if progress is not None:
+                                progress(state.done, state.total)
+                    if state.total is None or state.done >= state.total:
+                        return
+                    failure = SizeMismatch(f"the connection ended after {state.done} of {state.total} bytes")
+                except broken as exc:
+                    failure = exc
             if state.resumed >= resume_attempts:
                 raise ServiceUnavailable(
                     f"the download broke off after {state.done} bytes and could not be resumed "
-                    f"({resume_attempts} attempts): {_describe(failure)}",
+                    f"({resume_attempts} attempts): {describe(failure)}",
                     file=name,
                     endpoint=self.base_url,
                 )
             state.resumed += 1
             log.info("download of %s broke off at %d bytes; resuming (%d)", name, state.done, state.resumed)
-            time.sleep(min(0.2 * 2**state.resumed, 5.0))
+            _wait(min(0.2 * 2**state.resumed, 5.0), should_cancel)
 
     # -- upload from URL and history ---------------------------------------------------------
 
@@ -377,7 +406,6 @@ class DataHostClient:
         headers: Optional[dict[str, str]] = None,
         **kwargs: Any,
     ) -> Any:
-        import requests
 
         headers = dict(headers or {})
         if accept_json:
@@ -400,25 +428,8 @@ class DataHostClient:
                 allow_redirects=False,
                 **kwargs,
             )
-        except MoverError:
-            raise
-        except requests.exceptions.SSLError as exc:
-            raise AuthenticationFailed(
-                f"the TLS handshake with {self.address} failed: {_describe(exc)} (is the CA directory the one that "
-                "signed the server, and is the client certificate valid and known to its CA?)",
-                file=file,
-                endpoint=self.base_url,
-            ) from None
-        except requests.exceptions.Timeout:
-            raise ServiceUnavailable(
-                f"{self.address} did not answer in time", file=file, endpoint=self.base_url
-            ) from None
-        except requests.exceptions.RequestException as exc:
-            raise ServiceUnavailable(
-                f"cannot reach the DataHost at {self.address}: {_describe(exc)}", file=file, endpoint=self.base_url
-            ) from None
-        except OSError as exc:
-            raise TransferFailed(f"{method} {path} failed: {exc}", file=file, endpoint=self.base_url) from None
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a MoverError
+            raise error_for_exception(exc, address=self.address, endpoint=self.base_url, file=file) from None
         if response.status_code in expected:
             return response
         body = _json_or_none(response) if method != "HEAD" else None
@@ -432,21 +443,38 @@ class DataHostClient:
             log.warning("could not remove the mismatching copy of %s: %s", name, exc)
 
 
+def _wait(seconds: float, should_cancel: Optional[Cancel]) -> None:
+    """Sleep, asking ``should_cancel`` every 50 ms (a cancel must not wait for the backoff)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if should_cancel is not None:
+            should_cancel()
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(left, 0.05))
+
+
 class _Download:
     """What a download has received so far, across resumed connections."""
 
-    def __init__(self, handle: Any) -> None:
+    def __init__(self, handle: Any, algorithms: Sequence[str], label: str) -> None:
         self.handle = handle
+        self.label = label
+        self.algorithms = ("adler32", *algorithms)
         self.done = 0
         self.total: Optional[int] = None
         self.validator: Optional[str] = None
         self.digest: Optional[str] = None
         self.resumed = 0
-        self._adler = 1
+        self._digest = StreamingDigest(self.algorithms)
 
     @property
     def adler32(self) -> str:
-        return format(self._adler & 0xFFFFFFFF, "08x")
+        return self._digest.checksum("adler32").value
+
+    def checksums(self) -> tuple[Checksum, ...]:
+        return self._digest.checksums()
 
     def start(self, response: Any) -> None:
         """A response began: whole file (200: start over) or the rest of it (206)."""
@@ -455,10 +483,13 @@ class _Download:
             if first == self.done:
                 return
         # 200, or a range that does not continue where we are: start from the beginning.
-        self.handle.seek(0)
-        self.handle.truncate()
+        try:
+            self.handle.seek(0)
+            self.handle.truncate()
+        except OSError as exc:
+            raise from_oserror(exc, scope=Scope.DESTINATION, what=self.label) from None
         self.done = 0
-        self._adler = 1
+        self._digest = StreamingDigest(self.algorithms)
         length = response.headers.get("Content-Length")
         self.total = int(length) if length is not None and length.isdigit() else None
         self.validator = response.headers.get("ETag") or response.headers.get("Last-Modified")
@@ -466,9 +497,12 @@ class _Download:
 
     def write(self, chunk: bytes) -> None:
         view = memoryview(chunk)
-        while view:
-            view = view[self.handle.write(view) :]
-        self._adler = zlib.adler32(chunk, self._adler)
+        try:
+            while view:
+                view = view[self.handle.write(view) :]
+        except OSError as exc:  # a full disk is NOLOCALSPACE, not a network failure
+            raise from_oserror(exc, scope=Scope.DESTINATION, what=self.label) from None
+        self._digest.update(chunk)
         self.done += len(chunk)
 
 
@@ -507,14 +541,3 @@ def _json_or_none(response: Any) -> Optional[dict[str, Any]]:
     except ValueError:
         return None
     return body if isinstance(body, dict) else None
-
-
-def _describe(exc: BaseException) -> str:
-    """A one-line description of a network error, innermost reason first."""
-    reason: BaseException = exc
-    seen = set()
-    while reason.__context__ is not None and id(reason) not in seen:
-        seen.add(id(reason))
-        reason = reason.__context__
-    text = str(reason) or type(reason).__name__
-    return text.splitlines()[0][:300] if text else type(exc).__name__

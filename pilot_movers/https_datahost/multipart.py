@@ -1,17 +1,18 @@
 """A multipart/form-data body that is read from disk while it is sent.
 
 requests/urllib3 send a file-like body by calling ``read(blocksize)`` until it returns nothing,
-so memory stays at one block whatever the file's size. The adler32 of the file part is computed
-on the way, so the upload is verified against the server's answer without a second pass.
+so memory stays at one block whatever the file's size. The adler32 of the file part (and any
+other checksum asked for) is computed on the way, so the upload is verified against the
+server's answer without a second pass.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-import zlib
-from typing import BinaryIO, Callable, Optional
+from typing import BinaryIO, Callable, Optional, Sequence
 
+from pilot_movers.checksums import Checksum, StreamingDigest
 from pilot_movers.errors import TransferFailed
 
 Progress = Callable[[int, Optional[int]], None]
@@ -30,6 +31,7 @@ class MultipartBody:
         fields: Optional[dict[str, str]] = None,
         progress: Optional[Progress] = None,
         should_cancel: Optional[Callable[[], None]] = None,
+        algorithms: Sequence[str] = ("adler32",),
     ) -> None:
         self.boundary = secrets.token_hex(16)
         self.content_type = f"multipart/form-data; boundary={self.boundary}"
@@ -49,8 +51,7 @@ class MultipartBody:
         self.len = len(self._head) + self.size + len(self._tail)
         """The body's length in bytes (requests reads it for Content-Length)."""
         self._position = 0
-        self._file_sent = 0
-        self._adler = 1
+        self._digest = StreamingDigest(("adler32", *algorithms))
 
     def _text_part(self, name: str, value: str) -> bytes:
         return (
@@ -60,11 +61,15 @@ class MultipartBody:
     @property
     def adler32(self) -> str:
         """adler32 of the file bytes sent so far (of the whole file once the body is sent)."""
-        return format(self._adler & 0xFFFFFFFF, "08x")
+        return self._digest.checksum("adler32").value
+
+    def checksums(self) -> tuple[Checksum, ...]:
+        """Every checksum asked for (adler32 first) of the file bytes sent so far."""
+        return self._digest.checksums()
 
     @property
     def file_bytes_sent(self) -> int:
-        return self._file_sent
+        return self._digest.bytes
 
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
@@ -91,10 +96,9 @@ class MultipartBody:
         chunk = self._handle.read(size)
         if not chunk:
             raise TransferFailed(f"{self._path} became shorter while it was being sent", file=self._path)
-        self._adler = zlib.adler32(chunk, self._adler)
-        self._file_sent += len(chunk)
+        self._digest.update(chunk)
         if self._progress is not None:
-            self._progress(self._file_sent, self.size)
+            self._progress(self._digest.bytes, self.size)
         return chunk
 
     def close(self) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
+from pilot_movers.checksums import Checksum
+
 
 @dataclass(frozen=True)
 class RemoteFile:
@@ -41,9 +43,11 @@ class UploadResult:
     server_seconds: float
     mb_per_s: float
     """Megabytes (10^6) per second as the server measured them."""
+    checksums: tuple[Checksum, ...] = ()
+    """Every checksum computed while sending (adler32 first)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "checksums": [str(c) for c in self.checksums]}
 
 
 @dataclass(frozen=True)
@@ -58,13 +62,15 @@ class DownloadResult:
     seconds: float
     resumed: int
     """How many times the download resumed after a broken connection (Range)."""
+    checksums: tuple[Checksum, ...] = ()
+    """Every checksum computed while receiving (adler32 first)."""
 
     @property
     def mb_per_s(self) -> float:
         return self.size / self.seconds / 1e6 if self.seconds > 0 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "mb_per_s": round(self.mb_per_s, 3)}
+        return {**asdict(self), "checksums": [str(c) for c in self.checksums], "mb_per_s": round(self.mb_per_s, 3)}
 
 
 @dataclass(frozen=True)

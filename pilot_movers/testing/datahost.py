@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -131,6 +132,20 @@ class DataHost:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def kill(self) -> None:
+        """Kill Apache and the application at once (SIGKILL to Apache's process group), as a
+        crash would; ``start()`` brings it back on the same port."""
+        pid_file = self.root / "run" / "httpd.pid"
+        try:
+            pid = int(pid_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        try:
+            os.killpg(pid, signal.SIGKILL)  # Apache leads its own process group
+        except ProcessLookupError:
+            pass
+        pid_file.unlink(missing_ok=True)
 
     def __enter__(self) -> DataHost:
         return self.start()

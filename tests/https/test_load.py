@@ -1,0 +1,71 @@
+"""200 pilots at once against one DataHost (ten times the 20 simultaneous requests the BdbServer++
+request server held before it dropped and lost requests): each a whole Job with its own datahost
+mover, downloading its inputs and uploading its output. Nothing may be lost, corrupted, or
+answered with a server error, and nothing is retried. ``bench/datahost_load.py`` runs the full
+version (several processes, larger files) and gives the figures in docs/datahost.md."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+from pilot_movers import QueueConfig
+from pilot_movers.testing.datahost_load import (
+    LoadResult,
+    check,
+    plan_pilots,
+    result_to_json,
+    run_pilots_in_threads,
+    seed_inputs,
+    user_storage,
+)
+from tests.https.conftest import DATAHOST_USER, user_credentials
+
+PILOTS = 200
+FILE_SIZE = 64 * 1024
+
+
+def test_two_hundred_pilots_at_once_lose_nothing_corrupt_nothing_and_get_no_server_error(datahost, grid):
+    workroot = Path("/tmp") / f"pilot-movers-load-{os.getpid()}"
+    shutil.rmtree(workroot, ignore_errors=True)
+    credentials = user_credentials(grid)
+    prefix = f"load{time.monotonic_ns() % 10**9}"
+    pilots = seed_inputs(
+        plan_pilots(prefix, PILOTS, files_per_pilot=1),
+        address=datahost.address,
+        credentials=credentials,
+        size=FILE_SIZE,
+        scratch=workroot / "seed",
+    )
+    queue = QueueConfig.from_dict({"transfer": {"max_attempts": 3, "backoff_initial": 0.5, "concurrency": 2}})
+    log_offset = datahost.access_log.stat().st_size
+    try:
+        started = time.monotonic()
+        outcomes = run_pilots_in_threads(
+            pilots,
+            address=datahost.address,
+            user=DATAHOST_USER,
+            credentials=credentials,
+            workroot=workroot,
+            queue=queue,
+        )
+        result = LoadResult(PILOTS, 1, FILE_SIZE, time.monotonic() - started, outcomes)
+        time.sleep(0.5)  # Apache writes its access log after each answer
+        check(
+            result,
+            pilots,
+            storage=user_storage(datahost.storage_dir, pilots[0].inputs[0][0]),
+            workroot=workroot,
+            access_log=datahost.access_log,
+            log_offset=log_offset,
+        )
+        report = result_to_json(result)
+        print(report)
+        assert result.failed == [], report
+        assert (result.lost, result.corrupted, result.server_errors) == ([], [], []), report
+        assert result.retried == 0, report
+        assert result.files_moved == 2 * PILOTS
+    finally:
+        shutil.rmtree(workroot, ignore_errors=True)
