@@ -1,13 +1,13 @@
-"""``pilot-movers``: the pilot flow for shell wrappers, and what a site admin asks of the library.
+"""pilot-movers: the pilot flow for shell wrappers, and what a site admin asks of the library.
 
-Exit status of ``run``: 0 success; 1 the job failed and a retry will not help; 3 the job failed
-and a retry may help (every failure was transient); 2 bad usage, job parameters or queue config;
-128+N the job was stopped by signal N.
+Commands: run (a job, or with --dry-run its plan), doctor (what a job would find on this node),
+movers, proxy-info. Exit statuses are listed in EXIT_STATUSES (and in --help).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -17,12 +17,24 @@ import shutil
 import signal
 import sys
 import tempfile
-from typing import NoReturn, Optional, Sequence
+from typing import TYPE_CHECKING, NoReturn, Optional, Sequence
+
+if TYPE_CHECKING:
+    from pilot_movers.engine.progress import ProgressObserver
+    from pilot_movers.job import Job
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_RETRYABLE = 3
+
+EXIT_STATUSES = """exit status (run and doctor):
+  0       success (doctor: no problem found)
+  1       the job failed and a retry will not help (doctor: a problem)
+  2       bad usage, job parameters or queue config (nothing was made)
+  3       the job failed and a retry may help: every failure was transient
+          (doctor: every problem may pass by itself, e.g. a server down)
+  128+N   the job was stopped by signal N (143: SIGTERM, 130: SIGINT)"""
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -31,7 +43,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args = parser.parse_args(argv)
     except UsageError as exc:
         return _fail(str(exc), EXIT_USAGE)
-    _configure_logging(args.verbose, args.quiet)
+    try:
+        _configure_logging(args.verbose, args.quiet, args.log_file)
+    except OSError as exc:
+        return _fail(f"cannot open the log file {args.log_file}: {exc.strerror}", EXIT_USAGE)
     return int(args.handler(args))
 
 
@@ -57,12 +72,28 @@ def _positive_seconds(text: str) -> float:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="pilot-movers", description=__doc__.split("\n")[0])
+    from pilot_movers.version import __version__
+
+    parser = _Parser(
+        prog="pilot-movers",
+        description="Data movers for grid pilot jobs: run a job, check a node before one, list movers, read a proxy.",
+        epilog=EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"pilot-movers {__version__} (Python {sys.version.split()[0]})"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
+    parser.add_argument("--log-file", metavar="PATH", help="also log to this file (at DEBUG with -v, else INFO)")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="run a job: stage-in, payload, stage-out, cleanup, report")
+    run = commands.add_parser(
+        "run",
+        help="run a job: stage-in, payload, stage-out, cleanup, report",
+        epilog=EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     source = run.add_mutually_exclusive_group(required=True)
     source.add_argument("--job-params", metavar="TEXT", help="the job parameters")
     source.add_argument("--job-params-file", metavar="PATH", help="read the job parameters from a file ('-' for stdin)")
@@ -80,8 +111,47 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--payload-timeout", type=_positive_seconds, metavar="SECONDS", help="kill the payload after this long"
     )
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="parse, validate and plan, print the plan; make no work dir, proxy or transfer",
+    )
+    run.add_argument(
+        "--json", action="store_true", help="print the report (with --dry-run: the plan) as JSON on stdout"
+    )
+    run.add_argument(
+        "--progress",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="a live line per phase on stderr (auto: when stderr is a terminal)",
+    )
+    run.add_argument(
+        "--summary",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="a table of the phases at the end (auto: when stdout is a terminal and not --json)",
+    )
     run.add_argument("payload", nargs=argparse.REMAINDER, metavar="-- CMD ARGS", help="the payload command")
     run.set_defaults(handler=_run)
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="check what a job of this queue would need on this node: proxy, CAs, movers, servers, work dir",
+        epilog=EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    doctor.add_argument("--queue-config", metavar="PATH", help="queue config (JSON or INI)")
+    params = doctor.add_mutually_exclusive_group()
+    params.add_argument(
+        "--job-params", metavar="TEXT", help="job parameters: their servers and input sizes are checked too"
+    )
+    params.add_argument("--job-params-file", metavar="PATH", help="read the job parameters from a file ('-' for stdin)")
+    doctor.add_argument("--workdir", metavar="DIR", help="the work dir a job would use")
+    doctor.add_argument(
+        "--timeout", type=_positive_seconds, default=10.0, metavar="SECONDS", help="per server (default 10)"
+    )
+    doctor.add_argument("--json", action="store_true", help="print JSON (for monitoring)")
+    doctor.set_defaults(handler=_doctor)
 
     movers = commands.add_parser("movers", help="list installed movers and whether they can run here")
     movers.add_argument("--json", action="store_true", help="print JSON")
@@ -105,7 +175,7 @@ def _run(args: argparse.Namespace) -> int:
     payload = list(args.payload)
     if payload and payload[0] == "--":
         payload = payload[1:]
-    if not payload:
+    if not payload and not args.dry_run:
         return _fail("no payload command: give it after --", EXIT_USAGE)
     temporary = args.workdir is None
     if args.replicas and not args.panda_job:
@@ -123,15 +193,33 @@ def _run(args: argparse.Namespace) -> int:
         queue = QueueConfig.load(args.queue_config)
         # Everything a job parameter or the queue config can get wrong is found now, before a
         # work dir, a proxy or a transfer exists.
-        preflight(params, queue, args.workdir or os.path.join(tempfile.gettempdir(), "pilot-movers-job-check"), files)
+        checked = preflight(
+            params, queue, args.workdir or os.path.join(tempfile.gettempdir(), "pilot-movers-job-check"), files
+        )
     except MoverError as exc:  # JobParamsError is one
         return _fail(str(exc), EXIT_USAGE)
+    if args.dry_run:
+        from pilot_movers.console.plan import plan_text, plan_to_dict
+
+        print(json.dumps(plan_to_dict(checked, job_id), indent=2) if args.json else plan_text(checked, job_id))
+        return EXIT_OK
 
     workdir = tempfile.mkdtemp(prefix="pilot-movers-job-") if temporary else args.workdir
     report_path = args.report or _default_report(workdir, job_id, temporary)
-    job = Job(params, queue, workdir, job_id=job_id, report_path=report_path, files=files, metadata=metadata)
+    observer = _progress(args.progress)
+    job = Job(
+        params,
+        queue,
+        workdir,
+        job_id=job_id,
+        report_path=report_path,
+        files=files,
+        metadata=metadata,
+        progress=observer,
+    )
+    quiet_logs = contextlib.nullcontext() if observer is None else _logs_above_progress()
     try:
-        with job:
+        with quiet_logs, job:
             job.stage_in()
             job.run_payload(payload, timeout=args.payload_timeout)
             job.stage_out()
@@ -141,6 +229,7 @@ def _run(args: argparse.Namespace) -> int:
         if isinstance(error, JobTerminated):
             status = 128 + int(getattr(signal, error.signal_name, signal.SIGTERM))
         phase = error.phase.value if error.phase else "setup"
+        _finish(args, job)
         print(f"pilot-movers: job failed in {phase}: {error}", file=sys.stderr)
         print(f"pilot-movers: report: {os.path.abspath(report_path)}", file=sys.stderr)
         return status
@@ -149,12 +238,62 @@ def _run(args: argparse.Namespace) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     report = job.report
     assert report is not None
+    _finish(args, job)
     counts = {p.phase: len(p.results) for p in report.phases}
     print(
         f"pilot-movers: job succeeded: {counts.get('stage-in', 0)} file(s) in, "
-        f"{counts.get('stage-out', 0)} out; report: {os.path.abspath(report_path)}"
+        f"{counts.get('stage-out', 0)} out; report: {os.path.abspath(report_path)}",
+        file=sys.stderr if args.json else sys.stdout,
     )
     return EXIT_OK
+
+
+def _progress(choice: str) -> Optional[ProgressObserver]:
+    if choice == "never" or (choice == "auto" and not sys.stderr.isatty()):
+        return None
+    from pilot_movers.console.progress import TerminalProgress
+
+    return TerminalProgress(sys.stderr)
+
+
+def _logs_above_progress() -> contextlib.AbstractContextManager[None]:
+    """Log lines printed above the live progress lines, not through them."""
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    return logging_redirect_tqdm()
+
+
+def _finish(args: argparse.Namespace, job: Job) -> None:
+    """The report on stdout (--json) and the summary table (on a terminal, or --summary always)."""
+    report = job.report
+    if report is None:
+        return
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    if args.summary == "always" or (args.summary == "auto" and not args.json and sys.stdout.isatty()):
+        from pilot_movers.console.summary import summary_table
+
+        print(summary_table(report), file=sys.stderr if args.json else sys.stdout)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from pilot_movers.console.findings import findings_text
+    from pilot_movers.doctor import examine, exit_status
+    from pilot_movers.errors import MoverError
+
+    try:
+        text = _read_job_params(args) if (args.job_params is not None or args.job_params_file) else None
+    except MoverError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    findings = examine(
+        queue_config=args.queue_config, job_params=text, workdir=args.workdir, server_timeout=args.timeout
+    )
+    if args.json:
+        status = exit_status(findings)
+        print(json.dumps({"status": status, "findings": [f.to_dict() for f in findings]}, indent=2))
+    else:
+        print(findings_text(findings))
+    return exit_status(findings)
 
 
 def _default_report(workdir: str, job_id: str, temporary: bool) -> str:
@@ -275,6 +414,17 @@ def _fail(message: str, status: int) -> int:
     return status
 
 
-def _configure_logging(verbose: bool, quiet: bool) -> None:
+_LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def _configure_logging(verbose: bool, quiet: bool, log_file: Optional[str] = None) -> None:
+    """stderr at INFO (-v DEBUG, -q WARNING); ``log_file`` at DEBUG with -v, else INFO."""
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr)
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(level)
+    handlers: list[logging.Handler] = [console]
+    if log_file:
+        to_file = logging.FileHandler(log_file, encoding="utf-8")
+        to_file.setLevel(logging.DEBUG if verbose else logging.INFO)
+        handlers.append(to_file)
+    logging.basicConfig(level=min(h.level for h in handlers), format=_LOG_FORMAT, handlers=handlers)

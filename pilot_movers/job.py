@@ -37,6 +37,7 @@ from pilot_movers.credentials.policy import RETRY_MARGIN, check_proxy, check_pro
 from pilot_movers.credentials.proxy_info import inspect_proxy
 from pilot_movers.engine.contract import CredentialKind
 from pilot_movers.engine.engine import TransferEngine
+from pilot_movers.engine.progress import ProgressObserver
 from pilot_movers.errors import (
     JobTerminated,
     MoverError,
@@ -102,6 +103,7 @@ class Job:
     (default: the environment when the job starts: X509_USER_PROXY, X509_CERT_DIR).
     ``files``: files a job description lists besides the parameters' (``Job.from_panda``);
     ``metadata``: what it says of the job itself, carried to the report.
+    ``progress``: told of each phase's files, bytes and outcomes (a terminal display).
     """
 
     def __init__(
@@ -117,8 +119,10 @@ class Job:
         credentials: Optional[Credentials] = None,
         files: Sequence[ListedFile] = (),
         metadata: Optional[Mapping[str, Any]] = None,
+        progress: Optional[ProgressObserver] = None,
     ) -> None:
         self.params = params
+        self.progress = progress or ProgressObserver()
         self.files = tuple(files)
         self.metadata = dict(metadata or {})
         self.queue = queue
@@ -238,8 +242,13 @@ class Job:
             self.report.write(self.report_path)  # never makes a dir: the work dir may not exist
         except OSError as write_error:
             log.error("cannot write the job report to %s: %s", self.report_path, write_error)
-        if error is not None:
+        if error is not None and exc is None:  # nobody will hear of it otherwise
             log.error("job %s failed in %s: %s", self.job_id or "", error.phase.value if error.phase else "?", error)
+        elif error is not None:  # raised to the caller, who says it (and each file's failure was said)
+            phase = error.phase.value if error.phase else "?"
+            log.info(
+                "job %s ended: failed in %s (%s); report: %s", self.job_id or "", phase, error.name, self.report_path
+            )
         else:
             log.info("job %s succeeded; report: %s", self.job_id or "", self.report_path)
 
@@ -373,6 +382,7 @@ class Job:
         reports: dict[int, FileReport] = {}
         try:
             planned = plan(self.params, self.queue, self.workdir, phase, files=self.files)  # as preflight's
+            self.progress.phase_started(phase, [item.spec for item in planned])
             groups: dict[str, list[tuple[int, FileSpec]]] = {}
             for index, item in enumerate(planned):
                 groups.setdefault(item.mover, []).append((index, item.spec))
@@ -383,6 +393,7 @@ class Job:
                     phase,
                     credential_check=self._credential_check(get_mover_class(name)),
                     journal=self._journal,
+                    observer=self.progress,
                 )
                 try:
                     for (index, _), report in zip(indexed, self._engine.run([spec for _, spec in indexed])):
@@ -397,6 +408,8 @@ class Job:
                 PhaseReport(phase.value, started, time.time(), tuple(reports[i] for i in sorted(reports)), error)
             )
             raise
+        finally:
+            self.progress.phase_ended(phase)
         ordered = [reports[i] for i in sorted(reports)]
         failures = [r.error for r in ordered if not r.ok and r.error is not None]
         phase_error = PhaseFailed(phase, failures, len(ordered)) if failures else None

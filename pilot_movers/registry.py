@@ -37,9 +37,10 @@ SCHEME_GROUP = "pilot_movers.schemes"
 
 #: Modules that pip cannot install: where they come from instead.
 _NOT_ON_PYPI = {
-    "gfal2": "gfal2's Python binding comes from the operating system, not PyPI "
+    "gfal2": "gfal2's Python binding is not on PyPI: install the operating system's package "
     "(Debian/Ubuntu: apt install python3-gfal2 gfal2-plugin-gridftp; "
-    "EL: dnf install python3-gfal2 gfal2-plugin-gridftp), in a venv that can see it",
+    "EL: dnf install python3-gfal2 gfal2-plugin-gridftp) and run pilot-movers with the system Python it is "
+    "built for (/usr/bin/python3), or in a venv made from it with --system-site-packages",
 }
 
 
@@ -140,12 +141,24 @@ def describe_movers() -> list[MoverInfo]:
     return infos
 
 
+def mover_distribution(name: str) -> Optional[metadata.Distribution]:
+    """The installed distribution that registers mover ``name`` (None: no such mover, or its
+    metadata cannot be found)."""
+    entry_point = _entry_points().get(name)
+    return _distribution_of(entry_point) if entry_point is not None else None
+
+
+def _distribution_of(entry_point: metadata.EntryPoint) -> Optional[metadata.Distribution]:
+    """The distribution declaring ``entry_point`` (None for one made by hand, as tests do)."""
+    return getattr(entry_point, "dist", None)
+
+
 def _install_sentence(name: str, entry_point: metadata.EntryPoint, exc: ImportError) -> str:
     missing = exc.name or str(exc)
     if missing in _NOT_ON_PYPI:
         return f"the {name!r} mover needs the Python module {missing!r}: {_NOT_ON_PYPI[missing]}."
-    dist = getattr(entry_point, "dist", None)  # EntryPoint.dist is Python 3.10+
-    distribution = dist.name if dist is not None else "pilot-movers"
+    dist = _distribution_of(entry_point)
+    distribution = dist.metadata["Name"] if dist is not None else "pilot-movers"
     extras = getattr(entry_point, "extras", [])
     package = f"{distribution}[{','.join(extras)}]" if extras else distribution
     return f"the {name!r} mover needs the Python module {missing!r}, which is not installed: pip install '{package}'."

@@ -27,6 +27,24 @@ class PhaseReport:
     def ok(self) -> bool:
         return self.error is None and all(r.ok for r in self.results)
 
+    @property
+    def seconds(self) -> float:
+        return max(0.0, self.ended - self.started)
+
+    @property
+    def bytes(self) -> int:
+        """Bytes copied in this phase (files found already in place moved none)."""
+        return sum(r.bytes for r in self.results if r.status is Status.DONE)
+
+    @property
+    def attempts(self) -> int:
+        return sum(len(r.attempts) for r in self.results)
+
+    @property
+    def throughput(self) -> float:
+        """MB/s (10^6 bytes) over the phase's wall time: what this node got from its storage."""
+        return self.bytes / self.seconds / 1e6 if self.seconds > 0 else 0.0
+
     def to_dict(self) -> dict[str, Any]:
         counts: dict[str, int] = {}
         for result in self.results:
@@ -35,11 +53,13 @@ class PhaseReport:
             "phase": self.phase,
             "started": self.started,
             "ended": self.ended,
-            "seconds": round(self.ended - self.started, 6),
+            "seconds": round(self.seconds, 6),
             "ok": self.ok,
             "files": [r.to_dict() for r in self.results],
             "counts": counts,
-            "bytes": sum(r.bytes for r in self.results if r.status is Status.DONE),
+            "bytes": self.bytes,
+            "attempts": self.attempts,
+            "throughput_mb_per_s": round(self.throughput, 3),
             "error": self.error.to_dict() if self.error else None,
         }
 

@@ -18,7 +18,8 @@ from pilot_movers.errors import MoverError, TransferStalled, TransferTimeout
 
 log = logging.getLogger("pilot_movers.progress")
 
-#: Seconds between two progress log lines for the same file.
+#: Seconds between two progress log lines for the same file, unless a clock is given its own
+#: (queue config ``[transfer] progress_interval``).
 PROGRESS_LOG_INTERVAL = 10.0
 
 
@@ -28,7 +29,9 @@ class TransferClock:
     A clock runs from ``start()``, or from the first ``progress``/``touch``: in a bulk call, files
     wait their turn unclocked, and the batch's own clock (``parent``) covers the wait. Progress on
     a file's clock is progress of its batch. ``probe``, when set, is polled by the watchdog for
-    the bytes moved so far, for transports that report no progress themselves.
+    the bytes moved so far, for transports that report no progress themselves. ``listener``, when
+    given, hears every increase of the bytes moved (a progress display); ``log_interval`` is the
+    seconds between two progress log lines (default ``PROGRESS_LOG_INTERVAL``).
     """
 
     def __init__(
@@ -40,8 +43,12 @@ class TransferClock:
         size: Optional[int] = None,
         now: Callable[[], float] = time.monotonic,
         parent: Optional[TransferClock] = None,
+        listener: Optional[Callable[[int], None]] = None,
+        log_interval: Optional[float] = None,
     ) -> None:
         self.label = label
+        self.listener = listener
+        self.log_interval = PROGRESS_LOG_INTERVAL if log_interval is None else log_interval
         self.parent = parent
         self.stall_timeout = stall_timeout
         self._total_timeout = total_timeout
@@ -89,16 +96,25 @@ class TransferClock:
             self.parent.touch()
         now = self._now()
         with self._lock:
-            if total_bytes > self.bytes:
+            moved = total_bytes > self.bytes
+            if moved:
                 self.bytes = total_bytes
                 self.last_progress = now
-            due = now - self._last_log >= PROGRESS_LOG_INTERVAL
+            due = now - self._last_log >= self.log_interval
             if due:
                 self._last_log = now
+        if moved and self.listener is not None:
+            try:
+                self.listener(total_bytes)
+            except Exception:
+                logging.getLogger(__name__).debug("%s: progress listener failed", self.label, exc_info=True)
         if due:
-            elapsed = max(now - self.started, 1e-9)
-            of = f" of {self.size}" if self.size is not None else ""
-            log.info("%s: %d%s bytes, %.1f MB/s", self.label, total_bytes, of, total_bytes / elapsed / 1e6)
+            rate = total_bytes / max(now - self.started, 1e-9) / 1e6
+            if self.size:
+                percent = 100.0 * total_bytes / self.size
+                log.info("%s: %.0f%% (%d of %d bytes), %.1f MB/s", self.label, percent, total_bytes, self.size, rate)
+            else:
+                log.info("%s: %d bytes, %.1f MB/s", self.label, total_bytes, rate)
 
     def touch(self) -> None:
         """The transport is alive and busy (a checksum, a handshake) though no byte moved."""

@@ -17,6 +17,7 @@ A phase runs in rounds (tenacity decides whether and when the next round runs):
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -42,6 +43,7 @@ from pilot_movers.engine.contract import (
     Transport,
 )
 from pilot_movers.engine.placement import temporary_location
+from pilot_movers.engine.progress import ProgressObserver
 from pilot_movers.engine.retry import round_policy
 from pilot_movers.errors import (
     ChecksumMismatch,
@@ -99,8 +101,8 @@ class TransferEngine:
 
     ``credential_check`` runs before every round (it re-reads the proxy and checks it has not
     expired); ``journal`` records each temporary file made on a server until it is gone (so a
-    later job can remove what a killed one left); ``cancel`` stops every running transfer at once
-    (a signal handler calls it).
+    later job can remove what a killed one left); ``observer`` hears each file's bytes and outcome
+    (a progress display); ``cancel`` stops every running transfer at once (a signal handler calls it).
     """
 
     def __init__(
@@ -110,9 +112,11 @@ class TransferEngine:
         *,
         credential_check: Optional[Callable[[], None]] = None,
         journal: Optional[TemporaryJournal] = None,
+        observer: Optional[ProgressObserver] = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.transport = transport
+        self.observer = observer or ProgressObserver()
         self.phase = phase
         self.settings = transport.settings
         self.capabilities = transport.capabilities
@@ -196,6 +200,7 @@ class TransferEngine:
             f"{self.phase.value}: batch of {len(requests)} file(s)",
             stall_timeout=self.settings.stall_timeout,
             total_timeout=lambda _: self.settings.batch_timeout(sizes, parallel),
+            log_interval=self.settings.progress_interval,
         )
 
         def cancel_files() -> None:  # the batch's one cancel reaches every file
@@ -270,6 +275,8 @@ class TransferEngine:
                 stall_timeout=self.settings.stall_timeout,
                 total_timeout=self.settings.total_timeout,
                 size=state.size,
+                listener=functools.partial(self.observer.file_progress, self.phase, spec),
+                log_interval=self.settings.progress_interval,
             )
             return CopyRequest(spec, spec.source, target, clock, number, self.settings.checksum_algorithm, state.size)
         except Exception as exc:  # noqa: BLE001 - every failure is recorded against the file
@@ -492,9 +499,17 @@ class TransferEngine:
             return
         if not counted:
             self.breaker.record(False)
-        log.warning("%s %s: attempt %d failed: %s", self.phase.value, spec.name, number, error)
         if not error.transient:
-            self._finish_failed(state, error)
+            self._finish_failed(state, error)  # the file's failure, said once at ERROR
+        elif number < self.settings.max_attempts:  # the last one is said by the file's failure
+            log.warning(
+                "%s %s: attempt %d of %d failed: %s",
+                self.phase.value,
+                spec.name,
+                number,
+                self.settings.max_attempts,
+                error,
+            )
 
     def _abort(self, requests: Sequence[CopyRequest]) -> None:
         for request in requests:
@@ -522,6 +537,7 @@ class TransferEngine:
             self.transport.name,
             verified,
         )
+        self._tell_finished(state.report)
         if status is Status.DONE:
             seconds = max(state.report.seconds, 1e-9)
             log.info(
@@ -547,7 +563,15 @@ class TransferEngine:
     def _unfinished(self, state: _FileState) -> FileReport:
         error = state.last_error or PhaseAborted("the phase ended before this file was attempted")
         error = error.bind(phase=self.phase, file=state.spec.name, endpoint=state.remote(self.phase).server)
-        return FileReport(state.spec, Status.SKIPPED, 0, 0.0, None, tuple(state.attempts), error, self.transport.name)
+        report = FileReport(state.spec, Status.SKIPPED, 0, 0.0, None, tuple(state.attempts), error, self.transport.name)
+        self._tell_finished(report)
+        return report
+
+    def _tell_finished(self, report: FileReport) -> None:
+        try:
+            self.observer.file_finished(self.phase, report)
+        except Exception:
+            log.debug("progress observer failed on %s", report.spec.name, exc_info=True)
 
     def _log_retry(self, retry_state: tenacity.RetryCallState) -> None:
         waiting = retry_state.next_action.sleep if retry_state.next_action else 0.0

@@ -49,6 +49,8 @@ class TransferSettings:
     """... more than this fraction of them failed."""
     watchdog_interval: float = option(0.5, DURATION, POSITIVE)
     """How often the clocks are checked, in seconds."""
+    progress_interval: float = option(10.0, DURATION, POSITIVE)
+    """Seconds between two progress log lines for one file (percent, bytes of total, MB/s)."""
 
     def __post_init__(self) -> None:
         check_fields(self, where="[transfer]")

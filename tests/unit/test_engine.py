@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import zlib
@@ -11,7 +12,6 @@ import pytest
 
 from pilot_movers import Copied
 from pilot_movers.checksums import Checksum
-from pilot_movers.engine import clocks
 from pilot_movers.engine.engine import TransferEngine
 from pilot_movers.errors import (
     AuthenticationFailed,
@@ -227,9 +227,10 @@ def test_credentials_are_checked_again_before_a_retry(dirs):
 def test_progress_is_logged_with_bytes_and_rate(dirs, caplog, monkeypatch):
     src, dst = dirs
     write_file(src / "a.dat", 20_000_000)
-    monkeypatch.setattr(clocks, "PROGRESS_LOG_INTERVAL", 0.0)
     caplog.set_level(logging.INFO, logger="pilot_movers")
-    LocalMover(FAST, block_size=1 << 20).stage_in([local_spec(src / "a.dat", dst / "a.dat")])
+    LocalMover(dataclasses.replace(FAST, progress_interval=1e-9), block_size=1 << 20).stage_in(
+        [local_spec(src / "a.dat", dst / "a.dat")]
+    )
     progress = [r.getMessage() for r in caplog.records if r.name == "pilot_movers.progress"]
     assert progress
     assert any("of 20000000 bytes" in line and "MB/s" in line for line in progress)

@@ -266,7 +266,7 @@ def test_the_example_submission_builds_parameters_the_pilot_accepts():
     assert "files-in=../etc" in refused.stderr
 
 
-@pytest.mark.parametrize("name", ["local.json", "grid.ini"])
+@pytest.mark.parametrize("name", ["local.json", "grid.ini", "globus.ini"])
 def test_the_example_queue_configs_load(name):
     queue = QueueConfig.load(Path(__file__).resolve().parents[2] / "examples" / "queues" / name)
     assert queue.copytool

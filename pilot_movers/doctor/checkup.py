@@ -1,0 +1,104 @@
+"""``pilot-movers doctor``: every check a job's needs call for, in the order a site admin reads
+them (what the job is, then the node: credentials, trust, movers, servers, work dir)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Mapping, Optional
+
+from pilot_movers.doctor.ca import check_ca_dir
+from pilot_movers.doctor.findings import Finding, ok, problem
+from pilot_movers.doctor.globus import check_globus
+from pilot_movers.doctor.movers import check_mover
+from pilot_movers.doctor.myproxy import check_logon
+from pilot_movers.doctor.needs import needs_of
+from pilot_movers.doctor.proxy import check_proxy_file
+from pilot_movers.doctor.servers import check_server
+from pilot_movers.doctor.workdir import check_workdir
+from pilot_movers.engine.contract import CredentialKind
+from pilot_movers.errors import MoverError
+from pilot_movers.registry import get_mover_class
+
+#: Seconds a server has to accept a connection and finish a handshake.
+SERVER_TIMEOUT = 10.0
+
+
+def examine(
+    *,
+    queue_config: Optional[str] = None,
+    job_params: Optional[str] = None,
+    workdir: Optional[str] = None,
+    environ: Optional[Mapping[str, str]] = None,
+    server_timeout: float = SERVER_TIMEOUT,
+) -> list[Finding]:
+    """What a job of this queue (with these job parameters) would find on this node, one finding
+    per check. Makes nothing but a MyProxy logon's proxy in a private temporary dir, removed at once."""
+    import job_params as job_params_module
+    from pilot_movers.credentials.policy import default_proxy_path
+    from pilot_movers.job import Preflight, preflight
+    from pilot_movers.queue_config import QueueConfig
+
+    environ = os.environ if environ is None else environ
+    findings: list[Finding] = []
+    workdir = workdir or os.path.join(tempfile.gettempdir(), "pilot-movers-job-check")
+    queue: Optional[QueueConfig] = None
+    if queue_config:
+        try:
+            queue = QueueConfig.load(queue_config)
+            findings.append(ok("queue config", f"{queue_config} loads"))
+        except MoverError as exc:
+            findings.append(
+                problem("queue config", exc.message, "fix the queue config (pilot-movers run says the same)")
+            )
+    checked: Optional[Preflight] = None
+    if job_params is not None:
+        try:
+            params = job_params_module.parse(job_params)
+            if queue is not None:
+                checked = preflight(params, queue, workdir)
+                files = sum(len(p) for p in checked.plans.values())
+                findings.append(ok("job", f"the job parameters plan: {files} file(s)"))
+            elif not queue_config:
+                findings.append(ok("job", "the job parameters parse (give --queue-config to plan them)"))
+        except MoverError as exc:
+            findings.append(problem("job", exc.message, "fix the job parameters or the queue config"))
+    needs = needs_of(queue, checked, workdir)
+
+    kinds: set[CredentialKind] = set()
+    rfc3820 = queue.credentials.require_rfc3820 if queue is not None else False
+    for name in needs.movers:
+        finding = check_mover(name)
+        findings.append(finding)
+        try:
+            capabilities = get_mover_class(name).capabilities
+        except MoverError:
+            continue
+        kinds.add(capabilities.credential)
+        rfc3820 = rfc3820 or capabilities.requires_rfc3820
+    uses_proxy = CredentialKind.X509_PROXY in kinds or (
+        needs.myproxy is not None and needs.myproxy.retrieve_with == "pilot-proxy"
+    )
+    proxy_path = default_proxy_path(environ)
+    proxy_finding = check_proxy_file(
+        proxy_path,
+        needed=uses_proxy and needs.myproxy is None,  # a MyProxy logon brings the job's own
+        min_lifetime=queue.credentials.min_lifetime if queue is not None else 0.0,
+        require_rfc3820=rfc3820,
+        unneeded_because=(
+            "jobs get the user's from MyProxy" if needs.myproxy is not None else "no mover of this queue needs it"
+        ),
+    )
+    findings.append(proxy_finding)
+    proxy = proxy_path if proxy_finding.status.value == "ok" else None
+    ca_dir = environ.get("X509_CERT_DIR")
+    tls = any(server.scheme in ("https", "davs", "datahost", "myproxy") for server in needs.servers)
+    findings += check_ca_dir(ca_dir, needed=uses_proxy or tls or needs.myproxy is not None)
+    for server in needs.servers:
+        findings.append(check_server(server, proxy=proxy, ca_dir=ca_dir, timeout=server_timeout))
+    if needs.myproxy is not None:
+        findings.append(check_logon(needs.myproxy, pilot_proxy=proxy, ca_dir=ca_dir))
+    if "globus" in needs.movers and CredentialKind.OAUTH_CLIENT in kinds:
+        findings += check_globus(queue.mover_options("globus") if queue is not None else None, environ)
+    findings += check_workdir(needs.workdir, needs.input_bytes, needs.inputs)
+    return findings

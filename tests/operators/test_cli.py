@@ -1,0 +1,164 @@
+"""The console command as a site admin and a pilot author meet it, from a shell: --version,
+--help, run --dry-run, run --json, the summary, live progress, --log-file, progress log lines,
+and each failure said once."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pilot_movers.version import __version__
+
+SIZE = 3_000_000
+
+
+def command() -> str:
+    found = shutil.which("pilot-movers", path=os.path.dirname(sys.executable))
+    assert found, "the pilot-movers console script is installed beside this Python"
+    return found
+
+
+def shell(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([command(), *args], capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "in" / "a.dat").write_bytes(os.urandom(SIZE))
+    (tmp_path / "in" / "b.dat").write_bytes(b"b" * 1000)
+    (tmp_path / "queue.json").write_text(
+        json.dumps(
+            {
+                "copytool": "local",
+                "transfer": {
+                    "max_attempts": 2,
+                    "backoff_initial": 0.01,
+                    "backoff_jitter": 0.01,
+                    "progress_interval": 0.001,
+                },
+                "movers": {"local": {"kernel_copy_size": 1 << 40}},  # Python copies, with progress per block
+            }
+        )
+    )
+    return tmp_path
+
+
+def params(site: Path, files_in: str = "a.dat,b.dat") -> str:
+    return (
+        f"in-mode=local dir-in={site}/in files-in={files_in} sizes-in={SIZE},1000 "
+        f"out-mode=local dir-out={site}/out files-out=c.dat"
+    )
+
+
+def run(site: Path, *extra: str, files_in: str = "a.dat,b.dat") -> subprocess.CompletedProcess[str]:
+    return shell(
+        "run",
+        "--queue-config",
+        str(site / "queue.json"),
+        "--job-params",
+        params(site, files_in),
+        "--workdir",
+        str(site / "work"),
+        *extra,
+        "--",
+        "sh",
+        "-c",
+        "cp a.dat c.dat",
+    )
+
+
+def test_version_and_help():
+    version = shell("--version")
+    assert version.returncode == 0 and version.stdout.startswith(f"pilot-movers {__version__} ")
+    for args in (["--help"], ["run", "--help"], ["doctor", "--help"]):
+        helped = shell(*args)
+        assert helped.returncode == 0
+        assert "``" not in helped.stdout and ":class:" not in helped.stdout  # no reST markup
+        assert "128+N" in helped.stdout and "retry may help" in helped.stdout  # the exit statuses
+
+
+def dry_run(site: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return shell(
+        "run",
+        "--queue-config",
+        str(site / "queue.json"),
+        "--job-params",
+        params(site),
+        "--workdir",
+        str(site / "work"),
+        "--dry-run",
+        *extra,
+    )
+
+
+def test_dry_run_prints_the_plan_and_makes_nothing(site):
+    done = dry_run(site)
+    assert done.returncode == 0, done.stderr
+    assert f"from file://{site}/in/a.dat" in done.stdout and "[local]" in done.stdout
+    assert f"{SIZE} bytes" in done.stdout and "c.dat" in done.stdout
+    assert not (site / "work").exists() and not list((site / "out").iterdir())
+    plan = json.loads(dry_run(site, "--json").stdout)
+    assert [f["name"] for f in plan["phases"]["stage-in"]] == ["a.dat", "b.dat"]
+    assert plan["phases"]["stage-in"][0]["size"] == SIZE and plan["phases"]["stage-in"][0]["mover"] == "local"
+    assert plan["phases"]["stage-out"][0]["destination"] == f"file://{site}/out/c.dat"
+
+
+def test_dry_run_refuses_a_bad_queue_config_as_a_run_would(site):
+    (site / "bad.json").write_text(json.dumps({"copytool": "local", "transfer": {"concurency": 4}}))
+    done = shell("run", "--queue-config", str(site / "bad.json"), "--job-params", params(site), "--dry-run")
+    assert done.returncode == 2 and "concurency" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_json_summary_progress_and_log_file(site):
+    log_file = site / "job.log"
+    done = run(site, "--json", "--summary", "always", "--progress", "always", "--job-id", "j-7")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)  # stdout holds the report, nothing else
+    stage_in = report["phases"]["stage-in"]
+    assert stage_in["bytes"] == SIZE + 1000 and stage_in["attempts"] == 2 and stage_in["throughput_mb_per_s"] > 0
+    assert report["job_id"] == "j-7"
+    assert "stage-in     2/2" in done.stderr and "attempts" in done.stderr  # the summary table
+    assert "2/2 files" in done.stderr and "stage-out" in done.stderr  # the live line
+    (site / "out" / "c.dat").unlink()
+    logged = shell(
+        "--log-file",
+        str(log_file),
+        "run",
+        "--queue-config",
+        str(site / "queue.json"),
+        "--job-params",
+        params(site),
+        "--workdir",
+        str(site / "work2"),
+        "--",
+        "sh",
+        "-c",
+        "cp a.dat c.dat",
+    )
+    assert logged.returncode == 0, logged.stderr
+    text = log_file.read_text()
+    assert "stage-in a.dat: done" in text and "job" in text
+    # progress lines of a file whose size is known: percent and total
+    assert "% (" in text and f"of {SIZE} bytes)" in text, text
+
+
+def test_a_failure_is_said_once_at_error(site):
+    done = run(site, files_in="a.dat,missing.dat")
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "missing.dat" in errors[0], done.stderr
+    assert done.stderr.count("pilot-movers: job failed in stage-in") == 1
+
+
+def test_no_summary_off_a_terminal_by_default(site):
+    done = run(site)
+    assert done.returncode == 0, done.stderr
+    assert "attempts" not in done.stdout and "files]" not in done.stderr
