@@ -24,7 +24,15 @@ from typing import Any, ClassVar, Iterator, Mapping, Optional, Sequence
 from pilot_movers.config_values import parse_options
 from pilot_movers.credentials.bundle import Credentials
 from pilot_movers.engine.batch import copy_each
-from pilot_movers.engine.contract import AttemptOutcome, Batch, Capabilities, Copied, CopyRequest, Namespace
+from pilot_movers.engine.contract import (
+    AttemptOutcome,
+    Batch,
+    Capabilities,
+    Copied,
+    CopyRequest,
+    CredentialKind,
+    Namespace,
+)
 from pilot_movers.engine.engine import TransferEngine
 from pilot_movers.engine.settings import TransferSettings
 from pilot_movers.errors import InternalError, MoverError, NoMoverForScheme, Phase
@@ -77,6 +85,12 @@ class Mover:
         """``raw`` (strings from INI, or JSON values) as this mover's ``Options``; a
         ConfigurationError names any unknown key or bad value."""
         return parse_options(cls.Options, raw, where=where or f"[mover:{cls.name}]")
+
+    @classmethod
+    def credential_for(cls, options: Any) -> CredentialKind:
+        """What this mover authenticates with under ``options`` (its parsed queue config
+        section; None: the defaults). The Job checks a proxy only for movers that use one."""
+        return cls.capabilities.credential
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -473,7 +473,7 @@ class Job:
         required (a mover that authenticates otherwise, as Globus does with OAuth2, needs no
         proxy, but one the job uses must not be a legacy proxy)."""
         rfc3820 = self.queue.credentials.require_rfc3820 or any(m.capabilities.requires_rfc3820 for m in movers)
-        needed = any(m.capabilities.credential is CredentialKind.X509_PROXY for m in movers)
+        needed = any(m.credential_for(self.queue.mover_options(m.name)) is CredentialKind.X509_PROXY for m in movers)
         return needed or (rfc3820 and self.proxy_path is not None), rfc3820
 
     def _proxy(self) -> str:

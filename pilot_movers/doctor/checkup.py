@@ -71,10 +71,11 @@ def examine(
         finding = check_mover(name)
         findings.append(finding)
         try:
-            capabilities = get_mover_class(name).capabilities
+            mover = get_mover_class(name)
         except MoverError:
             continue
-        kinds.add(capabilities.credential)
+        capabilities = mover.capabilities
+        kinds.add(mover.credential_for(queue.mover_options(name) if queue is not None else None))
         rfc3820 = rfc3820 or capabilities.requires_rfc3820
     uses_proxy = CredentialKind.X509_PROXY in kinds or (
         needs.myproxy is not None and needs.myproxy.retrieve_with == "pilot-proxy"

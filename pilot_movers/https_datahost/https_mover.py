@@ -105,6 +105,13 @@ class HTTPSMover(Mover):
         #: Downloads resumed with Range in this mover's life (observability, and tests).
         self.resumptions = 0
 
+    @classmethod
+    def credential_for(cls, options: Any) -> CredentialKind:
+        """``auth = token``: a bearer token only, so a job needs no proxy for this mover."""
+        if isinstance(options, HTTPSOptions) and options.auth == "token":
+            return CredentialKind.BEARER_TOKEN
+        return cls.capabilities.credential
+
     # -- lifecycle -------------------------------------------------------------------------
 
     def open(self) -> None:

@@ -167,3 +167,23 @@ def test_auth_token_without_a_token_is_a_credential_error_before_any_request(gri
     mover = get_mover_class("https")(FAST, auth="token")
     with pytest.raises(CredentialError, match="no bearer token"):
         mover.start(Credentials(x509_proxy=str(grid.user_proxy), ca_dir=str(grid.cert_dir)))
+
+
+def test_a_job_with_auth_token_needs_no_proxy(token_server: TokenServer, grid: LocalGrid, tmp_path: Path, monkeypatch):
+    """Through ``Job``: a queue with ``[mover:https] auth = token`` runs with a token and no proxy
+    at all (the job checks a proxy only for movers that use one)."""
+    import job_params
+    from pilot_movers import Job, QueueConfig
+
+    token_file = tmp_path / "bt"
+    token_file.write_text(_issue_token(token_server, grid) + "\n")
+    monkeypatch.setenv("X509_CERT_DIR", str(grid.cert_dir))
+    monkeypatch.setenv("BEARER_TOKEN_FILE", str(token_file))
+    monkeypatch.setenv("X509_USER_PROXY", str(tmp_path / "no-such-proxy"))  # named, absent: never read
+    queue = QueueConfig.from_dict({"copytool": "https", "movers": {"https": {"auth": "token"}}})
+    params = job_params.parse(f"dir-out={token_server.url('job-token/')} files-out=result.dat")
+    with Job(params, queue, tmp_path / "work") as job:
+        job.stage_in()
+        job.run_payload(["sh", "-c", "head -c 100000 /dev/urandom > result.dat"])
+        (out,) = job.stage_out()
+    assert out.status is Status.DONE and out.verified, out.error
