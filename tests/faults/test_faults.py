@@ -204,8 +204,9 @@ def _in_phase(phase: str, work: Path, proto: Protocol) -> bool:
 
 
 def _payload_alive(work: Path) -> int:
-    """Payload processes still running (the payload of the payload phase sleeps 30 s)."""
-    found = subprocess.run(["pgrep", "-f", "^sleep 30$"], capture_output=True, text=True).stdout.split()
+    """Payload processes still running (the payload of the payload phase sleeps 30 s; the job runs
+    it by its full path, /usr/bin/sleep)."""
+    found = subprocess.run(["pgrep", "-f", "(^|/)sleep 30$"], capture_output=True, text=True).stdout.split()
     return len(found)
 
 
