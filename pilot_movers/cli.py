@@ -339,6 +339,7 @@ def _movers(args: argparse.Namespace) -> int:
 def _proxy_info(args: argparse.Namespace) -> int:
     """Exit 0 for a usable proxy, 1 for an expired one or a file that is not a proxy."""
     from pilot_movers.credentials import default_proxy_path, inspect_proxy
+    from pilot_movers.credentials.policy import hms
     from pilot_movers.errors import MoverError
 
     path = args.path or default_proxy_path()
@@ -350,8 +351,8 @@ def _proxy_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(facts, indent=2))
     else:
-        left = int(info.time_left())
-        timeleft = f"{left // 3600}:{left % 3600 // 60:02d}:{left % 60:02d}" if left > 0 else "0:00:00 (EXPIRED)"
+        left = info.time_left()
+        timeleft = hms(left) if left > 0 else "0:00:00 (EXPIRED)"
         rows = [
             ("subject", info.subject),
             ("issuer", info.issuer),

@@ -60,9 +60,7 @@ def check_proxy(
             "(voms-proxy-init --rfc, grid-proxy-init -rfc)"
         )
     if left < min_seconds:
-        raise ProxyTooShort(
-            f"the proxy in {info.path} has {_hms(left)} left, the job needs at least {_hms(min_seconds)}"
-        )
+        raise ProxyTooShort(f"the proxy in {info.path} has {hms(left)} left, the job needs at least {hms(min_seconds)}")
     return info
 
 
@@ -71,6 +69,7 @@ def check_proxy_file(path: str, *, min_seconds: float = RETRY_MARGIN, require_rf
     return check_proxy(inspect_proxy(path), min_seconds=min_seconds, require_rfc3820=require_rfc3820)
 
 
-def _hms(seconds: float) -> str:
+def hms(seconds: float) -> str:
+    """``H:MM:SS`` of a time left (negative: 0:00:00), as grid-proxy-info prints it."""
     seconds = max(0, int(seconds))
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"

@@ -14,7 +14,7 @@ from pilot_movers.doctor.movers import check_mover
 from pilot_movers.doctor.myproxy import check_logon
 from pilot_movers.doctor.needs import needs_of
 from pilot_movers.doctor.proxy import check_proxy_file
-from pilot_movers.doctor.servers import check_server
+from pilot_movers.doctor.servers import TLS_SCHEMES, check_server
 from pilot_movers.doctor.workdir import check_workdir
 from pilot_movers.engine.contract import CredentialKind
 from pilot_movers.errors import MoverError
@@ -93,7 +93,7 @@ def examine(
     findings.append(proxy_finding)
     proxy = proxy_path if proxy_finding.status.value == "ok" else None
     ca_dir = environ.get("X509_CERT_DIR")
-    tls = any(server.scheme in ("https", "davs", "datahost", "myproxy") for server in needs.servers)
+    tls = any(server.scheme in TLS_SCHEMES for server in needs.servers)
     findings += check_ca_dir(ca_dir, needed=uses_proxy or tls or needs.myproxy is not None)
     for server in needs.servers:
         findings.append(check_server(server, proxy=proxy, ca_dir=ca_dir, timeout=server_timeout))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 from typing import Callable, Optional
 
-from pilot_movers.credentials.policy import check_proxy
+from pilot_movers.credentials.policy import check_proxy, hms
 from pilot_movers.credentials.proxy_info import inspect_proxy
 from pilot_movers.doctor.findings import Finding, ok, problem, warning
 from pilot_movers.errors import MoverError, ProxyTooShort
@@ -33,18 +33,13 @@ def check_proxy_file(
     except MoverError as exc:
         return flag(CHECK, exc.message, _RENEW)
     left = info.time_left(now)
-    facts = f"{path}: {info.identity}, {info.kind}, {_hms(max(left, 0))} left"
+    facts = f"{path}: {info.identity}, {info.kind}, {hms(left)} left"
     try:
         check_proxy(info, min_seconds=min_lifetime, require_rfc3820=require_rfc3820, now=now)
     except ProxyTooShort:
-        return flag(CHECK, f"{facts}, the queue's jobs need {_hms(min_lifetime)} ([credentials] min_lifetime)", _RENEW)
+        return flag(CHECK, f"{facts}, the queue's jobs need {hms(min_lifetime)} ([credentials] min_lifetime)", _RENEW)
     except MoverError as exc:
         return flag(CHECK, exc.message, _RENEW)
     if not needed:
         return ok(CHECK, f"{facts} ({unneeded_because})")
-    return ok(CHECK, f"{facts}, the queue's jobs need {_hms(min_lifetime)}")
-
-
-def _hms(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+    return ok(CHECK, f"{facts}, the queue's jobs need {hms(min_lifetime)}")
