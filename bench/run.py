@@ -54,18 +54,25 @@ class Timing:
         return f"{self.median:.3f} ({min(self.runs):.3f}-{max(self.runs):.3f})"
 
 
+class Failed(Exception):
+    """A tool or the mover failed a run: the row says so, and the benchmark goes on."""
+
+
 @dataclass
 class Row:
     protocol: str
     case: str
     tool: str
-    mover: Timing
-    other: Timing
+    mover: Optional[Timing]
+    other: Optional[Timing]
     files: int
     bytes: int
+    failure: str = ""
 
     @property
-    def ratio(self) -> float:
+    def ratio(self) -> Optional[float]:
+        if self.mover is None or self.other is None:
+            return None
         return self.other.median / self.mover.median
 
     def as_dict(self) -> dict[str, object]:
@@ -73,12 +80,13 @@ class Row:
             "protocol": self.protocol,
             "case": self.case,
             "tool": self.tool,
-            "mover_seconds": self.mover.runs,
-            "tool_seconds": self.other.runs,
-            "ratio": round(self.ratio, 3),
+            "mover_seconds": self.mover.runs if self.mover else None,
+            "tool_seconds": self.other.runs if self.other else None,
+            "ratio": round(self.ratio, 3) if self.ratio is not None else None,
             "files": self.files,
             "bytes": self.bytes,
-            "mover_peak_rss_kib": max(self.mover.rss_kib) if self.mover.rss_kib else None,
+            "mover_peak_rss_kib": max(self.mover.rss_kib) if self.mover and self.mover.rss_kib else None,
+            "failure": self.failure or None,
         }
 
 
@@ -153,7 +161,7 @@ class Bench:
                 check=False,
             )
             if done.returncode != 0:
-                raise RuntimeError(f"{protocol} mover failed: {done.stdout[-500:]} {done.stderr[-1500:]}")
+                raise Failed(f"the {protocol} mover failed: {_tail(done.stdout + done.stderr)}")
             answer = json.loads(done.stdout.strip().splitlines()[-1])
             timing.runs.append(answer["seconds"])
             timing.rss_kib.append(answer["rss_kib"])
@@ -168,18 +176,41 @@ class Bench:
             argv_list = commands()
             started = time.perf_counter()
             for argv in argv_list:
-                subprocess.run(argv, env=self.env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                done = subprocess.run(
+                    argv, check=False, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+                )
+                if done.returncode != 0:
+                    raise Failed(f"`{' '.join(argv[:6])}...` exited {done.returncode}: {_tail(done.stderr)}")
             timing.runs.append(time.perf_counter() - started)
         return timing
+
+    def measure(self, what: Callable[[], Timing]) -> tuple[Optional[Timing], str]:
+        """A timing, or None and why not (a failure becomes a row, it does not end the run)."""
+        try:
+            return what(), ""
+        except Failed as failure:
+            return None, str(failure)
 
     def add(self, row: Row) -> None:
         self.rows.append(row)
         self.done += 1
+        if row.ratio is None:
+            print(
+                f"bench [{self.done}] {row.protocol:8} {row.case:20} vs {row.tool:44} FAILED: {row.failure}", flush=True
+            )
+            return
+        assert row.mover is not None
+        assert row.other is not None
         print(
             f"bench [{self.done}] {row.protocol:8} {row.case:20} vs {row.tool:44} "
             f"mover {row.mover.median:8.3f} s  tool {row.other.median:8.3f} s  ratio {row.ratio:6.2f}",
             flush=True,
         )
+
+
+def _tail(text: str, limit: int = 300) -> str:
+    """The end of a failure's output, on one line."""
+    return " ".join(text.split())[-limit:]
 
 
 # -- the cases -----------------------------------------------------------------------------
@@ -219,13 +250,13 @@ def small_files(bench: Bench, protocol: str, count: int, direction: str, tools: 
     # globus-url-copy -cc 4 (the mover's default concurrency), cp (one at a time, but the mover's
     # engine overlaps its own bookkeeping).
     settings = {"concurrency": 8} if protocol == "xrootd" else None
-    mover = bench.mover(protocol, direction, pairs, prepare, settings=settings)
+    mover, failed = bench.measure(lambda: bench.mover(protocol, direction, pairs, prepare, settings=settings))
     case = f"{count} x 100 KB {direction}"
     for tool, commands, repeat in small_file_tools(
         bench, protocol, pairs, direction=direction, local_dst=local_dst, up_dir=up_dir, everything=tools
     ):
-        other = bench.tool(commands, prepare, repeat)
-        bench.add(Row(protocol, case, tool, mover, other, count, count * SMALL))
+        other, tool_failed = bench.measure(lambda c=commands, r=repeat: bench.tool(c, prepare, r))
+        bench.add(Row(protocol, case, tool, mover, other, count, count * SMALL, failed or tool_failed))
 
 
 def small_file_tools(
@@ -333,11 +364,11 @@ def large_file(bench: Bench, protocol: str, size: int, label: str, direction: st
     else:
         source, target = f"file://{local_src}", bench.url(protocol, f"up-{name}/{name}")
         prepare = bench.fresh(protocol, up_dir)
-    mover = bench.mover(protocol, direction, [(name, source, target)], prepare)
+    mover, failed = bench.measure(lambda: bench.mover(protocol, direction, [(name, source, target)], prepare))
     case = f"1 x {label} {direction}"
     for tool, argv in large_file_tools(protocol, source, target):
-        other = bench.tool(lambda argv=argv: [argv], prepare)
-        bench.add(Row(protocol, case, tool, mover, other, 1, size))
+        other, tool_failed = bench.measure(lambda argv=argv: bench.tool(lambda: [argv], prepare))
+        bench.add(Row(protocol, case, tool, mover, other, 1, size, failed or tool_failed))
 
 
 def large_file_tools(protocol: str, source: str, target: str) -> list[tuple[str, list[str]]]:
@@ -347,8 +378,9 @@ def large_file_tools(protocol: str, source: str, target: str) -> list[tuple[str,
         return [
             ("globus-url-copy (unverified)", ["globus-url-copy", "-cd", source, target]),
             (
-                "globus-url-copy -verify-checksum",
-                ["globus-url-copy", "-cd", "-verify-checksum", "-checksum-alg", "ADLER32", source, target],
+                # it knows MD5 only: asked for ADLER32 it exits 1 (seen here with Debian 12's client)
+                "globus-url-copy -verify-checksum MD5 (verified)",
+                ["globus-url-copy", "-cd", "-verify-checksum", source, target],
             ),
             ("gfal-copy -K ADLER32 (verified)", ["gfal-copy", "-p", "-K", "ADLER32", source, target]),
         ]
@@ -406,9 +438,12 @@ def requests_per_file(bench: Bench, protocol: str, count: int = 100) -> None:
         return
     try:
         prepare()
-        mover = count_requests(lambda: bench.mover(protocol, "in", pairs, lambda: None))
+        mover = count_requests(lambda: bench.mover(protocol, "in", pairs, prepare))
         prepare()
         other = count_requests(lambda: subprocess.run(tool_argv, env=bench.env, check=True, capture_output=True))
+    except (Failed, subprocess.CalledProcessError) as failure:
+        print(f"bench: {protocol} {what} per file: not counted, a run failed: {failure}", flush=True)
+        return
     finally:
         bench.env.pop("XRD_LOGLEVEL", None)
         bench.env.pop("XRD_LOGFILE", None)
@@ -438,6 +473,38 @@ def machine() -> str:
     )
 
 
+def verification_costs(rows: list[Row]) -> list[str]:
+    """What verification costs: for each case with an unverified raw tool, the mover's time and
+    each verified tool's time over the unverified tool's (1.00 = free)."""
+    lines: list[str] = []
+    cases: dict[tuple[str, str], list[Row]] = {}
+    for row in rows:
+        cases.setdefault((row.protocol, row.case), []).append(row)
+    for (protocol, case), group in cases.items():
+        raw = next((r for r in group if "unverified" in r.tool and "per file" not in r.tool and r.other), None)
+        if raw is None or raw.other is None:
+            continue
+        base = raw.other.median
+        mover = f"{group[0].mover.median / base:.2f}" if group[0].mover else "failed"
+        verified = [
+            f"{r.tool}: {r.other.median / base:.2f}"
+            for r in group
+            if r.other and "(verified)" in r.tool and "per file" not in r.tool
+        ]
+        lines.append(f"| {protocol} | {case} | {raw.tool} | {mover} | {'; '.join(verified)} |")
+    if not lines:
+        return []
+    return [
+        "",
+        "Verification cost: seconds over the unverified raw tool's in the same case (1.00 = free).",
+        "The mover verifies every file; the verified tools are the same tools asked to verify.",
+        "",
+        "| protocol | case | unverified tool | mover | verified tools |",
+        "|---|---|---|---|---|",
+        *lines,
+    ]
+
+
 def markdown(bench: Bench, started: str, seconds: float, args: argparse.Namespace, about: str) -> str:
     out = [
         "# Benchmarks",
@@ -455,6 +522,12 @@ def markdown(bench: Bench, started: str, seconds: float, args: argparse.Namespac
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in bench.rows:
+        mover = row.mover.span() if row.mover else "failed"
+        other = row.other.span() if row.other else "failed"
+        if row.ratio is None:
+            out.append(f"| {row.protocol} | {row.case} | {row.tool} | {mover} | {other} | - | {row.failure} | |")
+            continue
+        assert row.mover is not None
         rate = (
             f"{row.files / row.mover.median:.0f} files/s"
             if row.files > 1
@@ -462,9 +535,9 @@ def markdown(bench: Bench, started: str, seconds: float, args: argparse.Namespac
         )
         rss = f"{max(row.mover.rss_kib) / 1024:.0f} MB" if row.mover.rss_kib else ""
         out.append(
-            f"| {row.protocol} | {row.case} | {row.tool} | {row.mover.span()} | {row.other.span()} | "
-            f"{row.ratio:.2f} | {rate} | {rss} |"
+            f"| {row.protocol} | {row.case} | {row.tool} | {mover} | {other} | {row.ratio:.2f} | {rate} | {rss} |"
         )
+    out += verification_costs(bench.rows)
     if bench.requests:
         out += [
             "",

@@ -18,7 +18,6 @@ import os
 import socket
 import threading
 import time
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional
 from urllib.parse import urljoin, urlsplit
@@ -29,6 +28,7 @@ from django.db import close_old_connections, connection
 from datahost_server import placement, quotas, storage
 from datahost_server.answers import ProtocolError
 from datahost_server.models import Transfer
+from pilot_movers.checksums import adler32
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def _pull(transfer: Transfer) -> None:
                     view = memoryview(chunk)
                     while view:
                         view = view[os.write(descriptor, view) :]
-                    adler = zlib.adler32(chunk, adler)
+                    adler = adler32(chunk, adler)
                     if time.monotonic() - last_update >= PROGRESS_EVERY:
                         last_update = time.monotonic()
                         Transfer.objects.filter(pk=transfer.pk).update(bytes=size)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import time
-import zlib
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -20,6 +19,7 @@ from django.core.files.uploadhandler import FileUploadHandler, SkipFile, StopFut
 from django.http import HttpRequest
 
 from datahost_server import storage
+from pilot_movers.checksums import adler32
 
 #: The form field that carries the file (the 2010 protocol's name).
 FILE_FIELD = "file2xmit"
@@ -95,7 +95,7 @@ class StreamToUserDirectory(FileUploadHandler):
             self.write_error = exc.strerror or str(exc)
             self._close()
             raise StopUpload(connection_reset=True) from None
-        self._adler = zlib.adler32(raw_data, self._adler)
+        self._adler = adler32(raw_data, self._adler)
         self._size += len(raw_data)
         if self.on_progress is not None:
             self.on_progress(self._size)

@@ -64,6 +64,6 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
 fi
 
 "$VENV/bin/python" - <<'EOF'
-import gfal2, XRootD.client, tenacity, cryptography, requests, myproxy.client, globus_sdk, django, tqdm  # noqa: F401
+import gfal2, XRootD.client, tenacity, cryptography, requests, myproxy.client, globus_sdk, django, tqdm, zlib_ng  # noqa: F401
 EOF
 say "ready: $VENV"

@@ -100,7 +100,7 @@ class LocalMover(Mover):
                     if info.st_size >= self.options.kernel_copy_size:
                         copied = self._kernel_copy(request, reader, writer, info.st_size)
                     if copied is None:
-                        copied, side = self._copy_through(request, reader, writer)
+                        copied, side = self._copy_through(request, reader, writer, info.st_size)
                     side = Scope.DESTINATION
                     if self.options.fsync:
                         os.fsync(writer)
@@ -114,11 +114,12 @@ class LocalMover(Mover):
             raise from_oserror(exc, scope=side, what=what) from exc
         return copied
 
-    def _copy_through(self, request: CopyRequest, reader: int, writer: int) -> tuple[Copied, Scope]:
+    def _copy_through(self, request: CopyRequest, reader: int, writer: int, size: int) -> tuple[Copied, Scope]:
         """Read, checksum and write, block by block. The very bytes read are written, each
-        checksummed on the way: the copy holds the source's."""
+        checksummed on the way: the copy holds the source's. The buffer is no larger than the
+        file (plus the byte that shows its end): a 100 KB file does not zero 4 MiB."""
         digest = StreamingDigest(request.algorithms)
-        buffer = bytearray(self.options.block_size)
+        buffer = bytearray(min(self.options.block_size, size + 1))
         view = memoryview(buffer)
         while True:
             request.clock.raise_if_cancelled()

@@ -9,10 +9,11 @@ import hashlib
 import os
 import pwd
 import stat
-import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional, Union
+
+from pilot_movers.checksums import adler32
 
 #: ``checksum_algorithm`` values accepted (case-insensitive); MD5 is the service's default.
 CHECKSUM_ALGORITHMS = ("MD5", "ADLER32", "SHA1", "SHA256", "SHA512")
@@ -34,7 +35,7 @@ class Hasher:
 
     def update(self, data: Union[bytes, memoryview]) -> None:
         if self._hash is None:
-            self._adler = zlib.adler32(data, self._adler)
+            self._adler = adler32(data, self._adler)
         else:
             self._hash.update(data)
 
