@@ -4,7 +4,8 @@ A gfal2 context caches its GridFTP sessions: a warm one copies a small file in a
 one first opens a GSI control connection (about 0.25 s). Contexts are not shared between threads
 at once, so each call borrows one. A context whose session broke (a server restart) is discarded
 rather than returned, since gfal2 would keep reusing the dead session; and so is every other
-context made before it broke: their sessions went down with the same server.
+context made before it broke, in its pool and in the pools linked to it (the mover's copy and
+lookup pools): their sessions went down with the same server.
 """
 
 from __future__ import annotations
@@ -49,8 +50,15 @@ class ContextPool:
         self._generation = 0
         self._condition = threading.Condition()
         self._closed = False
+        self._linked: list[ContextPool] = []
         #: Contexts made over the pool's life (a warm pool makes few).
         self.contexts_made = 0
+
+    def link(self, other: ContextPool) -> None:
+        """A broken session seen in either pool retires the other's contexts too (both talk to
+        the same servers)."""
+        self._linked.append(other)
+        other._linked.append(self)
 
     def borrow(self) -> Lease:
         with self._condition:
@@ -72,12 +80,11 @@ class ContextPool:
 
     def _give_back(self, lease: Lease, *, discard: bool) -> None:
         stale: list[Any] = []
+        broke = False
         with self._condition:
             if discard and lease.generation == self._generation:
-                self._generation += 1  # every context made so far shares the broken server
-                stale = [context for context, _ in self._idle]
-                self._idle = []
-                self._made -= len(stale)
+                broke = True
+                stale = self._retire()  # every context made so far shares the broken server
             if discard or self._closed or lease.generation != self._generation:
                 self._made -= 1
                 stale.append(lease.context)
@@ -86,6 +93,24 @@ class ContextPool:
             self._condition.notify_all()
         for context in stale:
             _free(context)
+        if broke:
+            for other in self._linked:
+                other.retire()
+
+    def retire(self) -> None:
+        """Every context made so far is stale: idle ones are freed now, borrowed ones when given back."""
+        with self._condition:
+            stale = self._retire()
+            self._condition.notify_all()
+        for context in stale:
+            _free(context)
+
+    def _retire(self) -> list[Any]:
+        self._generation += 1
+        stale = [context for context, _ in self._idle]
+        self._idle = []
+        self._made -= len(stale)
+        return stale
 
     def close(self) -> None:
         """Free the idle contexts; borrowed ones are freed when given back."""

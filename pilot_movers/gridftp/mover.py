@@ -139,6 +139,7 @@ class GridFTPMover(Mover):
         size = self.settings.concurrency
         self._copies = ContextPool(self._new_context, size)
         self._lookups = ContextPool(self._new_context, size)
+        self._copies.link(self._lookups)
 
     def close(self) -> None:
         for pool in (self._copies, self._lookups):
@@ -355,8 +356,7 @@ class GridFTPMover(Mover):
             if isinstance(reference, MoverError):
                 results[id(request)] = reference
                 continue
-            copy = followed[index] or _read_back(request)  # a second pass only if following failed
-            results[id(request)] = _compared(request, copy, reference, "the source")
+            results[id(request)] = _judged_download(request, followed[index], reference)
         return results
 
     # -- local to GridFTP ------------------------------------------------------------------
@@ -537,6 +537,19 @@ def _read_back(request: CopyRequest, path: Optional[str] = None) -> Followed:
     return Followed(os.stat(path).st_size, checksums)
 
 
+def _judged_download(
+    request: CopyRequest, followed: Optional[Followed], reference: Optional[Checksum]
+) -> AttemptOutcome:
+    """A downloaded copy against ``reference``: by what the follower read as gfal2 wrote it (or a
+    pass of its own when following failed). A mismatch of followed bytes is read again before it
+    counts: a transfer gfal2 restarted (its server died) may rewrite what was already read."""
+    outcome = _compared(request, followed or _read_back(request), reference, "the source")
+    if isinstance(outcome, ChecksumMismatch) and followed is not None:
+        log.info("%s: %s; reading the copy again to be sure", request.spec.name, outcome.message)
+        outcome = _compared(request, _read_back(request), reference, "the source")
+    return outcome
+
+
 def _compared(request: CopyRequest, copy: Followed, reference: Optional[Checksum], what: str) -> AttemptOutcome:
     """The copy, verified against ``reference`` when there is one; a mismatch otherwise."""
     if reference is None:
@@ -545,9 +558,13 @@ def _compared(request: CopyRequest, copy: Followed, reference: Optional[Checksum
     if seen is None:
         return Copied(copy.bytes, copy.checksums)
     if seen != reference:
+        # Damaged on the way, as far as this side can tell: a new copy can cure it. When the
+        # reference is the job's expected value, the engine looks at the source and makes a
+        # source that is not what the job expects permanent.
         return ChecksumMismatch(
             f"{reference.algorithm} of the copy is {seen.value}, {what} has {reference.value}",
             algorithm=reference.algorithm,
+            transient=True,
         )
     return Copied(copy.bytes, copy.checksums, verified=True)
 
