@@ -19,7 +19,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 from pilot_movers.testing.ca import Credential, ThrowawayCA, make_proxy
 
@@ -161,10 +161,19 @@ class LocalGrid:
     belongs to a user the CA signed but no grid-mapfile lists.
     """
 
-    def __init__(self, root: Optional[Path] = None, *, gridftp_log_level: str = "ERROR,WARN,INFO") -> None:
+    def __init__(
+        self,
+        root: Optional[Path] = None,
+        *,
+        gridftp_log_level: str = "ERROR,WARN,INFO",
+        xrootd_checksum_jobs: int = 4,
+    ) -> None:
         self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="pilot-movers-grid-"))
         #: ``ALL`` logs every control command (the benchmark counts them per file).
         self.gridftp_log_level = gridftp_log_level
+        #: XRootD's ``xrootd.chksum max``: checksum jobs at once (4, its default); it holds three
+        #: times that many and answers ``kXR_wait`` 30 s beyond.
+        self.xrootd_checksum_jobs = xrootd_checksum_jobs
         self._owns_root = root is None
         self.ca = ThrowawayCA(self.root / "ca")
         self.logs = self.root / "logs"
@@ -190,6 +199,18 @@ class LocalGrid:
         make_proxy(self.user, self.user_proxy)
         make_proxy(self.unauthorised, self.unauthorised_proxy)
         make_proxy(self.pilot, self.pilot_proxy)
+
+    def sibling(self, root: Path, **options: Any) -> LocalGrid:
+        """Another grid on this one's CA and credentials, its servers configured by ``options``
+        (a client trusts both: GSI reads its trust directory once per process)."""
+        if self.user is None:
+            raise GridError("create_credentials() first")
+        other = LocalGrid(root, **options)
+        other.root.mkdir(parents=True, exist_ok=True)
+        os.chmod(other.root, 0o755)
+        other.ca = self.ca
+        other.host, other.user, other.unauthorised, other.pilot = self.host, self.user, self.unauthorised, self.pilot
+        return other
 
     @property
     def cert_dir(self) -> Path:
@@ -328,7 +349,7 @@ class LocalGrid:
             f"all.adminpath {base / 'admin'}\n"
             f"all.pidpath {base / 'run'}\n"
             f"xrd.port {port}\n"
-            "xrootd.chksum adler32\n"
+            f"xrootd.chksum max {self.xrootd_checksum_jobs} adler32\n"
             "xrootd.seclib libXrdSec.so\n"
             f"sec.protocol gsi -certdir:{self.cert_dir} -cert:{base / 'certs/hostcert.pem'} "
             f"-key:{base / 'certs/hostkey.pem'} -gridmap:{base / 'gridmap'} -gmapopt:2 -crl:1\n"

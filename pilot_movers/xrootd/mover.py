@@ -1,9 +1,16 @@
 """The ``xrootd`` mover, on the XRootD Python client.
 
-All files of a round go into one ``CopyProcess`` with ``parallel`` jobs; each job verifies an
-end-to-end adler32 (or md5) checksum, with the job's expected value preset when it has one, and
-reports progress to the engine's clock through the progress handler, which also cancels a job
-whose clock ran out. Results are handed to the engine as each job ends.
+All files of a round go into one ``CopyProcess`` with ``parallel`` jobs, which reports progress
+to the engine's clock through the progress handler (which also cancels a job whose clock ran
+out). Results are handed to the engine as each job ends.
+
+Every copy is verified end to end with adler32 (or md5), with the job's expected value preset
+when it has one. A download's job does it all: the client checksums the local copy and compares
+it with the server's (or the expected) value. An upload's job only checksums the local source;
+the server's checksum of the copy is asked by the mover, ``checksum_queries`` at a time, quickly
+and again while the server is busy (see ``namespace``): inside the copy job that query would
+sleep the 30 seconds a native XRootD server asks for when its checksum jobs are all taken,
+which a hundred uploads at once reach, from one client or from several.
 
 The XRootD client keeps one connection per ``user@host:port`` for the whole process and
 authenticates it once: a job whose proxy differs from the pilot's would silently reuse the
@@ -22,8 +29,9 @@ import logging
 import os
 import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from XRootD import client
 
@@ -41,7 +49,7 @@ from pilot_movers.engine.contract import (
     Namespace,
 )
 from pilot_movers.engine.settings import TransferSettings
-from pilot_movers.errors import Scope, TransferFailed
+from pilot_movers.errors import ChecksumMismatch, Scope, TransferFailed, as_mover_error
 from pilot_movers.values import Location
 from pilot_movers.xrootd.errors import from_status
 from pilot_movers.xrootd.namespace import XRootDNamespace
@@ -67,6 +75,9 @@ class XRootDOptions:
     """Copy jobs at once (default: the job's ``concurrency``)."""
     chunk_size: int = option(8 * 1024 * 1024, AT_LEAST_ONE)
     parallel_chunks: int = option(4, AT_LEAST_ONE)
+    checksum_queries: int = option(4, AT_LEAST_ONE)
+    """Uploads' checksum queries in flight at once (a native server runs ``xrootd.chksum max``
+    checksum jobs at once, 4 by default, and queues three times that)."""
     connection_window: int = option(10, AT_LEAST_ONE)
     """Seconds the client tries to connect before giving up (the engine retries, with backoff)."""
     connection_retry: int = option(1, AT_LEAST_ONE)
@@ -84,6 +95,7 @@ class XRootDMover(Mover):
     def __init__(self, settings: Optional[TransferSettings] = None, options: Any = None, **raw_options: Any) -> None:
         super().__init__(settings, options, **raw_options)
         self._namespace: Optional[XRootDNamespace] = None
+        self._queries: Optional[ThreadPoolExecutor] = None
         self.login: Optional[str] = None
         #: Most copy jobs that ran at once in this mover's life (observability, and tests).
         self.peak_parallel = 0
@@ -103,6 +115,9 @@ class XRootDMover(Mover):
         self._namespace = XRootDNamespace(self.server_url, self.credential_query)
 
     def close(self) -> None:
+        if self._queries is not None:
+            self._queries.shutdown(wait=False, cancel_futures=True)
+            self._queries = None
         self._namespace = None
 
     # -- URLs ------------------------------------------------------------------------------
@@ -140,7 +155,8 @@ class XRootDMover(Mover):
                 force=False,
                 posc=not request.target.is_local,
                 mkdir=True,
-                checksummode="end2end",
+                # an upload's copy is checksummed by the mover (see the module's notes)
+                checksummode="end2end" if request.target.is_local else "source",
                 checksumtype=(expected.algorithm if expected else request.checksum_algorithm),
                 checksumpreset=expected.value if expected else "",
                 rmBadCksum=True,
@@ -150,15 +166,14 @@ class XRootDMover(Mover):
         status = process.prepare()
         if not status.ok:
             raise from_status(status, what="preparing the copy")
-        handler = _ProgressHandler(pending)
+        settled: queue.Queue[tuple[CopyRequest, AttemptOutcome]] = queue.Queue()
+        handler = _ProgressHandler(pending, self._router(settled))
         runner = threading.Thread(target=handler.run, args=(process,), name="pilot-movers-xrootd", daemon=True)
         runner.start()
         finished = False
         try:
             for _ in pending:
-                job, results = handler.ended.get()
-                request = pending[job]
-                yield request, self._outcome(request, results)
+                yield settled.get()
             finished = True
         finally:
             self.peak_parallel = max(self.peak_parallel, handler.peak)
@@ -168,6 +183,50 @@ class XRootDMover(Mover):
             runner.join(None if finished else ABANDON_WAIT)
             if runner.is_alive():
                 log.warning("the XRootD copy did not stop within %.1f s; the job goes on without it", ABANDON_WAIT)
+
+    def _router(
+        self, settled: queue.Queue[tuple[CopyRequest, AttemptOutcome]]
+    ) -> Callable[[CopyRequest, dict[str, Any]], None]:
+        """Where each ended copy job goes: a copied upload to the checksum queries, the rest
+        straight to the engine."""
+        if self._queries is None:
+            self._queries = ThreadPoolExecutor(self.options.checksum_queries, thread_name_prefix="pilot-movers-xrdcks")
+        queries = self._queries
+
+        def settle_upload(request: CopyRequest, results: dict[str, Any]) -> None:
+            try:
+                outcome = self._upload_outcome(request, results)
+            except Exception as exc:  # noqa: BLE001 - every file gets an answer
+                outcome = as_mover_error(exc)
+            settled.put((request, outcome))
+
+        def route(request: CopyRequest, results: dict[str, Any]) -> None:
+            status = results.get("status")
+            if request.target.is_local or status is None or not status.ok:
+                settled.put((request, self._outcome(request, results)))
+            else:
+                queries.submit(settle_upload, request, results)
+
+        return route
+
+    def _upload_outcome(self, request: CopyRequest, results: dict[str, Any]) -> AttemptOutcome:
+        """An upload the client wrote and closed: the server's checksum of the copy against the
+        source's (computed by the client while preparing, or the job's expected value)."""
+        expected = request.expected_checksum
+        algorithm = expected.algorithm if expected else request.checksum_algorithm
+        source = _parse_checksum(results["sourceCheckSum"]) if results.get("sourceCheckSum") else expected
+        size = int(results.get("size") or 0)
+        assert self._namespace is not None
+        copy = self._namespace.checksum_of_new(request.target, algorithm, size)
+        if source is None or source.algorithm != copy.algorithm:
+            return TransferFailed(f"the XRootD client gave no {algorithm} of {request.spec.name}", transient=True)
+        if source != copy:
+            return ChecksumMismatch(
+                f"{algorithm} of the copy is {copy.value}, the source has {source.value}",
+                algorithm=algorithm,
+                transient=True,
+            )
+        return Copied(size, (copy,), verified=True, at_target=True)
 
     def _outcome(self, request: CopyRequest, results: dict[str, Any]) -> AttemptOutcome:
         status = results.get("status")
@@ -207,11 +266,12 @@ def _parse_checksum(text: str) -> Checksum:
 
 class _ProgressHandler:
     """XRootD's progress handler: starts each job's clock, feeds it bytes, asks whether to
-    cancel, and queues each job's results as it ends. Job ids count from 1 in add order."""
+    cancel, and hands each job's results to ``ended`` as it ends. Job ids count from 1 in add
+    order."""
 
-    def __init__(self, requests: list[CopyRequest]) -> None:
+    def __init__(self, requests: list[CopyRequest], ended: Callable[[CopyRequest, dict[str, Any]], None]) -> None:
         self.requests = requests
-        self.ended: queue.Queue[tuple[int, dict[str, Any]]] = queue.Queue()
+        self.ended = ended
         self._reported: set[int] = set()
         self._lock = threading.Lock()
         self.active = 0
@@ -225,7 +285,7 @@ class _ProgressHandler:
         for index, result in enumerate(results):
             if index not in self._reported:  # jobs that never started (or whose end was lost)
                 self._reported.add(index)
-                self.ended.put((index, dict(result)))
+                self.ended(self.requests[index], dict(result))
 
     def begin(self, job_id: int, total: int, source: Any, target: Any) -> None:
         with self._lock:
@@ -247,4 +307,4 @@ class _ProgressHandler:
             self.active -= 1
         index = job_id - 1
         self._reported.add(index)
-        self.ended.put((index, dict(results)))
+        self.ended(self.requests[index], dict(results))

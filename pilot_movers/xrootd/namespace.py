@@ -1,10 +1,21 @@
-"""Storage operations on root:// URLs through ``XRootD.client.FileSystem``."""
+"""Storage operations on root:// URLs through ``XRootD.client.FileSystem``.
+
+A native XRootD server computes a checksum it has not stored (a file just written) as a job,
+and holds at most three times ``xrootd.chksum max`` (4 by default) such jobs: beyond that it
+answers ``kXR_wait`` with 30 seconds, and the client sleeps them. Its job table also loses
+slots under concurrent checksums (``XrdOucTable::Remove`` lowers its high-water mark one slot
+too far when the last entry goes, hiding the entry below it from the removal of its own job,
+in 5.5 and still upstream), so a busy server runs out of slots well before that. The checksum
+of a file just written is therefore asked with a timeout under those 30 seconds, which turns
+the wait into an immediate expiry, and asked again after a short backoff.
+"""
 
 from __future__ import annotations
 
 import threading
 from typing import Any, Callable, Optional
 
+import tenacity
 from XRootD import client
 from XRootD.client.flags import QueryCode, StatInfoFlags
 
@@ -12,7 +23,22 @@ from pilot_movers.checksums import Checksum
 from pilot_movers.engine.contract import FileStat
 from pilot_movers.errors import ChecksumUnavailable
 from pilot_movers.values import Location
-from pilot_movers.xrootd.errors import ERR_ERROR_RESPONSE, KXR_NOT_FOUND, from_status
+from pilot_movers.xrootd.errors import ERR_ERROR_RESPONSE, ERR_OPERATION_EXPIRED, KXR_NOT_FOUND, from_status
+
+#: Seconds a quick checksum query may take: under the 30 s a busy server asks clients to wait,
+#: so that the client gives up at once instead of sleeping them.
+QUICK_QUERY_SECONDS = 25
+#: The largest file asked quickly: one the server checksums well within QUICK_QUERY_SECONDS even
+#: from a slow disk (a re-asked query would join the running job, but the answer goes to the
+#: request that expired).
+QUICK_QUERY_MAX_BYTES = 1024**3
+#: How long quick queries are asked again (exponential backoff from 50 ms to 2 s, jittered)
+#: before one ordinary query, which waits as the server says.
+QUICK_QUERY_PATIENCE = 60.0
+
+
+class _ServerBusy(Exception):
+    """The server had no room for the checksum job (the query expired on ``kXR_wait``)."""
 
 
 class XRootDNamespace:
@@ -28,6 +54,8 @@ class XRootDNamespace:
         self.timeout = timeout
         self._systems: dict[str, Any] = {}
         self._lock = threading.Lock()
+        #: Quick checksum queries that met a server with no room for the job (observability, tests).
+        self.busy_answers = 0
 
     def _system(self, location: Location) -> Any:
         server = self._server_url(location)
@@ -47,12 +75,42 @@ class XRootDNamespace:
 
     def checksum(self, location: Location, algorithm: str) -> Checksum:
         status, answer = self._system(location).query(QueryCode.CHECKSUM, location.path, timeout=self.timeout)
+        return self._answer(location, algorithm, status, answer)
+
+    @staticmethod
+    def _answer(location: Location, algorithm: str, status: Any, answer: Any) -> Checksum:
         if not status.ok:
             raise from_status(status, what=f"{algorithm} of {location.url}")
         name, _, value = answer.decode("ascii", "replace").strip("\x00 \n").partition(" ")
         if name.lower() != algorithm:
             raise ChecksumUnavailable(f"{location.server} answers {name or 'nothing'} checksums, not {algorithm}")
         return Checksum(algorithm, value)
+
+    def checksum_of_new(self, location: Location, algorithm: str, size: int) -> Checksum:
+        """The checksum of a file just written, whose checksum the server has to compute: asked
+        quickly and again while the server has no room for the job (see the module's notes)."""
+        if size > QUICK_QUERY_MAX_BYTES:
+            return self.checksum(location, algorithm)
+        system = self._system(location)
+
+        def ask() -> Checksum:
+            status, answer = system.query(QueryCode.CHECKSUM, location.path, timeout=QUICK_QUERY_SECONDS)
+            if not status.ok and int(status.code) == ERR_OPERATION_EXPIRED:
+                with self._lock:
+                    self.busy_answers += 1
+                raise _ServerBusy(str(status.message))
+            return self._answer(location, algorithm, status, answer)
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_ServerBusy),
+            wait=tenacity.wait_exponential(multiplier=0.05, max=2) + tenacity.wait_random(0, 0.05),
+            stop=tenacity.stop_after_delay(QUICK_QUERY_PATIENCE),
+            reraise=True,
+        )
+        try:
+            return retrying(ask)
+        except _ServerBusy:
+            return self.checksum(location, algorithm)
 
     def rename(self, source: Location, target: Location, *, overwrite: bool) -> None:
         """XRootD's mv replaces an existing file (no atomic no-clobber rename): the engine looks

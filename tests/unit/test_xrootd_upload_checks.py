@@ -1,0 +1,66 @@
+"""How the XRootD mover judges an upload the client wrote: the server's checksum of the copy
+against the source's (narrow: the server's answer is stubbed; the real one is in
+tests/grid/test_xrootd_checksum_jobs.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pilot_movers.checksums import Checksum
+from pilot_movers.engine.clocks import TransferClock
+from pilot_movers.engine.contract import Copied, CopyRequest
+from pilot_movers.errors import ChecksumMismatch, TransferFailed
+from pilot_movers.values import FileSpec, Location, Role
+from pilot_movers.xrootd.mover import XRootDMover
+
+SOURCE = Checksum("adler32", "0a0b0c0d")
+
+
+def _request(expected=None) -> CopyRequest:
+    spec = FileSpec(
+        "out.dat",
+        Location.local("/work/out.dat"),
+        Location.parse("root://se.example.org:1094//data/out.dat"),
+        Role.OUTPUT,
+        checksum=expected,
+    )
+    clock = TransferClock("test", stall_timeout=60, total_timeout=lambda _: 600)
+    target = Location.parse("root://se.example.org:1094//data/.out.dat.pilot-movers-a1-0.part")
+    return CopyRequest(spec, spec.source, target, clock, 1)
+
+
+@pytest.fixture
+def mover(mocker):
+    mover = XRootDMover()
+    mover._namespace = mocker.Mock()
+    return mover
+
+
+def test_a_copy_whose_server_checksum_matches_the_source_is_verified_where_it_lies(mover):
+    mover._namespace.checksum_of_new.return_value = SOURCE
+    request = _request()
+    outcome = mover._upload_outcome(request, {"sourceCheckSum": "adler32:0a0b0c0d", "size": 1234})
+    assert outcome == Copied(1234, (SOURCE,), verified=True, at_target=True)
+    mover._namespace.checksum_of_new.assert_called_once_with(request.target, "adler32", 1234)
+
+
+def test_a_copy_that_differs_from_its_source_is_a_transient_mismatch(mover):
+    mover._namespace.checksum_of_new.return_value = Checksum("adler32", "ffff0000")
+    outcome = mover._upload_outcome(_request(), {"sourceCheckSum": "adler32:0a0b0c0d", "size": 10})
+    assert isinstance(outcome, ChecksumMismatch) and outcome.transient
+    assert "ffff0000" in str(outcome) and "0a0b0c0d" in str(outcome)
+
+
+def test_the_jobs_expected_checksum_stands_in_for_a_source_checksum_the_client_did_not_give(mover):
+    expected = Checksum("md5", "0" * 32)
+    mover._namespace.checksum_of_new.return_value = expected
+    request = _request(expected)
+    outcome = mover._upload_outcome(request, {"size": 10})
+    assert outcome == Copied(10, (expected,), verified=True, at_target=True)
+    mover._namespace.checksum_of_new.assert_called_once_with(request.target, "md5", 10)
+
+
+def test_no_source_checksum_at_all_is_a_transient_failure_not_a_pass(mover):
+    mover._namespace.checksum_of_new.return_value = SOURCE
+    outcome = mover._upload_outcome(_request(), {"size": 10})
+    assert isinstance(outcome, TransferFailed) and outcome.transient
