@@ -346,6 +346,57 @@ def small_file_tools(
     return out
 
 
+NARROW_FILES = 300
+
+
+def narrow_port_range(bench: Bench) -> None:
+    """GridFTP behind a site firewall that opens 101 data ports: 300 x 100 KB downloaded. Each
+    contender gets a server of its own on ports nobody used before (a data connection the server
+    closed keeps its port in TIME_WAIT for a minute)."""
+    case = f"{NARROW_FILES} x 100 KB in, 101 data ports"
+    names = [f"f{index:04d}" for index in range(NARROW_FILES)]
+    local_dst = bench.work / "dst" / "narrow"
+    prepare = bench.fresh("gridftp", local_dst)
+    ranges = iter(range(20000, 30000, 200))
+
+    def with_server(measure: Callable[[LocalGrid, list[tuple[str, str, str]]], Timing]) -> Callable[[], Timing]:
+        def run() -> Timing:
+            first = next(ranges)
+            root = bench.work / f"narrow-{first}"
+            narrow = bench.grid.sibling(root, gridftp_port_range=(first, first + 100))
+            for name in names:
+                write_random(narrow.gridftp_dir / "narrow" / name, SMALL)
+            narrow.start("gridftp")
+            try:
+                pairs = [(n, narrow.gridftp_url(f"narrow/{n}"), f"file://{local_dst}/{n}") for n in names]
+                return measure(narrow, pairs)
+            finally:
+                narrow.stop()
+                shutil.rmtree(root, ignore_errors=True)
+
+        return run
+
+    def listing(pairs: list[tuple[str, str, str]]) -> Path:
+        path = bench.work / "narrow-list"
+        path.write_text("".join(f"{s} {t}\n" for _, s, t in pairs))
+        return path
+
+    mover, failed = bench.measure(with_server(lambda _, pairs: bench.mover("gridftp", "in", pairs, prepare)))
+    tools = [
+        ("globus-url-copy -cc 4 -f (unverified)", ["-cc", "4"]),
+        ("globus-url-copy -pp -cc 4 -f (unverified)", ["-pp", "-cc", "4"]),
+    ]
+    for tool, flags in tools:
+        other, tool_failed = bench.measure(
+            with_server(
+                lambda _, pairs, f=flags: bench.tool(
+                    lambda: [["globus-url-copy", *f, "-cd", "-f", str(listing(pairs))]], prepare
+                )
+            )
+        )
+        bench.add(Row("gridftp", case, tool, mover, other, NARROW_FILES, NARROW_FILES * SMALL, failed or tool_failed))
+
+
 def large_file(bench: Bench, protocol: str, size: int, label: str, direction: str) -> None:
     name = f"large-{label}"
     local_src = bench.work / "data" / name
@@ -589,6 +640,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                 for direction in ("in", "out"):
                     large_file(bench, protocol, size, label, direction)
                     shutil.rmtree(work / "dst", ignore_errors=True)
+            if protocol == "gridftp" and biggest:
+                narrow_port_range(bench)
             requests_per_file(bench, protocol)
     text = markdown(bench, started, time.monotonic() - began, args, about)
     Path(args.out).write_text(text)

@@ -76,6 +76,14 @@ SERVER_ERRNOS = (
 _STRERRORS = sorted(((os.strerror(n), n) for n in SERVER_ERRNOS), key=lambda item: -len(item[0]))
 
 
+#: What a server's failed PASV bind means, for the operator reading the error.
+OUT_OF_DATA_PORTS = (
+    "the server has no free data port: each file gfal2 downloads closes a data connection, whose "
+    "port stays in TIME_WAIT for a minute, and a site firewall may leave few ports; the pipelined "
+    "engine keeps its data channels ([mover:gridftp] pipelined = true, small_file_size)"
+)
+
+
 def server_errno(code: int, message: str) -> int:
     """The errno behind a generic server error: a GridFTP server answers a failed file open with
     "500 Command failed ... <strerror>", which gfal2 reports as ECOMM (or EIO). The standard
@@ -110,6 +118,8 @@ def from_gerror(error: Any, *, stage: Optional[str] = None, what: str = "") -> M
         return TransferTimeout(reason, errno=code)
     if code == errno.ECANCELED:
         return TransferCancelled(reason, errno=code)
+    if code == errno.EADDRINUSE and "pasv" in message.lower():
+        return ServiceUnavailable(f"{reason} ({OUT_OF_DATA_PORTS})", errno=code)
     if code in UNAVAILABLE:
         return ServiceUnavailable(reason, errno=code)
     if code == errno.ENOTDIR:

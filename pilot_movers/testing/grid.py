@@ -167,6 +167,7 @@ class LocalGrid:
         *,
         gridftp_log_level: str = "ERROR,WARN,INFO",
         xrootd_checksum_jobs: int = 4,
+        gridftp_port_range: tuple[int, int] = (50000, 52000),
     ) -> None:
         self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="pilot-movers-grid-"))
         #: ``ALL`` logs every control command (the benchmark counts them per file).
@@ -174,6 +175,8 @@ class LocalGrid:
         #: XRootD's ``xrootd.chksum max``: checksum jobs at once (4, its default); it holds three
         #: times that many and answers ``kXR_wait`` 30 s beyond.
         self.xrootd_checksum_jobs = xrootd_checksum_jobs
+        #: The GridFTP server's data ports (first, last): sites behind a firewall open few.
+        self.gridftp_port_range = gridftp_port_range
         self._owns_root = root is None
         self.ca = ThrowawayCA(self.root / "ca")
         self.logs = self.root / "logs"
@@ -315,7 +318,7 @@ class LocalGrid:
             "-data-interface",
             "127.0.0.1",
             "-port-range",
-            "50000,52000",
+            "{},{}".format(*self.gridftp_port_range),
             "-allow-root",
             "-log-level",
             self.gridftp_log_level,

@@ -1,13 +1,16 @@
 """Storage operations on root:// URLs through ``XRootD.client.FileSystem``.
 
-A native XRootD server computes a checksum it has not stored (a file just written) as a job,
-and holds at most three times ``xrootd.chksum max`` (4 by default) such jobs: beyond that it
-answers ``kXR_wait`` with 30 seconds, and the client sleeps them. Its job table also loses
-slots under concurrent checksums (``XrdOucTable::Remove`` lowers its high-water mark one slot
-too far when the last entry goes, hiding the entry below it from the removal of its own job,
-in 5.5 and still upstream), so a busy server runs out of slots well before that. The checksum
-of a file just written is therefore asked with a timeout under those 30 seconds, which turns
-the wait into an immediate expiry, and asked again after a short backoff.
+A native XRootD server computes a checksum it has not stored (a file just written) as a job, and
+holds at most three times ``xrootd.chksum max`` (4 by default) such jobs: beyond that it answers
+``kXR_wait`` with 30 seconds, and the client sleeps them. Its job table also loses slots under
+concurrent checksums (``XrdOucTable::Remove`` lowers its high-water mark one slot too far when
+the highest entry goes, in 5.5 and still upstream: the job below drops out of sight, and if it
+ends before another job arrives it is never removed), so a busy server runs out of slots well
+before that, and a server whose slots are all lost answers every such query with a wait until it
+is restarted. The checksum of a file just written is therefore asked with a timeout under those
+30 seconds, which turns the wait into an immediate expiry, asked again after a short backoff,
+and given up after a minute with an error that says why. Fewer queries at once (the mover's
+``checksum_queries``) lose fewer slots.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from XRootD.client.flags import QueryCode, StatInfoFlags
 
 from pilot_movers.checksums import Checksum
 from pilot_movers.engine.contract import FileStat
-from pilot_movers.errors import ChecksumUnavailable
+from pilot_movers.errors import ChecksumUnavailable, ServiceUnavailable
 from pilot_movers.values import Location
 from pilot_movers.xrootd.errors import ERR_ERROR_RESPONSE, ERR_OPERATION_EXPIRED, KXR_NOT_FOUND, from_status
 
@@ -33,7 +36,7 @@ QUICK_QUERY_SECONDS = 25
 #: request that expired).
 QUICK_QUERY_MAX_BYTES = 1024**3
 #: How long quick queries are asked again (exponential backoff from 50 ms to 2 s, jittered)
-#: before one ordinary query, which waits as the server says.
+#: before the file's attempt fails (a transient error: the engine tries the file again).
 QUICK_QUERY_PATIENCE = 60.0
 
 
@@ -109,8 +112,12 @@ class XRootDNamespace:
         )
         try:
             return retrying(ask)
-        except _ServerBusy:
-            return self.checksum(location, algorithm)
+        except _ServerBusy as busy:
+            raise ServiceUnavailable(
+                f"{algorithm} of {location.url}: the server had no room for the checksum job for "
+                f"{QUICK_QUERY_PATIENCE:g} s ({busy}); a native XRootD server whose job table has "
+                "lost its slots (see the XRootD mover's notes) stays so until it is restarted"
+            ) from busy
 
     def rename(self, source: Location, target: Location, *, overwrite: bool) -> None:
         """XRootD's mv replaces an existing file (no atomic no-clobber rename): the engine looks

@@ -64,3 +64,24 @@ def test_no_source_checksum_at_all_is_a_transient_failure_not_a_pass(mover):
     mover._namespace.checksum_of_new.return_value = SOURCE
     outcome = mover._upload_outcome(_request(), {"size": 10})
     assert isinstance(outcome, TransferFailed) and outcome.transient
+
+
+def test_a_server_that_never_has_room_fails_the_attempt_saying_why(mocker, monkeypatch):
+    """Every quick query expires on the server's wait: after the patience, a transient error that
+    names the cause (not an ordinary query that would sleep the server's 30 seconds)."""
+    from pilot_movers.errors import ServiceUnavailable
+    from pilot_movers.xrootd import namespace as xrootd_namespace
+    from pilot_movers.xrootd.errors import ERR_OPERATION_EXPIRED
+
+    monkeypatch.setattr(xrootd_namespace, "QUICK_QUERY_PATIENCE", 0.3)
+    expired = mocker.Mock(ok=False, code=ERR_OPERATION_EXPIRED, message="[ERROR] Operation expired")
+    system = mocker.Mock()
+    system.query.return_value = (expired, None)
+    namespace = xrootd_namespace.XRootDNamespace(lambda location: "root://se.example.org:1094")
+    mocker.patch.object(namespace, "_system", return_value=system)
+    location = Location.parse("root://se.example.org:1094//data/new.dat")
+    with pytest.raises(ServiceUnavailable, match="no room for the checksum job") as failure:
+        namespace.checksum_of_new(location, "adler32", 10)
+    assert failure.value.transient
+    assert system.query.call_count > 1 and namespace.busy_answers == system.query.call_count
+    assert all(call.kwargs["timeout"] < 30 for call in system.query.call_args_list)
