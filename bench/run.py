@@ -209,8 +209,9 @@ class Bench:
 
 
 def _tail(text: str, limit: int = 300) -> str:
-    """The end of a failure's output, on one line."""
-    return " ".join(text.split())[-limit:]
+    """The end of a failure's output, on one line, printable (xrdcp's carries NUL bytes)."""
+    printable = "".join(c if c.isprintable() else " " for c in text)
+    return " ".join(printable.split())[-limit:]
 
 
 # -- the cases -----------------------------------------------------------------------------
