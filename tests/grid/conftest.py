@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -84,3 +86,18 @@ def proto(request: pytest.FixtureRequest, grid: LocalGrid) -> Protocol:
 def gib_file(tmp_path_factory: pytest.TempPathFactory):
     path = tmp_path_factory.mktemp("big") / "one-gib.bin"
     return path, write_file(path, GIB, seed=7)
+
+
+@contextlib.contextmanager
+def sibling_server(grid: LocalGrid, server: str, **options: Any) -> Iterator[LocalGrid]:
+    """One more ``server`` on the session's CA, configured by ``options`` (see
+    ``LocalGrid.sibling``), under /tmp (XRootD runs as nobody), removed afterwards."""
+    root = Path("/tmp") / f"pilot-movers-sibling-{server}-{os.getpid()}"
+    shutil.rmtree(root, ignore_errors=True)
+    sibling = grid.sibling(root, **options)
+    sibling.start(server)
+    try:
+        yield sibling
+    finally:
+        sibling.stop()
+        shutil.rmtree(root, ignore_errors=True)

@@ -8,8 +8,6 @@ and a download that meets the wall fails saying why."""
 from __future__ import annotations
 
 import itertools
-import os
-import shutil
 from pathlib import Path
 from typing import Iterator
 
@@ -20,6 +18,7 @@ from pilot_movers.gridftp.errors import OUT_OF_DATA_PORTS
 from pilot_movers.registry import get_mover_class
 from pilot_movers.testing.grid import LocalGrid
 from pilot_movers.values import FileSpec, Location, Role, Status
+from tests.grid.conftest import sibling_server
 from tests.helpers import FAST, debris, write_file
 
 COUNT = 300
@@ -32,16 +31,9 @@ _RANGES = itertools.count(20000, 200)
 def narrow_gridftp(grid: LocalGrid) -> Iterator[LocalGrid]:
     """A GridFTP server on the session's CA with 101 data ports, none of them used before (a
     port a test left in TIME_WAIT would fail the next test's first minute)."""
-    root = Path("/tmp") / f"pilot-movers-narrow-gridftp-{os.getpid()}"
-    shutil.rmtree(root, ignore_errors=True)
     first = next(_RANGES)
-    narrow = grid.sibling(root, gridftp_port_range=(first, first + 100))
-    narrow.start("gridftp")
-    try:
+    with sibling_server(grid, "gridftp", gridftp_port_range=(first, first + 100)) as narrow:
         yield narrow
-    finally:
-        narrow.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.mark.parametrize("pipelined", [True, False], ids=["pipelined", "gfal2-lanes"])

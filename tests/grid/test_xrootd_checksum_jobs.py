@@ -8,11 +8,9 @@ server lose slots, see ``pilot_movers.xrootd.namespace``), and a fourth query fi
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
 import time
-from pathlib import Path
 from typing import Iterator, Union
 
 import pytest
@@ -23,6 +21,7 @@ from pilot_movers.registry import get_mover_class
 from pilot_movers.testing.grid import LocalGrid
 from pilot_movers.values import Location
 from pilot_movers.xrootd.namespace import XRootDNamespace
+from tests.grid.conftest import sibling_server
 from tests.helpers import FAST, write_file
 
 MIB = 1 << 20
@@ -32,15 +31,8 @@ BLOCKER = 256 * MIB
 @pytest.fixture
 def busy_xrootd(grid: LocalGrid) -> Iterator[LocalGrid]:
     """An XRootD server on the session's CA that runs one checksum job at a time."""
-    root = Path("/tmp") / f"pilot-movers-busy-xrootd-{os.getpid()}"
-    shutil.rmtree(root, ignore_errors=True)
-    busy = grid.sibling(root, xrootd_checksum_jobs=1)
-    busy.start("xrootd")
-    try:
+    with sibling_server(grid, "xrootd", xrootd_checksum_jobs=1) as busy:
         yield busy
-    finally:
-        busy.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_the_checksum_of_a_new_file_is_asked_again_while_the_servers_jobs_are_all_taken(busy_xrootd: LocalGrid):
