@@ -137,6 +137,9 @@ class XRootDMover(Mover):
         return f"{self.server_url(location)}/{location.path}{self.credential_query()}"
 
     def remote_namespace(self, location: Location) -> Namespace:
+        return self._xrootd_namespace()
+
+    def _xrootd_namespace(self) -> XRootDNamespace:
         if self._namespace is None:
             self._namespace = XRootDNamespace(self.server_url, self.credential_query)
         return self._namespace
@@ -216,8 +219,7 @@ class XRootDMover(Mover):
         algorithm = expected.algorithm if expected else request.checksum_algorithm
         source = _parse_checksum(results["sourceCheckSum"]) if results.get("sourceCheckSum") else expected
         size = int(results.get("size") or 0)
-        assert self._namespace is not None
-        copy = self._namespace.checksum_of_new(request.target, algorithm, size)
+        copy = self._xrootd_namespace().checksum_of_new(request.target, algorithm, size)
         if source is None or source.algorithm != copy.algorithm:
             return TransferFailed(f"the XRootD client gave no {algorithm} of {request.spec.name}", transient=True)
         if source != copy:

@@ -116,7 +116,7 @@ class XRootDNamespace:
             raise ServiceUnavailable(
                 f"{algorithm} of {location.url}: the server had no room for the checksum job for "
                 f"{QUICK_QUERY_PATIENCE:g} s ({busy}); a native XRootD server whose job table has "
-                "lost its slots (see the XRootD mover's notes) stays so until it is restarted"
+                "lost its slots (see pilot_movers.xrootd.namespace) stays so until it is restarted"
             ) from busy
 
     def rename(self, source: Location, target: Location, *, overwrite: bool) -> None:
