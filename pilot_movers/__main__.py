@@ -1,3 +1,3 @@
-from pilot_movers.cli import main
+from pilot_movers.cli import console_main
 
-raise SystemExit(main())
+console_main()

@@ -37,6 +37,32 @@ EXIT_STATUSES = """exit status (run and doctor):
   128+N   the job was stopped by signal N (143: SIGTERM, 130: SIGINT)"""
 
 
+def console_main() -> NoReturn:
+    """The console command: ``main``, then out at once. A job's threads that a frozen server
+    holds inside C (gfal2, the XRootD client) must not keep a finished pilot alive: the logs and
+    output are flushed, and the interpreter's teardown (which would wait for them) is skipped.
+
+    SIGTERM, SIGINT and SIGQUIT stop the command before a job starts (a job handles them itself
+    while it runs); once the job has ended they are logged and ignored: the exit status is the
+    report's, never the signal's default action."""
+    from pilot_movers.errors import JobTerminated
+
+    _stop_on_signals()
+    try:
+        status = main()
+    except JobTerminated as exc:
+        status = _fail(f"stopped by {exc.signal_name} before the job started", 128 + _signal_number(exc.signal_name))
+    except SystemExit as exc:  # argparse's --help and --version
+        status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = _parser()
     try:
@@ -178,6 +204,7 @@ def _run(args: argparse.Namespace) -> int:
     if not payload and not args.dry_run:
         return _fail("no payload command: give it after --", EXIT_USAGE)
     temporary = args.workdir is None
+    _SIGNALS_AFTER_THE_JOB.ended = False
     if args.replicas and not args.panda_job:
         return _fail("--replicas goes with --panda-job", EXIT_USAGE)
     try:
@@ -196,6 +223,8 @@ def _run(args: argparse.Namespace) -> int:
         checked = preflight(
             params, queue, args.workdir or os.path.join(tempfile.gettempdir(), "pilot-movers-job-check"), files
         )
+    except JobTerminated:
+        raise
     except MoverError as exc:  # JobParamsError is one
         return _fail(str(exc), EXIT_USAGE)
     if args.dry_run:
@@ -224,16 +253,18 @@ def _run(args: argparse.Namespace) -> int:
             job.run_payload(payload, timeout=args.payload_timeout)
             job.stage_out()
     except MoverError as raised:
+        _SIGNALS_AFTER_THE_JOB.set()
         error = job.report.error if job.report and job.report.error else raised  # bound to its phase
         status = EXIT_RETRYABLE if error.transient else EXIT_FAILED
         if isinstance(error, JobTerminated):
-            status = 128 + int(getattr(signal, error.signal_name, signal.SIGTERM))
+            status = 128 + _signal_number(error.signal_name)
         phase = error.phase.value if error.phase else "setup"
         _finish(args, job)
         print(f"pilot-movers: job failed in {phase}: {error}", file=sys.stderr)
         print(f"pilot-movers: report: {os.path.abspath(report_path)}", file=sys.stderr)
         return status
     finally:
+        _SIGNALS_AFTER_THE_JOB.set()
         if temporary and not args.keep_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
     report = job.report
@@ -246,6 +277,40 @@ def _run(args: argparse.Namespace) -> int:
         file=sys.stderr if args.json else sys.stdout,
     )
     return EXIT_OK
+
+
+def _signal_number(name: str) -> int:
+    return int(getattr(signal, name, signal.SIGTERM))
+
+
+class _AfterTheJob:
+    """Whether the job has ended (its report written): a signal then changes nothing."""
+
+    ended = False
+
+    def set(self) -> None:
+        self.ended = True
+
+
+_SIGNALS_AFTER_THE_JOB = _AfterTheJob()
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM, SIGINT and SIGQUIT before the job starts stop the command (nothing was made
+    yet); after the job ended they are logged and ignored: the exit status is the report's."""
+    from pilot_movers.errors import JobTerminated
+
+    def handle(number: int, frame: object) -> None:
+        name = signal.Signals(number).name
+        if _SIGNALS_AFTER_THE_JOB.ended:
+            logging.getLogger("pilot_movers.cli").warning(
+                "%s received after the job ended: the exit status follows the report", name
+            )
+            return
+        raise JobTerminated(name)
+
+    for name in ("SIGTERM", "SIGINT", "SIGQUIT"):
+        signal.signal(getattr(signal, name), handle)
 
 
 def _progress(choice: str) -> Optional[ProgressObserver]:

@@ -36,6 +36,7 @@ from pilot_movers.credentials.oauth import SECRET_VARIABLES
 from pilot_movers.credentials.policy import RETRY_MARGIN, check_proxy, check_proxy_file, default_proxy_path
 from pilot_movers.credentials.proxy_info import inspect_proxy
 from pilot_movers.engine.contract import CredentialKind
+from pilot_movers.engine.deadlines import RemoteCalls
 from pilot_movers.engine.engine import TransferEngine
 from pilot_movers.engine.progress import ProgressObserver
 from pilot_movers.errors import (
@@ -45,6 +46,7 @@ from pilot_movers.errors import (
     PayloadFailed,
     Phase,
     PhaseFailed,
+    ServiceUnavailable,
     as_mover_error,
 )
 from pilot_movers.job_facts import JobFacts
@@ -153,6 +155,9 @@ class Job:
         self._signal_error: Optional[JobTerminated] = None
         self._journal: Optional[TemporaryJournal] = None
         self._saved_unraisable_hook: Optional[Callable[[Any], Any]] = None
+        #: Every server operation of the job (its phases' and its cleanup's) under a deadline.
+        self._remote = RemoteCalls(queue.transfer.operation_timeout)
+        self._cleanup_ends = 0.0
 
     @classmethod
     def from_panda(
@@ -208,6 +213,7 @@ class Job:
             error = self._signal_error.bind(phase=self._phase)
         log.info("job %s: cleanup started%s", self.job_id or "", f" after {error.name}" if error else "")
         self._phase = Phase.CLEANUP
+        self._cleanup_ends = time.monotonic() + self.queue.transfer.cleanup_timeout
         try:
             self._remove_left_behind()
             if self._journal is not None:
@@ -282,7 +288,7 @@ class Job:
                 )
                 continue
             try:
-                mover.namespace(location).remove(location)
+                self._remote.namespace(mover.namespace(location), location.server).remove(location)
             except MoverError as exc:
                 log.warning("cannot remove %s, left by an earlier run: %s", url, exc)
                 item = LeftBehind("temporary-file", url, reason=f"left by an earlier run; {exc}")
@@ -307,7 +313,15 @@ class Job:
         for mover, item in self._temporary_left:
             try:
                 location = Location.parse(item.location)
-                mover.namespace(location).remove(location)
+                budget = self._cleanup_budget()
+                if budget <= 0:
+                    raise ServiceUnavailable(
+                        f"the cleanup's {self.queue.transfer.cleanup_timeout:g} s (cleanup_timeout) ran out"
+                    )
+                namespace = self._remote.namespace(mover.namespace(location), location.server)
+                self._remote.call(
+                    location.server, f"removal of {location.url}", namespace.remove, location, timeout=budget
+                )
             except (MoverError, ValueError) as exc:
                 log.warning("still cannot remove %s: %s", item.location, exc)
                 remaining.append((mover, item))
@@ -316,6 +330,25 @@ class Job:
                 if self._journal is not None:
                     self._journal.strike(item.location)
         self._temporary_left = remaining
+
+    def _cleanup_budget(self) -> float:
+        """Seconds the cleanup may still wait for one server operation."""
+        return min(self.queue.transfer.operation_timeout, self._cleanup_ends - time.monotonic())
+
+    def _stop_mover(self, mover: Mover) -> None:
+        """``mover.stop()``, waited for no longer than the cleanup's budget allows: a mover whose
+        server froze (a Globus endpoint to delete) is left to finish on its own, and said so."""
+        stopping = threading.Thread(target=mover.stop, name=f"pilot-movers-stop-{mover.name}", daemon=True)
+        stopping.start()
+        stopping.join(max(0.0, self._cleanup_ends - time.monotonic()))
+        if stopping.is_alive():
+            note = (
+                f"mover {mover.name} did not stop within the cleanup's "
+                f"{self.queue.transfer.cleanup_timeout:g} s (cleanup_timeout): left stopping"
+            )
+            log.warning("%s", note)
+            self._cleanup_notes.append(note)
+            self._unreachable_left.append(LeftBehind("mover", mover.name, reason=note))
 
     @property
     def proxy_path(self) -> Optional[str]:
@@ -394,6 +427,7 @@ class Job:
                     credential_check=self._credential_check(get_mover_class(name)),
                     journal=self._journal,
                     observer=self.progress,
+                    remote=self._remote,
                 )
                 try:
                     for (index, _), report in zip(indexed, self._engine.run([spec for _, spec in indexed])):
@@ -430,7 +464,7 @@ class Job:
             except BaseException:  # what a failed open could not undo still goes in the report
                 self._unreachable_left += mover.left_behind
                 raise
-            self._stack.callback(mover.stop)
+            self._stack.callback(self._stop_mover, mover)
             self._movers[name] = mover
         return mover
 
@@ -531,8 +565,9 @@ class Job:
         log.warning("%s received: stopping the job and cleaning up", name)
         error = JobTerminated(name, phase=self._phase)
         self._signal_error = error
+        self._remote.interrupt(error)  # no wait on a server goes on
         engine = self._engine
-        if engine is not None:  # cancel first: unwinding then joins threads that are already stopping
+        if engine is not None:  # cancel first (never blocks): unwinding then joins threads that are already stopping
             engine.cancel(error)
         if _inside(frame, _SWALLOWING_MODULES):
             return  # raised there it would be caught and printed; the job stops at its next step

@@ -6,13 +6,17 @@ A test that needs a server fails when the server cannot be started: it never ski
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from pilot_movers.https_datahost.client import DataHostClient
+from pilot_movers.testing.datahost import DataHost
 from pilot_movers.testing.grid import REQUIRED_PROGRAMS, LocalGrid
+from tests.servers import DATAHOST_USER, MARKER, wait_for_port
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -45,4 +49,33 @@ def grid(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalGrid]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def xrootd_https(grid: LocalGrid) -> LocalGrid:
+    """The local grid, once XRootD's HTTPS port answers (XRootD opens it after its root port)."""
+    wait_for_port(grid.xrootd_https_port)
+    return grid
+
+
+@pytest.fixture(scope="session")
+def datahost(grid: LocalGrid) -> Iterator[DataHost]:
+    """A DataHost on which the local grid's test user (its proxy) is ``griduser``."""
+    if shutil.which("apache2") is None:
+        pytest.fail("the DataHost needs apache2 with mod_gridsite and mod_wsgi: run scripts/bootstrap.sh")
+    root = Path("/tmp") / f"pilot-movers-https-datahost-{os.getpid()}"
+    shutil.rmtree(root, ignore_errors=True)
+    server = DataHost(grid, root).start()
+    assert grid.user is not None
+    server.add_user(DATAHOST_USER, secrets.token_urlsafe(12), dns=[grid.user.dn])
+    marker = root / MARKER
+    marker.write_text("the griduser's directory\n")
+    with DataHostClient(server.address, ca_dir=str(grid.cert_dir), cert=str(grid.user_proxy)) as client:
+        client.put(marker, MARKER)
+    marker.unlink()
+    try:
+        yield server
+    finally:
+        server.stop()
         shutil.rmtree(root, ignore_errors=True)

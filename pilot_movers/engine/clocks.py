@@ -2,8 +2,13 @@
 
 A transport reports bytes to ``TransferClock.progress``; when no byte arrived for
 ``stall_timeout`` seconds, or the deadline (scaled by size) passed, the watchdog cancels the clock:
-it records the reason and calls the transport's cancel hooks (gfal2 ``cancel()``, XRootD
-``should_cancel``, a flag a copy loop checks).
+it records the reason and has the transport's cancel hooks run (gfal2 ``cancel()``, XRootD
+``should_cancel``, a flag a copy loop checks) on other threads (``cancels``): neither the
+watchdog nor whoever cancels waits for a hook.
+
+Clocks nest: a batch's clock ``adopt``s the clocks of its files. Progress (or a sign of life) on
+a file's clock is a sign of life of its batch, so a batch whose files move is never stalled, however
+long it lasts; cancelling the batch cancels every file with the same reason.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator, Optional
 
+from pilot_movers.engine.cancels import CANCELS
 from pilot_movers.errors import MoverError, TransferStalled, TransferTimeout
 
 log = logging.getLogger("pilot_movers.progress")
@@ -27,9 +33,10 @@ class TransferClock:
     """Progress, deadline and cancellation of one transfer attempt (or of a whole batch). Thread safe.
 
     A clock runs from ``start()``, or from the first ``progress``/``touch``: in a bulk call, files
-    wait their turn unclocked, and the batch's own clock (``parent``) covers the wait. Progress on
-    a file's clock is progress of its batch. ``probe``, when set, is polled by the watchdog for
-    the bytes moved so far, for transports that report no progress themselves. ``listener``, when
+    wait their turn unclocked, and the batch's own clock (``parent``, see ``adopt``) covers the
+    wait. Progress on a file's clock is progress of its batch. ``probe``, when set, is polled by the watchdog for
+    the bytes moved so far, for transports that report no progress themselves; ``signs_of_life``
+    likewise, for life the bytes counted do not show (``wire``). ``listener``, when
     given, hears every increase of the bytes moved (a progress display); ``log_interval`` is the
     seconds between two progress log lines (default ``PROGRESS_LOG_INTERVAL``).
     """
@@ -57,7 +64,13 @@ class TransferClock:
         self._callbacks: list[Callable[[], None]] = []
         self.cancelled = threading.Event()
         self.reason: Optional[MoverError] = None
+        #: When the clock was cancelled (its ``now``), None while it was not.
+        self.cancelled_at: Optional[float] = None
+        self._children: list[TransferClock] = []
         self.probe: Optional[Callable[[], Optional[int]]] = None
+        #: Polled by the watchdog too: True when the transfer showed life that ``progress`` does
+        #: not count (its connection moved bytes the transport reports only later).
+        self.signs_of_life: Optional[Callable[[], bool]] = None
         self.running = False
         self.done = False
         self.started = now()
@@ -66,6 +79,19 @@ class TransferClock:
         self.size = size
         self.deadline = self.started + total_timeout(size)
         self._last_log = self.started
+        if parent is not None:
+            parent.adopt(self)
+        CANCELS.start()
+
+    def adopt(self, child: TransferClock) -> None:
+        """``child`` (a file's clock) belongs to this one (its batch's): its progress keeps this
+        clock from stalling, and cancelling this clock cancels it with the same reason."""
+        with self._lock:
+            child.parent = self
+            self._children.append(child)
+            reason = self.reason
+        if reason is not None:
+            child.cancel(reason, _cascaded=True)
 
     def start(self) -> None:
         """The transport begins this file now: both clocks start counting."""
@@ -125,24 +151,32 @@ class TransferClock:
             self.last_progress = self._now()
 
     def on_cancel(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` (from the watchdog thread) when the clock is cancelled."""
+        """Have ``callback`` run, on a thread of its own, when the clock is cancelled (at once
+        if it already was). A hook may block: nobody waits for it."""
         with self._lock:
             run_now = self.reason is not None
             if not run_now:
                 self._callbacks.append(callback)
         if run_now:
-            _run(callback, self.label)
+            CANCELS.request(callback, self.label)
 
-    def cancel(self, reason: MoverError) -> None:
+    def cancel(self, reason: MoverError, *, _cascaded: bool = False) -> None:
+        """Stop: record ``reason`` (the first one counts), wake whoever waits on ``cancelled``,
+        cancel the adopted clocks, and have the hooks run. Returns at once; do not call it from
+        a signal handler (it takes the clock's lock): hand it to ``CANCELS`` there."""
         with self._lock:
             if self.reason is not None:
                 return
             self.reason = reason
+            self.cancelled_at = self._now()
             callbacks, self._callbacks = self._callbacks, []
+            children = list(self._children)
         self.cancelled.set()
-        log.warning("%s: cancelling: %s", self.label, reason.message)
+        log.log(logging.DEBUG if _cascaded else logging.WARNING, "%s: cancelling: %s", self.label, reason.message)
+        for child in children:
+            child.cancel(reason, _cascaded=True)
         for callback in callbacks:
-            _run(callback, self.label)
+            CANCELS.request(callback, self.label)
 
     def check(self) -> None:
         """Cancel if either clock ran out."""
@@ -155,6 +189,13 @@ class TransferClock:
                 seen = None
             if seen is not None:
                 self.progress(seen)
+        if self.signs_of_life is not None:
+            try:
+                alive = self.signs_of_life()
+            except Exception:  # noqa: BLE001 - a hint, like the probe
+                alive = False
+            if alive:
+                self.touch()
         now = self._now()
         with self._lock:
             stalled_for = now - self.last_progress
@@ -177,12 +218,9 @@ class TransferClock:
     def elapsed(self) -> float:
         return self._now() - self.started
 
-
-def _run(callback: Callable[[], None], label: str) -> None:
-    try:
-        callback()
-    except Exception:  # a failing cancel hook must not stop the watchdog
-        logging.getLogger(__name__).exception("%s: cancel hook failed", label)
+    def elapsed_since(self, moment: float) -> float:
+        """Seconds from ``moment`` (on this clock's time, such as ``cancelled_at``) to now."""
+        return self._now() - moment
 
 
 class Watchdog:

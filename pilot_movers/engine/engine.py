@@ -8,11 +8,17 @@ A phase runs in rounds (tenacity decides whether and when the next round runs):
    fresh temporary name;
 2. hand all prepared files to the transport as one ``Batch`` (``batch.guarded``), each file under
    a stall clock and a size-scaled deadline, the batch under one clock of its own;
+   (the engine's thread only waits for answers: after a cancel, a mover gets ``cancel_grace``
+   seconds to answer before the engine answers for it);
 3. settle each answer as it comes, on worker threads: check size and checksum (the transport's,
    computed while the bytes streamed, or a second pass only where one is possible and needed),
    rename into place; on any failure remove the temporary file;
 4. files whose attempt failed with a transient error go to the next round; permanent errors end
    the file. The phase stops starting transfers when most of them fail (circuit breaker).
+
+Every operation on a server (stat, checksum, rename, remove, listing) runs under a deadline
+(``deadlines.RemoteCalls``); a server that missed one, or whose transfers stalled, is not waited
+for again before the next round, where one look (a stat) tells whether it is back.
 """
 
 from __future__ import annotations
@@ -21,17 +27,17 @@ import functools
 import logging
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from contextlib import closing
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence, TypeVar
 
 import tenacity
 
 from pilot_movers.checksums import Checksum, matching
-from pilot_movers.engine.batch import guarded
+from pilot_movers.engine.batch import AnswerPump, guarded
 from pilot_movers.engine.blame import blame
 from pilot_movers.engine.breaker import CircuitBreaker
+from pilot_movers.engine.cancels import CANCELS
 from pilot_movers.engine.clocks import TransferClock, Watchdog
 from pilot_movers.engine.contract import (
     AttemptOutcome,
@@ -40,11 +46,14 @@ from pilot_movers.engine.contract import (
     Copied,
     CopyRequest,
     FileStat,
+    Namespace,
     Transport,
 )
+from pilot_movers.engine.deadlines import BoundedNamespace, RemoteCalls
 from pilot_movers.engine.placement import temporary_location
 from pilot_movers.engine.progress import ProgressObserver
 from pilot_movers.engine.retry import round_policy
+from pilot_movers.engine.workers import DaemonPool
 from pilot_movers.errors import (
     ChecksumMismatch,
     DestinationExists,
@@ -54,7 +63,9 @@ from pilot_movers.errors import (
     Scope,
     SizeMismatch,
     SourceNotFound,
+    TransferCancelled,
     TransferFailed,
+    TransferStalled,
     UnsafeSource,
     as_mover_error,
 )
@@ -102,7 +113,9 @@ class TransferEngine:
     ``credential_check`` runs before every round (it re-reads the proxy and checks it has not
     expired); ``journal`` records each temporary file made on a server until it is gone (so a
     later job can remove what a killed one left); ``observer`` hears each file's bytes and outcome
-    (a progress display); ``cancel`` stops every running transfer at once (a signal handler calls it).
+    (a progress display); ``cancel`` stops every running transfer at once (a signal handler calls it);
+    ``remote`` runs every server operation under a deadline and remembers silent servers (the
+    job shares one between its phases and its cleanup; default: the engine's own).
     """
 
     def __init__(
@@ -114,6 +127,7 @@ class TransferEngine:
         journal: Optional[TemporaryJournal] = None,
         observer: Optional[ProgressObserver] = None,
         sleep: Callable[[float], None] = time.sleep,
+        remote: Optional[RemoteCalls] = None,
     ) -> None:
         self.transport = transport
         self.observer = observer or ProgressObserver()
@@ -125,9 +139,10 @@ class TransferEngine:
         self.sleep = sleep
         self.breaker = CircuitBreaker(self.settings.breaker_min_transfers, self.settings.breaker_failure_ratio)
         self.watchdog = Watchdog(self.settings.watchdog_interval)
+        self.remote = remote or RemoteCalls(self.settings.operation_timeout)
         self._pending: list[_FileState] = []
         self._round = 0
-        self._pool: Optional[ThreadPoolExecutor] = None
+        self._pool: Optional[DaemonPool] = None
         self._lock = threading.Lock()
         self._batches: list[TransferClock] = []
         self._stopped: Optional[MoverError] = None
@@ -139,9 +154,8 @@ class TransferEngine:
     def run(self, files: Sequence[FileSpec]) -> list[FileReport]:
         states = [_FileState(spec, size=spec.size) for spec in files]
         self._pending = list(states)
-        self._pool = ThreadPoolExecutor(
-            self.settings.concurrency, thread_name_prefix=f"pilot-movers-{self.phase.value}"
-        )
+        self._pool = DaemonPool(self.settings.concurrency, name=f"pilot-movers-{self.phase.value}")
+        CANCELS.start()
         try:
             if self._pending:
                 policy = round_policy(self.settings, sleep=self.sleep, before_sleep=self._log_retry)
@@ -153,16 +167,36 @@ class TransferEngine:
                 self._map(self._remove_leftovers, [s for s in states if s.leftovers])
             else:  # the job is stopping: its cleanup removes them, after no more than it must wait
                 self._hand_over_leftovers(states)
+            # Every call a worker makes to a server has a deadline, and a stopping job
+            # interrupts them: this join is short.
             self._pool.shutdown(wait=True)
         return [state.report or self._unfinished(state) for state in states]
 
     def cancel(self, reason: MoverError) -> None:
-        """Stop every running transfer now and start no other. Never blocks (signal handlers)."""
+        """Stop every running transfer now and start no other. Never blocks and takes no lock:
+        a signal handler calls it (the clocks are cancelled on another thread)."""
         self._stopped = reason
+        self.remote.interrupt(reason)
+        CANCELS.request(functools.partial(self._cancel_batches, reason), f"{self.phase.value}: cancel")
+
+    def _cancel_batches(self, reason: MoverError) -> None:
         with self._lock:
             batches = list(self._batches)
         for clock in batches:
             clock.cancel(reason)
+
+    def _namespace(self, location: Location) -> Namespace:
+        """The transport's namespace for ``location``; a server's under deadlines."""
+        namespace = self.transport.namespace(location)
+        if location.is_local:
+            return namespace
+        return self.remote.namespace(namespace, location.server)
+
+    def _checksum(self, location: Location, algorithm: str, size: Optional[int]) -> Checksum:
+        namespace = self._namespace(location)
+        if isinstance(namespace, BoundedNamespace):
+            return namespace.checksum(location, algorithm, size)
+        return namespace.checksum(location, algorithm)
 
     def _run_round(self) -> list[_FileState]:
         self._round += 1
@@ -170,6 +204,8 @@ class TransferEngine:
         pending = [s for s in self._pending if not s.finished]
         if self._stopped is not None:
             raise self._stopped
+        if number > 1:
+            self.remote.forgive()  # a silent server gets one look (a stat) per file to show it is back
         if number > 1 and self.breaker.tripped:
             for state in pending:
                 self._finish_failed(state, state.last_error, note=f"not retried: {self.breaker.describe()}")
@@ -202,30 +238,54 @@ class TransferEngine:
             total_timeout=lambda _: self.settings.batch_timeout(sizes, parallel),
             log_interval=self.settings.progress_interval,
         )
-
-        def cancel_files() -> None:  # the batch's one cancel reaches every file
-            reason = batch_clock.reason or PhaseAborted("the batch was cancelled")
-            for request in requests:
-                request.clock.cancel(reason)
-
-        batch_clock.on_cancel(cancel_files)
+        for request in requests:  # a file's progress keeps the batch alive; its cancel reaches each file
+            batch_clock.adopt(request.clock)
         batch = Batch(tuple(requests), batch_clock, parallel)
         with self._lock:
             self._batches.append(batch_clock)
+        if self._stopped is not None:  # a cancel that came while the batch was being made
+            batch_clock.cancel(self._stopped)
         settling: list[Future[None]] = []
         batch_clock.start()
+        pump = AnswerPump(guarded(self.transport, batch), f"-{self.phase.value}")
+        answered = False
         try:
             with self.watchdog.watching([batch_clock, *(r.clock for r in requests)]):
-                with closing(guarded(self.transport, batch)) as answers:
-                    for request, outcome in answers:
-                        request.clock.finish()
-                        settling.append(self._settle_later(state_of[id(request)], request, outcome))
-                        if self.breaker.tripped:
-                            self._abort(requests)
+                for request, outcome in pump.answers(batch.requests, batch_clock, self.settings.cancel_grace):
+                    request.clock.finish()
+                    if isinstance(batch_clock.reason, TransferStalled):
+                        self._silence_servers(requests, batch_clock.reason)
+                    settling.append(self._settle_later(state_of[id(request)], request, outcome))
+                    if self.breaker.tripped:
+                        self._abort(requests)
+                answered = True
+                if pump.abandoned:  # their copies may appear when the mover ends: removed then
+                    pump.after_abandoned(self._sweep_abandoned)
+                else:  # the mover's own cleanup after its last answer (joining its threads)
+                    pump.ended.wait(self.settings.cancel_grace)
                 wait(settling)
         finally:
+            if not answered:  # the job is stopping (a signal): the mover stops too, unwaited for
+                batch_clock.cancel(self._stopped or TransferCancelled("transfer abandoned: the job is stopping"))
+                pump.stop()
             with self._lock:
                 self._batches.remove(batch_clock)
+
+    def _silence_servers(self, requests: list[CopyRequest], reason: MoverError) -> None:
+        """The batch stalled: no server of its files sent or took a byte for ``stall_timeout``;
+        removing their temporary copies now would wait on them too."""
+        for request in requests:
+            for end in (request.source, request.target):
+                if not end.is_local:
+                    self.remote.silence(end.server, f"no byte moved for {self.settings.stall_timeout:g} s")
+
+    def _sweep_abandoned(self, requests: list[CopyRequest]) -> None:
+        """Temporary copies of files the engine gave up waiting for, once their mover ended."""
+        for request in requests:
+            try:
+                self._namespace(request.target).remove(request.target)
+            except Exception as exc:  # noqa: BLE001 - listed by the phase already
+                log.debug("could not remove the abandoned copy %s: %s", request.target, exc)
 
     # -- one attempt -----------------------------------------------------------------------
 
@@ -241,10 +301,9 @@ class TransferEngine:
                 by_server.setdefault(destination.server, []).append(destination)
         known: dict[Location, object] = {}
         for locations in by_server.values():
-            namespace = self.transport.namespace(locations[0])
-            stat_many = getattr(namespace, "stat_many", None)
-            if stat_many is None:
+            if getattr(self.transport.namespace(locations[0]), "stat_many", None) is None:
                 continue
+            stat_many = self._namespace(locations[0]).stat_many  # type: ignore[attr-defined]
             try:
                 known.update(zip(locations, stat_many(locations)))
             except MoverError as exc:  # looked at one by one, each reporting its own error
@@ -254,7 +313,7 @@ class TransferEngine:
     def _destination_stat(self, destination: Location, known: dict[Location, object]) -> Optional[FileStat]:
         found = known.get(destination, _UNKNOWN)
         if found is _UNKNOWN:
-            return self.transport.namespace(destination).stat(destination)
+            return self._namespace(destination).stat(destination)
         return found  # type: ignore[return-value]
 
     def _prepare(self, state: _FileState, number: int, known: dict[Location, object]) -> Optional[CopyRequest]:
@@ -268,6 +327,8 @@ class TransferEngine:
                 state.prechecked = True
             elif not state.destination_existed and self._found_complete(state, known):
                 return None
+            elif spec.destination.is_local and not spec.source.is_local:
+                self._look_at_source(state)
             target = temporary_location(spec.destination, number)
             self._made(state, target)
             clock = TransferClock(
@@ -286,7 +347,7 @@ class TransferEngine:
     def _precheck(self, state: _FileState, known: dict[Location, object]) -> None:
         spec = state.spec
         if spec.source.is_local:
-            found = self.transport.namespace(spec.source).stat(spec.source)
+            found = self._namespace(spec.source).stat(spec.source)
             if found is None:
                 raise SourceNotFound(f"{spec.source.path} does not exist", endpoint=spec.source.server)
             if found.is_link and spec.role is Role.OUTPUT:
@@ -312,6 +373,15 @@ class TransferEngine:
                 )
             state.destination_existed = True
 
+    def _look_at_source(self, state: _FileState) -> None:
+        """Before retrying a download: one look (under a deadline) at the source, so a server
+        that is still frozen costs ``operation_timeout``, not another ``stall_timeout``, and a
+        source that went away ends the file."""
+        spec = state.spec
+        found = self._namespace(spec.source).stat(spec.source)
+        if found is None:
+            raise SourceNotFound(f"{spec.source.url} is gone", endpoint=spec.source.server)
+
     def _found_complete(self, state: _FileState, known: dict[Location, object]) -> bool:
         """After an ambiguous failure: is the file already complete at its destination?"""
         spec = state.spec
@@ -325,7 +395,7 @@ class TransferEngine:
             )
         checksum = None
         if spec.checksum is not None:
-            checksum = self.transport.namespace(spec.destination).checksum(spec.destination, spec.checksum.algorithm)
+            checksum = self._checksum(spec.destination, spec.checksum.algorithm, found.size)
             if checksum != spec.checksum:
                 raise DestinationExists(
                     f"{spec.destination.url} appeared during the job with {checksum}, expected {spec.checksum}",
@@ -354,7 +424,7 @@ class TransferEngine:
 
     def _settle_failure(self, state: _FileState, request: CopyRequest, error: MoverError, bytes_: int) -> None:
         self._discard(state, request.target, bytes_)
-        error = blame(error, state.spec, self.transport.namespace)
+        error = blame(error, state.spec, self._namespace)
         self._attempt_failed(state, error, request.attempt, bytes_=bytes_, counted=True)
 
     def _settle_copy(self, state: _FileState, request: CopyRequest, copied: Copied) -> None:
@@ -363,7 +433,7 @@ class TransferEngine:
             self._commit(state, request)
         except Exception as exc:  # noqa: BLE001
             self._discard(state, request.target, copied.bytes)
-            error = blame(as_mover_error(exc), state.spec, self.transport.namespace)
+            error = blame(as_mover_error(exc), state.spec, self._namespace)
             self._attempt_failed(state, error, request.attempt, bytes_=copied.bytes)
             return
         state.attempts.append(AttemptRecord(request.attempt, state.attempt_started, time.time(), copied.bytes))
@@ -374,11 +444,10 @@ class TransferEngine:
     def _verify(self, state: _FileState, request: CopyRequest, copied: Copied) -> tuple[Optional[Checksum], bool]:
         """The copy's checksum, and whether it was compared with an independent value."""
         spec = state.spec
-        namespace = self.transport.namespace(request.target)
         if copied.at_target and copied.verified:  # counted and checksummed where it lies
             size = copied.bytes
         else:
-            found = namespace.stat(request.target)
+            found = self._namespace(request.target).stat(request.target)
             if found is None:
                 raise TransferFailed(
                     "the copy reported success but left no file at the destination",
@@ -398,7 +467,7 @@ class TransferEngine:
             seen = seen or expected
             can_compute = request.target.is_local or self.capabilities.checksums is not ChecksumSource.NONE
             if seen is None and not copied.linked and can_compute:  # the report gives the copy a checksum
-                seen = namespace.checksum(request.target, algorithm)
+                seen = self._checksum(request.target, algorithm, size)
             return seen, True
         if expected is None:
             if copied.linked:  # no byte was copied: the file is the source itself
@@ -410,8 +479,8 @@ class TransferEngine:
             # The copy is compared with its source, whatever the transport did: a copy cut
             # short without an error (a server dying mid-stream) never lands.
             if seen is None:
-                seen = namespace.checksum(request.target, algorithm)
-            expected = self.transport.namespace(spec.source).checksum(spec.source, algorithm)
+                seen = self._checksum(request.target, algorithm, size)
+            expected = self._checksum(spec.source, algorithm, size)
             if seen != expected:
                 raise ChecksumMismatch(
                     f"{algorithm} of the copy is {seen.value}, the source has {expected.value}",
@@ -420,7 +489,7 @@ class TransferEngine:
                 )
             return seen, True
         if seen is None:
-            seen = namespace.checksum(request.target, algorithm)
+            seen = self._checksum(request.target, algorithm, size)
         if seen != expected:
             raise ChecksumMismatch(
                 f"{algorithm} of the copy is {seen.value}, expected {expected.value}",
@@ -432,7 +501,7 @@ class TransferEngine:
         """Rename into place without replacing a file that appeared meanwhile (unless overwriting):
         in one step where the namespace can refuse atomically, else after looking."""
         destination = state.spec.destination
-        namespace = self.transport.namespace(destination)
+        namespace = self._namespace(destination)
         atomic = destination.is_local or self.capabilities.atomic_no_clobber_rename
         if not (atomic or self.settings.overwrite) and namespace.stat(destination) is not None:
             raise DestinationExists(f"{destination.url} already exists", endpoint=destination.server)
@@ -443,7 +512,7 @@ class TransferEngine:
         if target in state.leftovers:
             state.leftovers[target] = max(state.leftovers[target], written)
         try:
-            self.transport.namespace(target).remove(target)
+            self._namespace(target).remove(target)
         except Exception as exc:  # noqa: BLE001 - kept in leftovers, retried at the end
             log.debug("could not remove %s yet: %s", target, exc)
         else:
@@ -472,7 +541,7 @@ class TransferEngine:
         removed (its server is down) is kept in ``left_behind`` for the job to retry and report."""
         for target, written in list(state.leftovers.items()):
             try:
-                self.transport.namespace(target).remove(target)
+                self._namespace(target).remove(target)
                 self._gone(state, target)
             except Exception as exc:  # noqa: BLE001
                 error = as_mover_error(exc, phase=self.phase).bind(file=state.spec.name, endpoint=target.server)

@@ -32,6 +32,16 @@ class TransferSettings:
     backoff_jitter: float = option(2.0, DURATION, NOT_NEGATIVE)
     stall_timeout: float = option(120.0, DURATION, POSITIVE)
     """Cancel a transfer that moved no byte for this many seconds."""
+    operation_timeout: float = option(30.0, DURATION, POSITIVE)
+    """Seconds one remote operation (stat, rename, remove, listing; a checksum gets this plus the
+    file's size at 50 MB/s) may take; a server that misses it is not asked again until the next
+    retry round."""
+    cancel_grace: float = option(5.0, DURATION, POSITIVE)
+    """Seconds a mover gets to answer for its files once they are cancelled; after that the
+    engine answers for them and goes on without waiting for the mover."""
+    cleanup_timeout: float = option(30.0, DURATION, POSITIVE)
+    """Seconds the job's cleanup may spend on servers (temporary copies, closing movers) before
+    it lists what is left and ends."""
     timeout_base: float = option(400.0, DURATION, POSITIVE)
     """Total time allowed per file: ``timeout_base + timeout_per_mb * MB``, at most ``timeout_max``
     (pilot 3 uses 400 s + 1 s per MB, capped at 3 h)."""
@@ -65,6 +75,16 @@ class TransferSettings:
         allowance shared among the parallel slots, never less than the slowest file's."""
         allowances = [self.total_timeout(size) for size in sizes] or [self.timeout_base]
         return max(*allowances, sum(allowances) / max(1, parallel))
+
+    def unresponsive_server_bound(self) -> float:
+        """Seconds within which a job ends after its server froze for good in the middle of a
+        transfer (docs/errors.md): the stall noticed, the mover's grace, one look at the server
+        per retry round after its backoff, then the cleanup's budget."""
+        rounds = sum(
+            min(self.backoff_initial * 2**k, self.backoff_max) + self.backoff_jitter + self.operation_timeout
+            for k in range(self.max_attempts - 1)
+        )
+        return self.stall_timeout + self.watchdog_interval + self.cancel_grace + rounds + self.cleanup_timeout
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], *, where: str = "[transfer]") -> TransferSettings:

@@ -32,6 +32,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional
+from urllib.parse import urlsplit
 
 from XRootD import client
 
@@ -49,6 +50,7 @@ from pilot_movers.engine.contract import (
     Namespace,
 )
 from pilot_movers.engine.settings import TransferSettings
+from pilot_movers.engine.wire import WIRE
 from pilot_movers.errors import ChecksumMismatch, Scope, TransferFailed, as_mover_error
 from pilot_movers.values import Location
 from pilot_movers.xrootd.errors import from_status
@@ -62,6 +64,8 @@ CLIENT_SETTINGS = {
     "request_timeout": "RequestTimeout",
 }
 _ROOT_SCHEMES = ("root", "xroot", "roots")
+#: XRootD's port when a URL names none.
+DEFAULT_PORT = 1094
 #: Seconds an abandoned copy (the job is stopping) is waited for before the job goes on.
 ABANDON_WAIT = 0.5
 log = logging.getLogger(__name__)
@@ -261,6 +265,11 @@ def channel_login(proxy: Optional[str]) -> Optional[str]:
     return "pm" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
+def _host_and_port(location: Location) -> tuple[str, int]:
+    parts = urlsplit(f"//{location.netloc}")
+    return parts.hostname or "localhost", parts.port or DEFAULT_PORT
+
+
 def _parse_checksum(text: str) -> Checksum:
     algorithm, _, value = str(text).partition(":")
     return Checksum(algorithm, value)
@@ -293,7 +302,12 @@ class _ProgressHandler:
         with self._lock:
             self.active += 1
             self.peak = max(self.peak, self.active)
-        self.requests[job_id - 1].clock.start()
+        request = self.requests[job_id - 1]
+        # The client counts a download per chunk and an upload as it queues the bytes (a
+        # healthy upload's last chunks drain unreported): the connection's own bytes tell.
+        remote = request.source if request.target.is_local else request.target
+        request.clock.signs_of_life = WIRE.liveness(*_host_and_port(remote))
+        request.clock.start()
 
     def update(self, job_id: int, processed: int, total: int) -> None:
         clock = self.requests[job_id - 1].clock

@@ -5,14 +5,8 @@ scenario against both."""
 
 from __future__ import annotations
 
-import os
-import pwd
 import re
 import secrets
-import shutil
-import socket
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -29,58 +23,9 @@ from pilot_movers.testing.datahost import DataHost
 from pilot_movers.testing.grid import LocalGrid
 from pilot_movers.values import FileSpec, Location, Role
 from tests.helpers import FAST, write_file
+from tests.servers import DATAHOST_USER, MARKER, datahost_storage, own_by_nobody, wait_for_port  # noqa: F401
 
 GIB = 1 << 30
-DATAHOST_USER = "griduser"
-#: A file that marks griduser's directory on the DataHost (other tests add other users).
-MARKER = "griduser-directory"
-
-
-def wait_for_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
-@pytest.fixture(scope="session")
-def xrootd_https(grid: LocalGrid) -> LocalGrid:
-    """The local grid, once XRootD's HTTPS port answers (XRootD opens it after its root port)."""
-    wait_for_port(grid.xrootd_https_port)
-    return grid
-
-
-@pytest.fixture(scope="session")
-def datahost(grid: LocalGrid) -> Iterator[DataHost]:
-    """A DataHost on which the local grid's test user (its proxy) is ``griduser``."""
-    if shutil.which("apache2") is None:
-        pytest.fail("the DataHost needs apache2 with mod_gridsite and mod_wsgi: run scripts/bootstrap.sh")
-    root = Path("/tmp") / f"pilot-movers-https-datahost-{os.getpid()}"
-    shutil.rmtree(root, ignore_errors=True)
-    server = DataHost(grid, root).start()
-    assert grid.user is not None
-    server.add_user(DATAHOST_USER, secrets.token_urlsafe(12), dns=[grid.user.dn])
-    marker = root / MARKER
-    marker.write_text("the griduser's directory\n")
-    with DataHostClient(server.address, ca_dir=str(grid.cert_dir), cert=str(grid.user_proxy)) as client:
-        client.put(marker, MARKER)
-    marker.unlink()
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def datahost_storage(datahost: DataHost) -> Path:
-    """The directory the DataHost keeps ``griduser``'s files in (named by the user's id)."""
-    (found,) = [p for p in datahost.storage_dir.iterdir() if (p / MARKER).exists()]
-    return found
 
 
 def user_credentials(grid: LocalGrid, proxy: Optional[Path] = None) -> Credentials:
@@ -187,11 +132,6 @@ class Endpoint:
         else:
             assert self.datahost is not None
             self.datahost.start()
-
-
-def own_by_nobody(path: Path) -> None:
-    nobody = pwd.getpwnam("nobody")
-    os.chown(path, nobody.pw_uid, nobody.pw_gid)
 
 
 def unique_prefix(request: pytest.FixtureRequest) -> str:

@@ -1,0 +1,8 @@
+"""The conformance fault suite (pilot_movers.testing.conformance) on every network mover of the
+project, in both directions, through the real command against the session's real servers."""
+
+from pilot_movers.testing.conformance import MoverFaultSuite
+
+
+class TestMoverFaults(MoverFaultSuite):
+    pass
