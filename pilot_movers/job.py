@@ -140,6 +140,7 @@ class Job:
         self._phase = Phase.SETUP
         self._movers: dict[str, Mover] = {}
         self._engine: Optional[TransferEngine] = None
+        self._engines: list[TransferEngine] = []
         self._stack = ExitStack()
         self._started = 0.0
         self._saved_handlers: dict[int, Any] = {}
@@ -215,6 +216,7 @@ class Job:
         self._phase = Phase.CLEANUP
         self._cleanup_ends = time.monotonic() + self.queue.transfer.cleanup_timeout
         try:
+            self._wait_for_movers()
             self._remove_left_behind()
             if self._journal is not None:
                 self._journal.rewrite(self._journal.pending())  # nothing pending: no journal
@@ -331,6 +333,16 @@ class Job:
                     self._journal.strike(item.location)
         self._temporary_left = remaining
 
+    def _wait_for_movers(self) -> None:
+        """A phase the job stopped (a signal) left its movers' calls unwinding: give them a
+        moment (``cancel_grace``, within the cleanup's budget) to remove what they made."""
+        grace = min(self.queue.transfer.cancel_grace, max(0.0, self._cleanup_ends - time.monotonic()))
+        deadline = time.monotonic() + grace
+        for engine in self._engines:
+            if not engine.wait_for_movers(max(0.0, deadline - time.monotonic())):
+                log.info("a mover is still unwinding after %.1f s; the cleanup goes on", grace)
+                return
+
     def _cleanup_budget(self) -> float:
         """Seconds the cleanup may still wait for one server operation."""
         return min(self.queue.transfer.operation_timeout, self._cleanup_ends - time.monotonic())
@@ -429,6 +441,7 @@ class Job:
                     observer=self.progress,
                     remote=self._remote,
                 )
+                self._engines.append(self._engine)
                 try:
                     for (index, _), report in zip(indexed, self._engine.run([spec for _, spec in indexed])):
                         reports[index] = report

@@ -53,6 +53,7 @@ from pilot_movers.engine.deadlines import BoundedNamespace, RemoteCalls
 from pilot_movers.engine.placement import temporary_location
 from pilot_movers.engine.progress import ProgressObserver
 from pilot_movers.engine.retry import round_policy
+from pilot_movers.engine.wire import WIRE
 from pilot_movers.engine.workers import DaemonPool
 from pilot_movers.errors import (
     ChecksumMismatch,
@@ -145,6 +146,7 @@ class TransferEngine:
         self._pool: Optional[DaemonPool] = None
         self._lock = threading.Lock()
         self._batches: list[TransferClock] = []
+        self._pumps: list[AnswerPump] = []
         self._stopped: Optional[MoverError] = None
         #: Temporary copies this phase could not remove (their server was down).
         self.left_behind: list[LeftBehind] = []
@@ -178,6 +180,13 @@ class TransferEngine:
         self._stopped = reason
         self.remote.interrupt(reason)
         CANCELS.request(functools.partial(self._cancel_batches, reason), f"{self.phase.value}: cancel")
+
+    def wait_for_movers(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the mover's calls the engine stopped listening to
+        (the job is stopping) to end, so that they remove what they made themselves; whether
+        they all did."""
+        deadline = time.monotonic() + timeout
+        return all(pump.ended.wait(max(0.0, deadline - time.monotonic())) for pump in self._pumps)
 
     def _cancel_batches(self, reason: MoverError) -> None:
         with self._lock:
@@ -240,6 +249,9 @@ class TransferEngine:
         )
         for request in requests:  # a file's progress keeps the batch alive; its cancel reaches each file
             batch_clock.adopt(request.clock)
+        # A mover that counts bytes coarsely (XRootD's chunks), or not before its connection is
+        # made: bytes on the wire with the batch's servers are a sign of life too.
+        batch_clock.signs_of_life = WIRE.liveness([end for r in requests for end in (r.source, r.target)])
         batch = Batch(tuple(requests), batch_clock, parallel)
         with self._lock:
             self._batches.append(batch_clock)
@@ -248,6 +260,7 @@ class TransferEngine:
         settling: list[Future[None]] = []
         batch_clock.start()
         pump = AnswerPump(guarded(self.transport, batch), f"-{self.phase.value}")
+        self._pumps.append(pump)
         answered = False
         try:
             with self.watchdog.watching([batch_clock, *(r.clock for r in requests)]):
@@ -339,6 +352,7 @@ class TransferEngine:
                 listener=functools.partial(self.observer.file_progress, self.phase, spec),
                 log_interval=self.settings.progress_interval,
             )
+            clock.signs_of_life = WIRE.liveness([spec.source, spec.destination])
             return CopyRequest(spec, spec.source, target, clock, number, self.settings.checksum_algorithm, state.size)
         except Exception as exc:  # noqa: BLE001 - every failure is recorded against the file
             self._attempt_failed(state, as_mover_error(exc), number)

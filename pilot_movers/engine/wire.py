@@ -16,7 +16,10 @@ import socket
 import struct
 import threading
 import time
-from typing import Callable, Optional
+from typing import Callable, Iterable, Optional
+from urllib.parse import urlsplit
+
+from pilot_movers.values import Location
 
 log = logging.getLogger(__name__)
 
@@ -28,18 +31,32 @@ _INFO_SIZE = 136
 _FRESH = 0.1
 
 
-def _addresses(host: str, port: int) -> frozenset[tuple[str, int]]:
+Server = tuple[str, Optional[int]]
+"""A server as the wire sees it: host, and port (None: any port of the host)."""
+
+
+def _addresses(host: str, port: Optional[int]) -> frozenset[Server]:
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(host, port or 0, type=socket.SOCK_STREAM)
     except OSError:
         return frozenset()
-    return frozenset((str(info[4][0]), int(info[4][1])) for info in infos)
+    return frozenset((str(info[4][0]), port) for info in infos)
 
 
-def moved_to(peers: frozenset[tuple[str, int]]) -> Optional[int]:
-    """Bytes received from plus bytes acknowledged by ``peers`` (address, port) over every TCP
-    connection this process has open to them; None when it has none (or the kernel says
-    nothing)."""
+def server_of(location: Location) -> Server:
+    """The host and port (when the URL names one) of a location's server."""
+    parts = urlsplit(f"//{location.netloc}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return parts.hostname or "localhost", port
+
+
+def moved_to(peers: frozenset[Server]) -> Optional[int]:
+    """Bytes received from plus bytes acknowledged by ``peers`` (address, port or None for any)
+    over every TCP connection this process has open to them; None when it has none (or the
+    kernel says nothing)."""
     total = 0
     found = False
     try:
@@ -58,7 +75,8 @@ def moved_to(peers: frozenset[tuple[str, int]]) -> Optional[int]:
                 if sock.type != socket.SOCK_STREAM or sock.family not in (socket.AF_INET, socket.AF_INET6):
                     continue
                 peer = sock.getpeername()
-                if (str(peer[0]), int(peer[1])) not in peers:
+                address = str(peer[0])
+                if (address, int(peer[1])) not in peers and (address, None) not in peers:
                     continue
                 info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _INFO_SIZE)
         except OSError:
@@ -75,19 +93,18 @@ class Wire:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._peers: dict[tuple[str, int], frozenset[tuple[str, int]]] = {}
-        self._readings: dict[tuple[str, int], tuple[float, Optional[int]]] = {}
+        self._peers: dict[Server, frozenset[Server]] = {}
+        self._readings: dict[Server, tuple[float, Optional[int]]] = {}
 
-    def resolve(self, host: str, port: int) -> None:
-        """Look ``host`` up now (on the transport's thread, not the watchdog's)."""
-        key = (host, port)
-        if key not in self._peers:
-            peers = _addresses(host, port)
+    def resolve(self, server: Server) -> None:
+        """Look the host up now (on a worker's thread, not the watchdog's)."""
+        if server not in self._peers:
+            peers = _addresses(*server)
             with self._lock:
-                self._peers[key] = peers
+                self._peers[server] = peers
 
-    def moved(self, host: str, port: int) -> Optional[int]:
-        key = (host, port)
+    def moved(self, server: Server) -> Optional[int]:
+        key = server
         now = time.monotonic()
         with self._lock:
             reading = self._readings.get(key)
@@ -101,18 +118,23 @@ class Wire:
             self._readings[key] = (now, value)
         return value
 
-    def liveness(self, host: str, port: int) -> Callable[[], bool]:
+    def liveness(self, locations: Iterable[Location]) -> Callable[[], bool]:
         """A probe (``TransferClock.signs_of_life``): True when this process's connections to
-        the server moved bytes since it was last polled."""
-        self.resolve(host, port)
-        last: list[Optional[int]] = [self.moved(host, port)]
+        the servers of ``locations`` (their remote ones) moved bytes since it was last polled."""
+        servers = sorted({server_of(loc) for loc in locations if not loc.is_local}, key=str)
+        for server in servers:
+            self.resolve(server)
+        last: dict[Server, Optional[int]] = {server: None for server in servers}  # read when first polled
 
         def probe() -> bool:
-            now = self.moved(host, port)
-            moved = now is not None and last[0] is not None and now > last[0]
-            if now is not None:
-                last[0] = now
-            return moved
+            alive = False
+            for server in servers:
+                now = self.moved(server)
+                before = last[server]
+                alive = alive or (now is not None and before is not None and now > before)
+                if now is not None:
+                    last[server] = now
+            return alive
 
         return probe
 

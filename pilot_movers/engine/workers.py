@@ -8,16 +8,14 @@ face on daemon threads: work the job gave up on is left behind, never waited for
 
 from __future__ import annotations
 
+import collections
 import itertools
-import queue
 import threading
 from concurrent.futures import Future
 from typing import Any, Callable, Iterable, Iterator, Optional, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-_STOP = object()
 
 
 class DaemonPool:
@@ -29,25 +27,25 @@ class DaemonPool:
     def __init__(self, max_workers: Optional[int] = None, *, name: str = "pilot-movers-worker") -> None:
         self._max = max_workers
         self._name = name
-        self._work: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._lock = threading.Lock()
+        self._work: collections.deque[Any] = collections.deque()
+        self._ready = threading.Condition()
         self._threads: list[threading.Thread] = []
-        self._waiting = 0  # workers blocked waiting for work
+        self._idle = 0  # workers waiting for work (counted until they take some)
         self._shut = False
         self._numbers = itertools.count(1)
 
     def submit(self, function: Callable[..., R], *args: Any, **kwargs: Any) -> Future[R]:
         future: Future[R] = Future()
-        with self._lock:
+        with self._ready:
             if self._shut:
                 raise RuntimeError("cannot submit to a pool that was shut down")
-            self._work.put((future, function, args, kwargs))
-            short = self._work.qsize() > self._waiting  # more work queued than workers waiting for it
-            if short and (self._max is None or len(self._threads) < self._max):
+            self._work.append((future, function, args, kwargs))
+            if self._idle < len(self._work) and (self._max is None or len(self._threads) < self._max):
                 thread = threading.Thread(target=self._run, name=f"{self._name}-{next(self._numbers)}", daemon=True)
                 self._threads.append(thread)
-                self._waiting += 1  # it will take work as soon as it runs
                 thread.start()
+            else:
+                self._ready.notify()
         return future
 
     def map(self, function: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
@@ -56,19 +54,13 @@ class DaemonPool:
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """No more work; with ``wait``, join the threads (use only when no call can hang)."""
-        with self._lock:
+        with self._ready:
             self._shut = True
             threads = list(self._threads)
-        if cancel_futures:
-            while True:
-                try:
-                    item = self._work.get_nowait()
-                except queue.Empty:
-                    break
-                if item is not _STOP:
-                    item[0].cancel()
-        for _ in threads:
-            self._work.put(_STOP)
+            if cancel_futures:
+                while self._work:
+                    self._work.popleft()[0].cancel()
+            self._ready.notify_all()
         if wait:
             for thread in threads:
                 if thread is not threading.current_thread():
@@ -76,12 +68,14 @@ class DaemonPool:
 
     def _run(self) -> None:
         while True:
-            item = self._work.get()
-            with self._lock:
-                self._waiting -= 1
-            if item is _STOP:
-                return
-            future, function, args, kwargs = item
+            with self._ready:
+                while not self._work:
+                    if self._shut:
+                        return
+                    self._idle += 1
+                    self._ready.wait()
+                    self._idle -= 1
+                future, function, args, kwargs = self._work.popleft()
             if future.set_running_or_notify_cancel():
                 try:
                     result = function(*args, **kwargs)
@@ -89,6 +83,4 @@ class DaemonPool:
                     future.set_exception(exc)
                 else:
                     future.set_result(result)
-            del item, future, function, args, kwargs
-            with self._lock:
-                self._waiting += 1
+            del future, function, args, kwargs

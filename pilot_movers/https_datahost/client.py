@@ -250,6 +250,7 @@ class DataHostClient:
         should_cancel: Optional[Cancel] = None,
         resume_attempts: int = 3,
         algorithms: Sequence[str] = ("adler32",),
+        in_place: bool = False,
     ) -> DownloadResult:
         """Download ``name`` to ``destination`` (a file, or a directory to put it in).
 
@@ -258,13 +259,15 @@ class DataHostClient:
         a connection that breaks mid-way is resumed with a Range request, up to
         ``resume_attempts`` times. The temporary file is removed on every failure. ``algorithms``:
         checksums to compute while receiving besides adler32 (``DownloadResult.checksums``).
+        ``in_place``: ``destination`` is already the caller's own temporary name (the engine's):
+        the bytes go straight there, and the caller removes it on failure.
         """
         target = Path(destination)
         if target.is_dir():
             target = target / name
         if target.exists() and not overwrite:
             raise DestinationExists(f"{target} already exists", file=name, endpoint=self.base_url)
-        temporary = target.parent / f".{target.name}.datahost-{secrets.token_hex(6)}.part"
+        temporary = target if in_place else target.parent / f".{target.name}.datahost-{secrets.token_hex(6)}.part"
         started = time.monotonic()
         try:
             descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -285,9 +288,10 @@ class DataHostClient:
                         endpoint=self.base_url,
                     )
                 verified = True
-            _place(temporary, target, overwrite=overwrite, name=name)
+            if not in_place:
+                _place(temporary, target, overwrite=overwrite, name=name)
         finally:
-            if temporary.exists():
+            if not in_place and temporary.exists():
                 temporary.unlink()
         return DownloadResult(
             name=name,

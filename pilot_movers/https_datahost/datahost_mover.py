@@ -178,6 +178,7 @@ class DataHostMover(Mover):
                 should_cancel=request.clock.raise_if_cancelled,
                 resume_attempts=self.options.resume_attempts,
                 algorithms=request.algorithms,
+                in_place=True,  # the engine's own temporary name
             )
         if result.resumed:
             log.info("%s: download complete after %d resumption(s) with Range", request.spec.name, result.resumed)

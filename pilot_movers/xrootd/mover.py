@@ -32,7 +32,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional
-from urllib.parse import urlsplit
 
 from XRootD import client
 
@@ -50,7 +49,6 @@ from pilot_movers.engine.contract import (
     Namespace,
 )
 from pilot_movers.engine.settings import TransferSettings
-from pilot_movers.engine.wire import WIRE
 from pilot_movers.errors import ChecksumMismatch, Scope, TransferFailed, as_mover_error
 from pilot_movers.values import Location
 from pilot_movers.xrootd.errors import from_status
@@ -64,8 +62,6 @@ CLIENT_SETTINGS = {
     "request_timeout": "RequestTimeout",
 }
 _ROOT_SCHEMES = ("root", "xroot", "roots")
-#: XRootD's port when a URL names none.
-DEFAULT_PORT = 1094
 #: Seconds an abandoned copy (the job is stopping) is waited for before the job goes on.
 ABANDON_WAIT = 0.5
 log = logging.getLogger(__name__)
@@ -101,6 +97,10 @@ class XRootDMover(Mover):
         self._namespace: Optional[XRootDNamespace] = None
         self._queries: Optional[ThreadPoolExecutor] = None
         self.login: Optional[str] = None
+        #: Bumped when a copy was cancelled: its connection may still carry the abandoned
+        #: chunks (the client multiplexes every request to a server over one connection, so a
+        #: stat would wait behind them), and later requests go over a new one.
+        self.generation = 0
         #: Most copy jobs that ran at once in this mover's life (observability, and tests).
         self.peak_parallel = 0
 
@@ -128,7 +128,8 @@ class XRootDMover(Mover):
 
     def server_url(self, location: Location) -> str:
         netloc = location.netloc.rpartition("@")[2]
-        return f"{location.scheme}://{self.login}@{netloc}" if self.login else f"{location.scheme}://{netloc}"
+        login = self.login if not self.generation else f"{self.login or 'pm'}g{self.generation}"
+        return f"{location.scheme}://{login}@{netloc}" if login else f"{location.scheme}://{netloc}"
 
     def credential_query(self) -> str:
         """The URL parameters that make GSI authenticate with the job's proxy."""
@@ -174,6 +175,9 @@ class XRootDMover(Mover):
         if not status.ok:
             raise from_status(status, what="preparing the copy")
         settled: queue.Queue[tuple[CopyRequest, AttemptOutcome]] = queue.Queue()
+        batch.clock.on_cancel(self._new_connection)
+        for request in pending:
+            request.clock.on_cancel(self._new_connection)
         handler = _ProgressHandler(pending, self._router(settled))
         runner = threading.Thread(target=handler.run, args=(process,), name="pilot-movers-xrootd", daemon=True)
         runner.start()
@@ -184,12 +188,18 @@ class XRootDMover(Mover):
             finished = True
         finally:
             self.peak_parallel = max(self.peak_parallel, handler.peak)
+
             # When abandoned, every clock is cancelled: the client sees should_cancel after its
             # current chunk, which on a slow link can take seconds. The job's cleanup does not
             # wait for that: the copy's thread is a daemon, writing to a name the cleanup removes.
             runner.join(None if finished else ABANDON_WAIT)
             if runner.is_alive():
                 log.warning("the XRootD copy did not stop within %.1f s; the job goes on without it", ABANDON_WAIT)
+
+    def _new_connection(self) -> None:
+        """A copy was cancelled: later requests go over a new connection (see ``generation``)."""
+        self.generation += 1
+        log.debug("an XRootD copy was cancelled: later requests use a new connection")
 
     def _router(
         self, settled: queue.Queue[tuple[CopyRequest, AttemptOutcome]]
@@ -265,11 +275,6 @@ def channel_login(proxy: Optional[str]) -> Optional[str]:
     return "pm" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
-def _host_and_port(location: Location) -> tuple[str, int]:
-    parts = urlsplit(f"//{location.netloc}")
-    return parts.hostname or "localhost", parts.port or DEFAULT_PORT
-
-
 def _parse_checksum(text: str) -> Checksum:
     algorithm, _, value = str(text).partition(":")
     return Checksum(algorithm, value)
@@ -302,12 +307,10 @@ class _ProgressHandler:
         with self._lock:
             self.active += 1
             self.peak = max(self.peak, self.active)
-        request = self.requests[job_id - 1]
         # The client counts a download per chunk and an upload as it queues the bytes (a
-        # healthy upload's last chunks drain unreported): the connection's own bytes tell.
-        remote = request.source if request.target.is_local else request.target
-        request.clock.signs_of_life = WIRE.liveness(*_host_and_port(remote))
-        request.clock.start()
+        # healthy upload's last chunks drain unreported): the engine's clocks also watch the
+        # connection's own bytes (``engine.wire``).
+        self.requests[job_id - 1].clock.start()
 
     def update(self, job_id: int, processed: int, total: int) -> None:
         clock = self.requests[job_id - 1].clock
