@@ -35,11 +35,13 @@ from pilot_movers.credentials.myproxy import MyProxySettings, fetch_proxy, new_p
 from pilot_movers.credentials.oauth import SECRET_VARIABLES
 from pilot_movers.credentials.policy import RETRY_MARGIN, check_proxy, check_proxy_file, default_proxy_path
 from pilot_movers.credentials.proxy_info import inspect_proxy
+from pilot_movers.credentials.trust import INSTALL_HINT, trust_dir_problem
 from pilot_movers.engine.contract import CredentialKind
 from pilot_movers.engine.deadlines import RemoteCalls
 from pilot_movers.engine.engine import TransferEngine
 from pilot_movers.engine.progress import ProgressObserver
 from pilot_movers.errors import (
+    ConfigurationError,
     JobTerminated,
     MoverError,
     NoProxy,
@@ -55,6 +57,7 @@ from pilot_movers.listed_files import ListedFile
 from pilot_movers.panda.jobdesc import PandaJob
 from pilot_movers.payload import run_payload
 from pilot_movers.planner import PlannedFile, plan
+from pilot_movers.process_env import set_by_us
 from pilot_movers.queue_config import QueueConfig
 from pilot_movers.registry import get_mover_class, mover_for_scheme
 from pilot_movers.report import JobReport, PayloadReport, PhaseReport
@@ -402,6 +405,8 @@ class Job:
 
     def payload_environment(self) -> dict[str, str]:
         env = dict(os.environ)
+        for name in set_by_us():  # the library's own settings of its libraries, not the payload's
+            env.pop(name, None)
         env.pop(self.queue.myproxy.passphrase_env, None)  # the pilot's secret, not the payload's
         for name in SECRET_VARIABLES:  # the pilot's OAuth2 client (Globus), likewise
             env.pop(name, None)
@@ -492,6 +497,7 @@ class Job:
         settings = self._preflight.myproxy if self._preflight else None
         if settings is None:
             return
+        self._check_trust("the MyProxy logon")
         pilot_proxy = self.credentials.x509_proxy or default_proxy_path()
         path = new_proxy_path(Path(self.workdir), pilot_proxy)
         # Owned by the cleanup before its first byte exists: a signal during the logon or the
@@ -529,8 +535,24 @@ class Job:
             raise NoProxy("no proxy: X509_USER_PROXY is not set and no MyProxy logon was asked for")
         return proxy
 
+    def _check_trust(self, who: str) -> None:
+        """The trust dir must hold CA certificates before ``who`` verifies a server with it: a
+        missing one is the node's configuration, which no retry (nor another server) mends."""
+        trouble = trust_dir_problem(self.credentials.ca_dir if self.credentials else None)
+        if trouble is not None:
+            raise ConfigurationError(f"{trouble}: {who} cannot verify any server; {INSTALL_HINT}")
+
     def _check_credentials(self, phase: Phase, movers: Sequence[type[Mover]]) -> None:
-        """Before any transfer of a phase: the proxy must exist and last long enough."""
+        """Before any transfer of a phase: the trust dir must be usable, the proxy must exist and
+        last long enough."""
+        verifying = [
+            m.name
+            for m in movers
+            if m.credential_for(self.queue.mover_options(m.name))
+            in (CredentialKind.X509_PROXY, CredentialKind.BEARER_TOKEN)
+        ]
+        if verifying:
+            self._check_trust(f"the {', '.join(verifying)} mover{'s' if len(verifying) > 1 else ''}")
         needed, rfc3820 = self._needs_proxy(movers)
         if not needed:
             return

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+import os
+from typing import Optional
 
 from pilot_movers.errors import (
     DestinationExists,
@@ -37,3 +39,17 @@ def from_oserror(exc: OSError, *, scope: Scope, what: str) -> MoverError:
         return MakeDirFailed(reason, errno=code)
     transient = code in (errno.EIO, errno.EAGAIN, errno.EINTR, errno.ETIMEDOUT, errno.ESTALE, errno.EBUSY)
     return TransferFailed(reason, scope=scope, transient=transient, errno=code)
+
+
+def full_disk(path: str, written: int, *, expected: Optional[int] = None) -> Optional[NoSpace]:
+    """NoSpace when the file system holding ``path`` has no room left: a copy some library cut
+    short there without saying why (``written`` bytes of ``expected``)."""
+    try:
+        found = os.statvfs(os.path.dirname(path) or ".")
+    except OSError:
+        return None
+    free = found.f_bavail * found.f_frsize
+    if free >= max(found.f_bsize, 1 << 16):
+        return None
+    of = f" of {expected}" if expected is not None else ""
+    return NoSpace(f"{path}: No space left on device ({written}{of} bytes written, {free} free)", errno=errno.ENOSPC)

@@ -48,6 +48,7 @@ from pilot_movers.errors import (
     NoProxy,
     NoSpace,
     Phase,
+    ProxyExpired,
     ServiceUnavailable,
 )
 
@@ -352,7 +353,18 @@ def _authentication(settings: MyProxySettings, pilot_proxy: str) -> tuple[Option
         # No client certificate: MyProxyClient would otherwise present X509_USER_PROXY.
         return settings.read_passphrase(), "", ""
     if settings.retrieve_with == "pilot-proxy":
-        inspect_proxy(pilot_proxy)  # a clear NoProxy now beats a TLS error later
+        info = inspect_proxy(pilot_proxy)  # a clear NoProxy now beats a TLS error later
+        if info.time_left() <= 0:  # the server would refuse it with a bare TLS alert
+            which = "" if info.expiring_subject == info.subject else f" (the certificate of {info.expiring_subject})"
+            raise ProxyExpired(
+                f"the pilot's own proxy {pilot_proxy} ({info.subject}){which} expired at "
+                f"{info.not_after:%Y-%m-%d %H:%M:%S} UTC: MyProxy {settings.address} checks it before it hands "
+                f"out {settings.username!r}'s proxy ([myproxy] retrieve_with = pilot-proxy). Renew the pilot's "
+                "proxy (the pilot factory's renewal, voms-proxy-init) or point X509_USER_PROXY at a valid one; "
+                "the user's credential in MyProxy is not at fault",
+                phase=Phase.CREDENTIALS,
+                endpoint=f"MyProxy server {settings.address}",
+            )
         return None, pilot_proxy, pilot_proxy
     for path in (settings.host_cert, settings.host_key):
         if not os.access(path, os.R_OK):
@@ -391,10 +403,24 @@ def _logon(
             f"cannot reach {where}: {_describe(exc)}", phase=Phase.CREDENTIALS, endpoint=where
         ) from None
     except SSL.Error as exc:  # a handshake the server or we refused: wrong CA, wrong host name
+        if any("certificate expired" in str(part) for entry in exc.args[0:1] for part in _flat(entry)):
+            raise ProxyExpired(
+                f"{where} refused the certificate presented ({cert_file or 'none'}) as expired: renew it "
+                "(the pilot's proxy, or the host certificate, per [myproxy] retrieve_with)",
+                phase=Phase.CREDENTIALS,
+                endpoint=where,
+            ) from None
         raise NoProxy(f"TLS with {where} failed: {_describe(exc)}", phase=Phase.CREDENTIALS, endpoint=where) from None
     if not certificates:
         raise NoProxy(f"{where} returned no certificate", phase=Phase.CREDENTIALS, endpoint=where)
     return tuple(bytes(c) if not isinstance(c, str) else c.encode() for c in certificates)
+
+
+def _flat(entry: Any) -> list[Any]:
+    """pyOpenSSL's error list ``[(library, function, reason), ...]`` as one flat list."""
+    if isinstance(entry, (list, tuple)):
+        return [part for item in entry for part in _flat(item)]
+    return [entry]
 
 
 def _describe(exc: BaseException) -> str:

@@ -9,15 +9,11 @@ from typing import Callable, Optional
 
 from cryptography import x509
 
+from pilot_movers.credentials.trust import DEFAULT_CA_DIR, HASHED_CERT, INSTALL_HINT, trust_dir_problem
 from pilot_movers.doctor.findings import Finding, ok, problem, warning
 
 CHECK = "CA dir"
-DEFAULT_CA_DIR = "/etc/grid-security/certificates"
-_INSTALL = (
-    "install the IGTF CA bundle and fetch-crl (EGI: ca-policy-egi-core; OSG: osg-ca-certs) "
-    "or set X509_CERT_DIR to the trust dir"
-)
-_HASHED_CERT = re.compile(r"^[0-9a-f]{8}\.\d+$")
+_INSTALL = INSTALL_HINT
 _HASHED_CRL = re.compile(r"^[0-9a-f]{8}\.r\d+$")
 
 
@@ -26,15 +22,13 @@ def check_ca_dir(path: Optional[str], *, needed: bool, now: Optional[datetime.da
     verifies servers with it (else what is wrong is a warning)."""
     directory = path or DEFAULT_CA_DIR
     flag: Callable[..., Finding] = problem if needed else warning
-    if not os.path.isdir(directory):
-        where = f"X509_CERT_DIR ({directory})" if path else f"X509_CERT_DIR is not set and {DEFAULT_CA_DIR}"
-        return [flag(CHECK, f"{where} is not a directory", _INSTALL)]
+    trouble = trust_dir_problem(path)
+    if trouble is not None:
+        return [flag(CHECK, trouble, _INSTALL)]
     now = now or datetime.datetime.now(datetime.timezone.utc)
     names = sorted(os.listdir(directory))
-    certificates = [n for n in names if _HASHED_CERT.match(n)]
+    certificates = [n for n in names if HASHED_CERT.match(n)]
     crls = [n for n in names if _HASHED_CRL.match(n)]
-    if not certificates:
-        return [flag(CHECK, f"{directory} holds no hashed CA certificate (HASH.0)", _INSTALL)]
     expired_cas = [n for n in certificates if _expired_certificate(os.path.join(directory, n), now)]
     findings = []
     if expired_cas:

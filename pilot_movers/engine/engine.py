@@ -67,6 +67,7 @@ from pilot_movers.errors import (
     TransferCancelled,
     TransferFailed,
     TransferStalled,
+    TransferTimeout,
     UnsafeSource,
     as_mover_error,
 )
@@ -106,6 +107,17 @@ class _FileState:
         if spec.source.is_local or (phase is Phase.STAGE_OUT and not spec.destination.is_local):
             return spec.destination
         return spec.source
+
+
+def _cause(reason: Optional[MoverError], outcome: MoverError) -> MoverError:
+    """Why an attempt failed: the clock's reason (it stalled, ran out of time, the job stops),
+    unless the mover found a cause no retry mends behind a stall (a full disk)."""
+    if reason is None:
+        return outcome
+    diagnosed = not outcome.transient and not isinstance(outcome, (TransferCancelled, PhaseAborted))
+    if diagnosed and isinstance(reason, TransferTimeout):
+        return outcome
+    return reason
 
 
 class TransferEngine:
@@ -429,7 +441,7 @@ class TransferEngine:
         assert self._pool is not None
         if isinstance(outcome, Copied):
             return self._pool.submit(self._settle_copy, state, request, outcome)
-        error = request.clock.reason or outcome
+        error = _cause(request.clock.reason, outcome)
         if isinstance(error, (ChecksumMismatch, SizeMismatch)):  # whose fault: a look at the source
             self.breaker.record(False)
             return self._pool.submit(self._settle_failure, state, request, error, request.clock.bytes)

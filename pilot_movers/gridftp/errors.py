@@ -108,7 +108,7 @@ def from_gerror(error: Any, *, stage: Optional[str] = None, what: str = "") -> M
         return SourceNotFound(reason, errno=code)
     if code == errno.EROFS:
         return DestinationNotWritable(reason, errno=code)
-    if code in (errno.EACCES, errno.EPERM):
+    if code in (errno.EACCES, errno.EPERM, errno.EBADE):  # EBADE: XRootD's EAUTH (root:// via gfal2)
         return AuthenticationFailed(reason, errno=code)
     if code == errno.EEXIST:
         return DestinationExists(reason, errno=code)

@@ -25,6 +25,7 @@ Progress reaches the clocks from the follower (local ends) or gfal2's monitor ca
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import os
 import queue
@@ -51,21 +52,40 @@ from pilot_movers.engine.contract import (
     Namespace,
 )
 from pilot_movers.engine.settings import TransferSettings
-from pilot_movers.errors import ChecksumMismatch, MoverError, Scope, TransferCancelled
+from pilot_movers.errors import (
+    ChecksumMismatch,
+    MoverError,
+    NoSpace,
+    Scope,
+    ServiceUnavailable,
+    TransferCancelled,
+    TransferStalled,
+)
 from pilot_movers.gridftp import guc
 from pilot_movers.gridftp.contexts import ContextPool, Lease
 from pilot_movers.gridftp.errors import from_gerror
 from pilot_movers.gridftp.follower import Followed, Follower
 from pilot_movers.gridftp.namespace import Gfal2Namespace
+from pilot_movers.oserrors import full_disk
+from pilot_movers.process_env import set_default
 from pilot_movers.values import Location
 from pilot_movers.version import __version__
 
 log = logging.getLogger(__name__)
 
+# gfal2's xrootd plugin (root:// through this mover) takes XrdCl's settings from the process
+# environment, once, when the first context is made, and has no other knob: with XrdCl's defaults
+# a refused connection is tried for 8 minutes (5 windows of 120 s), and no cancel reaches it. The
+# xrootd mover sets the same short window in its own client; a site's own values win.
+set_default("XRD_CONNECTIONRETRY", "1")
+set_default("XRD_CONNECTIONWINDOW", "10")
+
 # gfal2's binding logs every plugin load at INFO; keep that out of pilot logs unless asked for.
 if logging.getLogger("gfal2").level == logging.NOTSET:
     logging.getLogger("gfal2").setLevel(logging.WARNING)
 
+#: errnos of an upload whose data channel the server broke off (a full disk among the causes).
+_BROKEN_OFF = (errno.ECOMM, errno.ECONNRESET, errno.EPIPE)
 #: gfal2's event side for the source of a copy (gfal_event_side_t: source, destination, both).
 GFAL_EVENT_SOURCE = 0
 
@@ -270,7 +290,10 @@ class GridFTPMover(Mover):
                     if isinstance(reference, MoverError):
                         return request, reference
                     copy = _read_back(request)  # small, just written: from the page cache
-                    return request, _compared(request, copy, reference, "the source")
+                    outcome = _compared(request, copy, reference, "the source")
+                    if isinstance(outcome, MoverError):  # globus-url-copy may stop at a full disk unsaid
+                        return request, full_disk(request.target.path, copy.bytes) or outcome
+                    return request, outcome
                 mine = read.get(id(request)) or _read_back(request, request.source.path)
                 return request, self._compare_upload(namespace, request, mine)
             except MoverError as exc:
@@ -377,7 +400,7 @@ class GridFTPMover(Mover):
         results: dict[int, AttemptOutcome] = {}
         for request, error, read in zip(requests, errors, local):
             if error is not None:
-                results[id(request)] = error
+                results[id(request)] = self._full_or(error, request, namespace)
                 continue
             try:
                 results[id(request)] = self._compare_upload(
@@ -386,6 +409,23 @@ class GridFTPMover(Mover):
             except MoverError as exc:
                 results[id(request)] = exc
         return results
+
+    def _full_or(self, error: MoverError, request: CopyRequest, namespace: Gfal2Namespace) -> MoverError:
+        """An upload that broke off (the data channel reset, or no byte moved) may have met a
+        full disk, which the server says only on the control channel gfal2 no longer reads: a
+        1-byte upload to the same directory asks, before the partial copy is removed (it is
+        what fills the disk)."""
+        reason = request.clock.reason
+        broke = isinstance(error, ServiceUnavailable) and error.errno in _BROKEN_OFF
+        if not (broke or isinstance(reason, TransferStalled)) or (reason and not isinstance(reason, TransferStalled)):
+            return error
+        refused = namespace.refuses_space(request.target.parent, timeout=int(self.settings.operation_timeout) + 1)
+        if refused is None:
+            return error
+        return NoSpace(
+            f"{error.message}; a 1-byte upload to the same directory was refused: {refused.message}",
+            errno=errno.ENOSPC,
+        )
 
     # -- server to server ------------------------------------------------------------------
 
@@ -552,6 +592,9 @@ def _judged_download(
     if isinstance(outcome, ChecksumMismatch) and followed is not None:
         log.info("%s: %s; reading the copy again to be sure", request.spec.name, outcome.message)
         outcome = _compared(request, _read_back(request), reference, "the source")
+    if isinstance(outcome, MoverError):  # a copy gfal2 let a full disk cut short, unsaid
+        written = followed.bytes if followed is not None else 0
+        return full_disk(request.target.path, written) or outcome
     return outcome
 
 

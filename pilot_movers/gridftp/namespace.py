@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import errno
+import os
+import secrets
 import stat as stat_module
+import tempfile
 from typing import Any, Callable, Optional, TypeVar
 
 import gfal2
 
 from pilot_movers.checksums import Checksum
 from pilot_movers.engine.contract import FileStat
-from pilot_movers.errors import MoverError
+from pilot_movers.errors import MoverError, NoSpace
 from pilot_movers.gridftp.contexts import ContextPool
 from pilot_movers.gridftp.errors import from_gerror
 from pilot_movers.values import Location
@@ -55,3 +58,33 @@ class Gfal2Namespace:
 
     def remove(self, location: Location) -> None:
         self._call(f"remove {location.url}", lambda c: c.unlink(location.url), missing_ok=True)
+
+    def refuses_space(self, directory: Location, timeout: int) -> Optional[NoSpace]:
+        """Whether the server refuses even one byte in ``directory`` for want of space. A GridFTP
+        server whose disk filled mid-upload resets the data channel before its control reply
+        ("No space left on device") reaches gfal2; a 1-byte upload gets that reply every time."""
+        probe = directory.join(f".pilot-movers-space-{secrets.token_hex(4)}.part")
+        descriptor, local = tempfile.mkstemp(prefix="pilot-movers-space-")
+        try:
+            os.write(descriptor, b"\0")
+            os.close(descriptor)
+
+            def upload(context: Any) -> None:
+                params = context.transfer_parameters()
+                params.timeout = timeout
+                params.overwrite = True
+                context.filecopy(params, f"file://{local}", probe.url)
+
+            try:
+                self._call(f"a 1-byte upload to {directory.url}", upload)
+            except NoSpace as refused:
+                return refused
+            except MoverError:
+                return None
+            return None
+        finally:
+            os.unlink(local)
+            try:
+                self.remove(probe)
+            except MoverError:
+                pass

@@ -22,8 +22,10 @@ only ``insecure_for_tests_only`` turns it off, with a warning in the log.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import secrets
 import threading
 from dataclasses import dataclass
 from typing import Any, Literal, Optional
@@ -43,6 +45,7 @@ from pilot_movers.engine.settings import TransferSettings
 from pilot_movers.errors import (
     ChecksumMismatch,
     MoverError,
+    NoSpace,
     Scope,
     ServiceUnavailable,
     SizeMismatch,
@@ -288,7 +291,7 @@ class HTTPSMover(Mover):
                 body = self._put(handle, size, request)
             except MoverError as exc:
                 if http_status(exc) != 409:  # 409 Conflict: the directory is missing
-                    raise
+                    raise self._full_or(exc, request) from None
                 self.session.make_parents(target)
                 body = self._put(handle, size, request)
         if body.sent != size:
@@ -298,6 +301,41 @@ class HTTPSMover(Mover):
         server_sums = self._server_checksums(target, request)
         compared = _compare(checksums, server_sums, what=target.url, sent=True)
         return Copied(size, checksums, verified=compared and request.expected_checksum is None)
+
+    def _full_or(self, error: MoverError, request: CopyRequest) -> MoverError:
+        """A PUT whose connection the server closed with no answer at all may have met a full
+        disk: XrdHttp 5.5 answers nothing then, not even 507. When the server still answers a
+        PROPFIND of the directory and closes a 1-byte PUT there the same way, the disk is full
+        (inferred, and said so); otherwise ``error`` stands."""
+        if http_status(error) is not None or not error.transient or request.clock.cancelled.is_set():
+            return error
+        directory = request.target.parent
+        probe = directory.join(f".pilot-movers-space-{secrets.token_hex(4)}.part")
+        try:
+            self.session.stat(directory)
+        except MoverError:
+            return error  # the server itself is gone: a retry may help
+        try:
+            response = self.session.request(
+                "PUT", probe, expected=(200, 201, 204), scope=Scope.DESTINATION, data=b"\0", writing=True
+            )
+            response.close()
+        except MoverError as refused:
+            if isinstance(refused, NoSpace):
+                return refused
+            if http_status(refused) is None and refused.transient:
+                return NoSpace(
+                    f"{error.message}; the server answers for {directory.url} but closes even a 1-byte "
+                    "upload there without a reply: its disk is full (XrdHttp says nothing else then)",
+                    errno=errno.ENOSPC,
+                )
+            return error
+        finally:
+            try:
+                self.session.delete(probe)
+            except MoverError:
+                pass
+        return error
 
     def _put(self, handle: Any, size: int, request: CopyRequest) -> UploadBody:
         handle.seek(0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, Optional
 
 from pilot_movers.errors import (
@@ -31,6 +32,7 @@ ERR_OPERATION_INTERRUPTED = 207
 ERR_NOT_FOUND = 304
 ERR_CHECKSUM = 305
 ERR_ERROR_RESPONSE = 400
+ERR_LOCAL_ERROR = 402  # errLocalError: a local file the client reads or writes (errno says why)
 
 # XProtocol.hh: kXR_* errors a server sends with errErrorResponse.
 KXR_NOT_AUTHORIZED, KXR_NOT_FOUND, KXR_SERVER_ERROR, KXR_NO_SERVER = 3010, 3011, 3012, 3014
@@ -88,8 +90,10 @@ def from_status(
         return TransferTimeout(reason)
     if code == ERR_OPERATION_INTERRUPTED:
         return TransferCancelled(reason)
-    if code == ERR_OS_ERROR and number:
-        return from_oserror(OSError(number, message), scope=local_scope, what=what or "local file")
+    if code in (ERR_OS_ERROR, ERR_LOCAL_ERROR) and number:  # a full work dir: errLocalError, ENOSPC
+        return from_oserror(
+            OSError(number, message or os.strerror(number)), scope=local_scope, what=what or "local file"
+        )
     if code == ERR_DATA_ERROR:
         return TransferFailed(reason, transient=True)
     return TransferFailed(reason, transient=not status.fatal)

@@ -49,7 +49,15 @@ from pilot_movers.engine.contract import (
     Namespace,
 )
 from pilot_movers.engine.settings import TransferSettings
-from pilot_movers.errors import ChecksumMismatch, Scope, TransferFailed, as_mover_error
+from pilot_movers.errors import (
+    ChecksumMismatch,
+    MoverError,
+    Scope,
+    SizeMismatch,
+    TransferFailed,
+    as_mover_error,
+)
+from pilot_movers.oserrors import full_disk
 from pilot_movers.values import Location
 from pilot_movers.xrootd.errors import from_status
 from pilot_movers.xrootd.namespace import XRootDNamespace
@@ -257,10 +265,22 @@ class XRootDMover(Mover):
         )
         size = int(results.get("size") or 0)
         if request.target.is_local:
-            size = os.stat(request.target.path).st_size
+            landed = os.stat(request.target.path).st_size
+            if size and landed != size:  # the client let a local write fail unsaid (a full disk)
+                return _short_copy(request.target.path, landed, size)
+            size = landed
         # End to end: the target's checksum is computed on the target and compared with the
         # source's (or the job's) by the client: nothing left for the engine to look at.
         return Copied(size, checksums[:1], verified=bool(checksums), at_target=bool(checksums))
+
+
+def _short_copy(path: str, landed: int, size: int) -> MoverError:
+    """A download whose local copy holds fewer bytes than the source: the XRootD client's
+    end-to-end checksum is of the bytes it meant to write, not of the copy, and a local write it
+    lets fail (ENOSPC) goes unsaid. A full disk is NoSpace; anything else a truncated copy."""
+    return full_disk(path, landed, expected=size) or SizeMismatch(
+        f"{path} holds {landed} bytes, the source {size}", transient=True
+    )
 
 
 def channel_login(proxy: Optional[str]) -> Optional[str]:

@@ -367,3 +367,102 @@ def test_two_jobs_in_one_process_each_use_their_own_users_proxy(grid, stored, tm
         for name in names:
             assert file_checksum(tmp_path / f"user-{round_}" / name) == file_checksum(base / name)
             assert not (tmp_path / f"stranger-{round_}" / name).exists()
+
+
+def test_an_expired_pilot_proxy_at_the_logon_says_whose_proxy_expired_and_what_to_do(grid, stored, tmp_path):
+    """Issue 18: the pilot's own proxy, presented to MyProxy, had expired; the job said only
+    ``tls alert certificate expired``, with the user's credential blamed."""
+    import datetime
+
+    expired = tmp_path / "expired-pilot.pem"
+    make_proxy(
+        grid.pilot,
+        expired,
+        hours=12,
+        not_before=datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=13),
+    )
+    queue = tmp_path / "q.json"
+    queue.write_text(
+        json.dumps({"myproxy": {"server": "localhost", "port": grid.myproxy_port, "retrieve_with": "pilot-proxy"}})
+    )
+    out = tmp_path / "work"
+    env = {**os.environ, "X509_USER_PROXY": str(expired), "X509_CERT_DIR": str(grid.cert_dir)}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pilot_movers",
+            "run",
+            "--job-params",
+            f"globus-user={stored['trusted']}",
+            "--queue-config",
+            str(queue),
+            "--workdir",
+            str(out),
+            "--report",
+            str(tmp_path / "r.json"),
+            "--",
+            "true",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert (report["error"]["name"], report["error"]["code"], report["error"]["transient"]) == (
+        "CERTIFICATEHASEXPIRED",
+        1373,
+        False,
+    )
+    message = report["error"]["message"]
+    assert "the pilot's own proxy" in message and str(expired) in message
+    assert "expired at" in message and "Renew the pilot's proxy" in message
+    assert "tls alert" not in done.stderr
+
+
+@pytest.mark.parametrize("mover", ["gridftp", "xrootd", "https", "datahost"])
+def test_a_missing_trust_dir_is_a_configuration_error_before_any_transfer(grid, tmp_path, mover, request):
+    """Issue 18: X509_CERT_DIR naming no directory was reported as a server error, retried three
+    times, exit 3 (a pilot resubmitted for ever to a broken node). It is the node's
+    configuration: exit 1, BADQUEUECONFIGURATION, no transfer attempted."""
+    if mover == "gridftp":
+        directory = grid.gridftp_url("trust-dir/")
+    elif mover == "xrootd":
+        directory = grid.xrootd_url("trust-dir/")
+    elif mover == "https":
+        directory = grid.https_url("trust-dir/")
+    else:
+        datahost = request.getfixturevalue("datahost")
+        directory = f"datahost://{datahost.address}/griduser/"
+    queue = tmp_path / "q.json"
+    queue.write_text(json.dumps({"copytool": mover}))
+    env = {**os.environ, "X509_USER_PROXY": str(grid.user_proxy), "X509_CERT_DIR": str(tmp_path / "no-such-dir")}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pilot_movers",
+            "run",
+            "--job-params",
+            f"dir-in={directory} files-in=a.dat",
+            "--queue-config",
+            str(queue),
+            "--workdir",
+            str(tmp_path / "w"),
+            "--report",
+            str(tmp_path / "r.json"),
+            "--",
+            "true",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert (report["error"]["name"], report["error"]["transient"]) == ("BADQUEUECONFIGURATION", False)
+    assert "no-such-dir" in report["error"]["message"] and "IGTF" in report["error"]["message"]
+    assert not report["phases"].get("stage-in", {}).get("files"), "no transfer was attempted"

@@ -112,7 +112,9 @@ class MoverFaultSuite:
         queue = {"copytool": storage.mover, **storage.queue()}
         if transfer is not False:
             queue["transfer"] = dict(self.TIMINGS if transfer is None else transfer)
-        run = start_job(params, queue, workdir or tmp_path / "work", payload, environment=storage.environment())
+        run = start_job(
+            params, queue, workdir or tmp_path / "work", payload, environment=storage.environment(), files=tmp_path
+        )
         return run, name, checksum
 
     def under_way(self, run: JobRun, storage: StorageUnderTest, direction: str) -> float:

@@ -111,12 +111,15 @@ def start_job(
     payload: Sequence[str],
     *,
     environment: Optional[dict[str, str]] = None,
+    files: Optional[Path] = None,
 ) -> JobRun:
-    """Start ``pilot-movers -v run`` for ``job_params`` with ``queue`` as its queue config."""
-    workdir.parent.mkdir(parents=True, exist_ok=True)
-    queue_path = workdir.parent / f"{workdir.name}-queue.json"
+    """Start ``pilot-movers -v run`` for ``job_params`` with ``queue`` as its queue config; the
+    queue config and the report go to ``files`` (default: beside the work dir)."""
+    files = files or workdir.parent
+    files.mkdir(parents=True, exist_ok=True)
+    queue_path = files / f"{workdir.name}-queue.json"
     queue_path.write_text(json.dumps(queue))
-    report = workdir.parent / f"{workdir.name}-report.json"
+    report = files / f"{workdir.name}-report.json"
     command = [
         sys.executable,
         "-m",
