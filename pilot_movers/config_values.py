@@ -5,12 +5,14 @@ metadata says what it may hold::
 
     @dataclass(frozen=True)
     class PayloadSettings:
-        timeout: Optional[float] = field(default=None, metadata=DURATION | POSITIVE)
+        timeout: Optional[float] = option(None, DURATION, between(1, 30 * DAY))
 
 ``parse_options(PayloadSettings, {"timeout": "2h"}, where="[payload]")`` gives
 ``PayloadSettings(timeout=7200.0)``; an unknown key, a value of the wrong type, NaN, or a value out
-of range is a ConfigurationError naming the section, the key and the value. ``check_fields`` runs
-the same range checks on a value built in code (call it from ``__post_init__``).
+of range is a ConfigurationError naming the section, the key, the value and the allowed range.
+``check_fields`` runs the same range checks on a value built in code (call it from
+``__post_init__``). Every number a queue config sets has both bounds (``between``): an absurd
+value (``1e-300`` seconds, ``1e23`` workers) is refused when the file is loaded, not met later.
 """
 
 from __future__ import annotations
@@ -25,8 +27,24 @@ from pilot_movers.errors import ConfigurationError, MoverError
 
 T = TypeVar("T")
 
+#: Seconds and bytes, for writing ranges.
+MINUTE = 60
+HOUR = 3600
+DAY = 86400
+KIB = 1 << 10
+MIB = 1 << 20
+GIB = 1 << 30
+TIB = 1 << 40
+PIB = 1 << 50
+
 #: Field metadata: the value is a number of seconds, also written ``90s``, ``5m``, ``2h``, ``1d``.
 DURATION: Mapping[str, Any] = {"duration": True}
+#: ... a whole number of seconds (written as a number only; shown with its unit in messages).
+SECONDS: Mapping[str, Any] = {"unit": "seconds"}
+#: ... a number of hours.
+HOURS: Mapping[str, Any] = {"unit": "hours"}
+#: ... a number of bytes (messages show 1 MiB beside 1048576).
+BYTES: Mapping[str, Any] = {"unit": "bytes"}
 #: ... must be greater than zero.
 POSITIVE: Mapping[str, Any] = {"minimum": 0, "exclusive": True}
 #: ... must be zero or more.
@@ -37,13 +55,26 @@ AT_LEAST_ONE: Mapping[str, Any] = {"minimum": 1, "exclusive": False}
 FRACTION: Mapping[str, Any] = {"minimum": 0, "exclusive": True, "maximum": 1}
 
 
+def between(low: float, high: float) -> Mapping[str, Any]:
+    """Field metadata: the value must be from ``low`` to ``high``, both allowed
+    (``option(30.0, DURATION, between(1, HOUR))``)."""
+    if not low <= high:
+        raise ValueError(f"between({low}, {high}): the low end is above the high end")
+    return {"minimum": low, "exclusive": False, "maximum": high}
+
+
 #: ... the value is given to this function, which returns it in canonical form or raises.
 def normalised_by(function: Any) -> Mapping[str, Any]:
     return {"normalise": function}
 
 
 #: ... a TCP port.
-PORT: Mapping[str, Any] = {"minimum": 1, "exclusive": False, "maximum": 65535}
+PORT: Mapping[str, Any] = between(1, 65535)
+#: ... a number of tries of something (retries or attempts): at most 100.
+ATTEMPTS: Mapping[str, Any] = between(1, 100)
+RETRIES: Mapping[str, Any] = between(0, 100)
+#: ... a number of things in flight at once (files, connections, copy jobs): at most 1000.
+WORKERS: Mapping[str, Any] = between(1, 1000)
 
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
@@ -212,15 +243,44 @@ def _check_range(value: Any, metadata: Mapping[str, Any]) -> None:
         return
     if isinstance(value, float) and not math.isfinite(value):
         raise BadValue("must be a finite number")
-    minimum = metadata.get("minimum")
-    if minimum is not None:
-        if metadata.get("exclusive") and value <= minimum:
-            raise BadValue(f"must be greater than {minimum}")
-        if not metadata.get("exclusive") and value < minimum:
-            raise BadValue(f"must be at least {minimum}")
-    maximum = metadata.get("maximum")
-    if maximum is not None and value > maximum:
-        raise BadValue(f"must be at most {maximum}")
+    minimum, maximum = metadata.get("minimum"), metadata.get("maximum")
+    too_low = minimum is not None and (value <= minimum if metadata.get("exclusive") else value < minimum)
+    too_high = maximum is not None and value > maximum
+    if too_low or too_high:
+        raise BadValue(f"must be {describe_range(metadata)}")
+
+
+def describe_range(metadata: Mapping[str, Any]) -> str:
+    """The values a field's metadata allows, as messages and docs say it: ``from 1 to 100``,
+    ``from 0.1s to 1d``, ``greater than 0, at most 1``; empty when it sets no bound."""
+    minimum, maximum = metadata.get("minimum"), metadata.get("maximum")
+    low = None if minimum is None else _amount(minimum, metadata)
+    high = None if maximum is None else _amount(maximum, metadata)
+    if low is not None and metadata.get("exclusive"):
+        text = f"greater than {low}" + ("" if high is None else f", at most {high}")
+    elif low is not None:
+        text = f"at least {low}" if high is None else f"from {low} to {high}"
+    elif high is not None:
+        text = f"at most {high}"
+    else:
+        return ""
+    unit = metadata.get("unit")
+    return f"{text} {unit}" if unit in ("seconds", "hours") else text
+
+
+def _amount(value: float, metadata: Mapping[str, Any]) -> str:
+    """A bound as a reader (and the config file) writes it: ``90s``, ``1d``, ``1048576 (1 MiB)``."""
+    number = str(int(value)) if float(value).is_integer() else f"{value:g}"
+    if metadata.get("duration") and value:
+        for unit, seconds in (("d", DAY), ("h", HOUR), ("m", MINUTE)):
+            if value >= seconds and float(value / seconds).is_integer():
+                return f"{int(value // seconds)}{unit}"
+        return f"{number}s"
+    if metadata.get("unit") == "bytes" and value >= KIB:
+        for unit, size in (("PiB", PIB), ("TiB", TIB), ("GiB", GIB), ("MiB", MIB), ("KiB", KIB)):
+            if value >= size and float(value / size).is_integer():
+                return f"{number} ({int(value // size)} {unit})"
+    return number
 
 
 def _show(raw: Any) -> str:

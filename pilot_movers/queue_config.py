@@ -30,6 +30,7 @@ with the file, section, key and value named.
 from __future__ import annotations
 
 import configparser
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
@@ -217,6 +218,23 @@ class QueueConfig:
                 f"{self.source}: no storage named {name!r} in the queue's storages (known: {known})"
             )
         return url
+
+
+def knob_sections() -> list[tuple[str, type]]:
+    """Each section of typed knobs and the settings class it is read into: ``transfer``,
+    ``myproxy``, ``credentials``, ``payload``, then ``mover:NAME`` for each installed mover that
+    takes options. Every number among their fields has a declared range (``config_values.between``)."""
+    sections: list[tuple[str, type]] = [
+        ("transfer", TransferSettings),
+        ("myproxy", MyProxyOptions),
+        ("credentials", CredentialPolicy),
+        ("payload", PayloadSettings),
+    ]
+    for name in mover_names():
+        options = get_mover_class(name).Options
+        if dataclasses.fields(options):
+            sections.append((f"mover:{name}", options))
+    return sections
 
 
 def _movers_by_name(data: Mapping[str, Any], source: str) -> tuple[Mapping[str, Any], set[str]]:

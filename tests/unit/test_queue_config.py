@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import typing
+
 import pytest
 
+from pilot_movers.config_values import describe_range
 from pilot_movers.copyprefix import apply_copyprefix
+from pilot_movers.engine.settings import TransferSettings
 from pilot_movers.errors import ConfigurationError, Phase
 from pilot_movers.local.mover import LocalOptions
-from pilot_movers.queue_config import QueueConfig
+from pilot_movers.queue_config import QueueConfig, knob_sections
 
 
 def test_json_and_ini_give_the_same_typed_config(tmp_path):
@@ -50,11 +56,11 @@ def test_json_and_ini_give_the_same_typed_config(tmp_path):
         ('{"copytol": "x"}', "unknown key(s) copytol"),
         ('{"transfer": {"max_attempts": "many"}}', "[transfer]: max_attempts = 'many': not a whole number"),
         ('{"transfer": {"retries": 3}}', "unknown setting 'retries'"),
-        ('{"transfer": {"max_attempts": 0}}', "max_attempts = 0: must be at least 1"),
+        ('{"transfer": {"max_attempts": 0}}', "max_attempts = 0: must be from 1 to 100"),
         ('{"transfer": {"checksum_algorithm": "crc99"}}', "unknown checksum algorithm"),
         ('{"transfer": {"stall_timeout": "nan"}}', "stall_timeout = 'nan': must be a finite number"),
         ('{"transfer": {"stall_timeout": NaN}}', "stall_timeout = nan: must be a finite number"),
-        ('{"transfer": {"timeout_base": -1}}', "timeout_base = -1: must be greater than 0"),
+        ('{"transfer": {"timeout_base": -1}}', "timeout_base = -1: must be from 0.1s to 7d"),
         ('{"transfer": {"concurrency": null}}', "concurrency = None: a value is required"),
         ('{"transfer": {"concurrency": [4]}}', "concurrency = [4]: not a whole number"),
         ('{"transfer": {"overwrite": "perhaps"}}', "overwrite = 'perhaps': not a boolean"),
@@ -66,12 +72,15 @@ def test_json_and_ini_give_the_same_typed_config(tmp_path):
         ("{not json", "not valid JSON"),
         ('{"myproxy": {"servr": "mp.example.org"}}', "[myproxy]: unknown setting 'servr'"),
         ('{"myproxy": {"retrieve_with": "telepathy"}}', "retrieve_with = 'telepathy': use one of"),
-        ('{"myproxy": {"port": 99999}}', "port = 99999: must be at most 65535"),
-        ('{"payload": {"timeout": -5}}', "[payload]: timeout = -5: must be greater than 0"),
+        ('{"myproxy": {"port": 99999}}', "port = 99999: must be from 1 to 65535"),
+        ('{"payload": {"timeout": -5}}', "[payload]: timeout = -5: must be from 1s to 30d"),
         ('{"payload": {"timout": 5}}', "[payload]: unknown setting 'timout'"),
         ('{"credentials": {"require_rfc3820": "sometimes"}}', "require_rfc3820 = 'sometimes': not a boolean"),
         ('{"movers": {"local": {"mode": "teleport"}}}', "[mover:local]: mode = 'teleport': use one of copy"),
-        ('{"movers": {"local": {"block_size": 0}}}', "[mover:local]: block_size = 0: must be at least 1"),
+        (
+            '{"movers": {"local": {"block_size": 0}}}',
+            "[mover:local]: block_size = 0: must be from 1024 (1 KiB) to 268435456 (256 MiB)",
+        ),
         ('{"movers": {"local": {"colour": "red"}}}', "[mover:local]: unknown setting 'colour'"),
         ('{"movers": {"nosuch": {}}}', "[mover:nosuch]: no mover named 'nosuch' is installed"),
         ('{"copytool": "nosuch"}', "copytool: no mover named 'nosuch' is installed"),
@@ -102,3 +111,108 @@ def test_copyprefix_rewrites_urls():
 def test_a_missing_file_is_a_configuration_error(tmp_path):
     with pytest.raises(ConfigurationError, match="cannot read queue config"):
         QueueConfig.load(tmp_path / "nope.json")
+
+
+# -- every number has a range -------------------------------------------------------------------
+
+
+def _numeric_knobs() -> list[tuple[str, str, dataclasses.Field]]:
+    found = []
+    for section, cls in knob_sections():
+        hints = typing.get_type_hints(cls)
+        for field in dataclasses.fields(cls):
+            kind = hints[field.name]
+            arguments = [a for a in typing.get_args(kind) if a is not type(None)]
+            if kind in (int, float) or (len(arguments) == 1 and arguments[0] in (int, float)):
+                found.append((section, field.name, field))
+    return found
+
+
+NUMERIC_KNOBS = _numeric_knobs()
+
+
+def _config_with(section: str, key: str, value: object) -> dict:
+    if section.startswith("mover:"):
+        return {"movers": {section[len("mover:") :]: {key: value}}}
+    return {section: {key: value}}
+
+
+def test_every_numeric_knob_declares_a_lower_and_an_upper_bound():
+    unbounded = [
+        f"[{section}] {name}"
+        for section, name, field in NUMERIC_KNOBS
+        if field.metadata.get("minimum") is None or field.metadata.get("maximum") is None
+    ]
+    assert not unbounded, f"give these a range with option(..., between(low, high)): {unbounded}"
+    assert len(NUMERIC_KNOBS) > 40
+
+
+@pytest.mark.parametrize(("section", "key", "field"), NUMERIC_KNOBS, ids=[f"{s}.{k}" for s, k, _ in NUMERIC_KNOBS])
+def test_a_value_at_each_bound_is_accepted_and_one_beyond_it_refused_naming_the_range(section, key, field):
+    low, high = field.metadata["minimum"], field.metadata["maximum"]
+    step = 1 if isinstance(low, int) and isinstance(high, int) else max(low, 0.001)
+    where = f"q.json [{section}]: {key} = "
+    for bound in ([] if field.metadata.get("exclusive") else [low]) + [high]:
+        config = QueueConfig.from_dict(_config_with(section, key, bound), source="q.json")
+        options = config.mover_options(section[len("mover:") :]) if section.startswith("mover:") else None
+        assert getattr(options or getattr(config, section), key) == bound
+    for beyond in (low if field.metadata.get("exclusive") else low - step, high + step):
+        with pytest.raises(ConfigurationError) as caught:
+            QueueConfig.from_dict(_config_with(section, key, beyond), source="q.json")
+        assert where in caught.value.message
+        assert caught.value.message.endswith(f": must be {describe_range(field.metadata)}")
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("stall_timeout = 1e-300", "[transfer]: stall_timeout = '1e-300': must be from 0.1s to 1d"),
+        ("backoff_max = 1e308", "[transfer]: backoff_max = '1e308': must be from 0 to 1h"),
+        ("concurrency = 1e23", "[transfer]: concurrency = '1e23': not a whole number"),
+        (
+            "concurrency = 100000000000000000000000",
+            "[transfer]: concurrency = '100000000000000000000000': must be from 1 to 1000",
+        ),
+        ("max_attempts = 1000", "[transfer]: max_attempts = '1000': must be from 1 to 100"),
+        ("timeout_max = 1e9", "[transfer]: timeout_max = '1e9': must be from 0.1s to 7d"),
+        ("stall_timeout = inf", "[transfer]: stall_timeout = 'inf': must be a finite number"),
+        ("stall_timeout = -nan", "[transfer]: stall_timeout = '-nan': must be a finite number"),
+    ],
+)
+def test_the_absurd_values_of_issue_18_are_refused_naming_file_section_key_value_and_range(tmp_path, line, message):
+    path = tmp_path / "q.ini"
+    path.write_text(f"[transfer]\n{line}\n")
+    with pytest.raises(ConfigurationError) as caught:
+        QueueConfig.load(path)
+    assert caught.value.message == f"{path} {message}"
+
+
+@pytest.mark.parametrize(
+    ("transfer", "message"),
+    [
+        ({"stall_timeout": 1e-300}, "stall_timeout = 1e-300: must be from 0.1s to 1d"),
+        ({"backoff_max": 1e308}, "backoff_max = 1e+308: must be from 0 to 1h"),
+        ({"concurrency": 1e23}, "concurrency = 1e+23: must be from 1 to 1000"),
+        ({"concurrency": 10**23}, "concurrency = 100000000000000000000000: must be from 1 to 1000"),
+    ],
+)
+def test_the_absurd_values_of_issue_18_are_refused_in_json_too(tmp_path, transfer, message):
+    path = tmp_path / "q.json"
+    path.write_text(json.dumps({"transfer": transfer}))
+    with pytest.raises(ConfigurationError) as caught:
+        QueueConfig.load(path)
+    assert caught.value.message == f"{path} [transfer]: {message}"
+
+
+def test_a_value_built_in_code_is_held_to_the_same_ranges():
+    with pytest.raises(ConfigurationError, match=r"\[transfer\]: concurrency = 5000: must be from 1 to 1000"):
+        TransferSettings(concurrency=5000)
+    with pytest.raises(ConfigurationError, match=r"\[mover:local\]: block_size = 1: must be from 1024 \(1 KiB\)"):
+        LocalOptions(block_size=1)
+
+
+def test_small_ci_values_are_allowed():
+    config = QueueConfig.from_dict(
+        {"transfer": {"stall_timeout": "1s", "backoff_initial": 0, "watchdog_interval": 0.01, "timeout_base": 1}}
+    )
+    assert (config.transfer.stall_timeout, config.transfer.backoff_initial) == (1.0, 0.0)
