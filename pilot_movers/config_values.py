@@ -188,6 +188,8 @@ def convert(raw: Any, kind: Any, metadata: Mapping[str, Any] = _NO_METADATA) -> 
 def _boolean(raw: Any) -> bool:
     if isinstance(raw, bool):
         return raw
+    if isinstance(raw, (int, float)):  # JSON's 1 or 0.0 where true or false belongs
+        raise BadValue("not a boolean (in JSON use true or false)")
     text = _text(raw).lower()
     if text in TRUE_WORDS:
         return True
@@ -215,7 +217,10 @@ def _number(raw: Any, duration: bool) -> float:
     if isinstance(raw, bool):
         raise BadValue("not a number")
     if isinstance(raw, (int, float)):
-        value = float(raw)
+        try:
+            value = float(raw)
+        except OverflowError:  # a JSON integer of 400 digits
+            raise BadValue("must be a finite number") from None
     else:
         text = _text(raw)
         match = _DURATION.match(text) if duration else None

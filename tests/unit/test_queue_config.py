@@ -216,3 +216,25 @@ def test_small_ci_values_are_allowed():
         {"transfer": {"stall_timeout": "1s", "backoff_initial": 0, "watchdog_interval": 0.01, "timeout_base": 1}}
     )
     assert (config.transfer.stall_timeout, config.transfer.backoff_initial) == (1.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("transfer", "message"),
+    [
+        ({"overwrite": 1}, "overwrite = 1: not a boolean (in JSON use true or false)"),
+        ({"overwrite": 0.0}, "overwrite = 0.0: not a boolean (in JSON use true or false)"),
+        ({"concurrency": True}, "concurrency = True: not a whole number"),
+        ({"stall_timeout": False}, "stall_timeout = False: not a number"),
+        ({"stall_timeout": 10**400}, "stall_timeout = 1000000000"),
+        ({"concurrency": 4.5}, "concurrency = 4.5: not a whole number"),
+    ],
+)
+def test_a_boolean_given_as_a_number_or_a_number_as_a_boolean_is_refused(transfer, message):
+    with pytest.raises(ConfigurationError) as caught:
+        QueueConfig.from_dict({"transfer": transfer}, source="q.json")
+    assert f"q.json [transfer]: {message}" in caught.value.message
+
+
+def test_ini_spells_booleans_as_words_or_1_and_0():
+    for word, value in (("yes", True), ("1", True), ("off", False), ("0", False)):
+        assert QueueConfig.from_ini(f"[transfer]\noverwrite = {word}\n").transfer.overwrite is value
