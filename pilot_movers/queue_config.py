@@ -33,6 +33,7 @@ import configparser
 import dataclasses
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Union
 
@@ -47,6 +48,9 @@ from pilot_movers.payload import PayloadSettings
 from pilot_movers.registry import get_mover_class, mover_names
 from pilot_movers.values import Location
 
+#: The most bytes a queue config file may have: a queue config is a few KiB; a larger file is
+#: not one (``/dev/zero``, a log file given by mistake) and is refused without being read.
+MAX_SIZE = 1 << 20
 TOP_LEVEL_KEYS = ("copytool", "copytoolin", "se", "copyprefix", "copyprefixin")
 SECTIONS = ("transfer", "movers", "myproxy", "credentials", "payload", "storages")
 
@@ -80,13 +84,10 @@ class QueueConfig:
 
     @classmethod
     def load(cls, path: Union[str, os.PathLike[str]]) -> QueueConfig:
-        """Read JSON (``.json``, or text starting with ``{``) or INI."""
+        """Read JSON (``.json``, or text starting with ``{``) or INI from a regular file of at
+        most ``MAX_SIZE`` bytes; anything else (a FIFO, a device, a directory) is refused unread."""
         path = os.fspath(path)
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read()
-        except OSError as exc:
-            raise ConfigurationError(f"cannot read queue config {path}: {exc.strerror}") from exc
+        data = _read_small_file(path)
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -235,6 +236,52 @@ def knob_sections() -> list[tuple[str, type]]:
         if dataclasses.fields(options):
             sections.append((f"mover:{name}", options))
     return sections
+
+
+def _read_small_file(path: str) -> bytes:
+    """The bytes of the regular file ``path``, at most ``MAX_SIZE``. What is not a regular file is
+    refused before it is opened (a FIFO would block, a device may never end or act on open), and
+    again after (opened without blocking), in case the path was replaced in between."""
+    try:
+        _refuse_unless_regular(path, os.stat(path))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read queue config {path}: {exc.strerror}") from exc
+    except ValueError:  # a NUL in the path
+        raise ConfigurationError(f"cannot read queue config {path!r}: not a valid path") from None
+    with os.fdopen(fd, "rb") as handle:
+        status = os.fstat(fd)
+        _refuse_unless_regular(path, status)
+        if status.st_size > MAX_SIZE:
+            raise ConfigurationError(
+                f"cannot read queue config {path}: it has {status.st_size} bytes, more than the "
+                f"{MAX_SIZE >> 20} MiB a queue config may have"
+            )
+        try:
+            data = handle.read(MAX_SIZE + 1)  # a file that says it is small may still grow (/proc)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read queue config {path}: {exc.strerror}") from exc
+    if len(data) > MAX_SIZE:
+        raise ConfigurationError(
+            f"cannot read queue config {path}: it has more than the {MAX_SIZE >> 20} MiB a queue config may have"
+        )
+    return data
+
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _refuse_unless_regular(path: str, status: os.stat_result) -> None:
+    if stat.S_ISREG(status.st_mode):
+        return
+    kind = next((name for test, name in _FILE_KINDS if test(status.st_mode)), "of an unknown kind")
+    raise ConfigurationError(f"cannot read queue config {path}: it is {kind}, not a regular file")
 
 
 def _movers_by_name(data: Mapping[str, Any], source: str) -> tuple[Mapping[str, Any], set[str]]:

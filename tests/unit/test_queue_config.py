@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
+import time
 import typing
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +18,7 @@ from pilot_movers.copyprefix import apply_copyprefix
 from pilot_movers.engine.settings import TransferSettings
 from pilot_movers.errors import ConfigurationError, Phase
 from pilot_movers.local.mover import LocalOptions
-from pilot_movers.queue_config import QueueConfig, knob_sections
+from pilot_movers.queue_config import MAX_SIZE, QueueConfig, knob_sections
 
 
 def test_json_and_ini_give_the_same_typed_config(tmp_path):
@@ -238,3 +243,88 @@ def test_a_boolean_given_as_a_number_or_a_number_as_a_boolean_is_refused(transfe
 def test_ini_spells_booleans_as_words_or_1_and_0():
     for word, value in (("yes", True), ("1", True), ("off", False), ("0", False)):
         assert QueueConfig.from_ini(f"[transfer]\noverwrite = {word}\n").transfer.overwrite is value
+
+
+# -- what is not a small regular file is refused unread -----------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m pilot_movers ARGS`` on this checkout's code; a hang fails the test after 30 s."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "pilot_movers", *args], capture_output=True, text=True, timeout=30, cwd=ROOT, env=env
+    )
+
+
+def dry_run(queue_config: Path | str) -> subprocess.CompletedProcess[str]:
+    return cli("run", "--dry-run", "--queue-config", str(queue_config), "--job-params", "dir-in=/tmp files-in=a")
+
+
+def assert_refused_in_one_sentence(done: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("pilot-movers: BADQUEUECONFIGURATION (1341): ")
+    for fragment in fragments:
+        assert fragment in done.stderr
+
+
+@pytest.fixture
+def fifo(tmp_path: Path) -> Path:
+    path = tmp_path / "queue.json"
+    os.mkfifo(path)
+    return path
+
+
+def test_a_fifo_is_refused_at_once_not_waited_on(fifo):
+    started = time.monotonic()
+    assert_refused_in_one_sentence(dry_run(fifo), f"{fifo}: it is a FIFO (named pipe), not a regular file")
+    assert time.monotonic() - started < 20
+
+
+def test_doctor_reports_a_fifo_as_a_problem_without_waiting_on_it(fifo):
+    done = cli("doctor", "--queue-config", str(fifo), "--json")
+    assert "Traceback" not in done.stderr
+    findings = json.loads(done.stdout)["findings"]
+    (queue,) = [f for f in findings if f["check"] == "queue config"]
+    assert queue["status"] == "problem" and "it is a FIFO (named pipe), not a regular file" in queue["message"]
+
+
+@pytest.mark.parametrize(("path", "kind"), [("/dev/zero", "a character device"), ("/dev/null", "a character device")])
+def test_a_device_is_refused_unread(path, kind):
+    if not os.path.exists(path):
+        pytest.fail(f"{path} is needed for this test")
+    assert_refused_in_one_sentence(dry_run(path), f"{path}: it is {kind}, not a regular file")
+
+
+def test_a_directory_is_refused(tmp_path):
+    assert_refused_in_one_sentence(dry_run(tmp_path), f"{tmp_path}: it is a directory, not a regular file")
+
+
+def test_a_file_over_the_size_cap_is_refused_naming_the_cap(tmp_path):
+    path = tmp_path / "queue.json"
+    path.write_text("{" + " " * MAX_SIZE + "}")
+    assert_refused_in_one_sentence(dry_run(path), f"it has {MAX_SIZE + 2} bytes, more than the 1 MiB")
+    at_cap = tmp_path / "at-cap.json"
+    at_cap.write_text('{"copytool": "local"}'.ljust(MAX_SIZE))
+    assert QueueConfig.load(at_cap).copytool == "local"
+
+
+def test_a_file_that_grows_past_the_cap_while_read_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / "queue.json"
+    path.write_text("{" + " " * MAX_SIZE + "}")
+    real_fstat = os.fstat
+    monkeypatch.setattr(os, "fstat", lambda fd: os.stat_result((*real_fstat(fd)[:6], 0, *real_fstat(fd)[7:])))
+    with pytest.raises(ConfigurationError, match="it has more than the 1 MiB a queue config may have"):
+        QueueConfig.load(path)
+
+
+@pytest.mark.timeout(10)
+def test_a_fifo_put_in_place_after_the_check_is_refused_without_blocking(tmp_path, fifo, monkeypatch):
+    regular = tmp_path / "regular.json"
+    regular.write_text("{}")
+    real_stat = os.stat
+    monkeypatch.setattr(os, "stat", lambda path, *a, **k: real_stat(regular if str(path) == str(fifo) else path))
+    with pytest.raises(ConfigurationError, match="it is a FIFO"):
+        QueueConfig.load(fifo)  # opened without O_NONBLOCK this would wait for a writer forever
