@@ -33,6 +33,7 @@ import configparser
 import dataclasses
 import json
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Union
@@ -51,6 +52,8 @@ from pilot_movers.values import Location
 #: The most bytes a queue config file may have: a queue config is a few KiB; a larger file is
 #: not one (``/dev/zero``, a log file given by mistake) and is refused without being read.
 MAX_SIZE = 1 << 20
+#: The deepest JSON a queue config may nest (its sections nest 4 levels; PanDA queuedata a few more).
+MAX_NESTING = 32
 TOP_LEVEL_KEYS = ("copytool", "copytoolin", "se", "copyprefix", "copyprefixin")
 SECTIONS = ("transfer", "movers", "myproxy", "credentials", "payload", "storages")
 
@@ -98,10 +101,14 @@ class QueueConfig:
 
     @classmethod
     def from_json(cls, text: str, *, source: str = "<json>") -> QueueConfig:
+        if _json_nesting_exceeds(text, MAX_NESTING):
+            raise ConfigurationError(f"{source}: not a queue config: JSON nested more than {MAX_NESTING} levels deep")
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ConfigurationError(f"{source}: not valid JSON: {exc}") from exc
+        except ValueError:  # an integer of more digits than Python converts (4300)
+            raise ConfigurationError(f"{source}: not valid JSON: a number has too many digits") from None
         if not isinstance(data, dict):
             raise ConfigurationError(f"{source}: the top level must be an object")
         return cls.from_dict(data, source=source)
@@ -112,7 +119,7 @@ class QueueConfig:
         try:
             parser.read_string(text, source=source)
         except configparser.Error as exc:
-            raise ConfigurationError(f"{source}: not valid INI: {exc}") from exc
+            raise ConfigurationError(_ini_error(exc, text, source)) from None
         data: dict[str, Any] = {"movers": {}}
         for section in parser.sections():
             values = dict(parser.items(section))
@@ -266,6 +273,61 @@ def _read_small_file(path: str) -> bytes:
             f"cannot read queue config {path}: it has more than the {MAX_SIZE >> 20} MiB a queue config may have"
         )
     return data
+
+
+_JSON_SYNTAX = re.compile(r'["\\\[\]{}]')
+
+
+def _json_nesting_exceeds(text: str, limit: int) -> bool:
+    """Whether JSON ``text`` opens more than ``limit`` arrays and objects inside one another (the
+    parser recurses per level: 100,000 levels are a RecursionError). Looks only at brackets,
+    quotes and backslashes; text that is not JSON is left to the parser to refuse."""
+    depth = 0
+    in_string = False
+    escaped = -1  # the position of a character a backslash escapes
+    for match in _JSON_SYNTAX.finditer(text):
+        char, at = match.group(), match.start()
+        if in_string:
+            if at == escaped:
+                continue
+            if char == "\\":
+                escaped = at + 1
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def _ini_error(exc: configparser.Error, text: str, source: str) -> str:
+    """One line for configparser's error: the file, the line number and what is wrong there."""
+    lines = text.splitlines()
+
+    def shown(lineno: int) -> str:
+        line = lines[lineno - 1].strip() if 0 < lineno <= len(lines) else ""
+        return repr(line if len(line) <= 60 else line[:57] + "...")
+
+    if isinstance(exc, configparser.DuplicateSectionError):
+        return f"{source} line {exc.lineno}: not valid INI: section [{exc.section}] is given twice"
+    if isinstance(exc, configparser.DuplicateOptionError):
+        return f"{source} line {exc.lineno}: not valid INI: {exc.option} is given twice in [{exc.section}]"
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        what = "is not a [section] header" if exc.line.lstrip().startswith("[") else "comes before any [section]"
+        return f"{source} line {exc.lineno}: not valid INI: {shown(exc.lineno)} {what}"
+    if isinstance(exc, configparser.ParsingError) and exc.errors:
+        lineno = exc.errors[0][0]
+        first = lines[lineno - 1].lstrip() if 0 < lineno <= len(lines) else ""
+        what = "is not a [section] header" if first.startswith("[") else "is not a [section] header or key = value"
+        more = len(exc.errors) - 1
+        also = f" (and {more} more bad line{'s' if more > 1 else ''} after it)" if more else ""
+        return f"{source} line {lineno}: not valid INI: {shown(lineno)} {what}{also}"
+    return f"{source}: not valid INI: {str(exc).splitlines()[0]}"
 
 
 _FILE_KINDS = (

@@ -328,3 +328,69 @@ def test_a_fifo_put_in_place_after_the_check_is_refused_without_blocking(tmp_pat
     monkeypatch.setattr(os, "stat", lambda path, *a, **k: real_stat(regular if str(path) == str(fifo) else path))
     with pytest.raises(ConfigurationError, match="it is a FIFO"):
         QueueConfig.load(fifo)  # opened without O_NONBLOCK this would wait for a writer forever
+
+
+# -- text that is not a queue config: one line saying where and what ----------------------------
+
+
+def test_json_nested_100000_deep_is_refused_in_one_sentence_not_a_recursion_error(tmp_path):
+    path = tmp_path / "queue.json"
+    path.write_text('{"transfer": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    assert_refused_in_one_sentence(dry_run(path), f"{path}: not a queue config: JSON nested more than 32 levels deep")
+
+
+@pytest.mark.parametrize(
+    ("text", "deep"),
+    [
+        ('{"a": "' + "[" * 100 + '"}', False),  # brackets in a string do not nest
+        ('{"a": "\\\\", "b": ' + "[" * 40 + "]" * 40 + "}", True),  # an escaped backslash ends no string
+        ('{"a": "\\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}', False),  # nor does an escaped quote
+        ("[" * 32 + "]" * 32, False),
+        ("[" * 33 + "]" * 33, True),
+    ],
+)
+def test_nesting_is_counted_outside_strings_only(text, deep):
+    try:
+        QueueConfig.from_json(text)
+        refused = ""
+    except ConfigurationError as exc:
+        refused = exc.message
+    assert ("JSON nested more than 32 levels deep" in refused) is deep
+
+
+def test_a_json_number_of_5000_digits_is_refused_in_one_sentence(tmp_path):
+    path = tmp_path / "queue.json"
+    path.write_text('{"transfer": {"concurrency": ' + "1" * 5000 + "}}")
+    with pytest.raises(ConfigurationError, match="not valid JSON: a number has too many digits"):
+        QueueConfig.load(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "[transfer]\nmax_attempts\n= 3\n[oops\n",
+            "line 2: not valid INI: 'max_attempts' is not a [section] header or",
+        ),
+        ("[queue]\ncopytool = local\n[transfer\n", "line 3: not valid INI: '[transfer' is not a [section] header"),
+        ("copytool = local\n", "line 1: not valid INI: 'copytool = local' comes before any [section]"),
+        ("[transfer]\nconcurrency = 2\n[transfer]\n", "line 3: not valid INI: section [transfer] is given twice"),
+        (
+            "[transfer]\nconcurrency = 2\nConcurrency = 3\n",
+            "line 3: not valid INI: concurrency is given twice in [transfer]",
+        ),
+    ],
+)
+def test_an_ini_syntax_error_is_one_line_naming_file_line_and_fault(tmp_path, text, message):
+    path = tmp_path / "queue.ini"
+    path.write_text(text)
+    assert_refused_in_one_sentence(dry_run(path), f"{path} {message}")
+
+
+def test_an_ini_file_with_several_bad_lines_says_the_first_and_how_many_more():
+    with pytest.raises(ConfigurationError) as caught:
+        QueueConfig.from_ini("[transfer]\nmax_attempts\n= 3\n[oops\n", source="q.ini")
+    assert caught.value.message == (
+        "q.ini line 2: not valid INI: 'max_attempts' is not a [section] header or key = value "
+        "(and 2 more bad lines after it)"
+    )
