@@ -63,9 +63,10 @@ def between(low: float, high: float) -> Mapping[str, Any]:
     return {"minimum": low, "exclusive": False, "maximum": high}
 
 
-#: ... the value is given to this function, which returns it in canonical form or raises.
-def normalised_by(function: Any) -> Mapping[str, Any]:
-    return {"normalise": function}
+#: ... the value is given to this function, which returns it in canonical form or raises;
+#: ``allowed`` says what it takes, for the docs.
+def normalised_by(function: Any, allowed: str = "") -> Mapping[str, Any]:
+    return {"normalise": function, "allowed": allowed} if allowed else {"normalise": function}
 
 
 #: ... a TCP port.
@@ -271,6 +272,20 @@ def describe_range(metadata: Mapping[str, Any]) -> str:
         return ""
     unit = metadata.get("unit")
     return f"{text} {unit}" if unit in ("seconds", "hours") else text
+
+
+def describe_value(value: Any, metadata: Mapping[str, Any] = _NO_METADATA) -> str:
+    """A field's value as queue config writes it: ``2m``, ``4194304 (4 MiB)``, ``true``, ``a, b``;
+    ``unset`` for None."""
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return _amount(value, metadata)
+    if isinstance(value, tuple):
+        return ", ".join(map(str, value)) or "none"
+    return str(value)
 
 
 def _amount(value: float, metadata: Mapping[str, Any]) -> str:

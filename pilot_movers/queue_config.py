@@ -35,10 +35,11 @@ import json
 import os
 import re
 import stat
+import typing
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Literal, Mapping, Optional, Union
 
-from pilot_movers.config_values import parse_options
+from pilot_movers.config_values import describe_range, describe_value, parse_options
 from pilot_movers.copyprefix import apply_copyprefix, parse_copyprefix
 from pilot_movers.credentials.myproxy import MyProxyOptions
 from pilot_movers.credentials.policy import CredentialPolicy
@@ -243,6 +244,44 @@ def knob_sections() -> list[tuple[str, type]]:
         if dataclasses.fields(options):
             sections.append((f"mover:{name}", options))
     return sections
+
+
+def knobs_table() -> str:
+    """The Markdown table of docs/operators.md: each knob of each section (the movers this
+    distribution ships), its default and what it may be."""
+    rows = ["| section | key | default | allowed |", "|---|---|---|---|"]
+    for section, cls in knob_sections():
+        if not cls.__module__.startswith("pilot_movers."):
+            continue
+        hints = typing.get_type_hints(cls)
+        for knob in dataclasses.fields(cls):
+            default = describe_value(knob.default, knob.metadata)
+            rows.append(f"| `[{section}]` | `{knob.name}` | {default} | {_allowed(hints[knob.name], knob.metadata)} |")
+    return "\n".join(rows) + "\n"
+
+
+def _allowed(kind: Any, metadata: Mapping[str, Any]) -> str:
+    arguments = [a for a in typing.get_args(kind) if a is not type(None)]
+    optional = typing.get_origin(kind) is Union
+    if optional:
+        kind = arguments[0]
+    origin = typing.get_origin(kind)
+    if origin is Literal:
+        text = "one of " + ", ".join(f"`{choice}`" for choice in typing.get_args(kind))
+    elif origin is tuple:
+        text = "a comma-separated list"
+    elif kind is bool:
+        text = "true or false"
+    elif kind is str:
+        text = metadata.get("allowed") or "text"
+    else:
+        what = "a whole number" if kind is int else "a number"
+        if metadata.get("duration"):
+            what = "a duration"
+        elif metadata.get("unit") == "bytes":
+            what = "a number of bytes"
+        text = f"{what}, {describe_range(metadata)}"
+    return text + (", or unset" if optional else "")
 
 
 def _read_small_file(path: str) -> bytes:

@@ -44,7 +44,7 @@ class TransferSettings:
     """Files in flight at once, per mover."""
     overwrite: bool = False
     """Replace an existing destination instead of failing with FILEEXISTS."""
-    checksum_algorithm: str = option("adler32", normalised_by(normalise_algorithm))
+    checksum_algorithm: str = option("adler32", normalised_by(normalise_algorithm, "adler32 or md5"))
     """Algorithm to verify with when the file spec gives no expected checksum."""
     breaker_min_transfers: int = option(10, between(1, 1_000_000))
     """The phase aborts once at least this many transfers ended and ..."""

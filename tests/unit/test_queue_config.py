@@ -18,7 +18,7 @@ from pilot_movers.copyprefix import apply_copyprefix
 from pilot_movers.engine.settings import TransferSettings
 from pilot_movers.errors import ConfigurationError, Phase
 from pilot_movers.local.mover import LocalOptions
-from pilot_movers.queue_config import MAX_SIZE, QueueConfig, knob_sections
+from pilot_movers.queue_config import MAX_SIZE, QueueConfig, knob_sections, knobs_table
 
 
 def test_json_and_ini_give_the_same_typed_config(tmp_path):
@@ -393,4 +393,14 @@ def test_an_ini_file_with_several_bad_lines_says_the_first_and_how_many_more():
     assert caught.value.message == (
         "q.ini line 2: not valid INI: 'max_attempts' is not a [section] header or key = value "
         "(and 2 more bad lines after it)"
+    )
+
+
+def test_the_operators_doc_lists_every_knob_with_the_range_the_code_declares():
+    doc = (ROOT / "docs" / "operators.md").read_text()
+    start = doc.index("\n", doc.index("<!-- knobs table:")) + 1
+    table = doc[start : doc.index("<!-- end of knobs table -->")]
+    assert table == knobs_table(), (
+        "docs/operators.md's knobs table is out of date; replace it with the output of "
+        "python -c 'from pilot_movers.queue_config import knobs_table; print(knobs_table(), end=\"\")'"
     )
