@@ -100,13 +100,13 @@ def parse_options(cls: type[T], options: Mapping[str, Any], *, where: str) -> T:
         field = fields.get(name)
         if field is None:
             known = ", ".join(sorted(fields)) or "none"
-            raise ConfigurationError(f"{where}: unknown setting {key!r} (known: {known})")
+            raise ConfigurationError(f"{where}: unknown setting {_show(key)} (known: {known})")
         if name in values:
-            raise ConfigurationError(f"{where}: {key} is given twice")
+            raise ConfigurationError(f"{where}: {shorten(str(key))} is given twice")
         try:
             values[name] = convert(raw, hints[name], field.metadata)
         except BadValue as exc:
-            raise ConfigurationError(f"{where}: {key} = {_show(raw)}: {exc}") from None
+            raise ConfigurationError(f"{where}: {shorten(str(key))} = {_show(raw)}: {exc}") from None
     missing = [
         name
         for name, field in fields.items()
@@ -301,6 +301,11 @@ def _amount(value: float, metadata: Mapping[str, Any]) -> str:
             if value >= size and float(value / size).is_integer():
                 return f"{number} ({int(value // size)} {unit})"
     return number
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters (ending ``...``): a name from a file, in a message."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _show(raw: Any) -> str:

@@ -39,7 +39,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping, Optional, Union
 
-from pilot_movers.config_values import describe_range, describe_value, parse_options
+from pilot_movers.config_values import describe_range, describe_value, parse_options, shorten
 from pilot_movers.copyprefix import apply_copyprefix, parse_copyprefix
 from pilot_movers.credentials.myproxy import MyProxyOptions
 from pilot_movers.credentials.policy import CredentialPolicy
@@ -132,7 +132,7 @@ class QueueConfig:
                 data[section] = values
             else:
                 raise ConfigurationError(
-                    f"{source}: unknown section [{section}] (use [queue], [transfer], [myproxy], "
+                    f"{source}: unknown section [{shorten(section)}] (use [queue], [transfer], [myproxy], "
                     "[credentials], [payload], [mover:NAME] or [NAME] for an installed mover)"
                 )
         return cls.from_dict(data, source=source)
@@ -146,7 +146,7 @@ class QueueConfig:
         unknown = set(data) - set(TOP_LEVEL_KEYS) - set(SECTIONS)
         if unknown:
             raise ConfigurationError(
-                f"{source}: unknown key(s) {', '.join(sorted(unknown))} (known: "
+                f"{source}: unknown key(s) {_listed(unknown)} (known: "
                 f"{', '.join(TOP_LEVEL_KEYS + SECTIONS)}, or an installed mover's name)"
             )
         values: dict[str, Any] = {}
@@ -346,16 +346,17 @@ def _json_nesting_exceeds(text: str, limit: int) -> bool:
 
 def _ini_error(exc: configparser.Error, text: str, source: str) -> str:
     """One line for configparser's error: the file, the line number and what is wrong there."""
-    lines = text.splitlines()
+    lines = text.split("\n")  # as configparser counts them
 
     def shown(lineno: int) -> str:
         line = lines[lineno - 1].strip() if 0 < lineno <= len(lines) else ""
         return repr(line if len(line) <= 60 else line[:57] + "...")
 
     if isinstance(exc, configparser.DuplicateSectionError):
-        return f"{source} line {exc.lineno}: not valid INI: section [{exc.section}] is given twice"
+        return f"{source} line {exc.lineno}: not valid INI: section [{shorten(exc.section)}] is given twice"
     if isinstance(exc, configparser.DuplicateOptionError):
-        return f"{source} line {exc.lineno}: not valid INI: {exc.option} is given twice in [{exc.section}]"
+        section, option = shorten(exc.section), shorten(exc.option)
+        return f"{source} line {exc.lineno}: not valid INI: {option} is given twice in [{section}]"
     if isinstance(exc, configparser.MissingSectionHeaderError):
         what = "is not a [section] header" if exc.line.lstrip().startswith("[") else "comes before any [section]"
         return f"{source} line {exc.lineno}: not valid INI: {shown(exc.lineno)} {what}"
@@ -388,7 +389,8 @@ def _refuse_unless_regular(path: str, status: os.stat_result) -> None:
 def _movers_by_name(data: Mapping[str, Any], source: str) -> tuple[Mapping[str, Any], set[str]]:
     """A section named after an installed mover (``[globus]``) is that mover's options, as
     ``[mover:globus]`` would be; giving both is an error. Also returns the names so given."""
-    named = {key for key in data if key not in TOP_LEVEL_KEYS and key not in SECTIONS and key in mover_names()}
+    installed = set(mover_names())  # once: it reads every distribution's entry points
+    named = {key for key in data if key not in TOP_LEVEL_KEYS and key not in SECTIONS and key in installed}
     movers = data.get("movers") or {}
     if not named or not isinstance(movers, Mapping):  # a bad "movers" is reported by from_dict
         return data, set()
@@ -407,6 +409,12 @@ def _mover_class(name: str, source: str, where: str) -> Any:
         return get_mover_class(name)
     except MoverError as exc:
         raise exc.replace(message=f"{source}: {where}: {exc.message}") from None
+
+
+def _listed(names: set[str], most: int = 5) -> str:
+    """``a, b, c`` (sorted, each cut short), or the first ``most`` and how many more."""
+    shown = ", ".join(shorten(str(name)) for name in sorted(names, key=str)[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def _names(value: Optional[str]) -> tuple[str, ...]:

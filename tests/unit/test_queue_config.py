@@ -404,3 +404,31 @@ def test_the_operators_doc_lists_every_knob_with_the_range_the_code_declares():
         "docs/operators.md's knobs table is out of date; replace it with the output of "
         "python -c 'from pilot_movers.queue_config import knobs_table; print(knobs_table(), end=\"\")'"
     )
+
+
+@pytest.mark.timeout(60)
+def test_50000_unknown_keys_are_refused_in_a_moment_naming_five(tmp_path):
+    path = tmp_path / "queue.json"
+    path.write_text(json.dumps({f"k{i}": 1 for i in range(50_000)}))
+    started = time.monotonic()
+    with pytest.raises(ConfigurationError) as caught:
+        QueueConfig.load(path)
+    assert time.monotonic() - started < 10  # the installed movers were looked up once per key
+    assert "unknown key(s) k0, k1, k10, k100, k1000 and 49995 more (known:" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("queue.conf", "[" * 100_000 + "]" * 100_000),
+        ("queue.json", json.dumps({"transfer": {"x" * 100_000: 1}})),
+        ("queue.ini", "[transfer]\n" + "x" * 100_000 + " = 1\n"),
+        ("queue.ini", "[transfer]\n" + "x" * 100_000 + " = 1\n" + "x" * 100_000 + " = 2\n"),
+    ],
+)
+def test_a_name_100000_characters_long_is_cut_short_in_the_message(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(ConfigurationError) as caught:
+        QueueConfig.load(path)
+    assert "..." in caught.value.message and len(caught.value.message) < 600, caught.value.message[:600]
