@@ -5,12 +5,14 @@ metadata says what it may hold::
 
     @dataclass(frozen=True)
     class PayloadSettings:
-        timeout: Optional[float] = field(default=None, metadata=DURATION | POSITIVE)
+        timeout: Optional[float] = option(None, DURATION, between(1, 30 * DAY))
 
 ``parse_options(PayloadSettings, {"timeout": "2h"}, where="[payload]")`` gives
 ``PayloadSettings(timeout=7200.0)``; an unknown key, a value of the wrong type, NaN, or a value out
-of range is a ConfigurationError naming the section, the key and the value. ``check_fields`` runs
-the same range checks on a value built in code (call it from ``__post_init__``).
+of range is a ConfigurationError naming the section, the key, the value and the allowed range.
+``check_fields`` runs the same range checks on a value built in code (call it from
+``__post_init__``). Every number a queue config sets has both bounds (``between``): an absurd
+value (``1e-300`` seconds, ``1e23`` workers) is refused when the file is loaded, not met later.
 """
 
 from __future__ import annotations
@@ -25,8 +27,24 @@ from pilot_movers.errors import ConfigurationError, MoverError
 
 T = TypeVar("T")
 
+#: Seconds and bytes, for writing ranges.
+MINUTE = 60
+HOUR = 3600
+DAY = 86400
+KIB = 1 << 10
+MIB = 1 << 20
+GIB = 1 << 30
+TIB = 1 << 40
+PIB = 1 << 50
+
 #: Field metadata: the value is a number of seconds, also written ``90s``, ``5m``, ``2h``, ``1d``.
 DURATION: Mapping[str, Any] = {"duration": True}
+#: ... a whole number of seconds (written as a number only; shown with its unit in messages).
+SECONDS: Mapping[str, Any] = {"unit": "seconds"}
+#: ... a number of hours.
+HOURS: Mapping[str, Any] = {"unit": "hours"}
+#: ... a number of bytes (messages show 1 MiB beside 1048576).
+BYTES: Mapping[str, Any] = {"unit": "bytes"}
 #: ... must be greater than zero.
 POSITIVE: Mapping[str, Any] = {"minimum": 0, "exclusive": True}
 #: ... must be zero or more.
@@ -37,13 +55,27 @@ AT_LEAST_ONE: Mapping[str, Any] = {"minimum": 1, "exclusive": False}
 FRACTION: Mapping[str, Any] = {"minimum": 0, "exclusive": True, "maximum": 1}
 
 
-#: ... the value is given to this function, which returns it in canonical form or raises.
-def normalised_by(function: Any) -> Mapping[str, Any]:
-    return {"normalise": function}
+def between(low: float, high: float) -> Mapping[str, Any]:
+    """Field metadata: the value must be from ``low`` to ``high``, both allowed
+    (``option(30.0, DURATION, between(1, HOUR))``)."""
+    if not low <= high:
+        raise ValueError(f"between({low}, {high}): the low end is above the high end")
+    return {"minimum": low, "exclusive": False, "maximum": high}
+
+
+#: ... the value is given to this function, which returns it in canonical form or raises;
+#: ``allowed`` says what it takes, for the docs.
+def normalised_by(function: Any, allowed: str = "") -> Mapping[str, Any]:
+    return {"normalise": function, "allowed": allowed} if allowed else {"normalise": function}
 
 
 #: ... a TCP port.
-PORT: Mapping[str, Any] = {"minimum": 1, "exclusive": False, "maximum": 65535}
+PORT: Mapping[str, Any] = between(1, 65535)
+#: ... a number of tries of something (retries or attempts): at most 100.
+ATTEMPTS: Mapping[str, Any] = between(1, 100)
+RETRIES: Mapping[str, Any] = between(0, 100)
+#: ... a number of things in flight at once (files, connections, copy jobs): at most 1000.
+WORKERS: Mapping[str, Any] = between(1, 1000)
 
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
@@ -68,13 +100,13 @@ def parse_options(cls: type[T], options: Mapping[str, Any], *, where: str) -> T:
         field = fields.get(name)
         if field is None:
             known = ", ".join(sorted(fields)) or "none"
-            raise ConfigurationError(f"{where}: unknown setting {key!r} (known: {known})")
+            raise ConfigurationError(f"{where}: unknown setting {_show(key)} (known: {known})")
         if name in values:
-            raise ConfigurationError(f"{where}: {key} is given twice")
+            raise ConfigurationError(f"{where}: {shorten(str(key))} is given twice")
         try:
             values[name] = convert(raw, hints[name], field.metadata)
         except BadValue as exc:
-            raise ConfigurationError(f"{where}: {key} = {_show(raw)}: {exc}") from None
+            raise ConfigurationError(f"{where}: {shorten(str(key))} = {_show(raw)}: {exc}") from None
     missing = [
         name
         for name, field in fields.items()
@@ -157,6 +189,8 @@ def convert(raw: Any, kind: Any, metadata: Mapping[str, Any] = _NO_METADATA) -> 
 def _boolean(raw: Any) -> bool:
     if isinstance(raw, bool):
         return raw
+    if isinstance(raw, (int, float)):  # JSON's 1 or 0.0 where true or false belongs
+        raise BadValue("not a boolean (in JSON use true or false)")
     text = _text(raw).lower()
     if text in TRUE_WORDS:
         return True
@@ -184,7 +218,10 @@ def _number(raw: Any, duration: bool) -> float:
     if isinstance(raw, bool):
         raise BadValue("not a number")
     if isinstance(raw, (int, float)):
-        value = float(raw)
+        try:
+            value = float(raw)
+        except OverflowError:  # a JSON integer of 400 digits
+            raise BadValue("must be a finite number") from None
     else:
         text = _text(raw)
         match = _DURATION.match(text) if duration else None
@@ -212,15 +249,63 @@ def _check_range(value: Any, metadata: Mapping[str, Any]) -> None:
         return
     if isinstance(value, float) and not math.isfinite(value):
         raise BadValue("must be a finite number")
-    minimum = metadata.get("minimum")
-    if minimum is not None:
-        if metadata.get("exclusive") and value <= minimum:
-            raise BadValue(f"must be greater than {minimum}")
-        if not metadata.get("exclusive") and value < minimum:
-            raise BadValue(f"must be at least {minimum}")
-    maximum = metadata.get("maximum")
-    if maximum is not None and value > maximum:
-        raise BadValue(f"must be at most {maximum}")
+    minimum, maximum = metadata.get("minimum"), metadata.get("maximum")
+    too_low = minimum is not None and (value <= minimum if metadata.get("exclusive") else value < minimum)
+    too_high = maximum is not None and value > maximum
+    if too_low or too_high:
+        raise BadValue(f"must be {describe_range(metadata)}")
+
+
+def describe_range(metadata: Mapping[str, Any]) -> str:
+    """The values a field's metadata allows, as messages and docs say it: ``from 1 to 100``,
+    ``from 0.1s to 1d``, ``greater than 0, at most 1``; empty when it sets no bound."""
+    minimum, maximum = metadata.get("minimum"), metadata.get("maximum")
+    low = None if minimum is None else _amount(minimum, metadata)
+    high = None if maximum is None else _amount(maximum, metadata)
+    if low is not None and metadata.get("exclusive"):
+        text = f"greater than {low}" + ("" if high is None else f", at most {high}")
+    elif low is not None:
+        text = f"at least {low}" if high is None else f"from {low} to {high}"
+    elif high is not None:
+        text = f"at most {high}"
+    else:
+        return ""
+    unit = metadata.get("unit")
+    return f"{text} {unit}" if unit in ("seconds", "hours") else text
+
+
+def describe_value(value: Any, metadata: Mapping[str, Any] = _NO_METADATA) -> str:
+    """A field's value as queue config writes it: ``2m``, ``4194304 (4 MiB)``, ``true``, ``a, b``;
+    ``unset`` for None."""
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return _amount(value, metadata)
+    if isinstance(value, tuple):
+        return ", ".join(map(str, value)) or "none"
+    return str(value)
+
+
+def _amount(value: float, metadata: Mapping[str, Any]) -> str:
+    """A bound as a reader (and the config file) writes it: ``90s``, ``1d``, ``1048576 (1 MiB)``."""
+    number = str(int(value)) if float(value).is_integer() else f"{value:g}"
+    if metadata.get("duration") and value:
+        for unit, seconds in (("d", DAY), ("h", HOUR), ("m", MINUTE)):
+            if value >= seconds and float(value / seconds).is_integer():
+                return f"{int(value // seconds)}{unit}"
+        return f"{number}s"
+    if metadata.get("unit") == "bytes" and value >= KIB:
+        for unit, size in (("PiB", PIB), ("TiB", TIB), ("GiB", GIB), ("MiB", MIB), ("KiB", KIB)):
+            if value >= size and float(value / size).is_integer():
+                return f"{number} ({int(value // size)} {unit})"
+    return number
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters (ending ``...``): a name from a file, in a message."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _show(raw: Any) -> str:

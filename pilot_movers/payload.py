@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import IO, Callable, Mapping, Optional, Sequence, Union
 
-from pilot_movers.config_values import DURATION, NOT_NEGATIVE, POSITIVE, check_fields, option
+from pilot_movers.config_values import DAY, DURATION, HOUR, between, check_fields, option
 from pilot_movers.errors import PayloadFailed, PayloadTimeout
 from pilot_movers.report import PayloadReport
 
@@ -26,9 +26,9 @@ KILL_GRACE = 10.0
 class PayloadSettings:
     """Queue config ``[payload]``."""
 
-    timeout: Optional[float] = option(None, DURATION, POSITIVE)
+    timeout: Optional[float] = option(None, DURATION, between(1, 30 * DAY))
     """Kill the payload after this long (``pilot-movers run --payload-timeout`` wins)."""
-    kill_grace: float = option(KILL_GRACE, DURATION, NOT_NEGATIVE)
+    kill_grace: float = option(KILL_GRACE, DURATION, between(0, HOUR))
     """Seconds between SIGTERM and SIGKILL when the payload must stop."""
 
     def __post_init__(self) -> None:

@@ -30,12 +30,16 @@ with the file, section, key and value named.
 from __future__ import annotations
 
 import configparser
+import dataclasses
 import json
 import os
+import re
+import stat
+import typing
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Literal, Mapping, Optional, Union
 
-from pilot_movers.config_values import parse_options
+from pilot_movers.config_values import describe_range, describe_value, parse_options, shorten
 from pilot_movers.copyprefix import apply_copyprefix, parse_copyprefix
 from pilot_movers.credentials.myproxy import MyProxyOptions
 from pilot_movers.credentials.policy import CredentialPolicy
@@ -46,6 +50,11 @@ from pilot_movers.payload import PayloadSettings
 from pilot_movers.registry import get_mover_class, mover_names
 from pilot_movers.values import Location
 
+#: The most bytes a queue config file may have: a queue config is a few KiB; a larger file is
+#: not one (``/dev/zero``, a log file given by mistake) and is refused without being read.
+MAX_SIZE = 1 << 20
+#: The deepest JSON a queue config may nest (its sections nest 4 levels; PanDA queuedata a few more).
+MAX_NESTING = 32
 TOP_LEVEL_KEYS = ("copytool", "copytoolin", "se", "copyprefix", "copyprefixin")
 SECTIONS = ("transfer", "movers", "myproxy", "credentials", "payload", "storages")
 
@@ -79,13 +88,10 @@ class QueueConfig:
 
     @classmethod
     def load(cls, path: Union[str, os.PathLike[str]]) -> QueueConfig:
-        """Read JSON (``.json``, or text starting with ``{``) or INI."""
+        """Read JSON (``.json``, or text starting with ``{``) or INI from a regular file of at
+        most ``MAX_SIZE`` bytes; anything else (a FIFO, a device, a directory) is refused unread."""
         path = os.fspath(path)
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read()
-        except OSError as exc:
-            raise ConfigurationError(f"cannot read queue config {path}: {exc.strerror}") from exc
+        data = _read_small_file(path)
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -96,10 +102,14 @@ class QueueConfig:
 
     @classmethod
     def from_json(cls, text: str, *, source: str = "<json>") -> QueueConfig:
+        if _json_nesting_exceeds(text, MAX_NESTING):
+            raise ConfigurationError(f"{source}: not a queue config: JSON nested more than {MAX_NESTING} levels deep")
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ConfigurationError(f"{source}: not valid JSON: {exc}") from exc
+        except ValueError:  # an integer of more digits than Python converts (4300)
+            raise ConfigurationError(f"{source}: not valid JSON: a number has too many digits") from None
         if not isinstance(data, dict):
             raise ConfigurationError(f"{source}: the top level must be an object")
         return cls.from_dict(data, source=source)
@@ -110,7 +120,7 @@ class QueueConfig:
         try:
             parser.read_string(text, source=source)
         except configparser.Error as exc:
-            raise ConfigurationError(f"{source}: not valid INI: {exc}") from exc
+            raise ConfigurationError(_ini_error(exc, text, source)) from None
         data: dict[str, Any] = {"movers": {}}
         for section in parser.sections():
             values = dict(parser.items(section))
@@ -122,7 +132,7 @@ class QueueConfig:
                 data[section] = values
             else:
                 raise ConfigurationError(
-                    f"{source}: unknown section [{section}] (use [queue], [transfer], [myproxy], "
+                    f"{source}: unknown section [{shorten(section)}] (use [queue], [transfer], [myproxy], "
                     "[credentials], [payload], [mover:NAME] or [NAME] for an installed mover)"
                 )
         return cls.from_dict(data, source=source)
@@ -136,7 +146,7 @@ class QueueConfig:
         unknown = set(data) - set(TOP_LEVEL_KEYS) - set(SECTIONS)
         if unknown:
             raise ConfigurationError(
-                f"{source}: unknown key(s) {', '.join(sorted(unknown))} (known: "
+                f"{source}: unknown key(s) {_listed(unknown)} (known: "
                 f"{', '.join(TOP_LEVEL_KEYS + SECTIONS)}, or an installed mover's name)"
             )
         values: dict[str, Any] = {}
@@ -219,10 +229,168 @@ class QueueConfig:
         return url
 
 
+def knob_sections() -> list[tuple[str, type]]:
+    """Each section of typed knobs and the settings class it is read into: ``transfer``,
+    ``myproxy``, ``credentials``, ``payload``, then ``mover:NAME`` for each installed mover that
+    takes options. Every number among their fields has a declared range (``config_values.between``)."""
+    sections: list[tuple[str, type]] = [
+        ("transfer", TransferSettings),
+        ("myproxy", MyProxyOptions),
+        ("credentials", CredentialPolicy),
+        ("payload", PayloadSettings),
+    ]
+    for name in mover_names():
+        options = get_mover_class(name).Options
+        if dataclasses.fields(options):
+            sections.append((f"mover:{name}", options))
+    return sections
+
+
+def knobs_table() -> str:
+    """The Markdown table of docs/operators.md: each knob of each section (the movers this
+    distribution ships), its default and what it may be."""
+    rows = ["| section | key | default | allowed |", "|---|---|---|---|"]
+    for section, cls in knob_sections():
+        if not cls.__module__.startswith("pilot_movers."):
+            continue
+        hints = typing.get_type_hints(cls)
+        for knob in dataclasses.fields(cls):
+            default = describe_value(knob.default, knob.metadata)
+            rows.append(f"| `[{section}]` | `{knob.name}` | {default} | {_allowed(hints[knob.name], knob.metadata)} |")
+    return "\n".join(rows) + "\n"
+
+
+def _allowed(kind: Any, metadata: Mapping[str, Any]) -> str:
+    arguments = [a for a in typing.get_args(kind) if a is not type(None)]
+    optional = typing.get_origin(kind) is Union
+    if optional:
+        kind = arguments[0]
+    origin = typing.get_origin(kind)
+    if origin is Literal:
+        text = "one of " + ", ".join(f"`{choice}`" for choice in typing.get_args(kind))
+    elif origin is tuple:
+        text = "a comma-separated list"
+    elif kind is bool:
+        text = "true or false"
+    elif kind is str:
+        text = metadata.get("allowed") or "text"
+    else:
+        what = "a whole number" if kind is int else "a number"
+        if metadata.get("duration"):
+            what = "a duration"
+        elif metadata.get("unit") == "bytes":
+            what = "a number of bytes"
+        text = f"{what}, {describe_range(metadata)}"
+    return text + (", or unset" if optional else "")
+
+
+def _read_small_file(path: str) -> bytes:
+    """The bytes of the regular file ``path``, at most ``MAX_SIZE``. What is not a regular file is
+    refused before it is opened (a FIFO would block, a device may never end or act on open), and
+    again after (opened without blocking), in case the path was replaced in between."""
+    try:
+        _refuse_unless_regular(path, os.stat(path))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read queue config {path}: {exc.strerror}") from exc
+    except ValueError:  # a NUL in the path
+        raise ConfigurationError(f"cannot read queue config {path!r}: not a valid path") from None
+    with os.fdopen(fd, "rb") as handle:
+        status = os.fstat(fd)
+        _refuse_unless_regular(path, status)
+        if status.st_size > MAX_SIZE:
+            raise ConfigurationError(
+                f"cannot read queue config {path}: it has {status.st_size} bytes, more than the "
+                f"{MAX_SIZE >> 20} MiB a queue config may have"
+            )
+        try:
+            data = handle.read(MAX_SIZE + 1)  # a file that says it is small may still grow (/proc)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read queue config {path}: {exc.strerror}") from exc
+    if len(data) > MAX_SIZE:
+        raise ConfigurationError(
+            f"cannot read queue config {path}: it has more than the {MAX_SIZE >> 20} MiB a queue config may have"
+        )
+    return data
+
+
+_JSON_SYNTAX = re.compile(r'["\\\[\]{}]')
+
+
+def _json_nesting_exceeds(text: str, limit: int) -> bool:
+    """Whether JSON ``text`` opens more than ``limit`` arrays and objects inside one another (the
+    parser recurses per level: 100,000 levels are a RecursionError). Looks only at brackets,
+    quotes and backslashes; text that is not JSON is left to the parser to refuse."""
+    depth = 0
+    in_string = False
+    escaped = -1  # the position of a character a backslash escapes
+    for match in _JSON_SYNTAX.finditer(text):
+        char, at = match.group(), match.start()
+        if in_string:
+            if at == escaped:
+                continue
+            if char == "\\":
+                escaped = at + 1
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def _ini_error(exc: configparser.Error, text: str, source: str) -> str:
+    """One line for configparser's error: the file, the line number and what is wrong there."""
+    lines = text.split("\n")  # as configparser counts them
+
+    def shown(lineno: int) -> str:
+        line = lines[lineno - 1].strip() if 0 < lineno <= len(lines) else ""
+        return repr(line if len(line) <= 60 else line[:57] + "...")
+
+    if isinstance(exc, configparser.DuplicateSectionError):
+        return f"{source} line {exc.lineno}: not valid INI: section [{shorten(exc.section)}] is given twice"
+    if isinstance(exc, configparser.DuplicateOptionError):
+        section, option = shorten(exc.section), shorten(exc.option)
+        return f"{source} line {exc.lineno}: not valid INI: {option} is given twice in [{section}]"
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        what = "is not a [section] header" if exc.line.lstrip().startswith("[") else "comes before any [section]"
+        return f"{source} line {exc.lineno}: not valid INI: {shown(exc.lineno)} {what}"
+    if isinstance(exc, configparser.ParsingError) and exc.errors:
+        lineno = exc.errors[0][0]
+        first = lines[lineno - 1].lstrip() if 0 < lineno <= len(lines) else ""
+        what = "is not a [section] header" if first.startswith("[") else "is not a [section] header or key = value"
+        more = len(exc.errors) - 1
+        also = f" (and {more} more bad line{'s' if more > 1 else ''} after it)" if more else ""
+        return f"{source} line {lineno}: not valid INI: {shown(lineno)} {what}{also}"
+    return f"{source}: not valid INI: {str(exc).splitlines()[0]}"
+
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _refuse_unless_regular(path: str, status: os.stat_result) -> None:
+    if stat.S_ISREG(status.st_mode):
+        return
+    kind = next((name for test, name in _FILE_KINDS if test(status.st_mode)), "of an unknown kind")
+    raise ConfigurationError(f"cannot read queue config {path}: it is {kind}, not a regular file")
+
+
 def _movers_by_name(data: Mapping[str, Any], source: str) -> tuple[Mapping[str, Any], set[str]]:
     """A section named after an installed mover (``[globus]``) is that mover's options, as
     ``[mover:globus]`` would be; giving both is an error. Also returns the names so given."""
-    named = {key for key in data if key not in TOP_LEVEL_KEYS and key not in SECTIONS and key in mover_names()}
+    installed = set(mover_names())  # once: it reads every distribution's entry points
+    named = {key for key in data if key not in TOP_LEVEL_KEYS and key not in SECTIONS and key in installed}
     movers = data.get("movers") or {}
     if not named or not isinstance(movers, Mapping):  # a bad "movers" is reported by from_dict
         return data, set()
@@ -241,6 +409,12 @@ def _mover_class(name: str, source: str, where: str) -> Any:
         return get_mover_class(name)
     except MoverError as exc:
         raise exc.replace(message=f"{source}: {where}: {exc.message}") from None
+
+
+def _listed(names: set[str], most: int = 5) -> str:
+    """``a, b, c`` (sorted, each cut short), or the first ``most`` and how many more."""
+    shown = ", ".join(shorten(str(name)) for name in sorted(names, key=str)[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def _names(value: Optional[str]) -> tuple[str, ...]:

@@ -30,11 +30,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from pilot_movers.config_values import (
-    AT_LEAST_ONE,
+    ATTEMPTS,
     DURATION,
-    NOT_NEGATIVE,
+    HOUR,
+    HOURS,
     PORT,
-    POSITIVE,
+    between,
     check_fields,
     option,
     parse_options,
@@ -73,7 +74,7 @@ class MyProxyOptions:
     port: Optional[int] = option(None, PORT)
     username: Optional[str] = None
     credname: Optional[str] = None
-    lifetime_hours: float = option(12.0, POSITIVE)
+    lifetime_hours: float = option(12.0, HOURS, between(0.1, 168))
     ca_dir: Optional[str] = None
     retrieve_with: Literal["passphrase", "pilot-proxy", "host-cert"] = "passphrase"
     passphrase_env: str = "MYPROXY_PASSPHRASE"
@@ -81,10 +82,10 @@ class MyProxyOptions:
     host_cert: str = "/etc/grid-security/hostcert.pem"
     host_key: str = "/etc/grid-security/hostkey.pem"
     server_dn: Optional[str] = None
-    timeout: float = option(30.0, DURATION, POSITIVE)
-    max_attempts: int = option(3, AT_LEAST_ONE)
-    backoff_initial: float = option(2.0, DURATION, NOT_NEGATIVE)
-    backoff_max: float = option(30.0, DURATION, NOT_NEGATIVE)
+    timeout: float = option(30.0, DURATION, between(0.1, HOUR))
+    max_attempts: int = option(3, ATTEMPTS)
+    backoff_initial: float = option(2.0, DURATION, between(0, HOUR))
+    backoff_max: float = option(30.0, DURATION, between(0, HOUR))
 
     def __post_init__(self) -> None:
         check_fields(self, where="[myproxy]")

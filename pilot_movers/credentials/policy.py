@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
-from pilot_movers.config_values import DURATION, NOT_NEGATIVE, check_fields, option, parse_options
+from pilot_movers.config_values import DAY, DURATION, between, check_fields, option, parse_options
 from pilot_movers.credentials.proxy_info import ProxyInfo, inspect_proxy
 from pilot_movers.errors import NoProxy, ProxyExpired, ProxyTooShort
 
@@ -25,9 +25,9 @@ def default_proxy_path(environ: Optional[Mapping[str, str]] = None) -> str:
 class CredentialPolicy:
     """Queue config ``[credentials]``: what a job refuses to start with."""
 
-    min_lifetime: float = option(3600.0, DURATION, NOT_NEGATIVE)
+    min_lifetime: float = option(3600.0, DURATION, between(0, 7 * DAY))
     """Seconds the proxy must have left before stage-in starts."""
-    min_lifetime_stage_out: float = option(600.0, DURATION, NOT_NEGATIVE)
+    min_lifetime_stage_out: float = option(600.0, DURATION, between(0, 7 * DAY))
     """Seconds the proxy must have left before stage-out starts."""
     require_rfc3820: bool = False
     """Refuse legacy proxies even when no mover in use needs RFC 3820 (Globus always does)."""

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Optional
 
-from pilot_movers.config_values import AT_LEAST_ONE, DURATION, NOT_NEGATIVE, POSITIVE, check_fields, option
+from pilot_movers.config_values import DAY, DURATION, HOUR, MINUTE, RETRIES, between, check_fields, option
 from pilot_movers.errors import ConfigurationError
 
 
@@ -32,19 +32,19 @@ class GlobusOptions:
     """Where tarballs are unpacked (default ``$XDG_CACHE_HOME/pilot-movers/gcp``)."""
     gcp_state_dir: Optional[str] = None
     """Where each job's private GCP config dir and TMPDIR are made (default: the system temp dir)."""
-    gcp_connect_timeout: float = option(120.0, DURATION, POSITIVE)
+    gcp_connect_timeout: float = option(120.0, DURATION, between(0.1, HOUR))
     """Seconds GCP has to say ``connected`` after ``-start``."""
-    gcp_stop_timeout: float = option(30.0, DURATION, POSITIVE)
-    poll_interval: float = option(5.0, DURATION, POSITIVE)
+    gcp_stop_timeout: float = option(30.0, DURATION, between(0.1, HOUR))
+    poll_interval: float = option(5.0, DURATION, between(0.01, 10 * MINUTE))
     """Most seconds between two looks at a running task (the first looks come after 1, 2, 4 s)."""
-    cancel_timeout: float = option(60.0, DURATION, POSITIVE)
+    cancel_timeout: float = option(60.0, DURATION, between(0.1, HOUR))
     """Seconds a cancelled task has to end before it is given up on."""
-    operation_timeout: float = option(300.0, DURATION, POSITIVE)
+    operation_timeout: float = option(300.0, DURATION, between(0.1, DAY))
     """Seconds a delete task (removing a file) may take."""
-    http_timeout: float = option(60.0, DURATION, POSITIVE)
-    http_retries: int = option(3, NOT_NEGATIVE)
+    http_timeout: float = option(60.0, DURATION, between(0.1, HOUR))
+    http_retries: int = option(3, RETRIES)
     """Retries of one API call on 429 and 5xx answers (globus-sdk's own, with backoff)."""
-    search_limit: int = option(100, AT_LEAST_ONE)
+    search_limit: int = option(100, between(1, 100))
     """Endpoints looked at when resolving a name through the service."""
 
     def __post_init__(self) -> None:

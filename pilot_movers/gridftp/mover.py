@@ -39,7 +39,7 @@ import gfal2
 
 from pilot_movers.base import Mover
 from pilot_movers.checksums import Checksum, file_checksum, matching
-from pilot_movers.config_values import AT_LEAST_ONE, NOT_NEGATIVE, option
+from pilot_movers.config_values import BYTES, GIB, PIB, between, check_fields, option
 from pilot_movers.engine import probes
 from pilot_movers.engine.contract import (
     AttemptOutcome,
@@ -124,18 +124,21 @@ def installed_schemes() -> tuple[str, ...]:
 class GridFTPOptions:
     """``[mover:gridftp]``."""
 
-    nbstreams: int = option(1, AT_LEAST_ONE)
+    nbstreams: int = option(1, between(1, 64))
     """Parallel TCP streams per file (GridFTP mode E)."""
-    tcp_buffersize: int = option(0, NOT_NEGATIVE)
+    tcp_buffersize: int = option(0, BYTES, between(0, GIB))
     """TCP buffer size in bytes (0: the system's)."""
-    bulk_size: int = option(200, AT_LEAST_ONE)
+    bulk_size: int = option(200, between(1, 10_000))
     """Files per gfal2 bulk call (a lane's share is cut into calls of at most this many)."""
     pipelined: bool = True
     """Move batches of small files between GridFTP and local disk with globus-url-copy's pipelined
     engine (when installed) instead of one gfal2 copy each."""
-    small_file_size: int = option(16 * 1024 * 1024, NOT_NEGATIVE)
+    small_file_size: int = option(16 * 1024 * 1024, BYTES, between(0, PIB))
     """Files up to this size (when the job gives it; else every file of a batch larger than the
     concurrency) take the pipelined path."""
+
+    def __post_init__(self) -> None:
+        check_fields(self, where="[mover:gridftp]")
 
 
 class GridFTPMover(Mover):

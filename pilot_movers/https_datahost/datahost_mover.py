@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from pilot_movers.base import Mover
-from pilot_movers.config_values import AT_LEAST_ONE, DURATION, NOT_NEGATIVE, POSITIVE, option
+from pilot_movers.config_values import DURATION, HOUR, RETRIES, WORKERS, between, check_fields, option
 from pilot_movers.engine.contract import (
     Capabilities,
     ChecksumSource,
@@ -51,16 +51,19 @@ log = logging.getLogger(__name__)
 class DataHostOptions:
     """``[mover:datahost]``."""
 
-    connect_timeout: float = option(30.0, DURATION, POSITIVE)
-    read_timeout: float = option(300.0, DURATION, POSITIVE)
+    connect_timeout: float = option(30.0, DURATION, between(0.1, HOUR))
+    read_timeout: float = option(300.0, DURATION, between(0.1, HOUR))
     """Seconds one wait for bytes may last (the engine's stall clock usually acts first)."""
-    resume_attempts: int = option(6, NOT_NEGATIVE)
+    resume_attempts: int = option(6, RETRIES)
     """Times a download whose connection broke is resumed with Range (with a growing wait, about
     20 s in all: long enough for a DataHost to restart)."""
-    pool_size: Optional[int] = option(None, AT_LEAST_ONE)
+    pool_size: Optional[int] = option(None, WORKERS)
     """Connections kept per DataHost (default: the job's concurrency)."""
     insecure_for_tests_only: bool = False
     """Do not verify the DataHost's certificate. For tests only: logged as a warning."""
+
+    def __post_init__(self) -> None:
+        check_fields(self, where="[mover:datahost]")
 
 
 class DataHostMover(Mover):

@@ -32,7 +32,7 @@ from typing import Any, Literal, Optional
 
 from pilot_movers.base import Mover
 from pilot_movers.checksums import Checksum
-from pilot_movers.config_values import AT_LEAST_ONE, DURATION, NOT_NEGATIVE, POSITIVE, option
+from pilot_movers.config_values import BYTES, DURATION, HOUR, KIB, MIB, RETRIES, WORKERS, between, check_fields, option
 from pilot_movers.engine.contract import (
     Capabilities,
     ChecksumSource,
@@ -68,24 +68,27 @@ class HTTPSOptions:
     auth: Literal["auto", "x509", "token"] = "auto"
     """``auto``: the proxy as client certificate and the bearer token, whichever the job has;
     ``x509``: the certificate only; ``token``: the token only (the job must have one)."""
-    block_size: int = option(1 << 20, AT_LEAST_ONE)
+    block_size: int = option(1 << 20, BYTES, between(KIB, 256 * MIB))
     """Bytes read or written at a time (memory per transfer)."""
-    connect_timeout: float = option(30.0, DURATION, POSITIVE)
-    read_timeout: float = option(300.0, DURATION, POSITIVE)
+    connect_timeout: float = option(30.0, DURATION, between(0.1, HOUR))
+    read_timeout: float = option(300.0, DURATION, between(0.1, HOUR))
     """Seconds one wait for bytes may last (the engine's stall clock usually acts first)."""
-    resume_attempts: int = option(5, NOT_NEGATIVE)
+    resume_attempts: int = option(5, RETRIES)
     """Times a download whose connection broke is resumed with Range before the attempt fails."""
     server_checksums: bool = True
     """Ask the server for its checksum (Want-Digest) to compare each copy with."""
     no_clobber: Literal["auto", "server", "look-first"] = "auto"
     """How a rename avoids replacing a file: ``server`` trusts MOVE's ``Overwrite: F``;
     ``look-first`` looks first; ``auto`` trusts it except on servers known to ignore it (XRootD)."""
-    pool_size: Optional[int] = option(None, AT_LEAST_ONE)
+    pool_size: Optional[int] = option(None, WORKERS)
     """Connections kept per server (default: the job's concurrency)."""
     http_proxy: Optional[str] = None
     """An HTTP proxy to reach servers through (the environment's proxy variables are ignored)."""
     insecure_for_tests_only: bool = False
     """Do not verify servers' certificates. For tests only: logged as a warning every time."""
+
+    def __post_init__(self) -> None:
+        check_fields(self, where="[mover:https]")
 
 
 class HTTPSMover(Mover):

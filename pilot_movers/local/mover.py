@@ -18,7 +18,7 @@ from typing import Literal, Optional
 
 from pilot_movers.base import Mover
 from pilot_movers.checksums import StreamingDigest
-from pilot_movers.config_values import AT_LEAST_ONE, NOT_NEGATIVE, option
+from pilot_movers.config_values import BYTES, KIB, MIB, PIB, between, check_fields, option
 from pilot_movers.engine.contract import Capabilities, ChecksumSource, Copied, CopyRequest
 from pilot_movers.errors import MoverError, Scope, SizeMismatch
 from pilot_movers.oserrors import from_oserror
@@ -32,11 +32,14 @@ class LocalOptions:
     mode: Literal["copy", "move", "symlink"] = "copy"
     fsync: bool = False
     """Flush each copy to disk before it is verified and renamed."""
-    block_size: int = option(4 * 1024 * 1024, AT_LEAST_ONE)
+    block_size: int = option(4 * 1024 * 1024, BYTES, between(KIB, 256 * MIB))
     """Bytes read and written (or checksummed) at a time."""
-    kernel_copy_size: int = option(8 * 1024 * 1024, NOT_NEGATIVE)
+    kernel_copy_size: int = option(8 * 1024 * 1024, BYTES, between(0, PIB))
     """Files this large and larger are copied by the kernel (``copy_file_range``), their checksum
     computed beside the copy; smaller ones are read, checksummed and written in one pass."""
+
+    def __post_init__(self) -> None:
+        check_fields(self, where="[mover:local]")
 
 
 class LocalMover(Mover):

@@ -37,7 +37,19 @@ from XRootD import client
 
 from pilot_movers.base import Mover
 from pilot_movers.checksums import Checksum
-from pilot_movers.config_values import AT_LEAST_ONE, NOT_NEGATIVE, option
+from pilot_movers.config_values import (
+    ATTEMPTS,
+    BYTES,
+    DAY,
+    HOUR,
+    KIB,
+    MIB,
+    SECONDS,
+    WORKERS,
+    between,
+    check_fields,
+    option,
+)
 from pilot_movers.engine.contract import (
     AttemptOutcome,
     Batch,
@@ -79,18 +91,21 @@ log = logging.getLogger(__name__)
 class XRootDOptions:
     """``[mover:xrootd]``."""
 
-    parallel: Optional[int] = option(None, AT_LEAST_ONE)
+    parallel: Optional[int] = option(None, WORKERS)
     """Copy jobs at once (default: the job's ``concurrency``)."""
-    chunk_size: int = option(8 * 1024 * 1024, AT_LEAST_ONE)
-    parallel_chunks: int = option(4, AT_LEAST_ONE)
-    checksum_queries: int = option(4, AT_LEAST_ONE)
+    chunk_size: int = option(8 * 1024 * 1024, BYTES, between(KIB, 256 * MIB))
+    parallel_chunks: int = option(4, between(1, 64))
+    checksum_queries: int = option(4, between(1, 100))
     """Uploads' checksum queries in flight at once (a native server runs ``xrootd.chksum max``
     checksum jobs at once, 4 by default, and queues three times that)."""
-    connection_window: int = option(10, AT_LEAST_ONE)
+    connection_window: int = option(10, SECONDS, between(1, HOUR))
     """Seconds the client tries to connect before giving up (the engine retries, with backoff)."""
-    connection_retry: int = option(1, AT_LEAST_ONE)
-    stream_error_window: int = option(0, NOT_NEGATIVE)
-    request_timeout: int = option(300, AT_LEAST_ONE)
+    connection_retry: int = option(1, ATTEMPTS)
+    stream_error_window: int = option(0, SECONDS, between(0, DAY))
+    request_timeout: int = option(300, SECONDS, between(1, DAY))
+
+    def __post_init__(self) -> None:
+        check_fields(self, where="[mover:xrootd]")
 
 
 class XRootDMover(Mover):

@@ -53,7 +53,7 @@ def test_a_globus_section_is_read_from_ini_and_json_alike(tmp_path: Path) -> Non
     ("text", "message"),
     [
         ("[globus]\npoll_intervall = 2\n", "[globus]: unknown setting 'poll_intervall'"),
-        ("[globus]\npoll_interval = 0\n", "[globus]: poll_interval = '0': must be greater than 0"),
+        ("[globus]\npoll_interval = 0\n", "[globus]: poll_interval = '0': must be from 0.01s to 10m"),
         ("[globus]\nendpoints = SITE1\n", "[globus] endpoints: 'SITE1' is not NAME=UUID"),
         ("[globus]\nendpoints = SITE1=not-a-uuid\n", "is not NAME=UUID"),
         ("[globus]\ngcp_path = /opt/gcp\ngcp_tarball = /opt/gcp.tgz\n", "give gcp_path or gcp_tarball, not both"),

@@ -1,6 +1,6 @@
 """The console command as a site admin and a pilot author meet it, from a shell: --version,
 --help, run --dry-run, run --json, the summary, live progress, --log-file, progress log lines,
-and each failure said once."""
+each failure said once, and a queue config that is no regular file refused at once."""
 
 from __future__ import annotations
 
@@ -115,6 +115,18 @@ def test_dry_run_refuses_a_bad_queue_config_as_a_run_would(site):
     (site / "bad.json").write_text(json.dumps({"copytool": "local", "transfer": {"concurency": 4}}))
     done = shell("run", "--queue-config", str(site / "bad.json"), "--job-params", params(site), "--dry-run")
     assert done.returncode == 2 and "concurency" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_fifo_given_as_queue_config_is_refused_in_one_line_at_once(tmp_path):
+    fifo = tmp_path / "queue.json"
+    os.mkfifo(fifo)  # nothing ever writes to it: reading it would wait forever
+    argv = ["run", "--dry-run", "--queue-config", str(fifo), "--job-params", "dir-in=/tmp files-in=a"]
+    done = subprocess.run([sys.executable, "-m", "pilot_movers", *argv], capture_output=True, text=True, timeout=10)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        f"pilot-movers: BADQUEUECONFIGURATION (1341): cannot read queue config {fifo}: "
+        "it is a FIFO (named pipe), not a regular file"
+    ]
 
 
 def test_json_summary_progress_and_log_file(site):

@@ -228,7 +228,7 @@ def test_progress_is_logged_with_bytes_and_rate(dirs, caplog, monkeypatch):
     src, dst = dirs
     write_file(src / "a.dat", 20_000_000)
     caplog.set_level(logging.INFO, logger="pilot_movers")
-    LocalMover(dataclasses.replace(FAST, progress_interval=1e-9), block_size=1 << 20).stage_in(
+    LocalMover(dataclasses.replace(FAST, progress_interval=0.001), block_size=1 << 20).stage_in(
         [local_spec(src / "a.dat", dst / "a.dat")]
     )
     progress = [r.getMessage() for r in caplog.records if r.name == "pilot_movers.progress"]

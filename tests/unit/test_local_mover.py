@@ -60,7 +60,7 @@ def test_unknown_mode_or_option_is_a_configuration_error():
         LocalMover(mode="teleport")
     with pytest.raises(ConfigurationError, match="unknown setting 'colour'"):
         LocalMover(colour="blue")
-    with pytest.raises(ConfigurationError, match="block_size = 0: must be at least 1"):
+    with pytest.raises(ConfigurationError, match=r"block_size = 0: must be from 1024 \(1 KiB\)"):
         LocalMover(block_size=0)
 
 
