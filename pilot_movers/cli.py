@@ -48,18 +48,20 @@ def console_main() -> NoReturn:
     from pilot_movers.errors import JobTerminated
 
     _stop_on_signals()
+    _SIGNALS_AFTER_THE_JOB.console = True
     try:
         status = main()
     except JobTerminated as exc:
         status = _fail(f"stopped by {exc.signal_name} before the job started", 128 + _signal_number(exc.signal_name))
     except SystemExit as exc:  # argparse's --help and --version
         status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):
             pass
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPPING)  # one that came meanwhile is said now
+    logging.shutdown()
     os._exit(status)
 
 
@@ -283,13 +285,21 @@ def _signal_number(name: str) -> int:
     return int(getattr(signal, name, signal.SIGTERM))
 
 
+_STOPPING = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
+
+
 class _AfterTheJob:
-    """Whether the job has ended (its report written): a signal then changes nothing."""
+    """Whether the job has ended (its report written): a signal then changes nothing. In the
+    console command the stopping signals are also held back from then on, until the output is
+    written: a handler run in the middle of a large write to a pipe loses part of it."""
 
     ended = False
+    console = False
 
     def set(self) -> None:
         self.ended = True
+        if self.console:
+            signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
 
 
 _SIGNALS_AFTER_THE_JOB = _AfterTheJob()

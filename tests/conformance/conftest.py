@@ -224,3 +224,33 @@ def storage(request: pytest.FixtureRequest, grid: LocalGrid) -> Iterator[Storage
         server.start()
     yield found
     shutil.rmtree(directory, ignore_errors=True)
+
+
+CASES = {
+    "test_a_healthy_transfer_longer_than_three_stall_limits_succeeds": "healthy transfer over 3 stall limits",
+    "test_a_server_frozen_for_good_ends_the_job_within_the_documented_bound": "server frozen for good",
+    "test_a_server_frozen_then_resumed_is_retried_and_the_file_arrives": "server frozen, then resumed",
+    "test_sigterm_starts_the_cleanup_within_a_second": "SIGTERM mid-transfer",
+    "test_a_full_destination_is_a_no_space_error_and_is_not_retried": "destination disk full",
+    "test_a_refused_connection_fails_within_15_seconds_with_default_settings": "connection refused",
+}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """Each case's outcome and what it measured, in the fault suite's figures (docs/reliability.md)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call":
+        return
+    from tests.faults.conftest import Figures
+
+    name = getattr(item, "originalname", item.name)
+    storage = getattr(item, "funcargs", {}).get("storage")
+    params = item.callspec.params if hasattr(item, "callspec") else {}
+    protocol = f"{params.get('storage', '?')} {params.get('direction', '')}".strip()
+    case = CASES.get(name, name)
+    if "state" in params:
+        case = f"{case} ({params['state']})"
+    figures = storage.figures if isinstance(storage, StorageUnderTest) else {}
+    Figures().record(case, protocol, suite="conformance", passed=report.passed, **figures)

@@ -400,3 +400,45 @@ def test_a_davs_url_is_served_by_an_installed_mover_without_queue_config(grid, t
     with Job(params, QueueConfig(), tmp_path / "work") as job:
         (result,) = job.stage_in()
     assert (result.status, result.mover, result.checksum) == (Status.DONE, name, checksum)
+
+
+def test_a_refused_root_url_through_the_gridftp_mover_fails_within_15_seconds(grid, tmp_path):
+    """Issue 18: gfal2's xrootd plugin (root:// through the gridftp mover) tried a refused
+    connection for 8 minutes (XrdCl's default connection windows), deaf to every cancel; with
+    default settings the job now fails within 15 s, as the xrootd mover does."""
+    import json
+    import subprocess
+    import sys
+
+    from pilot_movers.testing.grid import free_port
+
+    queue = tmp_path / "q.json"
+    queue.write_text(json.dumps({"copytool": "gridftp"}))
+    started = time.monotonic()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pilot_movers",
+            "run",
+            "--queue-config",
+            str(queue),
+            "--job-params",
+            f"dir-in=root://localhost:{free_port()}//tmp/nowhere/ files-in=a.dat",
+            "--workdir",
+            str(tmp_path / "w"),
+            "--report",
+            str(tmp_path / "r.json"),
+            "--",
+            "true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    took = time.monotonic() - started
+    assert done.returncode == 3, done.stderr
+    assert took < 15, f"a refused root:// connection took {took:.0f} s to fail the job"
+    report = json.loads((tmp_path / "r.json").read_text())
+    (only,) = report["phases"]["stage-in"]["files"]
+    assert only["mover"] == "gridftp" and only["error"]["transient"] is True

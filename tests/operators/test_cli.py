@@ -174,3 +174,58 @@ def test_no_summary_off_a_terminal_by_default(site):
     done = run(site)
     assert done.returncode == 0, done.stderr
     assert "attempts" not in done.stdout and "files]" not in done.stderr
+
+
+def test_a_signal_after_the_job_ended_does_not_change_the_exit_status(tmp_path):
+    """Issue 18: a SIGTERM landing after the job had restored its signal handlers killed the
+    command by the default action (exit -15), the report saying the job succeeded. The job's
+    --json report (300 files, more than a pipe holds) is left unread so the command waits in its
+    last write, after the job ended; SIGTERM then; the exit status is the report's."""
+    import signal
+    import threading
+    import time
+
+    source = tmp_path / "in"
+    source.mkdir()
+    names = [f"file-with-a-long-name-to-fill-the-report-{i:04d}.dat" for i in range(300)]
+    for name in names:
+        (source / name).write_bytes(b"x")
+    (tmp_path / "queue.json").write_text(json.dumps({"copytool": "local"}))
+    report = tmp_path / "report.json"
+    process = subprocess.Popen(
+        [
+            command(),
+            "run",
+            "--json",
+            "--queue-config",
+            str(tmp_path / "queue.json"),
+            "--job-params",
+            f"in-mode=local dir-in={source} files-in={','.join(names)}",
+            "--workdir",
+            str(tmp_path / "work"),
+            "--report",
+            str(report),
+            "--",
+            "true",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    errors: list[str] = []
+    reader = threading.Thread(target=lambda: errors.extend(process.stderr.readlines()), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 60
+    while not report.exists():
+        assert process.poll() is None and time.monotonic() < deadline, "".join(errors)
+        time.sleep(0.02)
+    time.sleep(0.5)  # the report is written: the command is in its last write, to a full pipe
+    assert process.poll() is None, "the command did not wait on its output: the test proves nothing"
+    process.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    out = process.stdout.read()
+    status = process.wait(30)
+    reader.join(5)
+    assert status == 0, "".join(errors)
+    assert json.loads(out)["status"] == "succeeded"
+    assert any("SIGTERM received after the job ended" in line for line in errors), errors

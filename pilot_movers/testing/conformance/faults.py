@@ -153,8 +153,9 @@ class MoverFaultSuite:
             run, name, checksum = self.start(storage, tmp_path, direction)
             status = run.wait(120)
         lasted = self.file_report(run, direction)["seconds"]
-        assert status == 0, run.log
         stall = self.TIMINGS["stall_timeout"]
+        storage.note(transfer_seconds=round(lasted, 1), stall_limit=stall)
+        assert status == 0, run.log
         assert lasted >= 3 * stall, f"the transfer lasted {lasted:.1f} s: not long enough to prove anything"
         assert not run.logged("cancelling"), run.log
         report = self.file_report(run, direction)
@@ -179,6 +180,7 @@ class MoverFaultSuite:
                 frozen_at = time.monotonic()
                 status = run.wait(bound + self.STARTUP + 60)
                 took = time.monotonic() - frozen_at
+        storage.note(ended_after=round(took, 1), bound=round(bound + self.STARTUP, 1))
         assert status == EXIT_RETRYABLE, run.log
         assert took <= bound + self.STARTUP, f"the job ended {took:.1f} s after the server froze (bound {bound:g} s)"
         report = run.report()
@@ -197,8 +199,9 @@ class MoverFaultSuite:
             with storage.frozen():
                 run.wait_until(lambda: run.logged("cancelling: no progress"), 30, "the stall being noticed")
             status = run.wait(120)
-        assert status == 0, run.log
         report = self.file_report(run, direction)
+        storage.note(attempts=len(report["attempts"]))
+        assert status == 0, run.log
         assert (report["status"], report["verified"]) == ("done", True), report
         assert len(report["attempts"]) >= 2, report["attempts"]
         assert report["attempts"][0]["error"]["transient"] is True
@@ -234,6 +237,7 @@ class MoverFaultSuite:
         stopped_after = run.ended - signalled if run.ended else 0.0
         assert status == SIGTERM_STATUS, run.log
         waited = run.moment("cleanup started") - run.moment("SIGTERM received")
+        storage.note(cleanup_started_after=round(waited, 2), stopped_after=round(stopped_after, 1))
         assert waited < 1.0, f"the cleanup started {waited:.2f} s after SIGTERM"
         assert stopped_after < cleanup + 2.0, f"the job took {stopped_after:.1f} s to stop"
         report = run.report()
@@ -262,6 +266,7 @@ class MoverFaultSuite:
                 report = self.file_report(run, direction)
                 assert storage.debris() == []
             expected = ("NOREMOTESPACE", 1333)
+        storage.note(error=report["error"]["name"], attempts=len(report["attempts"]))
         assert status == EXIT_FAILED, run.log
         assert (report["error"]["name"], report["error"]["code"]) == expected, report["error"]
         assert report["error"]["transient"] is False
@@ -278,6 +283,7 @@ class MoverFaultSuite:
         )
         status = run.wait(120)
         took = time.monotonic() - started
+        storage.note(failed_after=round(took, 1))
         assert status == EXIT_RETRYABLE, run.log
         assert took <= 15, f"a refused connection took {took:.1f} s to fail the job"
         assert self.file_report(run, direction)["error"]["transient"] is True

@@ -90,6 +90,16 @@ class StorageUnderTest(abc.ABC):
         """What the job's environment needs to reach the server (X509_USER_PROXY, X509_CERT_DIR...)."""
         return {}
 
+    # -- figures ---------------------------------------------------------------------------
+
+    def note(self, **figures: Any) -> None:
+        """What a case measured (seconds, attempts), for whoever collects figures (``figures``)."""
+        self.__dict__.setdefault("_figures", {}).update(figures)
+
+    @property
+    def figures(self) -> dict[str, Any]:
+        return dict(self.__dict__.get("_figures", {}))
+
 
 def free_port() -> int:
     """A TCP port of 127.0.0.1 nothing listens on (now)."""
