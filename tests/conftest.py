@@ -24,6 +24,27 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return [f"local grid programs missing: {', '.join(missing)}"] if missing else []
 
 
+#: Files bigger than this are removed from the temporary dirs pytest keeps of failed tests.
+KEEP_AT_MOST = 20_000_000
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """What a session leaves behind stays small: the temporary dirs of failed tests are kept for
+    a look (their logs, small files), without their big files."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    base = getattr(factory, "_basetemp", None) if factory is not None else None
+    if base is None or not Path(base).is_dir():
+        return
+    for root, _dirs, files in os.walk(base):
+        for name in files:
+            path = Path(root) / name
+            try:
+                if not path.is_symlink() and path.stat().st_size > KEEP_AT_MOST:
+                    path.unlink()
+            except OSError:
+                pass
+
+
 @pytest.fixture(scope="session")
 def grid(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalGrid]:
     """GridFTP, XRootD (root:// and https://) and MyProxy with a throwaway CA, for the session.

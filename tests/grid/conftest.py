@@ -70,7 +70,8 @@ class Protocol:
 
 
 @pytest.fixture(params=["gridftp", "xrootd"])
-def proto(request: pytest.FixtureRequest, grid: LocalGrid) -> Protocol:
+def proto(request: pytest.FixtureRequest, grid: LocalGrid) -> Iterator[Protocol]:
+    """The server's directory for this test, removed afterwards (big files do not pile up)."""
     name = request.param
     root = grid.gridftp_dir if name == "gridftp" else grid.xrootd_dir
     base = root / re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
@@ -79,7 +80,8 @@ def proto(request: pytest.FixtureRequest, grid: LocalGrid) -> Protocol:
     protocol._own(base)
     if not protocol.server.running:  # a previous test may have left it down
         protocol.server.start()
-    return protocol
+    yield protocol
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

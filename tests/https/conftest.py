@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 import secrets
+import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -141,7 +143,7 @@ def unique_prefix(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(params=["https", "datahost"])
-def endpoint(request: pytest.FixtureRequest, grid: LocalGrid) -> Endpoint:
+def endpoint(request: pytest.FixtureRequest, grid: LocalGrid) -> Iterator[Endpoint]:
     name = request.param
     prefix = unique_prefix(request)
     if name == "https":
@@ -153,6 +155,8 @@ def endpoint(request: pytest.FixtureRequest, grid: LocalGrid) -> Endpoint:
         directory = grid.xrootd_dir / prefix
         directory.mkdir(parents=True)
         own_by_nobody(directory)
-        return Endpoint(name, grid, prefix)
+        yield Endpoint(name, grid, prefix)
+        shutil.rmtree(directory, ignore_errors=True)  # big files do not pile up over the session
+        return
     datahost: DataHost = request.getfixturevalue("datahost")
-    return Endpoint(name, grid, prefix, datahost)
+    yield Endpoint(name, grid, prefix, datahost)
