@@ -422,7 +422,11 @@ class GridFTPMover(Mover):
         broke = isinstance(error, ServiceUnavailable) and error.errno in _BROKEN_OFF
         if not (broke or isinstance(reason, TransferStalled)) or (reason and not isinstance(reason, TransferStalled)):
             return error
-        refused = namespace.refuses_space(request.target.parent, timeout=int(self.settings.operation_timeout) + 1)
+        refused = namespace.refuses_space(
+            request.target.parent,
+            timeout=int(self.settings.operation_timeout) + 1,
+            scratch=os.path.dirname(request.source.path),
+        )
         if refused is None:
             return error
         return NoSpace(

@@ -6,7 +6,6 @@ import errno
 import os
 import secrets
 import stat as stat_module
-import tempfile
 from typing import Any, Callable, Optional, TypeVar
 
 import gfal2
@@ -59,12 +58,19 @@ class Gfal2Namespace:
     def remove(self, location: Location) -> None:
         self._call(f"remove {location.url}", lambda c: c.unlink(location.url), missing_ok=True)
 
-    def refuses_space(self, directory: Location, timeout: int) -> Optional[NoSpace]:
+    def refuses_space(self, directory: Location, timeout: int, scratch: str) -> Optional[NoSpace]:
         """Whether the server refuses even one byte in ``directory`` for want of space. A GridFTP
         server whose disk filled mid-upload resets the data channel before its control reply
-        ("No space left on device") reaches gfal2; a 1-byte upload gets that reply every time."""
-        probe = directory.join(f".pilot-movers-space-{secrets.token_hex(4)}.part")
-        descriptor, local = tempfile.mkstemp(prefix="pilot-movers-space-")
+        ("No space left on device") reaches gfal2; a 1-byte upload gets that reply every time.
+        The byte is read from a file in ``scratch`` (the upload's own directory), named as the
+        library's own: a job killed meanwhile leaves it to the next one's sweep."""
+        name = f".pilot-movers-space-{secrets.token_hex(4)}.part"
+        probe = directory.join(name)
+        local = os.path.join(scratch, name)
+        try:
+            descriptor = os.open(local, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except OSError:  # nowhere to put the byte: no answer either way
+            return None
         try:
             os.write(descriptor, b"\0")
             os.close(descriptor)
