@@ -213,13 +213,21 @@ def _run(args: argparse.Namespace) -> int:
         files: tuple[ListedFile, ...] = ()
         metadata: dict[str, object] = {}
         job_id = args.job_id
+        params_from_user = False
+        notes: list[str] = []
         if args.panda_job:
             panda = PandaJob.load(args.panda_job)
-            params, files, metadata = panda.params, panda.listed_files(_read_replicas(args.replicas)), panda.metadata()
+            files, metadata = panda.listed_files(_read_replicas(args.replicas)), panda.metadata()
             job_id = job_id or str(panda.panda_id)
         else:
             params = job_params.parse(_read_job_params(args))
         queue = QueueConfig.load(args.queue_config)
+        if args.panda_job:  # jobPars steers data only where the queue lets it
+            steering = panda.steering(queue.panda)
+            params, params_from_user = steering.params, steering.from_user
+            if steering.note:
+                logging.getLogger("pilot_movers.cli").warning("job %s: %s", job_id, steering.note)
+                notes.append(steering.note)
         # Everything a job parameter or the queue config can get wrong is found now, before a
         # work dir, a proxy or a transfer exists.
         checked = preflight(
@@ -247,6 +255,8 @@ def _run(args: argparse.Namespace) -> int:
         files=files,
         metadata=metadata,
         progress=observer,
+        params_from_user=params_from_user,
+        notes=notes,
     )
     quiet_logs = contextlib.nullcontext() if observer is None else _logs_above_progress()
     try:

@@ -29,7 +29,7 @@ import threading
 import time
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence, TypeVar
+from typing import Callable, Optional, Protocol, Sequence, TypeVar
 
 import tenacity
 
@@ -71,13 +71,21 @@ from pilot_movers.errors import (
     UnsafeSource,
     as_mover_error,
 )
-from pilot_movers.journal import TemporaryJournal
 from pilot_movers.values import AttemptRecord, FileReport, FileSpec, LeftBehind, Location, Role, Status
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 _UNKNOWN = object()
+
+
+class Journal(Protocol):
+    """Where each temporary copy is written down before it exists and struck off once it is gone
+    (the job's ledger record: a later job removes what a killed one left)."""
+
+    def add(self, url: str) -> None: ...
+
+    def strike(self, url: str) -> None: ...
 
 
 @dataclass(eq=False)
@@ -124,7 +132,7 @@ class TransferEngine:
     """Runs one phase's files through one transport. Use once per phase.
 
     ``credential_check`` runs before every round (it re-reads the proxy and checks it has not
-    expired); ``journal`` records each temporary file made on a server until it is gone (so a
+    expired); ``journal`` records each temporary file (on a server or a local disk) until it is gone (so a
     later job can remove what a killed one left); ``observer`` hears each file's bytes and outcome
     (a progress display); ``cancel`` stops every running transfer at once (a signal handler calls it);
     ``remote`` runs every server operation under a deadline and remembers silent servers (the
@@ -137,7 +145,7 @@ class TransferEngine:
         phase: Phase,
         *,
         credential_check: Optional[Callable[[], None]] = None,
-        journal: Optional[TemporaryJournal] = None,
+        journal: Optional[Journal] = None,
         observer: Optional[ProgressObserver] = None,
         sleep: Callable[[float], None] = time.sleep,
         remote: Optional[RemoteCalls] = None,
@@ -546,11 +554,11 @@ class TransferEngine:
 
     def _made(self, state: _FileState, target: Location) -> None:
         state.leftovers[target] = 0
-        if self.journal is not None and not target.is_local:
+        if self.journal is not None:
             self.journal.add(target.url)
 
     def _gone(self, state: _FileState, target: Location) -> None:
-        if state.leftovers.pop(target, None) is not None and self.journal is not None and not target.is_local:
+        if state.leftovers.pop(target, None) is not None and self.journal is not None:
             self.journal.strike(target.url)
 
     def _hand_over_leftovers(self, states: list[_FileState]) -> None:
