@@ -46,7 +46,9 @@ def console_main() -> NoReturn:
     while it runs); once the job has ended they are logged and ignored: the exit status is the
     report's, never the signal's default action."""
     from pilot_movers.errors import JobTerminated
+    from pilot_movers.secrecy import hide_this_process
 
+    hide_this_process()  # first: the payload (same uid) cannot read the pilot's environment
     _stop_on_signals()
     _SIGNALS_AFTER_THE_JOB.console = True
     try:

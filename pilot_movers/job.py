@@ -16,6 +16,7 @@ own environment is never changed, so several jobs can run in one process.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -64,6 +65,7 @@ from pilot_movers.queue_config import QueueConfig
 from pilot_movers.registry import get_mover_class, mover_for_scheme
 from pilot_movers.report import JobReport, PayloadReport, PhaseReport
 from pilot_movers.reserved import REPORT_NAME
+from pilot_movers.secrecy import hide_this_process
 from pilot_movers.values import FileReport, FileSpec, LeftBehind, Location
 from pilot_movers.workdir import check_workdir_path, prepare_workdir, sweep_debris
 
@@ -209,6 +211,7 @@ class Job:
 
     def __enter__(self) -> Job:
         self._started = time.time()
+        hide_this_process()  # the payload (same uid) cannot read the pilot's environment or memory
         if self.handle_signals and threading.current_thread() is threading.main_thread():
             self._install_signal_handlers()
         try:
@@ -463,14 +466,18 @@ class Job:
         env = dict(os.environ)
         for name in set_by_us():  # the library's own settings of its libraries, not the payload's
             env.pop(name, None)
-        env.pop(self.queue.myproxy.passphrase_env, None)  # the pilot's secret, not the payload's
+        env.pop(self.queue.myproxy.passphrase_env, None)
+        env.pop("MYPROXY_PASSPHRASE", None)  # the pilot's secret, not the payload's
         for name in SECRET_VARIABLES:  # the pilot's OAuth2 client (Globus), likewise
             env.pop(name, None)
-        if self._fetched_proxy:  # the pilot's own credential stays the pilot's
-            for name in ("X509_USER_CERT", "X509_USER_KEY"):
+        credentials = self.credentials
+        if self._fetched_proxy:  # the job is the user's now: the pilot's own credentials stay the pilot's
+            for name in ("X509_USER_CERT", "X509_USER_KEY", "BEARER_TOKEN", "BEARER_TOKEN_FILE"):
                 env.pop(name, None)
-        if self.credentials is not None:
-            env.update(self.credentials.environment())
+            if credentials is not None:
+                credentials = dataclasses.replace(credentials, bearer_token=None, bearer_token_file=None)
+        if credentials is not None:
+            env.update(credentials.environment())
         env.update(self.payload_env)
         env["PILOT_MOVERS_WORKDIR"] = self.workdir
         return env
@@ -501,6 +508,7 @@ class Job:
                     journal=self._record,
                     observer=self.progress,
                     remote=self._remote,
+                    workdir=self.workdir,
                 )
                 self._engines.append(self._engine)
                 try:
