@@ -7,6 +7,7 @@ from typing import Optional
 
 from job_params.errors import JobParamsError
 from pilot_movers.checksums import Checksum
+from pilot_movers.reserved import MARK, REPORT_NAME, is_reserved
 from pilot_movers.values import Location
 
 MODES = ("server", "local")
@@ -57,7 +58,8 @@ MAX_NAME_BYTES = 255
 
 def check_file_name(name: str, token: str) -> None:
     """A file name must stay inside the work dir and be safe to log: not empty, no ``/``, not
-    ``.`` or ``..``, no control character, no white space around it, at most 255 bytes."""
+    ``.`` or ``..``, no control character, no white space around it, at most 255 bytes, and not
+    one of the library's own names (``.pilot-movers-...``, the report)."""
     if not name.strip():
         raise JobParamsError(token, "empty file name in the comma list")
     if "/" in name or name in (".", "..") or "\0" in name:
@@ -68,6 +70,12 @@ def check_file_name(name: str, token: str) -> None:
         raise JobParamsError(token, f"file name {name!r} has white space around it")
     if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
         raise JobParamsError(token, f"file name {name[:40]!r}... is longer than {MAX_NAME_BYTES} bytes")
+    if is_reserved(name):
+        raise JobParamsError(
+            token,
+            f"file name {name!r} is one of pilot-movers' own (its temporary copies, proxies and report "
+            f"carry {MARK!r} or are named {REPORT_NAME!r}): a job may not name them",
+        )
 
 
 def pair_sources(

@@ -46,7 +46,9 @@ def console_main() -> NoReturn:
     while it runs); once the job has ended they are logged and ignored: the exit status is the
     report's, never the signal's default action."""
     from pilot_movers.errors import JobTerminated
+    from pilot_movers.secrecy import hide_this_process
 
+    hide_this_process()  # first: the payload (same uid) cannot read the pilot's environment
     _stop_on_signals()
     _SIGNALS_AFTER_THE_JOB.console = True
     try:
@@ -213,13 +215,21 @@ def _run(args: argparse.Namespace) -> int:
         files: tuple[ListedFile, ...] = ()
         metadata: dict[str, object] = {}
         job_id = args.job_id
+        params_from_user = False
+        notes: list[str] = []
         if args.panda_job:
             panda = PandaJob.load(args.panda_job)
-            params, files, metadata = panda.params, panda.listed_files(_read_replicas(args.replicas)), panda.metadata()
+            files, metadata = panda.listed_files(_read_replicas(args.replicas)), panda.metadata()
             job_id = job_id or str(panda.panda_id)
         else:
             params = job_params.parse(_read_job_params(args))
         queue = QueueConfig.load(args.queue_config)
+        if args.panda_job:  # jobPars steers data only where the queue lets it
+            steering = panda.steering(queue.panda)
+            params, params_from_user = steering.params, steering.from_user
+            if steering.note:
+                logging.getLogger("pilot_movers.cli").warning("job %s: %s", job_id, steering.note)
+                notes.append(steering.note)
         # Everything a job parameter or the queue config can get wrong is found now, before a
         # work dir, a proxy or a transfer exists.
         checked = preflight(
@@ -247,6 +257,8 @@ def _run(args: argparse.Namespace) -> int:
         files=files,
         metadata=metadata,
         progress=observer,
+        params_from_user=params_from_user,
+        notes=notes,
     )
     quiet_logs = contextlib.nullcontext() if observer is None else _logs_above_progress()
     try:

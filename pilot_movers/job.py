@@ -16,8 +16,10 @@ own environment is never changed, so several jobs can run in one process.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -52,8 +54,9 @@ from pilot_movers.errors import (
     as_mover_error,
 )
 from pilot_movers.job_facts import JobFacts
-from pilot_movers.journal import TemporaryJournal
+from pilot_movers.ledger import JobRecord, Ledger
 from pilot_movers.listed_files import ListedFile
+from pilot_movers.local_namespace import LOCAL
 from pilot_movers.panda.jobdesc import PandaJob
 from pilot_movers.payload import run_payload
 from pilot_movers.planner import PlannedFile, plan
@@ -61,12 +64,13 @@ from pilot_movers.process_env import set_by_us
 from pilot_movers.queue_config import QueueConfig
 from pilot_movers.registry import get_mover_class, mover_for_scheme
 from pilot_movers.report import JobReport, PayloadReport, PhaseReport
+from pilot_movers.reserved import REPORT_NAME
+from pilot_movers.secrecy import hide_this_process
 from pilot_movers.values import FileReport, FileSpec, LeftBehind, Location
-from pilot_movers.workdir import check_workdir_path, prepare_workdir
+from pilot_movers.workdir import check_workdir_path, prepare_workdir, sweep_debris
 
 log = logging.getLogger(__name__)
 
-REPORT_NAME = "pilot_movers_report.json"
 #: Code that catches every exception (a logging handler prints and drops it): a signal's exception
 #: is not raised inside it.
 _SWALLOWING_MODULES = (os.path.dirname(logging.__file__),)
@@ -125,8 +129,13 @@ class Job:
         files: Sequence[ListedFile] = (),
         metadata: Optional[Mapping[str, Any]] = None,
         progress: Optional[ProgressObserver] = None,
+        params_from_user: bool = False,
+        notes: Sequence[str] = (),
     ) -> None:
         self.params = params
+        #: The parameters are a user's own (a PanDA job's jobPars, where the queue lets them steer
+        #: data): they move data only with the user's proxy from MyProxy, never the pilot's.
+        self.params_from_user = params_from_user
         self.progress = progress or ProgressObserver()
         self.files = tuple(files)
         self.metadata = dict(metadata or {})
@@ -149,7 +158,7 @@ class Job:
         self._saved_handlers: dict[int, Any] = {}
         self._saved_mask: set[Any] = set()
         self._terminating = False
-        self._setup_notes: list[str] = []
+        self._setup_notes: list[str] = list(notes)
         self._cleanup_notes: list[str] = []
         self._temporary_left: list[tuple[Mover, LeftBehind]] = []
         self._unreachable_left: list[LeftBehind] = []
@@ -157,7 +166,7 @@ class Job:
         self._fetched_proxy = False
         self._preflight: Optional[Preflight] = None
         self._signal_error: Optional[JobTerminated] = None
-        self._journal: Optional[TemporaryJournal] = None
+        self._record: Optional[JobRecord] = None
         self._saved_unraisable_hook: Optional[Callable[[Any], Any]] = None
         #: Every server operation of the job (its phases' and its cleanup's) under a deadline.
         self._remote = RemoteCalls(queue.transfer.operation_timeout)
@@ -174,20 +183,35 @@ class Job:
         **kwargs: Any,
     ) -> Job:
         """The job PanDA's dispatcher describes (its getJob response, as Pilot 3 reads it, or a
-        ``PandaJob``): ``jobPars`` as the job parameters, the listed inputs and outputs with their
-        catalogue sizes and checksums (every mover verifies them) and their scopes, GUIDs and
-        datasets (in the report), the PanDA id as ``job_id``. ``replicas``: a URL per file name
-        where the pilot resolved one; other files are found through their storage endpoint and
-        the queue's ``storages``. Other keywords go to ``Job``."""
+        ``PandaJob``): the listed inputs and outputs with their catalogue sizes and checksums
+        (every mover verifies them) and their scopes, GUIDs and datasets (in the report), the
+        PanDA id as ``job_id``. ``replicas``: a URL per file name where the pilot resolved one;
+        other files are found through their storage endpoint and the queue's ``storages``.
+        ``jobPars`` (the user's payload arguments) steers no data movement unless the queue's
+        ``[panda] data_in_jobpars`` says so (``PandaJob.steering``). Other keywords go to ``Job``."""
         panda = job if isinstance(job, PandaJob) else PandaJob.from_dict(job)
         kwargs.setdefault("job_id", str(panda.panda_id))
         files = panda.listed_files(replicas)
-        return cls(panda.params, queue, workdir, files=files, metadata=panda.metadata(), **kwargs)
+        steering = panda.steering(queue.panda)
+        if steering.note:
+            log.warning("job %s: %s", panda.panda_id, steering.note)
+        notes = [steering.note] if steering.note else []
+        return cls(
+            steering.params,
+            queue,
+            workdir,
+            files=files,
+            metadata=panda.metadata(),
+            params_from_user=steering.from_user,
+            notes=notes,
+            **kwargs,
+        )
 
     # -- entering and leaving --------------------------------------------------------------
 
     def __enter__(self) -> Job:
         self._started = time.time()
+        hide_this_process()  # the payload (same uid) cannot read the pilot's environment or memory
         if self.handle_signals and threading.current_thread() is threading.main_thread():
             self._install_signal_handlers()
         try:
@@ -219,16 +243,16 @@ class Job:
         self._phase = Phase.CLEANUP
         self._cleanup_ends = time.monotonic() + self.queue.transfer.cleanup_timeout
         try:
-            self._wait_for_movers()
-            self._remove_left_behind()
-            if self._journal is not None:
-                self._journal.rewrite(self._journal.pending())  # nothing pending: no journal
-            self._stack.close()
-        except Exception as cleanup_error:
-            log.exception("cleanup failed")
-            self._cleanup_notes.append(f"cleanup error: {cleanup_error}")
-            if error is None:
-                error = as_mover_error(cleanup_error, phase=Phase.CLEANUP)
+            # Each step runs whatever an earlier one raised (a full disk, a record a payload
+            # replaced): the user's proxy is removed and the movers stopped in every case.
+            for step in (self._wait_for_movers, self._remove_left_behind, self._stack.close):
+                try:
+                    step()
+                except Exception as cleanup_error:
+                    log.exception("cleanup step %s failed", step.__name__)
+                    self._cleanup_notes.append(f"cleanup error: {cleanup_error}")
+                    if error is None:
+                        error = as_mover_error(cleanup_error, phase=Phase.CLEANUP)
         finally:
             self._restore_signal_handlers()
         self.report = JobReport(
@@ -274,17 +298,53 @@ class Job:
         for path in prepared.swept:
             log.warning("removed %s, left by an earlier run in this work dir", path)
             self._setup_notes.append(f"removed {path}, left by an earlier run")
-        self._journal = TemporaryJournal(self.workdir)
-        self._stack.callback(self._journal.close)
+        ledger = Ledger()
+        self._record = ledger.record(self.workdir)
+        self._stack.callback(self._record.close)  # the first registered: closed last
+        self._sweep_dead_jobs(ledger)
+
+    def _sweep_dead_jobs(self, ledger: Ledger) -> None:
+        """What jobs of this user that are gone (killed: no cleanup ran) left, wherever their
+        work dir was: their user proxies and local temporary copies now, the work dirs the
+        command made for them whole; their temporary copies on servers are taken over by this
+        job's record (removed by ``_remove_earlier_remote_debris``)."""
+        assert self._record is not None
+        for dead in ledger.dead_records():
+            if dead.forged:
+                note = f"ignored {dead.forged} line(s) of {dead.path} not written by pilot-movers (forged or damaged)"
+                log.warning("%s", note)
+                self._setup_notes.append(note)
+            for proxy in dead.proxies:
+                if remove_proxy(Path(proxy)):
+                    self._note_removed(proxy, "a user's proxy")
+            scratch = dead.temporary_workdir()
+            if scratch and os.path.realpath(scratch) != os.path.realpath(self.workdir) and os.path.isdir(scratch):
+                shutil.rmtree(scratch, ignore_errors=True)
+                self._note_removed(scratch, "a work dir")
+            elif dead.workdir and os.path.isdir(dead.workdir) and dead.workdir != self.workdir:
+                for path in sweep_debris(dead.workdir):
+                    self._note_removed(path, "a temporary file")
+            for url in dead.pending:
+                self._record.add(url)  # taken over: removed by this job, or listed
+            dead.done([], ledger)
+
+    def _note_removed(self, what: str, kind: str) -> None:
+        log.warning("removed %s (%s), left by a job that was killed", what, kind)
+        self._setup_notes.append(f"removed {what}, left by a job that was killed")
 
     def _remove_earlier_remote_debris(self) -> None:
-        """Temporary files an earlier run in this work dir made on servers and never removed (it
-        was killed): removed now, with this job's movers and credentials; listed when they cannot
-        be, and tried again at the end."""
-        assert self._journal is not None
-        for url in self._journal.pending():
+        """Temporary copies jobs that were killed made and never removed (taken over from their
+        records): removed now, local ones directly, remote ones with this job's movers and
+        credentials; listed when they cannot be, and tried again at the end."""
+        assert self._record is not None
+        for url in self._record.pending():
             try:
                 location = Location.parse(url)
+                if location.is_local:
+                    LOCAL.remove(location)
+                    self._note_removed(location.path, "a temporary copy")
+                    self._record.strike(url)
+                    continue
                 mover = self._mover(self._mover_name_for(location.scheme))
             except (MoverError, ValueError) as exc:  # no mover here can reach it
                 log.warning("cannot remove %s, left by an earlier run: %s", url, exc)
@@ -299,9 +359,8 @@ class Job:
                 item = LeftBehind("temporary-file", url, reason=f"left by an earlier run; {exc}")
                 self._temporary_left.append((mover, item))
                 continue
-            log.warning("removed %s, left by an earlier run", url)
-            self._setup_notes.append(f"removed {url}, left by an earlier run")
-            self._journal.strike(url)
+            self._note_removed(url, "a temporary copy")
+            self._record.strike(url)
 
     def _mover_name_for(self, scheme: str) -> str:
         """The mover this queue uses for ``scheme``: one it names if that one handles it, else the
@@ -332,8 +391,8 @@ class Job:
                 remaining.append((mover, item))
             else:
                 self._cleanup_notes.append(f"removed {item.location}, left by a failed attempt")
-                if self._journal is not None:
-                    self._journal.strike(item.location)
+                if self._record is not None:
+                    self._record.strike(item.location)
         self._temporary_left = remaining
 
     def _wait_for_movers(self) -> None:
@@ -407,14 +466,18 @@ class Job:
         env = dict(os.environ)
         for name in set_by_us():  # the library's own settings of its libraries, not the payload's
             env.pop(name, None)
-        env.pop(self.queue.myproxy.passphrase_env, None)  # the pilot's secret, not the payload's
+        env.pop(self.queue.myproxy.passphrase_env, None)
+        env.pop("MYPROXY_PASSPHRASE", None)  # the pilot's secret, not the payload's
         for name in SECRET_VARIABLES:  # the pilot's OAuth2 client (Globus), likewise
             env.pop(name, None)
-        if self._fetched_proxy:  # the pilot's own credential stays the pilot's
-            for name in ("X509_USER_CERT", "X509_USER_KEY"):
+        credentials = self.credentials
+        if self._fetched_proxy:  # the job is the user's now: the pilot's own credentials stay the pilot's
+            for name in ("X509_USER_CERT", "X509_USER_KEY", "BEARER_TOKEN", "BEARER_TOKEN_FILE"):
                 env.pop(name, None)
-        if self.credentials is not None:
-            env.update(self.credentials.environment())
+            if credentials is not None:
+                credentials = dataclasses.replace(credentials, bearer_token=None, bearer_token_file=None)
+        if credentials is not None:
+            env.update(credentials.environment())
         env.update(self.payload_env)
         env["PILOT_MOVERS_WORKDIR"] = self.workdir
         return env
@@ -442,9 +505,10 @@ class Job:
                     self._mover(name),
                     phase,
                     credential_check=self._credential_check(get_mover_class(name)),
-                    journal=self._journal,
+                    journal=self._record,
                     observer=self.progress,
                     remote=self._remote,
+                    workdir=self.workdir,
                 )
                 self._engines.append(self._engine)
                 try:
@@ -496,12 +560,20 @@ class Job:
             self.credentials = Credentials.from_environment()
         settings = self._preflight.myproxy if self._preflight else None
         if settings is None:
+            if self.params_from_user:
+                raise ConfigurationError(
+                    "jobPars steers this job's data movement ([panda] data_in_jobpars) but no MyProxy logon "
+                    "fetches the user's proxy ([myproxy]): a user's own parameters never move data with the "
+                    "pilot's credential"
+                )
             return
         self._check_trust("the MyProxy logon")
         pilot_proxy = self.credentials.x509_proxy or default_proxy_path()
         path = new_proxy_path(Path(self.workdir), pilot_proxy)
         # Owned by the cleanup before its first byte exists: a signal during the logon or the
-        # write leaves nothing behind.
+        # write leaves nothing behind; and in the ledger, for a later job if this one is killed.
+        if self._record is not None:
+            self._record.holds_proxy(str(path))
         self._stack.callback(self._remove_user_proxy, path)
         retrieved = fetch_proxy(
             settings, Path(self.workdir), path=path, pilot_proxy=pilot_proxy, ca_dir=self.credentials.ca_dir
@@ -519,6 +591,8 @@ class Job:
         if remove_proxy(path):
             log.info("user proxy %s removed", path)
             self._cleanup_notes.append(f"removed the user's proxy {path}")
+        if self._record is not None:
+            self._record.released_proxy(str(path))
 
     def _needs_proxy(self, movers: Sequence[type[Mover]]) -> tuple[bool, bool]:
         """(the proxy is checked, it must be RFC 3820) for these movers under the queue's policy:

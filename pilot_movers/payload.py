@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -60,28 +61,44 @@ def run_payload(
         raise PayloadFailed("no payload command given")
     program = _find(argv[0], cwd, env)
     started = time.time()
-    guard_env = {**env, "PILOT_MOVERS_PARENT_PID": str(os.getpid()), "PILOT_MOVERS_KILL_GRACE": str(kill_grace)}
+    told, tell = os.pipe()  # the guard says here what it could not kill
+    guard_env = {
+        **env,
+        "PILOT_MOVERS_PARENT_PID": str(os.getpid()),
+        "PILOT_MOVERS_KILL_GRACE": str(kill_grace),
+        "PILOT_MOVERS_GUARD_FD": str(tell),
+    }
     guarded = [sys.executable, "-m", "pilot_movers.payload_guard", "--", program, *argv[1:]]
     try:
         process = subprocess.Popen(
-            guarded, cwd=cwd, env=guard_env, stdout=stdout, stderr=stderr, start_new_session=True
+            guarded, cwd=cwd, env=guard_env, stdout=stdout, stderr=stderr, start_new_session=True, pass_fds=(tell,)
         )
     except OSError as exc:
+        os.close(told)
         raise PayloadFailed(f"cannot start {argv[0]}: {exc.strerror}") from exc
+    finally:
+        os.close(tell)
     log.info("payload started: process group %d: %s", process.pid, " ".join(argv))
     try:
-        exit_code = _wait(process, timeout, stop_requested)
-        _kill_group(process.pid)  # what the payload left running
-    except subprocess.TimeoutExpired:
-        stop_process_group(process, kill_grace)
-        report = PayloadReport(tuple(argv), started, time.time(), process.returncode, timed_out=True)
-        raise PayloadTimeout(
-            f"payload ran longer than {timeout:g} s and was killed", exit_code=process.returncode, report=report
-        ) from None
-    except BaseException:
-        stop_process_group(process, kill_grace)
-        raise
-    report = PayloadReport(tuple(argv), started, time.time(), exit_code, _signal_name(exit_code))
+        try:
+            exit_code = _wait(process, timeout, stop_requested)
+            _kill_group(process.pid)  # what the payload left running in its group
+        except subprocess.TimeoutExpired:
+            stop_process_group(process, kill_grace)
+            survivors = _survivors(told)
+            report = PayloadReport(
+                tuple(argv), started, time.time(), process.returncode, timed_out=True, survivors=survivors
+            )
+            raise PayloadTimeout(
+                f"payload ran longer than {timeout:g} s and was killed", exit_code=process.returncode, report=report
+            ) from None
+        except BaseException:
+            stop_process_group(process, kill_grace)
+            raise
+        survivors = _survivors(told)
+    finally:
+        os.close(told)
+    report = PayloadReport(tuple(argv), started, time.time(), exit_code, _signal_name(exit_code), survivors=survivors)
     if exit_code != 0:
         how = f"was killed by {report.signal}" if report.signal else f"exited with status {exit_code}"
         raise PayloadFailed(f"payload {argv[0]} {how}", exit_code=exit_code, report=report)
@@ -137,6 +154,27 @@ def _find(program: str, cwd: str, env: Mapping[str, str]) -> str:
     if found is None:
         raise PayloadFailed(f"cannot start {program}: not found on PATH")
     return found
+
+
+def _survivors(told: int) -> tuple[str, ...]:
+    """What the guard said it could not kill (it has exited: its end of the pipe is closed)."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(told, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    try:
+        said = json.loads(b"".join(chunks) or b"{}")
+    except ValueError:
+        return ()
+    survivors = tuple(str(item) for item in said.get("survivors", ()))
+    if survivors:
+        log.warning("payload processes that could not be killed: %s", "; ".join(survivors))
+    return survivors
 
 
 def _kill_group(group: int) -> None:

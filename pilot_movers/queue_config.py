@@ -46,6 +46,7 @@ from pilot_movers.credentials.policy import CredentialPolicy
 from pilot_movers.engine.settings import TransferSettings
 from pilot_movers.errors import ConfigurationError, MoverError, Phase
 from pilot_movers.panda.queuedata import is_queuedata, queuedata_to_config
+from pilot_movers.panda.trust import PandaOptions
 from pilot_movers.payload import PayloadSettings
 from pilot_movers.registry import get_mover_class, mover_names
 from pilot_movers.values import Location
@@ -56,7 +57,7 @@ MAX_SIZE = 1 << 20
 #: The deepest JSON a queue config may nest (its sections nest 4 levels; PanDA queuedata a few more).
 MAX_NESTING = 32
 TOP_LEVEL_KEYS = ("copytool", "copytoolin", "se", "copyprefix", "copyprefixin")
-SECTIONS = ("transfer", "movers", "myproxy", "credentials", "payload", "storages")
+SECTIONS = ("transfer", "movers", "myproxy", "credentials", "payload", "storages", "panda")
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,8 @@ class QueueConfig:
     myproxy: MyProxyOptions = field(default_factory=MyProxyOptions)
     credentials: CredentialPolicy = field(default_factory=CredentialPolicy)
     payload: PayloadSettings = field(default_factory=PayloadSettings)
+    panda: PandaOptions = field(default_factory=PandaOptions)
+    """What a PanDA job description may steer: ``jobPars`` moves no data unless this says so."""
     storages: Mapping[str, str] = field(default_factory=dict)
     """Storage endpoint name (case-insensitive) -> URL prefix: where a job description's files
     on that storage are."""
@@ -133,7 +136,7 @@ class QueueConfig:
             else:
                 raise ConfigurationError(
                     f"{source}: unknown section [{shorten(section)}] (use [queue], [transfer], [myproxy], "
-                    "[credentials], [payload], [mover:NAME] or [NAME] for an installed mover)"
+                    "[credentials], [payload], [panda], [mover:NAME] or [NAME] for an installed mover)"
                 )
         return cls.from_dict(data, source=source)
 
@@ -161,6 +164,7 @@ class QueueConfig:
         )
         values["myproxy"] = MyProxyOptions.from_options(_section(data, "myproxy"), where=f"{source} [myproxy]")
         values["payload"] = parse_options(PayloadSettings, _section(data, "payload"), where=f"{source} [payload]")
+        values["panda"] = PandaOptions.from_options(_section(data, "panda"), where=f"{source} [panda]")
         movers = _section(data, "movers")
         if not isinstance(movers, Mapping):
             raise ConfigurationError(f"{source}: movers must be a section of one section per mover")
@@ -238,6 +242,7 @@ def knob_sections() -> list[tuple[str, type]]:
         ("myproxy", MyProxyOptions),
         ("credentials", CredentialPolicy),
         ("payload", PayloadSettings),
+        ("panda", PandaOptions),
     ]
     for name in mover_names():
         options = get_mover_class(name).Options

@@ -72,6 +72,9 @@ class PayloadReport:
     exit_code: Optional[int]
     signal: Optional[str] = None
     timed_out: bool = False
+    survivors: tuple[str, ...] = ()
+    """Processes of the payload that could not be killed (``pid command``): a process of another
+    user the payload started (a setuid program), one stuck in the kernel."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +85,7 @@ class PayloadReport:
             "exit_code": self.exit_code,
             "signal": self.signal,
             "timed_out": self.timed_out,
+            "survivors": list(self.survivors),
         }
 
 

@@ -147,7 +147,8 @@ class Status(str, enum.Enum):
     DONE = "done"
     """Copied and verified during this job."""
     ALREADY_DONE = "already-done"
-    """Found complete at the destination after an ambiguous failure: not copied twice."""
+    """Found complete at the destination (after an ambiguous failure, or an input an earlier run
+    of the job had landed in the work dir): not copied again."""
     FAILED = "failed"
     SKIPPED = "skipped"
     """Not attempted: the phase was aborted or the job stopped first."""

@@ -59,7 +59,7 @@ def prepare_workdir(path: str) -> PreparedWorkdir:
             )
         os.chmod(absolute, stat.S_IMODE(info.st_mode) & ~0o077 | 0o700)
         made_private = True
-    return PreparedWorkdir(absolute, made_private, tuple(_sweep(absolute)))
+    return PreparedWorkdir(absolute, made_private, tuple(sweep_debris(absolute)))
 
 
 def is_our_debris(name: str) -> bool:
@@ -69,7 +69,8 @@ def is_our_debris(name: str) -> bool:
     )
 
 
-def _sweep(directory: str) -> list[str]:
+def sweep_debris(directory: str) -> list[str]:
+    """Remove what an earlier run of ours left in ``directory`` (``is_our_debris``); what was removed."""
     removed = []
     for entry in os.scandir(directory):
         if is_our_debris(entry.name) and entry.is_file(follow_symlinks=False):

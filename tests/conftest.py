@@ -24,6 +24,22 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return [f"local grid programs missing: {', '.join(missing)}"] if missing else []
 
 
+@pytest.fixture(scope="session", autouse=True)
+def ledger_of_the_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The jobs of this session keep their ledger (pilot-movers' per-user records of what a job
+    holds) apart from any other session's or a real pilot's on this machine."""
+    place = tmp_path_factory.mktemp("ledger")
+    saved = os.environ.get("PILOT_MOVERS_STATE_DIR")
+    os.environ["PILOT_MOVERS_STATE_DIR"] = str(place)
+    try:
+        yield place
+    finally:
+        if saved is None:
+            os.environ.pop("PILOT_MOVERS_STATE_DIR", None)
+        else:
+            os.environ["PILOT_MOVERS_STATE_DIR"] = saved
+
+
 #: Files bigger than this are removed from the temporary dirs pytest keeps of failed tests.
 KEEP_AT_MOST = 20_000_000
 

@@ -43,6 +43,7 @@ from pilot_movers.config_values import (
 from pilot_movers.credentials.policy import default_proxy_path
 from pilot_movers.credentials.proxy_info import ProxyInfo, inspect_proxy
 from pilot_movers.errors import (
+    BadJobParameters,
     ConfigurationError,
     MoverError,
     MoverUnavailable,
@@ -52,12 +53,13 @@ from pilot_movers.errors import (
     ProxyExpired,
     ServiceUnavailable,
 )
+from pilot_movers.reserved import MARK
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 7512
 #: The name every user proxy this library writes starts with (a work dir sweep finds them).
-PROXY_PREFIX = ".pilot-movers-proxy-"
+PROXY_PREFIX = f"{MARK}proxy-"
 RETRIEVERS = ("passphrase", "pilot-proxy", "host-cert")
 _KEY_BITS = 2048
 
@@ -72,6 +74,10 @@ class MyProxyOptions:
     (the server then comes from ``MYPROXY_SERVER``)."""
     server: Optional[str] = None
     port: Optional[int] = option(None, PORT)
+    allowed_servers: tuple[str, ...] = ()
+    """Servers a job may name itself (``myproxy-server=``): ``host`` or ``host:port``, ``*`` for any.
+    A server a job names that is neither ``server`` nor listed here is refused: the logon sends
+    the passphrase, or presents the pilot's proxy, to whichever server it is."""
     username: Optional[str] = None
     credname: Optional[str] = None
     lifetime_hours: float = option(12.0, HOURS, between(0.1, 168))
@@ -147,6 +153,13 @@ class MyProxySettings:
         environ = os.environ if environ is None else environ
         if not (options.asked_for or job_server):
             return None
+        if job_server and not _allowed(job_server, options):
+            allowed = ", ".join(options.allowed_servers) or "none"
+            raise BadJobParameters(
+                f"myproxy-server={job_server}: this queue lets a job name no MyProxy server of its own but "
+                f"[myproxy] server and allowed_servers (allowed: {allowed}); a job cannot choose where the "
+                "pilot's passphrase or proxy goes"
+            )
         server = options.server or job_server or environ.get("MYPROXY_SERVER")
         if not server:
             raise ConfigurationError(
@@ -346,6 +359,16 @@ def _unlink(path: Path) -> bool:
     except FileNotFoundError:
         return False
     return True
+
+
+def _allowed(server: str, options: MyProxyOptions) -> bool:
+    """Whether a job may use MyProxy ``server`` (``host[:port]``) under ``options``."""
+    host, _, port = server.strip().lower().partition(":")
+    for entry in (*options.allowed_servers, *((options.server,) if options.server else ())):
+        allowed_host, _, allowed_port = entry.strip().lower().partition(":")
+        if entry.strip() == "*" or (allowed_host == host and allowed_port in ("", port or str(DEFAULT_PORT))):
+            return True
+    return False
 
 
 def _authentication(settings: MyProxySettings, pilot_proxy: str) -> tuple[Optional[str], str, str]:

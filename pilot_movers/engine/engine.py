@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 import time
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence, TypeVar
+from typing import Callable, Optional, Protocol, Sequence, TypeVar
 
 import tenacity
 
@@ -71,13 +72,21 @@ from pilot_movers.errors import (
     UnsafeSource,
     as_mover_error,
 )
-from pilot_movers.journal import TemporaryJournal
 from pilot_movers.values import AttemptRecord, FileReport, FileSpec, LeftBehind, Location, Role, Status
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 _UNKNOWN = object()
+
+
+class Journal(Protocol):
+    """Where each temporary copy is written down before it exists and struck off once it is gone
+    (the job's ledger record: a later job removes what a killed one left)."""
+
+    def add(self, url: str) -> None: ...
+
+    def strike(self, url: str) -> None: ...
 
 
 @dataclass(eq=False)
@@ -88,6 +97,8 @@ class _FileState:
     size: Optional[int] = None
     prechecked: bool = False
     destination_existed: bool = False
+    replace: bool = False
+    """An input found in the work dir that is not what the job expects: the copy replaces it."""
     attempts: list[AttemptRecord] = field(default_factory=list)
     leftovers: dict[Location, int] = field(default_factory=dict)
     """Temporary copies not yet removed, with the bytes last known written to each."""
@@ -124,11 +135,12 @@ class TransferEngine:
     """Runs one phase's files through one transport. Use once per phase.
 
     ``credential_check`` runs before every round (it re-reads the proxy and checks it has not
-    expired); ``journal`` records each temporary file made on a server until it is gone (so a
+    expired); ``journal`` records each temporary file (on a server or a local disk) until it is gone (so a
     later job can remove what a killed one left); ``observer`` hears each file's bytes and outcome
     (a progress display); ``cancel`` stops every running transfer at once (a signal handler calls it);
     ``remote`` runs every server operation under a deadline and remembers silent servers (the
-    job shares one between its phases and its cleanup; default: the engine's own).
+    job shares one between its phases and its cleanup; default: the engine's own); ``workdir``:
+    the job's work dir, where an input already landed by an earlier run is kept or replaced.
     """
 
     def __init__(
@@ -137,10 +149,11 @@ class TransferEngine:
         phase: Phase,
         *,
         credential_check: Optional[Callable[[], None]] = None,
-        journal: Optional[TemporaryJournal] = None,
+        journal: Optional[Journal] = None,
         observer: Optional[ProgressObserver] = None,
         sleep: Callable[[float], None] = time.sleep,
         remote: Optional[RemoteCalls] = None,
+        workdir: Optional[str] = None,
     ) -> None:
         self.transport = transport
         self.observer = observer or ProgressObserver()
@@ -153,6 +166,9 @@ class TransferEngine:
         self.breaker = CircuitBreaker(self.settings.breaker_min_transfers, self.settings.breaker_failure_ratio)
         self.watchdog = Watchdog(self.settings.watchdog_interval)
         self.remote = remote or RemoteCalls(self.settings.operation_timeout)
+        #: The job's work dir: an input found there already (a rerun of a killed job) is kept
+        #: when complete, replaced otherwise. Elsewhere an existing destination is FILEEXISTS.
+        self.workdir = os.path.realpath(workdir) if workdir else None
         self._pending: list[_FileState] = []
         self._round = 0
         self._pool: Optional[DaemonPool] = None
@@ -350,6 +366,8 @@ class TransferEngine:
             if not state.prechecked:
                 self._precheck(state, known)
                 state.prechecked = True
+                if state.finished:  # an input a killed run of this job had already landed
+                    return None
             elif not state.destination_existed and self._found_complete(state, known):
                 return None
             elif spec.destination.is_local and not spec.source.is_local:
@@ -391,13 +409,57 @@ class TransferEngine:
                     transient=False,
                     scope=Scope.SOURCE,
                 )
-        if self._destination_stat(spec.destination, known) is not None:
+        found_there = self._destination_stat(spec.destination, known)
+        if found_there is not None:
+            if spec.role is Role.INPUT and self._in_workdir(spec.destination) and not self.settings.overwrite:
+                self._landed_before(state, found_there)  # a rerun in the same work dir
+                return
             if not self.settings.overwrite:
                 raise DestinationExists(
                     f"{spec.destination.url} already exists (set overwrite to replace it)",
                     endpoint=spec.destination.server,
                 )
             state.destination_existed = True
+
+    def _in_workdir(self, location: Location) -> bool:
+        return (
+            self.workdir is not None
+            and location.is_local
+            and os.path.dirname(os.path.realpath(location.path)) == self.workdir
+        )
+
+    def _landed_before(self, state: _FileState, found: FileStat) -> None:
+        """An input already in the work dir (a run of this job that was killed had landed it): kept
+        when its size and checksum are the job's (or the source's), and reported so; replaced
+        otherwise (a payload may have changed it)."""
+        spec = state.spec
+        if found.is_dir or found.is_link:
+            raise DestinationExists(f"{spec.destination.url} is a {'directory' if found.is_dir else 'symbolic link'}")
+        expected_size = state.size
+        if expected_size is None:
+            source = self._namespace(spec.source).stat(spec.source)
+            expected_size = source.size if source is not None else None
+        expected = spec.checksum
+        if expected is None and expected_size == found.size:
+            expected = self._checksum(spec.source, self.settings.checksum_algorithm, found.size)
+        seen = None
+        if expected is not None and expected_size == found.size:
+            seen = self._checksum(spec.destination, expected.algorithm, found.size)
+        if seen is not None and seen == expected:
+            now = time.time()
+            state.attempts.append(AttemptRecord(1, now, now, 0, None, "found complete in the work dir, kept"))
+            self._finish(state, Status.ALREADY_DONE, found.size, seen, verified=True)
+            log.info("%s %s: already in the work dir, complete (%s): kept", self.phase.value, spec.name, seen)
+            return
+        log.warning(
+            "%s %s: %s is in the work dir but not what the job expects (%d bytes%s): replaced",
+            self.phase.value,
+            spec.name,
+            spec.destination.path,
+            found.size,
+            f", {seen}" if seen else "",
+        )
+        state.replace = True
 
     def _look_at_source(self, state: _FileState) -> None:
         """Before retrying a download: one look (under a deadline) at the source, so a server
@@ -529,9 +591,10 @@ class TransferEngine:
         destination = state.spec.destination
         namespace = self._namespace(destination)
         atomic = destination.is_local or self.capabilities.atomic_no_clobber_rename
-        if not (atomic or self.settings.overwrite) and namespace.stat(destination) is not None:
+        overwrite = self.settings.overwrite or state.replace
+        if not (atomic or overwrite) and namespace.stat(destination) is not None:
             raise DestinationExists(f"{destination.url} already exists", endpoint=destination.server)
-        namespace.rename(request.target, destination, overwrite=self.settings.overwrite or not atomic)
+        namespace.rename(request.target, destination, overwrite=overwrite or not atomic)
         self._gone(state, request.target)
 
     def _discard(self, state: _FileState, target: Location, written: int = 0) -> None:
@@ -546,11 +609,11 @@ class TransferEngine:
 
     def _made(self, state: _FileState, target: Location) -> None:
         state.leftovers[target] = 0
-        if self.journal is not None and not target.is_local:
+        if self.journal is not None:
             self.journal.add(target.url)
 
     def _gone(self, state: _FileState, target: Location) -> None:
-        if state.leftovers.pop(target, None) is not None and self.journal is not None and not target.is_local:
+        if state.leftovers.pop(target, None) is not None and self.journal is not None:
             self.journal.strike(target.url)
 
     def _hand_over_leftovers(self, states: list[_FileState]) -> None:

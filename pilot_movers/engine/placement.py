@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import secrets
 
+from pilot_movers.reserved import MARK
 from pilot_movers.values import Location
 
-TEMP_MARK = ".pilot-movers-"
+TEMP_MARK = MARK
 TEMP_SUFFIX = ".part"
 _MAX_STEM = 180  # leaves room for the suffix inside a 255-byte file name
 

@@ -20,6 +20,7 @@ from pilot_movers.globus.gcp import GlobusConnectPersonal
 from pilot_movers.globus.gcp_install import gcp_program
 from pilot_movers.globus.options import GlobusOptions
 from pilot_movers.globus.service import GlobusService
+from pilot_movers.secrecy import child_environment
 from pilot_movers.values import LeftBehind
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,10 @@ class WorkerEndpoint:
         private_tmp = self.state_dir / "tmp"
         private_tmp.mkdir(mode=0o700)
         self.gcp = GlobusConnectPersonal(
-            program, self.state_dir / "config", {**os.environ, "TMPDIR": str(private_tmp)}, self.state_dir / "gcp.log"
+            program,
+            self.state_dir / "config",
+            child_environment({"TMPDIR": str(private_tmp)}, keep_prefixes=("GCP_", "GLOBUS_")),
+            self.state_dir / "gcp.log",
         )
         self.gcp.refuse_if_another_runs()
         created = self.service.call(

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Optional, Sequence
 
 from pilot_movers.errors import MoverUnavailable
+from pilot_movers.secrecy import child_environment
 
 PROGRAM = "globus-url-copy"
 #: How often progress is read while the program runs, in seconds.
@@ -77,7 +78,7 @@ def copy_files(
         ]
         process = subprocess.Popen(
             argv,
-            env={**os.environ, **environment},
+            env=child_environment(environment, keep_prefixes=("GLOBUS_", "X509_")),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

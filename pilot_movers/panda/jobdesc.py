@@ -1,7 +1,8 @@
 """PanDA's description of a job (the dispatcher's getJob response), read the way Pilot 3 reads it
 (``pilot/info/jobdata.py``), into a ``PandaJob``.
 
-* ``PandaID``; ``jobPars``, parsed with ``job_params`` (tokens it does not know are kept);
+* ``PandaID``; ``jobPars``, the payload's command line, kept as it came: its job parameter tokens
+  move data only where the queue says so (``PandaJob.params_for``, queue config ``[panda]``);
 * inputs: ``inFiles`` with, per file, ``fsize``, ``checksum`` (``ad:``/``md5:``; a bare value is
   adler32, as Pilot 3 reads it), ``scopeIn``, ``GUID``, ``realDatasetsIn``, ``ddmEndPointIn``;
 * outputs: ``outFiles`` with ``realDatasets``, ``ddmEndPointOut`` and ``scopeOut``; the log
@@ -22,16 +23,19 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence, Union
 
 import job_params
 from job_params import JobParams, JobParamsError
 from job_params.model import check_file_name
+from job_params.syntax import FLAGS, KEYS
 from pilot_movers.checksums import Checksum
 from pilot_movers.errors import BadJobParameters, MoverError
 from pilot_movers.listed_files import ListedFile
 from pilot_movers.panda.rucio_paths import rucio_path
+from pilot_movers.panda.trust import PandaOptions
 from pilot_movers.values import Role
 
 INPUT_LISTS = ("fsize", "checksum", "scopeIn", "GUID", "realDatasetsIn", "ddmEndPointIn")
@@ -89,9 +93,31 @@ class PandaFile:
 
 
 @dataclass(frozen=True)
+class Steering:
+    """What moves a PanDA job's data besides its file fields: job parameters, whether they are the
+    user's own (``jobPars``: then only a user's proxy from MyProxy may move them), and the
+    ``jobPars`` tokens left unheeded (the log names them)."""
+
+    params: JobParams
+    from_user: bool
+    ignored: tuple[str, ...] = ()
+
+    @property
+    def note(self) -> Optional[str]:
+        if not self.ignored:
+            return None
+        shown = " ".join(self.ignored[:4]) + (" ..." if len(self.ignored) > 4 else "")
+        return (
+            f"jobPars holds {len(self.ignored)} job parameter token(s) ({shown}): not honoured, this queue "
+            "lets jobPars steer no data movement ([panda] data_in_jobpars)"
+        )
+
+
+@dataclass(frozen=True)
 class PandaJob:
     panda_id: int
-    params: JobParams
+    jobpars: str
+    """The payload's command line (``jobPars``), as the description gives it."""
     inputs: tuple[PandaFile, ...] = ()
     outputs: tuple[PandaFile, ...] = ()
     """The outputs besides the log."""
@@ -119,13 +145,32 @@ class PandaJob:
     def from_dict(cls, data: Mapping[str, Any]) -> PandaJob:
         job = _the_job(data)
         panda_id = _panda_id(job.get("PandaID"))
-        try:
-            params = job_params.parse(_text(job.get("jobPars"), "jobPars") or "")
-        except JobParamsError as exc:
-            raise PandaJobError("jobPars", exc.message) from None
+        jobpars = _text(job.get("jobPars"), "jobPars") or ""
         outputs, log = _outputs(job)
         destination = _text(job.get("destinationSE"), "destinationSE")
-        return cls(panda_id, params, _inputs(job), outputs, log, None if destination in _NULL else destination)
+        return cls(panda_id, jobpars, _inputs(job), outputs, log, None if destination in _NULL else destination)
+
+    def steering(self, options: PandaOptions) -> Steering:
+        """The job parameters that steer this job's data movement: none from ``jobPars`` (a
+        user's own text) unless ``options.data_in_jobpars``; then ``jobPars`` parsed, a bad token
+        named (PandaJobError)."""
+        tokens = self.data_tokens()
+        if not options.data_in_jobpars:
+            return Steering(JobParams(), from_user=False, ignored=tokens)
+        try:
+            params = job_params.parse(self.jobpars)
+        except JobParamsError as exc:
+            raise PandaJobError("jobPars", exc.message) from None
+        return Steering(params, from_user=bool(tokens))
+
+    def data_tokens(self) -> tuple[str, ...]:
+        """The job parameter tokens in ``jobPars`` (``dir-in=...``, ``--Data``...): what the
+        queue would honour with ``[panda] data_in_jobpars``, named in the log when it does not."""
+        try:
+            tokens = shlex.split(self.jobpars)
+        except ValueError:
+            tokens = self.jobpars.split()
+        return tuple(token for token in tokens if token.partition("=")[0] in KEYS or token.partition("=")[0] in FLAGS)
 
     @property
     def files(self) -> tuple[PandaFile, ...]:

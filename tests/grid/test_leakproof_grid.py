@@ -17,6 +17,7 @@ import pytest
 import job_params
 from pilot_movers import Job, QueueConfig
 from pilot_movers.errors import MoverError
+from pilot_movers.ledger import state_dir
 from pilot_movers.testing.grid import LocalGrid
 from tests.grid.conftest import Protocol
 from tests.helpers import debris
@@ -278,7 +279,8 @@ def test_a_killed_jobs_temporary_files_on_the_server_are_removed_by_the_next_job
     proto: Protocol, tmp_path: Path, gib_file
 ):
     """SIGKILL in the middle of an upload: no cleanup runs, the server keeps a partial copy. The
-    next job started in the same work dir finds it in the journal, removes it, and says so."""
+    next job (here in the same work dir; any work dir would do) finds it in the killed job's
+    ledger record, removes it, and says so."""
     source, _ = gib_file
     queue = tmp_path / "q.json"
     queue.write_text(json.dumps({"copytool": proto.name}))
@@ -338,5 +340,5 @@ def test_a_killed_jobs_temporary_files_on_the_server_are_removed_by_the_next_job
     assert again.returncode == 0, again.stderr
     assert list((proto.base / "killed").glob("*.part")) == []
     setup = json.loads((tmp_path / "r.json").read_text())["setup"]
-    assert any("left by an earlier run" in note and ".part" in note for note in setup), setup
-    assert not (work / ".pilot-movers-journal").exists(), "nothing pending: no journal left either"
+    assert any("left by a job that was killed" in note and ".part" in note for note in setup), setup
+    assert not list(Path(state_dir(), "jobs").glob("*.record")), "nothing pending: no record left either"

@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 
+from job_params import JobParams
 from pilot_movers import QueueConfig
 from pilot_movers.checksums import Checksum
 from pilot_movers.errors import ConfigurationError, Phase
 from pilot_movers.panda.jobdesc import PandaJob, PandaJobError
 from pilot_movers.panda.rucio_paths import rucio_path
+from pilot_movers.panda.trust import PandaOptions
 from pilot_movers.planner import plan
 from pilot_movers.values import Role
 
@@ -47,8 +49,11 @@ def changed(**changes: Any) -> dict[str, Any]:
 def test_the_job_description_is_read_as_pilot3_reads_it():
     job = PandaJob.from_dict(JOB)
     assert job.panda_id == 6543210987
-    assert job.params.passthrough[:3] == ("--inputEVNTFile=EVNT.01.pool.root.1", "--maxEvents=100", "quoted words")
-    assert job.params.files_out == ("extra.txt",), "job_params' own keys in jobPars still count"
+    assert job.jobpars == JOB["jobPars"]
+    honoured = job.steering(PandaOptions(data_in_jobpars=True))
+    assert honoured.params.passthrough[:3] == ("--inputEVNTFile=EVNT.01.pool.root.1", "--maxEvents=100", "quoted words")
+    assert honoured.params.files_out == ("extra.txt",), "job_params' own keys in jobPars count where the queue says so"
+    assert honoured.from_user is True
     first, second = job.inputs
     assert (first.lfn, first.size, first.checksum) == (
         "EVNT.01.pool.root.1",
@@ -125,7 +130,6 @@ def test_lists_that_disagree_in_length_are_refused_naming_the_field_and_both_len
         ({"PandaID": "12x"}, "PandaID", "not a job id"),
         ({"PandaID": None}, "PandaID", "missing"),
         ({"logFile": "other.tgz"}, "logFile", "not among outFiles"),
-        ({"jobPars": "files-in=a files-in=b"}, "jobPars", "duplicate key"),
         ({"inFiles": "a,a", "fsize": "1,2"}, "inFiles", "listed twice, with different values"),
     ],
 )
@@ -184,7 +188,7 @@ def test_listed_files_are_planned_on_their_storage_at_their_rucio_path_with_what
     job = PandaJob.from_dict(changed(jobPars="--maxEvents=1"))
     queue = QueueConfig.from_dict(QUEUE)
     files = job.listed_files()
-    stage_in = plan(job.params, queue, str(tmp_path), Phase.STAGE_IN, files=files)
+    stage_in = plan(job.steering(PandaOptions()).params, queue, str(tmp_path), Phase.STAGE_IN, files=files)
     first, second = (item.spec for item in stage_in)
     assert first.source.url == (
         "root://eos.example.org:1094//eos/atlas/datadisk/rucio/" + rucio_path("mc23_13p6TeV", "EVNT.01.pool.root.1")
@@ -201,7 +205,7 @@ def test_listed_files_are_planned_on_their_storage_at_their_rucio_path_with_what
     assert first.to_dict()["metadata"]["guid"] == "BEA4C016-E37E-0841-A448-8D664E8CD570"
     assert second.source.url.startswith("gsiftp://dcdoor.example.org:2811/pnfs/usatlas/datadisk/rucio/user/jdoe/")
     assert [item.mover for item in stage_in] == ["xrootd", "gridftp"], "each file: the first listed mover for its URL"
-    stage_out = plan(job.params, queue, str(tmp_path), Phase.STAGE_OUT, files=files)
+    stage_out = plan(job.steering(PandaOptions()).params, queue, str(tmp_path), Phase.STAGE_OUT, files=files)
     assert [(i.spec.name, i.spec.role, i.spec.source.path) for i in stage_out] == [
         ("HITS.02.pool.root.1", Role.OUTPUT, str(tmp_path / "HITS.02.pool.root.1")),
         ("log.02.job.log.tgz.1", Role.OUTPUT, str(tmp_path / "log.02.job.log.tgz.1")),
@@ -216,7 +220,7 @@ def test_a_replica_given_for_a_file_wins_over_its_storage(tmp_path: Path):
     specs = [
         item.spec
         for item in plan(
-            job.params,
+            job.steering(PandaOptions()).params,
             QueueConfig.from_dict({"storages": QUEUE["storages"]}),
             str(tmp_path),
             Phase.STAGE_IN,
@@ -232,7 +236,13 @@ def test_a_replica_given_for_a_file_wins_over_its_storage(tmp_path: Path):
 def test_a_storage_the_queue_does_not_know_is_a_configuration_error_naming_the_known_ones(tmp_path: Path):
     job = PandaJob.from_dict(changed(jobPars="", ddmEndPointIn="CERN-PROD_DATADISK,NOWHERE_DATADISK"))
     with pytest.raises(ConfigurationError) as caught:
-        plan(job.params, QueueConfig.from_dict(QUEUE), str(tmp_path), Phase.STAGE_IN, files=job.listed_files())
+        plan(
+            job.steering(PandaOptions()).params,
+            QueueConfig.from_dict(QUEUE),
+            str(tmp_path),
+            Phase.STAGE_IN,
+            files=job.listed_files(),
+        )
     assert "no storage named 'NOWHERE_DATADISK'" in caught.value.message
     assert "cern-prod_datadisk" in caught.value.message and caught.value.code == 1341
 
@@ -241,7 +251,7 @@ def test_a_file_on_no_mover_of_the_queue_is_refused_naming_each_movers_schemes(t
     job = PandaJob.from_dict(changed(jobPars=""))
     queue = QueueConfig.from_dict({"copytool": "xrootd", "storages": QUEUE["storages"]})
     with pytest.raises(ConfigurationError) as caught:
-        plan(job.params, queue, str(tmp_path), Phase.STAGE_IN, files=job.listed_files())
+        plan(job.steering(PandaOptions()).params, queue, str(tmp_path), Phase.STAGE_IN, files=job.listed_files())
     assert "copytool = xrootd, but EVNT.02.pool.root.1 is at gsiftp://" in caught.value.message
 
 
@@ -263,3 +273,25 @@ class _Everything:
 
     def schemes(self, name: str) -> tuple[str, ...]:
         return ("https", "root", "gsiftp", "file")
+
+
+def test_jobpars_steers_no_data_movement_unless_the_queue_says_so():
+    """Issue 19: jobPars is the payload's command line, which a user writes for analysis jobs;
+    its job parameter tokens moved data with the pilot's credential."""
+    hostile = changed(
+        jobPars="--maxEvents=1 dir-in=gsiftp://se.example.org/etc/ files-in=hostname "
+        "dir-out=root://se.example.org//any/path/ files-out=X myproxy-server=evil.example.org:7512"
+    )
+    steering = PandaJob.from_dict(hostile).steering(PandaOptions())
+    assert steering.params == JobParams()
+    assert steering.from_user is False
+    assert "files-in=hostname" in steering.ignored and "myproxy-server=evil.example.org:7512" in steering.ignored
+    assert "not honoured" in (steering.note or "")
+
+
+def test_a_bad_token_in_jobpars_is_the_payloads_business_unless_the_queue_honours_jobpars():
+    job = PandaJob.from_dict(changed(jobPars="files-in=a files-in=b"))
+    assert job.steering(PandaOptions()).params == JobParams()
+    with pytest.raises(PandaJobError) as caught:
+        job.steering(PandaOptions(data_in_jobpars=True))
+    assert caught.value.field == "jobPars" and "duplicate key" in caught.value.message

