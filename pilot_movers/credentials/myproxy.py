@@ -176,7 +176,7 @@ class MyProxySettings:
         copied = {
             f.name: getattr(options, f.name)
             for f in dataclasses.fields(options)
-            if f.name not in ("enabled", "server", "port", "username")
+            if f.name not in ("enabled", "server", "port", "username", "allowed_servers")
         }
         return cls(server=host, username=username, port=port, **copied)
 

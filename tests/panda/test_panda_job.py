@@ -209,7 +209,7 @@ def test_a_users_jobpars_steers_no_data_movement_and_names_no_myproxy_server(sit
         f"--maxEvents=10 dir-in={grabbed} files-in=secret.dat dir-out={dropped} files-out=HITS.pool.root.1 "
         "myproxy-server=evil.example.org:7512 globus-user=someone-else"
     )
-    queue = queuedata(site, {"pr": ["rucio", "xrdcp"], "pw": ["xrdcp"]})
+    queue = queuedata(site, {"pr": ["rucio", "xrdcp", "gfal"], "pw": ["xrdcp"]})
     job = getjob(site, inputs, ["HITS.pool.root.1"], jobPars=hostile)
     done = run_cli(
         "run",
@@ -238,7 +238,7 @@ def test_jobpars_honoured_by_the_queue_never_move_data_with_the_pilots_credentia
     """With [panda] data_in_jobpars (the 2012 dataPilot style) a user's own parameters move data
     only with the user's proxy from MyProxy: without a MyProxy logon the job is refused."""
     inputs = seeded_inputs(site)
-    queue = queuedata(site, {"pr": ["rucio", "xrdcp"], "pw": ["xrdcp"]}, panda={"data_in_jobpars": True})
+    queue = queuedata(site, {"pr": ["rucio", "xrdcp", "gfal"], "pw": ["xrdcp"]}, panda={"data_in_jobpars": True})
     job = getjob(
         site, inputs, ["HITS.pool.root.1"], jobPars=f"--maxEvents=1 dir-in={site.grid.gridftp_url('x/')} files-in=a"
     )

@@ -30,9 +30,10 @@ SECRETS = {
 }
 
 
-def cli(*args: str, env: dict[str, str] | None = None, prefix: tuple[str, ...] = (), **popen) -> subprocess.Popen:
+def cli(params: str, *args: str, env: dict[str, str] | None = None, **popen) -> subprocess.Popen:
+    """``pilot-movers -v run --job-params PARAMS ARGS...``, started."""
     return subprocess.Popen(
-        [*prefix, sys.executable, "-m", "pilot_movers", "-v", "run", *args],
+        [sys.executable, "-m", "pilot_movers", "-v", "run", "--job-params", params, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
