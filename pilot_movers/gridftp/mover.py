@@ -59,7 +59,6 @@ from pilot_movers.errors import (
     Scope,
     ServiceUnavailable,
     TransferCancelled,
-    TransferStalled,
 )
 from pilot_movers.gridftp import guc
 from pilot_movers.gridftp.contexts import ContextPool, Lease
@@ -414,13 +413,13 @@ class GridFTPMover(Mover):
         return results
 
     def _full_or(self, error: MoverError, request: CopyRequest, namespace: Gfal2Namespace) -> MoverError:
-        """An upload that broke off (the data channel reset, or no byte moved) may have met a
-        full disk, which the server says only on the control channel gfal2 no longer reads: a
-        1-byte upload to the same directory asks, before the partial copy is removed (it is
-        what fills the disk)."""
-        reason = request.clock.reason
+        """An upload whose data channel the server broke off may have met a full disk, which the
+        server says only on the control channel gfal2 no longer reads: a 1-byte upload to the
+        same directory asks, before the partial copy is removed (it is what fills the disk). Not
+        after a stall: a frozen server would hold the question too (a full disk that stalls the
+        upload shows on the retry, whose partial copy is gone)."""
         broke = isinstance(error, ServiceUnavailable) and error.errno in _BROKEN_OFF
-        if not (broke or isinstance(reason, TransferStalled)) or (reason and not isinstance(reason, TransferStalled)):
+        if not broke or request.clock.reason is not None:
             return error
         refused = namespace.refuses_space(
             request.target.parent,

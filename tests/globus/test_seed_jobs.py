@@ -106,3 +106,46 @@ def test_the_key_value_seed_job_runs_through_job(site: Site, pilot_env: dict[str
     _check_key_value(site, workdir, job.report.to_dict())
     assert not {"GLOBUS_CLIENT_ID", "GLOBUS_CLIENT_SECRET", "GLOBUS_REFRESH_TOKEN"} & set(env)
     site.assert_no_secret_in(json.dumps(env))
+
+
+def test_globus_connect_personal_runs_without_the_pilots_secrets(site: Site) -> None:
+    """Issue 19: GCP's environment held the pilot's OAuth2 client secret and refresh token. GCP is
+    read as it runs (as root, /proc/PID/environ of any process)."""
+    import shlex
+    import subprocess
+    import time
+
+    _seed_sendjob_input(site)
+    workdir = site.base / "job-gcp-environment"
+    report = workdir.parent / "gcp-environment-report.json"
+    env = site.env(GLOBUS_REFRESH_TOKEN="refresh-token-of-the-pilot-7741")
+    secrets = [env["GLOBUS_CLIENT_SECRET"], env["GLOBUS_REFRESH_TOKEN"]]
+    queue = site.write_queue()
+    process = subprocess.Popen(
+        site.command(
+            SENDJOB,
+            ["sh", "-c", "sleep 3; " + shlex.join(WRITE_10MB)],
+            workdir,
+            queue,
+            report,
+        ),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen: dict[int, bytes] = {}
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline:
+        found = subprocess.run(["pgrep", "-f", "globusconnectpersonal"], capture_output=True, text=True).stdout
+        for pid in (int(p) for p in found.split()):
+            try:
+                seen[pid] = Path(f"/proc/{pid}/environ").read_bytes()
+            except OSError:
+                pass
+        time.sleep(0.05)
+    _out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert seen, "GCP was never seen running"
+    for environ in seen.values():
+        assert not [s for s in secrets if s.encode() in environ], "a secret of the pilot reached GCP"

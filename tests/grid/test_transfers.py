@@ -442,3 +442,55 @@ def test_a_refused_root_url_through_the_gridftp_mover_fails_within_15_seconds(gr
     report = json.loads((tmp_path / "r.json").read_text())
     (only,) = report["phases"]["stage-in"]["files"]
     assert only["mover"] == "gridftp" and only["error"]["transient"] is True
+
+
+def test_globus_url_copy_runs_without_the_pilots_secrets(grid, tmp_path):
+    """Issue 19: globus-url-copy (the gridftp mover's engine for small files) got the whole pilot
+    environment, the MyProxy passphrase and the Globus client secret included. Read as it runs."""
+    import json
+    import subprocess
+    import sys
+
+    base = grid.gridftp_dir / "guc-environment"
+    names = [f"s{i:03d}.dat" for i in range(120)]
+    for number, name in enumerate(names):
+        write_file(base / name, 100_000, seed=number)
+    queue = tmp_path / "q.json"
+    queue.write_text(json.dumps({"copytool": "gridftp"}))
+    secrets = {"MYPROXY_PASSPHRASE": "passphrase-7751", "GLOBUS_CLIENT_SECRET": "secret-7752", "BEARER_TOKEN": "t-7753"}
+    seen: dict[int, bytes] = {}
+    with grid.throttled("20mbit"):  # 12 MB: long enough to read the program's environment
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pilot_movers",
+                "run",
+                "--queue-config",
+                str(queue),
+                "--job-params",
+                f"dir-in={grid.gridftp_url('guc-environment/')} files-in={','.join(names)}",
+                "--workdir",
+                str(tmp_path / "w"),
+                "--",
+                "true",
+            ],
+            env={**os.environ, **secrets},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        while process.poll() is None:
+            found = subprocess.run(["pgrep", "-x", "globus-url-copy"], capture_output=True, text=True).stdout
+            for pid in (int(p) for p in found.split()):
+                try:
+                    seen[pid] = Path(f"/proc/{pid}/environ").read_bytes()
+                except OSError:
+                    pass
+            time.sleep(0.02)
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert seen, "globus-url-copy was never seen running"
+    for environ in seen.values():
+        assert not [v for v in secrets.values() if v.encode() in environ], "a secret of the pilot reached it"
+        assert b"X509_USER_PROXY=" in environ, "what it needs, it gets"

@@ -56,6 +56,16 @@ def alive(marker: str) -> list[str]:
     return found.split()
 
 
+def described(pids: list[str]) -> str:
+    """What ``ps`` says of ``pids`` (for a failure's message)."""
+    if not pids:
+        return ""
+    shown = subprocess.run(
+        ["ps", "-o", "pid,ppid,pgid,sid,stat,args", "-p", ",".join(pids)], capture_output=True, text=True
+    )
+    return shown.stdout
+
+
 @pytest.fixture
 def local_queue(tmp_path: Path) -> Path:
     queue = tmp_path / "local.json"
@@ -309,9 +319,10 @@ def test_everything_the_payload_started_dies_when_it_ends(tmp_path, local_queue)
     assert status == 0, err
     time.sleep(0.3)
     left = alive("3217") + alive("3218") + alive("3219")
+    seen = described(left)
     for pid in left:
         os.kill(int(pid), signal.SIGKILL)
-    assert left == [], "the payload's processes outlived the job"
+    assert left == [], f"the payload's processes outlived the job:\n{seen}\n{err}"
     report = json.loads((tmp_path / "work" / "pilot_movers_report.json").read_text())
     assert report["payload"]["survivors"] == []
 
@@ -338,14 +349,15 @@ def test_everything_the_payload_started_dies_with_a_pilot_killed_by_sigkill(tmp_
         assert time.monotonic() < deadline and process.poll() is None, process.communicate()
         time.sleep(0.05)
     process.kill()
-    process.communicate(timeout=30)
+    _, err = process.communicate(timeout=30)
     deadline = time.monotonic() + 20  # the guard's grace (10 s) between SIGTERM and SIGKILL, at most
     while alive("3227") + alive("3228") + alive("3229") and time.monotonic() < deadline:
         time.sleep(0.1)
     left = alive("3227") + alive("3228") + alive("3229")
+    seen = described(left)
     for pid in left:
         os.kill(int(pid), signal.SIGKILL)
-    assert left == [], "the payload's processes outlived the pilot"
+    assert left == [], f"the payload's processes outlived the pilot:\n{seen}\n{err}"
 
 
 # -- what a killed pilot leaves ------------------------------------------------------------------
