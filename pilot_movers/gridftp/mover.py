@@ -250,7 +250,7 @@ class GridFTPMover(Mover):
             failed = guc.copy_files(
                 [guc.Pair(r.source.url, r.target.url) for r in requests],
                 parallel=batch.parallel,
-                environment=self.credentials.environment(),
+                environment={k: v for k, v in self.credentials.environment().items() if k.startswith("X509_")},
                 progress=batch.clock.progress,
                 cancelled=batch.clock.cancelled,
                 stall_timeout=self.settings.stall_timeout,
