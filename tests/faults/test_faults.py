@@ -180,6 +180,7 @@ def test_signals_at_each_phase_leave_nothing(
             process.send_signal(number)
             _, err = process.communicate(timeout=120)
         all_log_lines.extend(err.splitlines())  # the CLI's own log, at DEBUG, is scanned too
+        assert (tmp_path / f"r{run}.json").exists(), f"run {run}: no report; exit {process.returncode}:\n{err[-3000:]}"
         report = json.loads((tmp_path / f"r{run}.json").read_text())
         phases = ("setup", "credentials") if phase == "credentials" else (phase,)  # the logon follows at once
         ok = process.returncode == 128 + number and report["failed_phase"] in phases
@@ -204,10 +205,17 @@ def _in_phase(phase: str, work: Path, proto: Protocol) -> bool:
 
 
 def _payload_alive(work: Path) -> int:
-    """Payload processes still running (the payload of the payload phase sleeps 30 s; the job runs
-    it by its full path, /usr/bin/sleep)."""
+    """This run's payload processes still running (the payload of the payload phase sleeps 30 s;
+    the job runs it by its full path, /usr/bin/sleep, in its work dir: another run's, still being
+    stopped, must not count)."""
     found = subprocess.run(["pgrep", "-f", "(^|/)sleep 30$"], capture_output=True, text=True).stdout.split()
-    return len(found)
+    alive = 0
+    for pid in found:
+        try:
+            alive += os.readlink(f"/proc/{pid}/cwd") == str(work)
+        except OSError:  # gone meanwhile
+            pass
+    return alive
 
 
 def test_no_log_line_of_the_suite_holds_a_secret(grid, figures: Figures, all_log_lines):
