@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
+from pilot_movers_testkit.conformance import StorageUnderTest, free_port, small_disk
+from pilot_movers_testkit.datahost import DataHost
+from pilot_movers_testkit.grid import LocalGrid
 
 from pilot_movers.checksums import Checksum, file_checksum
 from pilot_movers.https_datahost.client import DataHostClient
-from pilot_movers.testing.conformance import StorageUnderTest, free_port, small_disk
-from pilot_movers.testing.datahost import DataHost
-from pilot_movers.testing.grid import LocalGrid
 from tests.helpers import write_file
 from tests.servers import DATAHOST_USER, MARKER, datahost_storage, own_by_nobody
 

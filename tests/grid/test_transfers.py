@@ -410,7 +410,7 @@ def test_a_refused_root_url_through_the_gridftp_mover_fails_within_15_seconds(gr
     import subprocess
     import sys
 
-    from pilot_movers.testing.grid import free_port
+    from pilot_movers_testkit.grid import free_port
 
     queue = tmp_path / "q.json"
     queue.write_text(json.dumps({"copytool": "gridftp"}))

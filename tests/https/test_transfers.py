@@ -322,9 +322,10 @@ def _server_pids(endpoint: Endpoint) -> list[int]:
 def test_a_datahost_quota_is_noremotespace_and_refused_before_the_bytes_are_sent(datahost, grid, tmp_path: Path):
     """A DataHost user whose quota the output would exceed: NOREMOTESPACE (1333), not retried,
     and the server is asked before the body is sent (nothing stored, nothing left)."""
+    from pilot_movers_testkit.ca import make_proxy
+
     from pilot_movers.credentials.bundle import Credentials
     from pilot_movers.registry import get_mover_class
-    from pilot_movers.testing.ca import make_proxy
     from pilot_movers.values import FileSpec, Role
 
     small = grid.ca.user(tmp_path / "small", "Small Quota User")

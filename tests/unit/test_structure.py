@@ -129,3 +129,12 @@ def test_type_checkers_see_the_package_face(tmp_path):
     assert "pilot_movers.local_namespace.LocalNamespace" in out, out
     assert "pilot_movers.engine.clocks.TransferClock" in out, out
     assert 'Incompatible types in assignment (expression has type "int", variable has type "Job")' in out, out
+
+
+def test_the_three_distributions_are_released_together():
+    from datahost_server import __version__ as server
+    from pilot_movers_testkit import __version__ as testkit
+
+    from pilot_movers.version import __version__ as library
+
+    assert library == server == testkit
