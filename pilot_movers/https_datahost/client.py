@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 from urllib.parse import quote
 
-from pilot_movers import __version__
 from pilot_movers.checksums import Checksum, StreamingDigest
 from pilot_movers.errors import (
     ChecksumMismatch,
@@ -42,6 +41,7 @@ from pilot_movers.https_datahost.results import (
 )
 from pilot_movers.https_datahost.tls import make_adapter, verify_setting
 from pilot_movers.oserrors import from_oserror
+from pilot_movers.version import __version__
 
 log = logging.getLogger(__name__)
 
