@@ -1,6 +1,6 @@
 """The fault cases every network mover must pass, through the real ``pilot-movers run`` command.
 
-Written once against ``StorageUnderTest``; a mover proves itself by providing a ``storage``
+Written once against ``ServerUnderTest``; a mover proves itself by providing a ``storage``
 fixture and subclassing ``MoverFaultSuite`` in a test module (as fsspec's abstract test suites
 do). Each case runs in both directions (a download in stage-in, an upload in stage-out), on a
 loopback slowed with ``tc tbf``, with small timings (``TIMINGS``):
@@ -28,7 +28,7 @@ import pytest
 from pilot_movers.checksums import Checksum
 from pilot_movers.engine.settings import TransferSettings
 from pilot_movers_testkit.conformance.jobs import SIGTERM_STATUS, JobRun, start_job
-from pilot_movers_testkit.conformance.storage import StorageUnderTest, slow_loopback, small_disk
+from pilot_movers_testkit.conformance.storage import ServerUnderTest, slow_loopback, small_disk
 
 EXIT_FAILED, EXIT_RETRYABLE = 1, 3
 
@@ -51,7 +51,7 @@ def _write(path: Path, size: int, seed: int) -> Checksum:
 
 
 class MoverFaultSuite:
-    """Subclass in a test module that provides a ``storage`` fixture (a ``StorageUnderTest``)."""
+    """Subclass in a test module that provides a ``storage`` fixture (a ``ServerUnderTest``)."""
 
     #: The queue's ``[transfer]`` section for the slow-world cases: small, so the suite is quick.
     TIMINGS: dict[str, Any] = {
@@ -85,7 +85,7 @@ class MoverFaultSuite:
 
     def start(
         self,
-        storage: StorageUnderTest,
+        storage: ServerUnderTest,
         tmp_path: Path,
         direction: str,
         *,
@@ -117,7 +117,7 @@ class MoverFaultSuite:
         )
         return run, name, checksum
 
-    def under_way(self, run: JobRun, storage: StorageUnderTest, direction: str) -> float:
+    def under_way(self, run: JobRun, storage: ServerUnderTest, direction: str) -> float:
         """Wait until ``UNDER_WAY`` bytes have moved (the moment they had)."""
         moved = run.partial_bytes if direction == "download" else storage.partial_bytes
         return run.wait_until(lambda: moved() >= self.UNDER_WAY, 60, "the transfer getting under way")
@@ -132,7 +132,7 @@ class MoverFaultSuite:
         (only,) = phase["files"]
         return dict(only)
 
-    def assert_nothing_partial(self, run: JobRun, storage: StorageUnderTest, name: str, direction: str) -> None:
+    def assert_nothing_partial(self, run: JobRun, storage: ServerUnderTest, name: str, direction: str) -> None:
         """No temporary copy in the work dir; none on the server unless the report lists it
         (a frozen server keeps what it holds); the destination not made."""
         assert run.partial_bytes() == 0, sorted(p.name for p in run.workdir.glob("*"))
@@ -147,7 +147,7 @@ class MoverFaultSuite:
     # -- 1. a healthy transfer lasting minutes (here: seconds, with a stall limit to match) --
 
     def test_a_healthy_transfer_longer_than_three_stall_limits_succeeds(
-        self, storage: StorageUnderTest, tmp_path: Path, direction: str
+        self, storage: ServerUnderTest, tmp_path: Path, direction: str
     ) -> None:
         with slow_loopback(self.RATE):
             run, name, checksum = self.start(storage, tmp_path, direction)
@@ -170,7 +170,7 @@ class MoverFaultSuite:
     # -- 2. a server frozen for good -------------------------------------------------------
 
     def test_a_server_frozen_for_good_ends_the_job_within_the_documented_bound(
-        self, storage: StorageUnderTest, tmp_path: Path, direction: str
+        self, storage: ServerUnderTest, tmp_path: Path, direction: str
     ) -> None:
         bound = self.settings().unresponsive_server_bound()
         with slow_loopback(self.RATE):
@@ -191,7 +191,7 @@ class MoverFaultSuite:
     # -- 3. frozen, then back --------------------------------------------------------------
 
     def test_a_server_frozen_then_resumed_is_retried_and_the_file_arrives(
-        self, storage: StorageUnderTest, tmp_path: Path, direction: str
+        self, storage: ServerUnderTest, tmp_path: Path, direction: str
     ) -> None:
         with slow_loopback(self.RATE):
             run, name, checksum = self.start(storage, tmp_path, direction)
@@ -220,7 +220,7 @@ class MoverFaultSuite:
 
     @pytest.mark.parametrize("state", ["moving", "frozen"])
     def test_sigterm_starts_the_cleanup_within_a_second(
-        self, storage: StorageUnderTest, tmp_path: Path, direction: str, state: str
+        self, storage: ServerUnderTest, tmp_path: Path, direction: str, state: str
     ) -> None:
         cleanup = self.TIMINGS["cleanup_timeout"]
         with slow_loopback(self.RATE):
@@ -248,7 +248,7 @@ class MoverFaultSuite:
     # -- 5. a full disk --------------------------------------------------------------------
 
     def test_a_full_destination_is_a_no_space_error_and_is_not_retried(
-        self, storage: StorageUnderTest, tmp_path: Path, direction: str
+        self, storage: ServerUnderTest, tmp_path: Path, direction: str
     ) -> None:
         free = 1_000_000
         size = 4_000_000
@@ -275,7 +275,7 @@ class MoverFaultSuite:
     # -- 6. nobody there -------------------------------------------------------------------
 
     def test_a_refused_connection_fails_within_15_seconds_with_default_settings(
-        self, storage: StorageUnderTest, tmp_path: Path, direction: str
+        self, storage: ServerUnderTest, tmp_path: Path, direction: str
     ) -> None:
         started = time.monotonic()
         run, _, _ = self.start(

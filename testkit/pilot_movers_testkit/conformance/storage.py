@@ -22,8 +22,10 @@ from pilot_movers.checksums import Checksum
 
 
 class StorageUnderTest(abc.ABC):
-    """A server for one test: subclass it for a mover, hand it to the suite as the ``storage``
-    fixture. Files live in one directory of the server, unique to the test."""
+    """Where a mover's files live for one test (one directory, unique to the test): subclass it
+    for a mover, hand it to the suites as the ``storage`` fixture. Enough for the behaviour suite
+    (``MoverBehaviourSuite``); a server the fault suite can freeze, fill and find closed is a
+    ``ServerUnderTest``."""
 
     #: The mover under test, as queue config names it (``copytool = NAME``).
     mover: str = ""
@@ -37,10 +39,6 @@ class StorageUnderTest(abc.ABC):
     def name(self, stem: str) -> str:
         """A file name in that directory, unique to the test (a flat server prefixes it)."""
         return stem
-
-    @abc.abstractmethod
-    def refused_directory_url(self) -> str:
-        """A directory URL of the same scheme on a port of this machine where nothing listens."""
 
     # -- files -----------------------------------------------------------------------------
 
@@ -60,7 +58,32 @@ class StorageUnderTest(abc.ABC):
     def debris(self) -> list[str]:
         """Temporary copies the job left on the server in this test's directory (names or URLs)."""
 
-    # -- faults ----------------------------------------------------------------------------
+    def queue(self) -> dict[str, Any]:
+        """Queue config besides ``copytool`` and ``[transfer]`` (the mover's own section...)."""
+        return {}
+
+    def environment(self) -> dict[str, str]:
+        """What the job's environment needs to reach the server (X509_USER_PROXY, X509_CERT_DIR...)."""
+        return {}
+
+    # -- figures ---------------------------------------------------------------------------
+
+    def note(self, **figures: Any) -> None:
+        """What a case measured (seconds, attempts), for whoever collects figures (``figures``)."""
+        self.__dict__.setdefault("_figures", {}).update(figures)
+
+    @property
+    def figures(self) -> dict[str, Any]:
+        return dict(self.__dict__.get("_figures", {}))
+
+
+class ServerUnderTest(StorageUnderTest):
+    """A storage served by a process of this machine, reached over loopback: the fault suite
+    (``MoverFaultSuite``) freezes it, fills its disk and finds its port closed."""
+
+    @abc.abstractmethod
+    def refused_directory_url(self) -> str:
+        """A directory URL of the same scheme on a port of this machine where nothing listens."""
 
     @abc.abstractmethod
     def server_process_group(self) -> int:
@@ -81,24 +104,6 @@ class StorageUnderTest(abc.ABC):
     @contextmanager
     def full(self, free: int) -> Iterator[str]:
         """A directory URL on this server whose disk has about ``free`` bytes left, for the block."""
-
-    def queue(self) -> dict[str, Any]:
-        """Queue config besides ``copytool`` and ``[transfer]`` (the mover's own section...)."""
-        return {}
-
-    def environment(self) -> dict[str, str]:
-        """What the job's environment needs to reach the server (X509_USER_PROXY, X509_CERT_DIR...)."""
-        return {}
-
-    # -- figures ---------------------------------------------------------------------------
-
-    def note(self, **figures: Any) -> None:
-        """What a case measured (seconds, attempts), for whoever collects figures (``figures``)."""
-        self.__dict__.setdefault("_figures", {}).update(figures)
-
-    @property
-    def figures(self) -> dict[str, Any]:
-        return dict(self.__dict__.get("_figures", {}))
 
 
 def free_port() -> int:
