@@ -17,6 +17,7 @@ own environment is never changed, so several jobs can run in one process.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import shutil
@@ -24,7 +25,7 @@ import signal
 import sys
 import threading
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -46,6 +47,7 @@ from pilot_movers.errors import (
     ConfigurationError,
     JobTerminated,
     MoverError,
+    NoMoverForScheme,
     NoProxy,
     PayloadFailed,
     Phase,
@@ -59,14 +61,15 @@ from pilot_movers.listed_files import ListedFile
 from pilot_movers.local_namespace import LOCAL
 from pilot_movers.panda.jobdesc import PandaJob
 from pilot_movers.payload import run_payload
-from pilot_movers.planner import PlannedFile, plan
+from pilot_movers.phases import groups, run_phase
+from pilot_movers.planner import PlannedFile, choose_mover, plan
 from pilot_movers.process_env import set_by_us
 from pilot_movers.queue_config import QueueConfig
-from pilot_movers.registry import get_mover_class, mover_for_scheme
+from pilot_movers.registry import get_mover_class
 from pilot_movers.report import JobReport, PayloadReport, PhaseReport
 from pilot_movers.reserved import REPORT_NAME
 from pilot_movers.secrecy import hide_this_process
-from pilot_movers.values import FileReport, FileSpec, LeftBehind, Location
+from pilot_movers.values import FileReport, LeftBehind, Location
 from pilot_movers.workdir import check_workdir_path, prepare_workdir, sweep_debris
 
 log = logging.getLogger(__name__)
@@ -131,6 +134,7 @@ class Job:
         progress: Optional[ProgressObserver] = None,
         params_from_user: bool = False,
         notes: Sequence[str] = (),
+        checked: Optional[Preflight] = None,
     ) -> None:
         self.params = params
         #: The parameters are a user's own (a PanDA job's jobPars, where the queue lets them steer
@@ -164,7 +168,9 @@ class Job:
         self._unreachable_left: list[LeftBehind] = []
         self._credentials_report: Optional[dict[str, Any]] = None
         self._fetched_proxy = False
-        self._preflight: Optional[Preflight] = None
+        #: What ``preflight`` found (given: the command checked the job already, for this work
+        #: dir): the plan the phases run, made once.
+        self._preflight: Optional[Preflight] = checked
         self._signal_error: Optional[JobTerminated] = None
         self._record: Optional[JobRecord] = None
         self._saved_unraisable_hook: Optional[Callable[[Any], Any]] = None
@@ -215,7 +221,8 @@ class Job:
         if self.handle_signals and threading.current_thread() is threading.main_thread():
             self._install_signal_handlers()
         try:
-            self._preflight = preflight(self.params, self.queue, self.workdir, self.files)
+            if self._preflight is None or self._preflight.workdir != self.workdir:
+                self._preflight = preflight(self.params, self.queue, self.workdir, self.files)
             self._prepare_workdir()
             self._set_up_credentials()
             self._remove_earlier_remote_debris()
@@ -365,10 +372,13 @@ class Job:
     def _mover_name_for(self, scheme: str) -> str:
         """The mover this queue uses for ``scheme``: one it names if that one handles it, else the
         scheme's default."""
-        for name in (*self.queue.mover_names(Phase.STAGE_OUT), *self.queue.mover_names(Phase.STAGE_IN)):
-            if scheme in get_mover_class(name).schemes:
-                return name
-        return mover_for_scheme(scheme)
+        named = tuple(
+            dict.fromkeys((*self.queue.mover_names(Phase.STAGE_OUT), *self.queue.mover_names(Phase.STAGE_IN)))
+        )
+        try:
+            return choose_mover(scheme, named)
+        except NoMoverForScheme:  # debris of an earlier job may be on a server this queue no longer uses
+            return choose_mover(scheme)
 
     def _remove_left_behind(self) -> None:
         """Temporary copies a phase could not remove (their server was down): one more try at the
@@ -494,30 +504,18 @@ class Job:
         started = time.time()
         reports: dict[int, FileReport] = {}
         try:
-            planned = plan(self.params, self.queue, self.workdir, phase, files=self.files)  # as preflight's
+            assert self._preflight is not None, "a job's phases run inside its with-block"
+            planned = self._preflight.plans[phase]  # planned once, when the job was checked
             self.progress.phase_started(phase, [item.spec for item in planned])
-            groups: dict[str, list[tuple[int, FileSpec]]] = {}
-            for index, item in enumerate(planned):
-                groups.setdefault(item.mover, []).append((index, item.spec))
-            self._check_credentials(phase, [get_mover_class(name) for name in groups])
-            for name, indexed in groups.items():
-                self._engine = TransferEngine(
-                    self._mover(name),
-                    phase,
-                    credential_check=self._credential_check(get_mover_class(name)),
-                    journal=self._record,
-                    observer=self.progress,
-                    remote=self._remote,
-                    workdir=self.workdir,
-                )
-                self._engines.append(self._engine)
-                try:
-                    for (index, _), report in zip(indexed, self._engine.run([spec for _, spec in indexed])):
-                        reports[index] = report
-                finally:
-                    self._temporary_left += [(self._movers[name], item) for item in self._engine.left_behind]
-                    self._engine = None
-                self._raise_if_terminated()
+            self._check_credentials(phase, [get_mover_class(name) for name in groups(planned)])
+            ordered = run_phase(
+                planned,
+                mover=lambda name: nullcontext(self._mover(name)),
+                engine=functools.partial(self._engine_for, phase),
+                reports=reports,
+                after_engine=self._engine_ran,
+                between=self._raise_if_terminated,
+            )
         except BaseException as exc:
             error = as_mover_error(exc, phase=phase)
             self._phases.append(
@@ -526,13 +524,31 @@ class Job:
             raise
         finally:
             self.progress.phase_ended(phase)
-        ordered = [reports[i] for i in sorted(reports)]
         failures = [r.error for r in ordered if not r.ok and r.error is not None]
         phase_error = PhaseFailed(phase, failures, len(ordered)) if failures else None
         self._phases.append(PhaseReport(phase.value, started, time.time(), tuple(ordered), phase_error))
         if phase_error is not None:
             raise phase_error
         return ordered
+
+    def _engine_for(self, phase: Phase, name: str, mover: Mover) -> TransferEngine:
+        """An engine for one group of a phase, on the job's mover, with the job's record,
+        deadlines, credential check and progress; the signal handler cancels it."""
+        self._engine = TransferEngine(
+            mover,
+            phase,
+            credential_check=self._credential_check(type(mover)),
+            journal=self._record,
+            observer=self.progress,
+            remote=self._remote,
+            workdir=self.workdir,
+        )
+        self._engines.append(self._engine)
+        return self._engine
+
+    def _engine_ran(self, name: str, engine: TransferEngine) -> None:
+        self._temporary_left += [(self._movers[name], item) for item in engine.left_behind]
+        self._engine = None
 
     def _mover(self, name: str) -> Mover:
         """The job's one instance of mover ``name``: opened on first use with the job's
