@@ -25,10 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from pilot_movers import QueueConfig
-from pilot_movers.credentials.bundle import Credentials
-from pilot_movers.testing.datahost import DataHost
-from pilot_movers.testing.datahost_load import (
+from pilot_movers_testkit.datahost import DataHost
+from pilot_movers_testkit.datahost_load import (
     LoadResult,
     Pilot,
     PilotOutcome,
@@ -39,7 +37,10 @@ from pilot_movers.testing.datahost_load import (
     seed_inputs,
     user_storage,
 )
-from pilot_movers.testing.grid import LocalGrid
+from pilot_movers_testkit.grid import LocalGrid
+
+from pilot_movers import QueueConfig
+from pilot_movers.credentials.bundle import Credentials
 
 USER = "griduser"
 #: The machine's 1-minute load average when the bench started (others' work shares the CPUs).

@@ -34,8 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from pilot_movers_testkit.grid import LocalGrid
+
 from pilot_movers.checksums import Checksum, file_checksum
-from pilot_movers.testing.grid import LocalGrid
 
 os.environ.setdefault("PILOT_USE_RUCIO_TRACES", "False")  # Pilot 3 would POST traces to CERN
 

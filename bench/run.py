@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from pilot_movers.testing.grid import LocalGrid
+from pilot_movers_testkit.grid import LocalGrid
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -562,7 +562,7 @@ def markdown(bench: Bench, started: str, seconds: float, args: argparse.Namespac
         "# Benchmarks",
         "",
         f"Measured {started} by `scripts/bench.sh {' '.join(args.argv)}` in {seconds / 60:.0f} min, on: {about}.",
-        "Every server runs on loopback on the same machine (the local grid of `pilot_movers/testing`), so",
+        "Every server runs on loopback on the same machine (the local grid of `testkit/pilot_movers_testkit`), so",
         "these are the client's costs, not a network's. Each figure is the median of "
         f"{args.repeat} runs (min-max beside it;",
         "per-file loops of 100 files or more: 1 run). **ratio** = tool seconds / mover seconds: above 1",

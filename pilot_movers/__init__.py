@@ -2,7 +2,8 @@
 
 Names are imported on first use, so ``import pilot_movers`` stays cheap and a transport's
 optional dependencies are only needed by those who use it. Everything a pilot or a third-party
-mover needs is here; nothing outside this face is needed to write one.
+mover needs is here, the errors it raises included (``SourceNotFound`` for a missing source is
+NOSUCHFILE, 1103, for PanDA); nothing outside this face is needed to write one.
 """
 
 from __future__ import annotations
@@ -30,7 +31,22 @@ if TYPE_CHECKING:  # what type checkers see; at run time the same names load on 
         Namespace,
     )
     from pilot_movers.engine.settings import TransferSettings
-    from pilot_movers.errors import MoverError, Phase
+    from pilot_movers.errors import (
+        AuthenticationFailed,
+        ChecksumMismatch,
+        ConfigurationError,
+        DestinationExists,
+        DestinationNotWritable,
+        MoverError,
+        MoverUnavailable,
+        NoSpace,
+        Phase,
+        Scope,
+        ServiceUnavailable,
+        SourceNotFound,
+        TransferCancelled,
+        TransferFailed,
+    )
     from pilot_movers.job import Job
     from pilot_movers.job_facts import JobFacts
     from pilot_movers.local_namespace import LOCAL, LocalNamespace
@@ -77,19 +93,36 @@ _EXPORTS = {
     "JobReport": "pilot_movers.report",
     "MoverError": "pilot_movers.errors",
     "Phase": "pilot_movers.errors",
+    "AuthenticationFailed": "pilot_movers.errors",
+    "ChecksumMismatch": "pilot_movers.errors",
+    "ConfigurationError": "pilot_movers.errors",
+    "DestinationExists": "pilot_movers.errors",
+    "DestinationNotWritable": "pilot_movers.errors",
+    "MoverUnavailable": "pilot_movers.errors",
+    "NoSpace": "pilot_movers.errors",
+    "Scope": "pilot_movers.errors",
+    "ServiceUnavailable": "pilot_movers.errors",
+    "SourceNotFound": "pilot_movers.errors",
+    "TransferCancelled": "pilot_movers.errors",
+    "TransferFailed": "pilot_movers.errors",
 }
 
 __all__ = [
     "LOCAL",
     "AttemptOutcome",
+    "AuthenticationFailed",
     "Batch",
     "Capabilities",
     "Checksum",
+    "ChecksumMismatch",
     "ChecksumSource",
+    "ConfigurationError",
     "Copied",
     "CopyRequest",
     "CredentialKind",
     "Credentials",
+    "DestinationExists",
+    "DestinationNotWritable",
     "FileReport",
     "FileSpec",
     "FileStat",
@@ -100,15 +133,22 @@ __all__ = [
     "Location",
     "Mover",
     "MoverError",
+    "MoverUnavailable",
     "Namespace",
     "NoOptions",
+    "NoSpace",
     "Phase",
     "PlannedFile",
     "QueueConfig",
     "Role",
+    "Scope",
+    "ServiceUnavailable",
+    "SourceNotFound",
     "Status",
     "StreamingDigest",
+    "TransferCancelled",
     "TransferClock",
+    "TransferFailed",
     "TransferSettings",
     "__version__",
     "describe_movers",

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, ClassVar, Iterator, Mapping, Optional, Sequence
+from typing import Any, ClassVar, Iterator, Mapping, Optional
 
 from pilot_movers.config_values import parse_options
 from pilot_movers.credentials.bundle import Credentials
@@ -33,12 +32,12 @@ from pilot_movers.engine.contract import (
     CredentialKind,
     Namespace,
 )
-from pilot_movers.engine.engine import TransferEngine
 from pilot_movers.engine.settings import TransferSettings
-from pilot_movers.errors import InternalError, MoverError, NoMoverForScheme, Phase
+from pilot_movers.errors import InternalError, MoverError, NoMoverForScheme
 from pilot_movers.job_facts import JobFacts
 from pilot_movers.local_namespace import LOCAL
-from pilot_movers.values import FileReport, FileSpec, LeftBehind, Location
+from pilot_movers.standalone import UsedOnItsOwn
+from pilot_movers.values import LeftBehind, Location
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +47,7 @@ class NoOptions:
     """The options of a mover that takes none."""
 
 
-class Mover:
+class Mover(UsedOnItsOwn):
     """Base class of every mover.
 
     A job opens each mover it uses once (``start(credentials)``), runs stage-in and stage-out
@@ -79,6 +78,11 @@ class Mover:
         #: lists it in its report. Transports append to it, typically in ``close()``.
         self.left_behind: list[LeftBehind] = []
         self._open = False
+        self.setup()
+
+    def setup(self) -> None:
+        """Set up the instance's own attributes (its sessions not yet open: ``open`` does that).
+        Override instead of ``__init__``; ``settings`` and ``options`` are there already."""
 
     @classmethod
     def parse_options(cls, raw: Mapping[str, Any], *, where: Optional[str] = None) -> Any:
@@ -123,37 +127,6 @@ class Mover:
 
     def close(self) -> None:
         """Release everything ``open`` acquired. Override; must not raise."""
-
-    def __enter__(self) -> Mover:
-        if not self._open:
-            self.start(Credentials.from_environment())
-        return self
-
-    def __exit__(
-        self,
-        exc_type: Optional[type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        self.stop()
-
-    # -- on its own: stage files in or out -------------------------------------------------
-
-    def stage_in(self, files: Sequence[FileSpec]) -> list[FileReport]:
-        """Bring ``files`` to their (local) destinations; one report per file, in order."""
-        return self.transfer(files, Phase.STAGE_IN)
-
-    def stage_out(self, files: Sequence[FileSpec]) -> list[FileReport]:
-        """Send ``files`` to their (remote) destinations; one report per file, in order."""
-        return self.transfer(files, Phase.STAGE_OUT)
-
-    def transfer(self, files: Sequence[FileSpec], phase: Phase) -> list[FileReport]:
-        """Run ``files`` through the engine with this mover; an unopened mover is opened (with
-        the environment's credentials) for this call only."""
-        if self._open:
-            return TransferEngine(self, phase).run(files)
-        with self:
-            return TransferEngine(self, phase).run(files)
 
     # -- what a transport implements -------------------------------------------------------
 

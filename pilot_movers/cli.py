@@ -208,6 +208,7 @@ def _run(args: argparse.Namespace) -> int:
     if not payload and not args.dry_run:
         return _fail("no payload command: give it after --", EXIT_USAGE)
     temporary = args.workdir is None
+    made: Optional[str] = None
     _SIGNALS_AFTER_THE_JOB.ended = False
     if args.replicas and not args.panda_job:
         return _fail("--replicas goes with --panda-job", EXIT_USAGE)
@@ -231,13 +232,19 @@ def _run(args: argparse.Namespace) -> int:
                 logging.getLogger("pilot_movers.cli").warning("job %s: %s", job_id, steering.note)
                 notes.append(steering.note)
         # Everything a job parameter or the queue config can get wrong is found now, before a
-        # work dir, a proxy or a transfer exists.
-        checked = preflight(
-            params, queue, args.workdir or os.path.join(tempfile.gettempdir(), "pilot-movers-job-check"), files
-        )
+        # proxy or a transfer exists; the plan made here is the one the job runs. A temporary
+        # work dir is made first (its path is in the plan), and removed when the check fails.
+        if temporary and not args.dry_run:
+            made = tempfile.mkdtemp(prefix="pilot-movers-job-")
+        workdir = args.workdir or made or os.path.join(tempfile.gettempdir(), "pilot-movers-job-check")
+        checked = preflight(params, queue, workdir, files)
     except JobTerminated:
+        if made:
+            shutil.rmtree(made, ignore_errors=True)
         raise
     except MoverError as exc:  # JobParamsError is one
+        if made:
+            shutil.rmtree(made, ignore_errors=True)
         return _fail(str(exc), EXIT_USAGE)
     if args.dry_run:
         from pilot_movers.console.plan import plan_text, plan_to_dict
@@ -245,7 +252,6 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(plan_to_dict(checked, job_id), indent=2) if args.json else plan_text(checked, job_id))
         return EXIT_OK
 
-    workdir = tempfile.mkdtemp(prefix="pilot-movers-job-") if temporary else args.workdir
     report_path = args.report or _default_report(workdir, job_id, temporary)
     observer = _progress(args.progress)
     job = Job(
@@ -259,6 +265,7 @@ def _run(args: argparse.Namespace) -> int:
         progress=observer,
         params_from_user=params_from_user,
         notes=notes,
+        checked=checked,
     )
     quiet_logs = contextlib.nullcontext() if observer is None else _logs_above_progress()
     try:

@@ -17,17 +17,17 @@ own environment is never changed, so several jobs can run in one process.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import shutil
-import signal
 import sys
 import threading
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 from job_params import JobParams
@@ -46,6 +46,7 @@ from pilot_movers.errors import (
     ConfigurationError,
     JobTerminated,
     MoverError,
+    NoMoverForScheme,
     NoProxy,
     PayloadFailed,
     Phase,
@@ -54,19 +55,21 @@ from pilot_movers.errors import (
     as_mover_error,
 )
 from pilot_movers.job_facts import JobFacts
+from pilot_movers.job_signals import JobSignals
 from pilot_movers.ledger import JobRecord, Ledger
 from pilot_movers.listed_files import ListedFile
 from pilot_movers.local_namespace import LOCAL
 from pilot_movers.panda.jobdesc import PandaJob
 from pilot_movers.payload import run_payload
-from pilot_movers.planner import PlannedFile, plan
+from pilot_movers.phases import groups, run_phase
+from pilot_movers.planner import PlannedFile, choose_mover, plan
 from pilot_movers.process_env import set_by_us
 from pilot_movers.queue_config import QueueConfig
-from pilot_movers.registry import get_mover_class, mover_for_scheme
+from pilot_movers.registry import get_mover_class
 from pilot_movers.report import JobReport, PayloadReport, PhaseReport
 from pilot_movers.reserved import REPORT_NAME
 from pilot_movers.secrecy import hide_this_process
-from pilot_movers.values import FileReport, FileSpec, LeftBehind, Location
+from pilot_movers.values import FileReport, LeftBehind, Location
 from pilot_movers.workdir import check_workdir_path, prepare_workdir, sweep_debris
 
 log = logging.getLogger(__name__)
@@ -131,6 +134,7 @@ class Job:
         progress: Optional[ProgressObserver] = None,
         params_from_user: bool = False,
         notes: Sequence[str] = (),
+        checked: Optional[Preflight] = None,
     ) -> None:
         self.params = params
         #: The parameters are a user's own (a PanDA job's jobPars, where the queue lets them steer
@@ -155,19 +159,17 @@ class Job:
         self._engines: list[TransferEngine] = []
         self._stack = ExitStack()
         self._started = 0.0
-        self._saved_handlers: dict[int, Any] = {}
-        self._saved_mask: set[Any] = set()
-        self._terminating = False
+        self._signals = JobSignals(lambda: self._phase, self._stop_everything)
         self._setup_notes: list[str] = list(notes)
         self._cleanup_notes: list[str] = []
         self._temporary_left: list[tuple[Mover, LeftBehind]] = []
         self._unreachable_left: list[LeftBehind] = []
         self._credentials_report: Optional[dict[str, Any]] = None
         self._fetched_proxy = False
-        self._preflight: Optional[Preflight] = None
-        self._signal_error: Optional[JobTerminated] = None
+        #: What ``preflight`` found (given: the command checked the job already, for this work
+        #: dir): the plan the phases run, made once.
+        self._preflight: Optional[Preflight] = checked
         self._record: Optional[JobRecord] = None
-        self._saved_unraisable_hook: Optional[Callable[[Any], Any]] = None
         #: Every server operation of the job (its phases' and its cleanup's) under a deadline.
         self._remote = RemoteCalls(queue.transfer.operation_timeout)
         self._cleanup_ends = 0.0
@@ -213,13 +215,14 @@ class Job:
         self._started = time.time()
         hide_this_process()  # the payload (same uid) cannot read the pilot's environment or memory
         if self.handle_signals and threading.current_thread() is threading.main_thread():
-            self._install_signal_handlers()
+            self._signals.install()
         try:
-            self._preflight = preflight(self.params, self.queue, self.workdir, self.files)
+            if self._preflight is None or self._preflight.workdir != self.workdir:
+                self._preflight = preflight(self.params, self.queue, self.workdir, self.files)
             self._prepare_workdir()
             self._set_up_credentials()
             self._remove_earlier_remote_debris()
-            self._raise_if_terminated()
+            self._signals.raise_if_stopped()
         except BaseException:
             # The with-block never runs, so nothing else would clean up and write the report.
             self.__exit__(*sys.exc_info())
@@ -237,8 +240,8 @@ class Job:
             if isinstance(exc, KeyboardInterrupt):
                 exc = JobTerminated("SIGINT")
             error = as_mover_error(exc, phase=self._phase)
-        if self._signal_error is not None:  # what ended the job, even where a library swallowed it
-            error = self._signal_error.bind(phase=self._phase)
+        if self._signals.error is not None:  # what ended the job, even where a library swallowed it
+            error = self._signals.error.bind(phase=self._phase)
         log.info("job %s: cleanup started%s", self.job_id or "", f" after {error.name}" if error else "")
         self._phase = Phase.CLEANUP
         self._cleanup_ends = time.monotonic() + self.queue.transfer.cleanup_timeout
@@ -254,7 +257,7 @@ class Job:
                     if error is None:
                         error = as_mover_error(cleanup_error, phase=Phase.CLEANUP)
         finally:
-            self._restore_signal_handlers()
+            self._signals.restore()
         self.report = JobReport(
             job_id=self.job_id,
             workdir=self.workdir,
@@ -365,10 +368,13 @@ class Job:
     def _mover_name_for(self, scheme: str) -> str:
         """The mover this queue uses for ``scheme``: one it names if that one handles it, else the
         scheme's default."""
-        for name in (*self.queue.mover_names(Phase.STAGE_OUT), *self.queue.mover_names(Phase.STAGE_IN)):
-            if scheme in get_mover_class(name).schemes:
-                return name
-        return mover_for_scheme(scheme)
+        named = tuple(
+            dict.fromkeys((*self.queue.mover_names(Phase.STAGE_OUT), *self.queue.mover_names(Phase.STAGE_IN)))
+        )
+        try:
+            return choose_mover(scheme, named)
+        except NoMoverForScheme:  # debris of an earlier job may be on a server this queue no longer uses
+            return choose_mover(scheme)
 
     def _remove_left_behind(self) -> None:
         """Temporary copies a phase could not remove (their server was down): one more try at the
@@ -424,6 +430,13 @@ class Job:
             self._cleanup_notes.append(note)
             self._unreachable_left.append(LeftBehind("mover", mover.name, reason=note))
 
+    def _stop_everything(self, error: JobTerminated) -> None:
+        """A signal: no wait on a server goes on, the running transfers are cancelled. Never blocks."""
+        self._remote.interrupt(error)
+        engine = self._engine
+        if engine is not None:
+            engine.cancel(error)
+
     @property
     def proxy_path(self) -> Optional[str]:
         """The proxy this job's movers and payload use (the user's, once fetched)."""
@@ -440,13 +453,13 @@ class Job:
 
         Its environment is the pilot's, with the job's credentials (X509_USER_PROXY pointing at
         the user's proxy) and ``payload_env`` on top, and without the MyProxy passphrase."""
-        self._raise_if_terminated()
+        self._signals.raise_if_stopped()
         self._phase = Phase.PAYLOAD
         settings = self.queue.payload
         if timeout is None:
             timeout = settings.timeout
         kwargs.setdefault("kill_grace", settings.kill_grace)
-        kwargs.setdefault("stop_requested", lambda: self._signal_error)
+        kwargs.setdefault("stop_requested", lambda: self._signals.error)
         started = time.time()
         try:
             self._payload = run_payload(
@@ -459,7 +472,7 @@ class Job:
             name = exc.signal_name if isinstance(exc, JobTerminated) else type(exc).__name__
             self._payload = PayloadReport(tuple(argv), started, time.time(), None, signal=name)
             raise
-        self._raise_if_terminated()
+        self._signals.raise_if_stopped()
         return self._payload
 
     def payload_environment(self) -> dict[str, str]:
@@ -489,35 +502,23 @@ class Job:
     # -- phases ----------------------------------------------------------------------------
 
     def _run_phase(self, phase: Phase) -> list[FileReport]:
-        self._raise_if_terminated()
+        self._signals.raise_if_stopped()
         self._phase = phase
         started = time.time()
         reports: dict[int, FileReport] = {}
         try:
-            planned = plan(self.params, self.queue, self.workdir, phase, files=self.files)  # as preflight's
+            assert self._preflight is not None, "a job's phases run inside its with-block"
+            planned = self._preflight.plans[phase]  # planned once, when the job was checked
             self.progress.phase_started(phase, [item.spec for item in planned])
-            groups: dict[str, list[tuple[int, FileSpec]]] = {}
-            for index, item in enumerate(planned):
-                groups.setdefault(item.mover, []).append((index, item.spec))
-            self._check_credentials(phase, [get_mover_class(name) for name in groups])
-            for name, indexed in groups.items():
-                self._engine = TransferEngine(
-                    self._mover(name),
-                    phase,
-                    credential_check=self._credential_check(get_mover_class(name)),
-                    journal=self._record,
-                    observer=self.progress,
-                    remote=self._remote,
-                    workdir=self.workdir,
-                )
-                self._engines.append(self._engine)
-                try:
-                    for (index, _), report in zip(indexed, self._engine.run([spec for _, spec in indexed])):
-                        reports[index] = report
-                finally:
-                    self._temporary_left += [(self._movers[name], item) for item in self._engine.left_behind]
-                    self._engine = None
-                self._raise_if_terminated()
+            self._check_credentials(phase, [get_mover_class(name) for name in groups(planned)])
+            ordered = run_phase(
+                planned,
+                mover=lambda name: nullcontext(self._mover(name)),
+                engine=functools.partial(self._engine_for, phase),
+                reports=reports,
+                after_engine=self._engine_ran,
+                between=self._signals.raise_if_stopped,
+            )
         except BaseException as exc:
             error = as_mover_error(exc, phase=phase)
             self._phases.append(
@@ -526,13 +527,31 @@ class Job:
             raise
         finally:
             self.progress.phase_ended(phase)
-        ordered = [reports[i] for i in sorted(reports)]
         failures = [r.error for r in ordered if not r.ok and r.error is not None]
         phase_error = PhaseFailed(phase, failures, len(ordered)) if failures else None
         self._phases.append(PhaseReport(phase.value, started, time.time(), tuple(ordered), phase_error))
         if phase_error is not None:
             raise phase_error
         return ordered
+
+    def _engine_for(self, phase: Phase, name: str, mover: Mover) -> TransferEngine:
+        """An engine for one group of a phase, on the job's mover, with the job's record,
+        deadlines, credential check and progress; the signal handler cancels it."""
+        self._engine = TransferEngine(
+            mover,
+            phase,
+            credential_check=self._credential_check(type(mover)),
+            journal=self._record,
+            observer=self.progress,
+            remote=self._remote,
+            workdir=self.workdir,
+        )
+        self._engines.append(self._engine)
+        return self._engine
+
+    def _engine_ran(self, name: str, engine: TransferEngine) -> None:
+        self._temporary_left += [(self._movers[name], item) for item in engine.left_behind]
+        self._engine = None
 
     def _mover(self, name: str) -> Mover:
         """The job's one instance of mover ``name``: opened on first use with the job's
@@ -646,66 +665,3 @@ class Job:
             check_proxy_file(self._proxy(), min_seconds=RETRY_MARGIN, require_rfc3820=rfc3820)
 
         return check
-
-    # -- signals ---------------------------------------------------------------------------
-
-    def _raise_if_terminated(self) -> None:
-        """A signal whose exception a library swallowed (raised inside a C callback, say) still
-        stops the job at the next step."""
-        if self._signal_error is not None:
-            raise self._signal_error
-
-    def _install_signal_handlers(self) -> None:
-        numbers = {getattr(signal, name) for name in _SIGNALS}
-        self._saved_unraisable_hook = sys.unraisablehook
-        sys.unraisablehook = self._on_unraisable
-        for number in numbers:
-            self._saved_handlers[number] = signal.signal(number, self._on_signal)
-        # A blocked signal mask is inherited from whatever started the pilot (the Globus toolkit
-        # threads block signals): a blocked SIGTERM would never stop the job.
-        self._saved_mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, numbers)
-
-    def _on_signal(self, number: int, frame: Optional[FrameType]) -> None:
-        name = signal.Signals(number).name
-        if self._terminating or self._phase is Phase.CLEANUP:
-            log.warning("%s received again: cleanup is already running", name)
-            return
-        self._terminating = True
-        log.warning("%s received: stopping the job and cleaning up", name)
-        error = JobTerminated(name, phase=self._phase)
-        self._signal_error = error
-        self._remote.interrupt(error)  # no wait on a server goes on
-        engine = self._engine
-        if engine is not None:  # cancel first (never blocks): unwinding then joins threads that are already stopping
-            engine.cancel(error)
-        if _inside(frame, _SWALLOWING_MODULES):
-            return  # raised there it would be caught and printed; the job stops at its next step
-        raise error
-
-    def _on_unraisable(self, unraisable: Any) -> None:
-        """A signal that landed in a callback C code called (pyOpenSSL's, say) cannot propagate
-        there: the job stops at its next step instead; no traceback is printed for it."""
-        if isinstance(unraisable.exc_value, JobTerminated):
-            log.debug("%s arrived inside a library callback; the job stops at its next step", unraisable.exc_value)
-            return
-        if self._saved_unraisable_hook is not None:
-            self._saved_unraisable_hook(unraisable)
-
-    def _restore_signal_handlers(self) -> None:
-        if self._saved_unraisable_hook is not None:
-            sys.unraisablehook = self._saved_unraisable_hook
-            self._saved_unraisable_hook = None
-        for number, handler in self._saved_handlers.items():
-            signal.signal(number, handler)
-        if self._saved_handlers:
-            signal.pthread_sigmask(signal.SIG_SETMASK, self._saved_mask)
-        self._saved_handlers.clear()
-
-
-def _inside(frame: Optional[FrameType], places: tuple[str, ...]) -> bool:
-    """Whether any caller of ``frame`` runs code from one of ``places`` (file path prefixes)."""
-    while frame is not None:
-        if frame.f_code.co_filename.startswith(places):
-            return True
-        frame = frame.f_back
-    return False

@@ -30,7 +30,7 @@ from job_params import JobParams, JobParamsError
 from job_params.model import pair_sources
 from pilot_movers import registry
 from pilot_movers.copyprefix import apply_copyprefix
-from pilot_movers.errors import ConfigurationError, Phase
+from pilot_movers.errors import ConfigurationError, NoMoverForScheme, Phase
 from pilot_movers.listed_files import ListedFile
 from pilot_movers.queue_config import QueueConfig
 from pilot_movers.values import FileSpec, Location, Role
@@ -185,28 +185,35 @@ def _listed(item: ListedFile, queue: QueueConfig, workdir: str) -> FileSpec:
     return FileSpec(item.name, source, destination, item.role, item.size, item.checksum, item.metadata)
 
 
+def choose_mover(scheme: str, named: Sequence[str] = (), catalog: Optional[MoverCatalog] = None) -> str:
+    """The one rule, wherever a mover is chosen for a URL: the first of ``named`` (queue config's
+    ``copytool`` list, a Pilot 3 copytool's movers) that handles ``scheme``; with none named, the
+    scheme's default. NoMoverForScheme when movers are named and none handles it."""
+    catalog = catalog or InstalledMovers()
+    if not named:
+        return catalog.default_for(scheme)
+    for name in named:
+        if scheme in catalog.schemes(name):
+            return name
+    handled = "; ".join(f"{name!r} handles {', '.join(catalog.schemes(name)) or 'local files only'}" for name in named)
+    raise NoMoverForScheme(f"none of {', '.join(named)} handles {scheme}:// ({handled})")
+
+
 def _mover_for(spec: FileSpec, phase: Phase, queue: QueueConfig, catalog: MoverCatalog) -> str:
-    """Both ends on this node: the ``file`` mover. Otherwise the first mover queue config names
-    for the phase that handles the remote end, or the default mover of the remote end's scheme."""
+    """Both ends on this node: the ``file`` mover; otherwise ``choose_mover`` for the remote end."""
     if spec.source.is_local and spec.destination.is_local:
         return catalog.default_for("file")
-    remote = spec.destination if spec.source.is_local else spec.source
-    if not spec.source.is_local and not spec.destination.is_local and phase is Phase.STAGE_OUT:
-        remote = spec.destination
+    remote = spec.remote(phase)
     configured = queue.mover_names(phase)
-    if not configured:
-        return catalog.default_for(remote.scheme)
-    for name in configured:
-        if remote.scheme in catalog.schemes(name):
-            return name
-    handled = "; ".join(
-        f"{name!r} handles {', '.join(catalog.schemes(name)) or 'local files only'}" for name in configured
-    )
-    raise ConfigurationError(
-        f"{queue.mover_key(phase)} = {', '.join(configured)}, but {spec.name} is at {remote.url} ({handled})",
-        phase=phase,
-        file=spec.name,
-    )
+    try:
+        return choose_mover(remote.scheme, configured, catalog)
+    except NoMoverForScheme as exc:
+        raise ConfigurationError(
+            f"{queue.mover_key(phase)} = {', '.join(configured)}, but {spec.name} is at {remote.url} "
+            f"({exc.message.partition('(')[2].rstrip(')')})",
+            phase=phase,
+            file=spec.name,
+        ) from None
 
 
 def _globus(text: str, flag: str) -> Location:

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Optional
 from urllib.parse import urlsplit
 
 from pilot_movers.checksums import Checksum
-from pilot_movers.errors import MoverError
+from pilot_movers.errors import MoverError, Phase
 
 #: ``ENDPOINT:/path`` where ENDPOINT is a Globus name (``mxp#MXP_BNL_TEST``) or UUID.
 _GLOBUS = re.compile(r"^(?P<endpoint>[^:/\s]+):(?P<path>/.*)$")
@@ -130,6 +130,16 @@ class FileSpec:
     size: Optional[int] = None
     checksum: Optional[Checksum] = None
     metadata: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    def remote(self, phase: Optional[Phase] = None) -> Location:
+        """The end that is not this node's disk: where a mover is chosen for, and what an error
+        names (both remote: the source of a stage-in, the destination of a stage-out; without a
+        phase, the output's destination or the input's source)."""
+        if phase is None:
+            phase = Phase.STAGE_OUT if self.role is Role.OUTPUT else Phase.STAGE_IN
+        if self.source.is_local or (phase is Phase.STAGE_OUT and not self.destination.is_local):
+            return self.destination
+        return self.source
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -5,7 +5,9 @@
 #      (apt; only what is missing is installed).
 #   2. A venv in .venv built on /usr/bin/python3, the interpreter Debian's python3-gfal2 is
 #      compiled for; gfal2 is made visible to it by a .pth file (no other system package leaks in).
-#   3. The project in editable mode with every extra (pip; skipped when setup.cfg is unchanged).
+#   3. The project's three distributions in editable mode (pip; skipped when their setup.cfg are
+#      unchanged): the pilot library with every extra, the DataHost server (server/) and the
+#      testkit (testkit/: the local grid, the Globus emulator, the conformance kit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -55,11 +57,11 @@ SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["pur
 echo "$BINDINGS" > "$SITE/pilot_movers_distro_bindings.pth"
 
 STAMP="$VENV/.pilot-movers-installed"
-WANT=$(cat setup.cfg pyproject.toml | sha256sum | cut -d' ' -f1)
+WANT=$(cat setup.cfg pyproject.toml server/setup.cfg testkit/setup.cfg | sha256sum | cut -d' ' -f1)
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   say "installing pilot-movers (editable) with all extras"
   "$VENV/bin/python" -m pip install -q --upgrade "pip>=23" "setuptools>=64" wheel
-  "$VENV/bin/python" -m pip install -q -e ".[all,test]"
+  "$VENV/bin/python" -m pip install -q -e ".[all,test]" -e ./server -e ./testkit
   echo "$WANT" > "$STAMP"
 fi
 

@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
-exec scripts/in-private-network.sh .venv/bin/python -m pilot_movers.testing.demo "$@"
+exec scripts/in-private-network.sh .venv/bin/python -m pilot_movers_testkit.demo "$@"

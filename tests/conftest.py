@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pilot_movers_testkit.datahost import DataHost
+from pilot_movers_testkit.grid import REQUIRED_PROGRAMS, LocalGrid
 
 from pilot_movers.https_datahost.client import DataHostClient
-from pilot_movers.testing.datahost import DataHost
-from pilot_movers.testing.grid import REQUIRED_PROGRAMS, LocalGrid
 from tests.servers import DATAHOST_USER, MARKER, wait_for_port
 
 

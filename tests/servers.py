@@ -8,7 +8,7 @@ import socket
 import time
 from pathlib import Path
 
-from pilot_movers.testing.datahost import DataHost
+from pilot_movers_testkit.datahost import DataHost
 
 DATAHOST_USER = "griduser"
 #: A file that marks griduser's directory on the DataHost (other tests add other users).

@@ -4,6 +4,7 @@ attempts; the payload's exit status and time."""
 from __future__ import annotations
 
 from pilot_movers.report import JobReport
+from pilot_movers.units import human_bytes
 from pilot_movers.values import Status
 
 _HEADER = ("phase", "files", "failed", "bytes", "seconds", "MB/s", "attempts")
@@ -38,12 +39,3 @@ def summary_table(report: JobReport) -> str:
     status = "succeeded" if report.ok else f"FAILED in {report.failed_phase or 'setup'}"
     lines.append(f"job {report.job_id or '(no id)'} {status} in {report.ended - report.started:.2f} s")
     return "\n".join(lines)
-
-
-def human_bytes(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{count} B" if unit == "B" else f"{value:.2f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")

@@ -133,7 +133,7 @@ def inspect_proxy(path: Union[str, os.PathLike[str]]) -> ProxyInfo:
     if key.public_key().public_numbers() != first.public_key().public_numbers():  # type: ignore[union-attr]
         raise NoProxy(f"the private key in {path} does not belong to its first certificate")
     identity_cert = next((c for c in chain if proxy_kind(c) == "end-entity"), None)
-    identity = dn_string(identity_cert.subject) if identity_cert is not None else _strip_proxy_cns(first)
+    identity = dn_string(identity_cert.subject) if identity_cert is not None else strip_proxy_cns(first.subject)
     expiring = min(chain, key=lambda c: c.not_valid_after_utc)
     return ProxyInfo(
         path=path,
@@ -163,10 +163,12 @@ def _private_key(data: bytes, path: str) -> Union[rsa.RSAPrivateKey, ec.Elliptic
     return key
 
 
-def _strip_proxy_cns(cert: x509.Certificate) -> str:
-    """Without the user's certificate in the file: drop the proxy CNs from the subject."""
-    rdns = list(cert.subject.rdns)
-    while rdns:
+def strip_proxy_cns(name: x509.Name) -> str:
+    """A proxy's subject without its proxy CNs (numbers, ``proxy``, ``limited proxy``), when the
+    user's certificate is not at hand: ``/C=XX/.../CN=Test User/CN=123/CN=proxy`` ->
+    ``/C=XX/.../CN=Test User``. The one rule: the DataHost server maps proxies to users with it."""
+    rdns = list(name.rdns)
+    while len(rdns) > 1:
         values = rdns[-1].get_attributes_for_oid(NameOID.COMMON_NAME)
         value = str(values[0].value) if values else ""
         if not (value.isdigit() or value in LEGACY_PROXY_CNS):

@@ -7,9 +7,9 @@ import shutil
 import stat
 from typing import Optional
 
-from pilot_movers.console.summary import human_bytes
 from pilot_movers.doctor.findings import Finding, ok, problem, warning
 from pilot_movers.errors import MoverError
+from pilot_movers.units import human_bytes
 from pilot_movers.workdir import check_workdir_path
 
 CHECK = "work dir"

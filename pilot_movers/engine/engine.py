@@ -112,12 +112,8 @@ class _FileState:
         return self.report is not None
 
     def remote(self, phase: Phase) -> Location:
-        """The end to name in errors: the one that is not this node's disk (when both are remote,
-        the source of a stage-in, the destination of a stage-out)."""
-        spec = self.spec
-        if spec.source.is_local or (phase is Phase.STAGE_OUT and not spec.destination.is_local):
-            return spec.destination
-        return spec.source
+        """The end to name in errors (``FileSpec.remote``)."""
+        return self.spec.remote(phase)
 
 
 def _cause(reason: Optional[MoverError], outcome: MoverError) -> MoverError:

@@ -25,7 +25,7 @@ import logging
 import queue
 import threading
 import time
-from typing import Any, Iterator, Optional
+from typing import Iterator, Optional
 
 from pilot_movers.base import Mover
 from pilot_movers.checksums import Checksum, file_checksum
@@ -39,7 +39,6 @@ from pilot_movers.engine.contract import (
     CredentialKind,
     Namespace,
 )
-from pilot_movers.engine.settings import TransferSettings
 from pilot_movers.errors import BadJobParameters, CredentialRefused, MoverError, TransferRefused
 from pilot_movers.globus.endpoints import Endpoint, EndpointResolver
 from pilot_movers.globus.namespace import GlobusNamespace
@@ -69,8 +68,7 @@ class GlobusMover(Mover):
     Options = GlobusOptions
     options: GlobusOptions
 
-    def __init__(self, settings: Optional[TransferSettings] = None, options: Any = None, **raw_options: Any) -> None:
-        super().__init__(settings, options, **raw_options)
+    def setup(self) -> None:
         self.service: Optional[GlobusService] = None
         self.resolver: Optional[EndpointResolver] = None
         self.worker: Optional[WorkerEndpoint] = None

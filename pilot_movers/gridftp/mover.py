@@ -51,7 +51,6 @@ from pilot_movers.engine.contract import (
     CredentialKind,
     Namespace,
 )
-from pilot_movers.engine.settings import TransferSettings
 from pilot_movers.errors import (
     ChecksumMismatch,
     MoverError,
@@ -147,8 +146,7 @@ class GridFTPMover(Mover):
     Options = GridFTPOptions
     options: GridFTPOptions
 
-    def __init__(self, settings: Optional[TransferSettings] = None, options: Any = None, **raw_options: Any) -> None:
-        super().__init__(settings, options, **raw_options)
+    def setup(self) -> None:
         self._copies: Optional[ContextPool] = None
         self._lookups: Optional[ContextPool] = None
         self._lock = threading.Lock()

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 from urllib.parse import quote
 
-from pilot_movers import __version__
 from pilot_movers.checksums import Checksum, StreamingDigest
 from pilot_movers.errors import (
     ChecksumMismatch,
@@ -29,6 +28,7 @@ from pilot_movers.errors import (
     ServiceUnavailable,
     SizeMismatch,
 )
+from pilot_movers.https_datahost import protocol
 from pilot_movers.https_datahost.answers import error_for_answer
 from pilot_movers.https_datahost.http_errors import describe, error_for_exception
 from pilot_movers.https_datahost.multipart import MultipartBody, Progress
@@ -41,10 +41,11 @@ from pilot_movers.https_datahost.results import (
 )
 from pilot_movers.https_datahost.tls import make_adapter, verify_setting
 from pilot_movers.oserrors import from_oserror
+from pilot_movers.version import __version__
 
 log = logging.getLogger(__name__)
 
-FILE_FIELD = "file2xmit"
+FILE_FIELD = protocol.FILE_FIELD
 CHUNK = 1 << 20
 #: Uploads at least this large ask the server first (GET /datahost/transmit/?name=&size=), so a
 #: refusal (quota, name taken) costs no bytes; smaller ones just send.
@@ -107,7 +108,7 @@ class DataHostClient:
         self.session.trust_env = False
         self.session.mount("https://", adapter if adapter is not None else make_adapter())
         self.session.headers["User-Agent"] = f"pilot-movers-datahost/{__version__}"
-        self.session.headers["X-DataHost-Client"] = f"pilot-movers/{__version__}"
+        self.session.headers[protocol.CLIENT_HEADER] = f"pilot-movers/{__version__}"
         for name, value in (cookies or {}).items():
             self.session.cookies.set(name, value)
         self._proxies = requests.utils.get_environ_proxies(self.base_url) if use_env_proxies else {}
@@ -135,21 +136,21 @@ class DataHostClient:
 
     def login(self, user: str, password: str) -> str:
         """Log in with a password; the session cookie stays in this client (``cookies()``)."""
-        self._request("GET", "/datahost/login/", accept_json=True)  # sets the csrftoken cookie
-        answer = self._request("POST", "/datahost/login/", data={"username": user, "password": password})
+        self._request("GET", protocol.LOGIN, accept_json=True)  # sets the csrftoken cookie
+        answer = self._request("POST", protocol.LOGIN, data={"username": user, "password": password})
         return str(answer.json()["user"])
 
     def logout(self) -> None:
-        self._request("POST", "/datahost/logout/")
+        self._request("POST", protocol.LOGOUT)
         self.session.cookies.clear()
 
     def whoami(self) -> dict[str, Any]:
-        return dict(self._request("GET", "/datahost/whoami/").json())
+        return dict(self._request("GET", protocol.WHOAMI).json())
 
     # -- files -------------------------------------------------------------------------------
 
     def listing(self) -> Listing:
-        answer = self._request("GET", "/datahost/list/").json()
+        answer = self._request("GET", protocol.LIST).json()
         return Listing(
             user=answer["user"],
             auth=answer["auth"],
@@ -168,12 +169,12 @@ class DataHostClient:
         return RemoteFile(name, int(response.headers.get("Content-Length", 0)), None, digest)
 
     def rm(self, name: str) -> None:
-        self._request("POST", "/datahost/delete/", data={"name": name}, file=name)
+        self._request("POST", protocol.DELETE, data={"name": name}, file=name)
 
     def rename(self, name: str, to: str, *, overwrite: bool = False) -> None:
         """Rename a remote file atomically (DestinationExists if ``to`` exists, unless ``overwrite``)."""
         data = {"name": name, "to": to, **({"overwrite": "1"} if overwrite else {})}
-        self._request("POST", "/datahost/rename/", data=data, file=name)
+        self._request("POST", protocol.RENAME, data=data, file=name)
 
     def put(
         self,
@@ -202,7 +203,7 @@ class DataHostClient:
         if username:
             query += f"&username={quote(username)}"
         if size >= PREFLIGHT_BYTES:
-            self._request("GET", f"/datahost/transmit/{query}&size={size}", file=name)
+            self._request("GET", f"{protocol.TRANSMIT}{query}&size={size}", file=name)
         started = time.monotonic()
         fields = {"username": username} if username else {}
         with MultipartBody(
@@ -214,11 +215,11 @@ class DataHostClient:
             should_cancel=should_cancel,
             algorithms=algorithms,
         ) as body:
-            headers = {"Content-Type": body.content_type, "X-DataHost-Size": str(size)}
+            headers = {"Content-Type": body.content_type, protocol.SIZE_HEADER: str(size)}
             if checksum:
-                headers["X-DataHost-Checksum"] = f"adler32:{checksum}"
+                headers[protocol.CHECKSUM_HEADER] = f"adler32:{checksum}"
             answer = self._request(
-                "POST", f"/datahost/transmit/{query}", data=body, headers=headers, file=name, expected=(201,)
+                "POST", f"{protocol.TRANSMIT}{query}", data=body, headers=headers, file=name, expected=(201,)
             ).json()
             sent = body.adler32
             checksums = body.checksums()
@@ -362,11 +363,11 @@ class DataHostClient:
     def pull(self, url: str, name: Optional[str] = None, *, overwrite: bool = False) -> TransferRecord:
         """Ask the server to fetch ``url`` into ``name``; returns at once (state ``queued``)."""
         data = {"url": url, **({"name": name} if name else {}), **({"overwrite": "1"} if overwrite else {})}
-        answer = self._request("POST", "/datahost/pull/", data=data, file=name, expected=(202,)).json()
+        answer = self._request("POST", protocol.PULL, data=data, file=name, expected=(202,)).json()
         return TransferRecord.from_answer(answer["pull"])
 
     def pull_status(self, pull_id: int) -> TransferRecord:
-        return TransferRecord.from_answer(self._request("GET", f"/datahost/pulls/{int(pull_id)}").json()["pull"])
+        return TransferRecord.from_answer(self._request("GET", f"{protocol.PULLS}{int(pull_id)}").json()["pull"])
 
     def wait_for_pull(
         self,
@@ -390,14 +391,14 @@ class DataHostClient:
             time.sleep(interval)
 
     def history(self, limit: int = 100) -> list[TransferRecord]:
-        answer = self._request("GET", f"/datahost/history/?limit={int(limit)}").json()
+        answer = self._request("GET", f"{protocol.HISTORY}?limit={int(limit)}").json()
         return [TransferRecord.from_answer(row) for row in answer["transfers"]]
 
     # -- plumbing ----------------------------------------------------------------------------
 
     @staticmethod
     def _receive_path(name: str) -> str:
-        return "/datahost/receive/" + quote(name, safe="")
+        return protocol.RECEIVE + quote(name, safe="")
 
     def _request(
         self,

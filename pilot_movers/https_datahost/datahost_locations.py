@@ -10,15 +10,13 @@ defaults to 443. The server itself is reached over HTTPS: the scheme only picks 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from pilot_movers.errors import BadJobParameters
+from pilot_movers.https_datahost.protocol import FILE_NAME_RULE, is_file_name
 from pilot_movers.values import Location
 
 SCHEME = "datahost"
-#: What the DataHost accepts as a file name (datahost_server.storage): no '/', no leading '.'.
-_NAME = re.compile(r"^[A-Za-z0-9_+=,@%-][A-Za-z0-9._+=,@%-]{0,254}$")
 
 
 @dataclass(frozen=True)
@@ -40,11 +38,8 @@ def datahost_file(location: Location) -> DataHostFile:
             "(one flat directory per user)"
         )
     user, name = parts
-    if not _NAME.match(name):
-        raise BadJobParameters(
-            f"{location.url}: a DataHost file name has letters, digits and ._+=,@%- only, "
-            "at most 255 characters, and does not start with '.'"
-        )
+    if not is_file_name(name):
+        raise BadJobParameters(f"{location.url}: a DataHost file name has {FILE_NAME_RULE}")
     host = location.netloc.rpartition("@")[2]
     address = host if ":" in host.rsplit("]", 1)[-1] else f"{host}:443"
     return DataHostFile(address, user, name)

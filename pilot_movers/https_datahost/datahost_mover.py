@@ -33,7 +33,6 @@ from pilot_movers.engine.contract import (
     CredentialKind,
     Namespace,
 )
-from pilot_movers.engine.settings import TransferSettings
 from pilot_movers.errors import AuthenticationFailed, ChecksumMismatch, MoverError, NoProxy, TransferFailed
 from pilot_movers.https_datahost.client import DataHostClient
 from pilot_movers.https_datahost.datahost_locations import SCHEME, DataHostFile, datahost_file
@@ -78,8 +77,7 @@ class DataHostMover(Mover):
     Options = DataHostOptions
     options: DataHostOptions
 
-    def __init__(self, settings: Optional[TransferSettings] = None, options: Any = None, **raw_options: Any) -> None:
-        super().__init__(settings, options, **raw_options)
+    def setup(self) -> None:
         self.interruptible = Interruptible()
         self._clients: dict[str, DataHostClient] = {}
         self._users: dict[str, str] = {}

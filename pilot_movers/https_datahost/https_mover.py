@@ -41,7 +41,6 @@ from pilot_movers.engine.contract import (
     CredentialKind,
     Namespace,
 )
-from pilot_movers.engine.settings import TransferSettings
 from pilot_movers.errors import (
     ChecksumMismatch,
     MoverError,
@@ -103,8 +102,7 @@ class HTTPSMover(Mover):
     Options = HTTPSOptions
     options: HTTPSOptions
 
-    def __init__(self, settings: Optional[TransferSettings] = None, options: Any = None, **raw_options: Any) -> None:
-        super().__init__(settings, options, **raw_options)
+    def setup(self) -> None:
         self._session: Optional[WebDAVSession] = None
         self._namespace: Optional[WebDAVNamespace] = None
         self._lock = threading.Lock()

@@ -18,7 +18,6 @@ from urllib.parse import quote
 
 import requests
 
-from pilot_movers import __version__
 from pilot_movers.checksums import Checksum
 from pilot_movers.credentials.bundle import Credentials
 from pilot_movers.engine.contract import FileStat
@@ -30,6 +29,7 @@ from pilot_movers.https_datahost.propfind import STAT_REQUEST, BadMultiStatus, n
 from pilot_movers.https_datahost.tls import DEFAULT_CA_DIR, make_adapter, verify_setting
 from pilot_movers.https_datahost.tokens import bearer_token
 from pilot_movers.values import Location
+from pilot_movers.version import __version__
 
 log = logging.getLogger(__name__)
 

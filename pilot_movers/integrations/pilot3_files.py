@@ -72,8 +72,8 @@ def metadata(fspec: Any) -> dict[str, str]:
 
 
 def remote_of(spec: FileSpec) -> Location:
-    """The end that is not this node's disk."""
-    return spec.destination if spec.role is Role.OUTPUT else spec.source
+    """The end that is not this node's disk (``FileSpec.remote``)."""
+    return spec.remote()
 
 
 def record_outcome(fspec: Any, report: FileReport, code: int) -> None:

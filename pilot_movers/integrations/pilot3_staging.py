@@ -12,17 +12,22 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
+from pilot_movers.base import Mover
 from pilot_movers.credentials.bundle import Credentials
 from pilot_movers.engine.engine import TransferEngine
 from pilot_movers.engine.settings import TransferSettings
-from pilot_movers.errors import MoverError, NoMoverForScheme, Phase, PhaseFailed
+from pilot_movers.errors import MoverError, Phase, PhaseFailed
 from pilot_movers.integrations.pilot3_codes import pilot3_code, trace_state
 from pilot_movers.integrations.pilot3_files import record_outcome, remote_of, to_spec
+from pilot_movers.phases import run_phase
+from pilot_movers.planner import PlannedFile, choose_mover
 from pilot_movers.queue_config import QueueConfig
-from pilot_movers.registry import describe_movers, get_mover_class, mover_for_scheme
+from pilot_movers.registry import describe_movers, get_mover_class
 from pilot_movers.values import FileReport, FileSpec, Location, Role, Status
 
 log = logging.getLogger(__name__)
@@ -45,13 +50,9 @@ class CopytoolSettings:
         return self.queue.transfer
 
     def mover_for(self, scheme: str) -> str:
-        """The mover for a URL scheme: the first of ``movers`` that handles it, else the scheme's."""
-        for name in self.movers:
-            if scheme in get_mover_class(name).schemes:
-                return name
-        if self.movers:
-            raise NoMoverForScheme(f"none of the movers {', '.join(self.movers)} handles {scheme}:// locations")
-        return mover_for_scheme(scheme)
+        """The mover for a URL scheme (``planner.choose_mover``: the first of ``movers`` that
+        handles it, else the scheme's)."""
+        return choose_mover(scheme, self.movers)
 
     def allowed_schemas(self) -> list[str]:
         """The URL schemes these movers handle, the ones to prefer first."""
@@ -82,23 +83,25 @@ def stage(files: Sequence[Any], phase: Phase, settings: CopytoolSettings, kwargs
     trace = kwargs.get("trace_report")
     started = time.time()
     reports: dict[int, FileReport] = {}
-    groups: dict[str, list[tuple[int, FileSpec]]] = {}
+    planned: list[PlannedFile] = []
+    places: list[int] = []
     for index, fspec in enumerate(files):
         try:
             spec = to_spec(fspec, phase, workdir)
-            groups.setdefault(settings.mover_for(remote_of(spec).scheme), []).append((index, spec))
+            planned.append(PlannedFile(settings.mover_for(remote_of(spec).scheme), spec))
+            places.append(index)
         except MoverError as exc:
             error = exc.bind(phase=phase, file=str(getattr(fspec, "lfn", "")))
             reports[index] = _failed_before_start(fspec, error)
     credentials = Credentials.from_environment()
-    for name, indexed in groups.items():
-        specs = [spec for _, spec in indexed]
-        try:
-            results = _run_mover(name, specs, phase, settings, credentials)
-        except MoverError as exc:  # the mover could not be opened: each of its files fails with why
-            results = [FileReport(spec, Status.FAILED, error=exc.bind(phase=phase, file=spec.name)) for spec in specs]
-        for (index, _), report in zip(indexed, results):
-            reports[index] = report
+    results = run_phase(
+        planned,
+        mover=lambda name: _opened(name, settings, credentials),
+        engine=lambda name, mover: TransferEngine(mover, phase),
+        after_engine=_say_left_behind,
+        phase=phase,
+    )
+    reports.update(zip(places, results))
     failures = []
     for index, fspec in enumerate(files):
         report = reports[index]
@@ -116,20 +119,20 @@ def stage(files: Sequence[Any], phase: Phase, settings: CopytoolSettings, kwargs
     return list(files)
 
 
-def _run_mover(
-    name: str, specs: list[FileSpec], phase: Phase, settings: CopytoolSettings, credentials: Credentials
-) -> list[FileReport]:
-    """One engine run of ``specs`` through mover ``name``, opened for it and stopped after."""
+@contextmanager
+def _opened(name: str, settings: CopytoolSettings, credentials: Credentials) -> Iterator[Mover]:
+    """Mover ``name`` opened for one call with the environment's credentials, stopped after."""
     mover = get_mover_class(name)(settings.transfer, settings.queue.mover_options(name))
     mover.start(credentials)
     try:
-        engine = TransferEngine(mover, phase)
-        results = engine.run(specs)
-        for item in engine.left_behind:
-            log.warning("left behind after a failed attempt: %s (%s)", item.location, item.reason)
-        return results
+        yield mover
     finally:
         mover.stop()
+
+
+def _say_left_behind(name: str, engine: TransferEngine) -> None:
+    for item in engine.left_behind:
+        log.warning("left behind after a failed attempt: %s (%s)", item.location, item.reason)
 
 
 def _failed_before_start(fspec: Any, error: MoverError) -> FileReport:

@@ -60,7 +60,6 @@ from pilot_movers.engine.contract import (
     CredentialKind,
     Namespace,
 )
-from pilot_movers.engine.settings import TransferSettings
 from pilot_movers.errors import (
     ChecksumMismatch,
     MoverError,
@@ -115,8 +114,7 @@ class XRootDMover(Mover):
     Options = XRootDOptions
     options: XRootDOptions
 
-    def __init__(self, settings: Optional[TransferSettings] = None, options: Any = None, **raw_options: Any) -> None:
-        super().__init__(settings, options, **raw_options)
+    def setup(self) -> None:
         self._namespace: Optional[XRootDNamespace] = None
         self._queries: Optional[ThreadPoolExecutor] = None
         self.login: Optional[str] = None

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
+from pilot_movers_testkit.conformance import ServerUnderTest, StorageUnderTest, free_port, small_disk
+from pilot_movers_testkit.datahost import DataHost
+from pilot_movers_testkit.grid import LocalGrid
 
 from pilot_movers.checksums import Checksum, file_checksum
 from pilot_movers.https_datahost.client import DataHostClient
-from pilot_movers.testing.conformance import StorageUnderTest, free_port, small_disk
-from pilot_movers.testing.datahost import DataHost
-from pilot_movers.testing.grid import LocalGrid
 from tests.helpers import write_file
 from tests.servers import DATAHOST_USER, MARKER, datahost_storage, own_by_nobody
 
@@ -28,7 +28,7 @@ def _temporary(name: str) -> bool:
     return ".pilot-movers-" in name or name.startswith(".upload-")
 
 
-class DiskStorage(StorageUnderTest):
+class DiskStorage(ServerUnderTest):
     """A server whose files for this test are in one directory of this machine's disk."""
 
     def __init__(self, grid: LocalGrid, directory: Path, owner: Optional[tuple[int, int]] = None) -> None:
@@ -126,7 +126,7 @@ class HTTPSStorage(XRootDStorage):
         return f"https://localhost:{free_port()}/tmp/nowhere/"
 
 
-class DataHostStorage(StorageUnderTest):
+class DataHostStorage(ServerUnderTest):
     """The DataHost: one flat directory per user, so this test's files carry a prefix."""
 
     mover = "datahost"
@@ -203,7 +203,7 @@ class DataHostStorage(StorageUnderTest):
 
 
 @pytest.fixture(params=["gridftp", "xrootd", "https", "datahost"])
-def storage(request: pytest.FixtureRequest, grid: LocalGrid) -> Iterator[StorageUnderTest]:
+def storage(request: pytest.FixtureRequest, grid: LocalGrid) -> Iterator[ServerUnderTest]:
     name = request.param
     test = re.sub(r"[^A-Za-z0-9_-]+", "-", request.node.name)[:80].strip("-")
     if name == "datahost":
@@ -212,7 +212,7 @@ def storage(request: pytest.FixtureRequest, grid: LocalGrid) -> Iterator[Storage
         return
     if name == "gridftp":
         directory = grid.gridftp_dir / "conformance" / test
-        found: StorageUnderTest = GridFTPStorage(grid, directory)
+        found: ServerUnderTest = GridFTPStorage(grid, directory)
     else:
         request.getfixturevalue("xrootd_https")
         directory = grid.xrootd_dir / "conformance" / test

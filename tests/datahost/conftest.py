@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pytest
+from pilot_movers_testkit.datahost import DataHost
+from pilot_movers_testkit.grid import LocalGrid
 
 from pilot_movers.https_datahost.client import DataHostClient
-from pilot_movers.testing.datahost import DataHost
-from pilot_movers.testing.grid import LocalGrid
 
 _COUNTER = itertools.count(1)
 

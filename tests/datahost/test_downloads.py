@@ -10,10 +10,10 @@ import zlib
 
 import pytest
 import requests
+from pilot_movers_testkit.grid import free_port
 
 from pilot_movers.errors import ServiceUnavailable
 from pilot_movers.https_datahost.client import DataHostClient
-from pilot_movers.testing.grid import free_port
 from tests.datahost.conftest import read_chars, wsgi_daemon_pids
 from tests.helpers import write_file
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from pilot_movers_testkit.ca import make_proxy
 
 from pilot_movers.errors import (
     AuthenticationFailed,
@@ -19,7 +20,6 @@ from pilot_movers.errors import (
     TransferFailed,
 )
 from pilot_movers.https_datahost.client import DataHostClient
-from pilot_movers.testing.ca import make_proxy
 from tests.helpers import write_file
 
 
@@ -208,7 +208,7 @@ def test_legacy_proxy_and_plain_user_certificate_map_to_the_same_user(datahost, 
 def test_expired_proxy_and_foreign_ca_fail_the_handshake(datahost, tmp_path):
     import datetime
 
-    from pilot_movers.testing.ca import ThrowawayCA
+    from pilot_movers_testkit.ca import ThrowawayCA
 
     grid = datahost.grid
     past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=3)

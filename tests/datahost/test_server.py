@@ -11,8 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pilot_movers_testkit.grid import free_port
+
 from pilot_movers.https_datahost.client import DataHostClient
-from pilot_movers.testing.grid import free_port
 from tests.datahost.conftest import start_datahost, wsgi_daemon_pids
 from tests.helpers import write_file
 

@@ -10,10 +10,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from pilot_movers_testkit.datahost import DataHost
 
 from pilot_movers.errors import AuthenticationFailed
 from pilot_movers.https_datahost.client import DataHostClient
-from pilot_movers.testing.datahost import DataHost
 from tests.datahost.conftest import start_datahost
 from tests.helpers import write_file
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-
 from datahost_server.apache import ApacheSite, render
 from datahost_server.identity import IdentityError, certificate_identity, identity_of_chain
+from pilot_movers_testkit.ca import make_proxy
+
 from pilot_movers.errors import (
     AuthenticationFailed,
     ChecksumMismatch,
@@ -28,7 +29,6 @@ from pilot_movers.https_datahost.answers import error_for_answer
 from pilot_movers.https_datahost.cli import normal_address, original_argv
 from pilot_movers.https_datahost.multipart import MultipartBody
 from pilot_movers.https_datahost.session_store import SavedSession, SessionStore
-from pilot_movers.testing.ca import make_proxy
 
 
 def _chain(path: Path) -> list[x509.Certificate]:

@@ -6,7 +6,7 @@ import socket
 import ssl
 import time
 
-from pilot_movers.testing.datahost import DataHost
+from pilot_movers_testkit.datahost import DataHost
 
 MIB = 1 << 20
 

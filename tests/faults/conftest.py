@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-
-from pilot_movers.testing.grid import LocalGrid
+from pilot_movers_testkit.grid import LocalGrid
 
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES = ROOT / "var" / "faults" / "figures.jsonl"

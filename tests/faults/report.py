@@ -72,7 +72,7 @@ def _conformance_table(cases: dict[tuple[str, str], list[dict[str, object]]]) ->
         "",
         "## Slow links, frozen servers, full disks: the conformance fault suite",
         "",
-        f"`tests/conformance/` (the kit `pilot_movers.testing.conformance`), run {runs} time(s) by",
+        f"`tests/conformance/` (the kit `pilot_movers_testkit.conformance`), run {runs} time(s) by",
         "`scripts/faults.sh` (`CONFORMANCE_RUNS`), each case through the real `pilot-movers run`: loopback",
         "slowed to 32 Mbit/s (`tc tbf`), `stall_timeout` 2 s, `operation_timeout` 2 s, `cancel_grace` 1 s,",
         "`cleanup_timeout` 4 s, 3 attempts; a 32 MB file; the server frozen with SIGSTOP once 2 MB moved.",

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import globus_sdk
 import pytest
+from pilot_movers_testkit.globus import LocalGlobus
 
-from pilot_movers.testing.globus import LocalGlobus
 from tests.globus.pilots import SEED_ENDPOINTS, Site
 
 

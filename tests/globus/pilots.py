@@ -14,8 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
-from pilot_movers.globus.emulator.tasks import Task
-from pilot_movers.testing.globus import LocalGlobus
+from pilot_movers_testkit.globus import LocalGlobus
+from pilot_movers_testkit.globus_emulator.tasks import Task
 
 SEED_ENDPOINTS = ("mxp#MXP_BNL_TEST", "mxp#MXP_OU_TEST", "SITE1")
 SENDJOB = (

@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import globus_sdk
-
-from pilot_movers.testing.globus import wait_until
+from pilot_movers_testkit.globus import wait_until
 
 FINAL = ("SUCCEEDED", "FAILED")
 

@@ -7,8 +7,7 @@ import time
 
 import globus_sdk
 import pytest
-
-from pilot_movers.testing.globus import LocalGlobus
+from pilot_movers_testkit.globus import LocalGlobus
 
 
 def test_client_credentials_token_has_the_shape_the_sdk_needs(

@@ -1,4 +1,4 @@
-"""The emulator as a site admin runs it: ``python -m pilot_movers.globus.emulator`` in its own
+"""The emulator as a site admin runs it: ``python -m pilot_movers_testkit.globus_emulator`` in its own
 process, configured from a file, driven by the real globus-sdk and by the admin API over HTTP."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 
 import globus_sdk
 import pytest
+from pilot_movers_testkit.globus import wait_until
 
-from pilot_movers.testing.globus import wait_until
 from tests.globus.support import wait_for_task, write_bytes
 
 CLIENT_ID = "5f6a4cfc-8d47-4c1e-9a41-0e6ad3cf7d0f"
@@ -50,7 +50,7 @@ def emulator_process(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         [
             sys.executable,
             "-m",
-            "pilot_movers.globus.emulator",
+            "pilot_movers_testkit.globus_emulator",
             "--config",
             str(config),
             "--endpoint",
@@ -72,7 +72,7 @@ def emulator_process(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 def test_help_works() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "pilot_movers.globus.emulator", "--help"], capture_output=True, text=True
+        [sys.executable, "-m", "pilot_movers_testkit.globus_emulator", "--help"], capture_output=True, text=True
     )
     assert done.returncode == 0
     assert "install-gcp" in done.stdout
@@ -80,7 +80,7 @@ def test_help_works() -> None:
 
 def test_install_gcp_writes_an_executable_launcher(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "pilot_movers.globus.emulator", "install-gcp", str(tmp_path / "bin")],
+        [sys.executable, "-m", "pilot_movers_testkit.globus_emulator", "install-gcp", str(tmp_path / "bin")],
         capture_output=True,
         text=True,
     )

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pilot_movers_testkit.globus_emulator.gcp import write_launcher
 
 import job_params
 from pilot_movers import Job, QueueConfig
 from pilot_movers.errors import ConfigurationError, MoverUnavailable
-from pilot_movers.globus.emulator.gcp import write_launcher
 from pilot_movers.globus.gcp_install import unpacked
 from pilot_movers.globus.options import GlobusOptions
 from tests.globus.pilots import SENDJOB, Site

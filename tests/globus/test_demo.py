@@ -10,7 +10,7 @@ from pathlib import Path
 
 def test_the_globus_demo_runs_a_globus_job(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "pilot_movers.testing.globus_demo", "--dir", str(tmp_path / "demo")],
+        [sys.executable, "-m", "pilot_movers_testkit.globus_demo", "--dir", str(tmp_path / "demo")],
         capture_output=True,
         text=True,
         timeout=300,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import globus_sdk
 import pytest
+from pilot_movers_testkit.globus import LocalGlobus
 
-from pilot_movers.testing.globus import LocalGlobus
 from tests.globus.support import write_bytes
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import globus_sdk
 import pytest
+from pilot_movers_testkit.globus import LocalGlobus, wait_until
+from pilot_movers_testkit.globus_emulator.gcp import SOCKET_DIR_ENV
 
-from pilot_movers.globus.emulator.gcp import SOCKET_DIR_ENV
-from pilot_movers.testing.globus import LocalGlobus, wait_until
 from tests.globus.support import events, leftovers, wait_for_task, write_bytes
 
 

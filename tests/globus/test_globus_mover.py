@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
+from pilot_movers_testkit.ca import ThrowawayCA, make_proxy
+from pilot_movers_testkit.globus import wait_until
 
 import job_params
 from pilot_movers import Credentials, Job, JobFacts, Location, QueueConfig
@@ -20,8 +22,6 @@ from pilot_movers.checksums import Checksum
 from pilot_movers.errors import MoverError, Phase, PhaseFailed, Scope
 from pilot_movers.globus.gcp import GlobusConnectPersonal
 from pilot_movers.globus.mover import GlobusMover
-from pilot_movers.testing.ca import ThrowawayCA, make_proxy
-from pilot_movers.testing.globus import wait_until
 from pilot_movers.values import FileReport, FileSpec, Role, Status
 from tests.globus.pilots import SENDJOB, WRITE_10MB, Site
 from tests.helpers import debris

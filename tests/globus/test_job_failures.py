@@ -12,8 +12,8 @@ import time
 
 import globus_sdk
 import pytest
+from pilot_movers_testkit.globus import wait_until
 
-from pilot_movers.testing.globus import wait_until
 from tests.globus.pilots import SENDJOB, WRITE_10MB, Site, error_of, file_errors
 from tests.helpers import debris
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import globus_sdk
 import pytest
+from pilot_movers_testkit.globus import LocalGlobus, wait_until
 
-from pilot_movers.testing.globus import LocalGlobus, wait_until
 from tests.globus.support import events, leftovers, md5, wait_for_task, write_bytes
 
 SRC = "mxp#MXP_BNL_TEST"

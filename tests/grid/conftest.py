@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from pilot_movers_testkit.grid import LocalGrid, Server
 
 from pilot_movers.base import Mover
 from pilot_movers.engine.settings import TransferSettings
 from pilot_movers.registry import get_mover_class
-from pilot_movers.testing.grid import LocalGrid, Server
 from pilot_movers.values import FileSpec, Location, Role
 from tests.helpers import FAST, write_file
 

@@ -18,14 +18,14 @@ import threading
 from pathlib import Path
 
 import pytest
+from pilot_movers_testkit.ca import make_proxy
+from pilot_movers_testkit.grid import LocalGrid, free_port
 
 import job_params
 from pilot_movers import Job, QueueConfig
 from pilot_movers.checksums import file_checksum
 from pilot_movers.credentials import MyProxyOptions, MyProxySettings, fetch_proxy, inspect_proxy
 from pilot_movers.errors import NoProxy, PayloadFailed, PhaseFailed, ProxyTooShort, ServiceUnavailable
-from pilot_movers.testing.ca import make_proxy
-from pilot_movers.testing.grid import LocalGrid, free_port
 from tests.helpers import write_file
 
 PASSPHRASE = "correct horse battery staple 42"

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from pilot_movers_testkit.grid import LocalGrid
 
 from pilot_movers.checksums import file_checksum
 from pilot_movers.gridftp.errors import OUT_OF_DATA_PORTS
 from pilot_movers.registry import get_mover_class
-from pilot_movers.testing.grid import LocalGrid
 from pilot_movers.values import FileSpec, Location, Role, Status
 from tests.grid.conftest import sibling_server
 from tests.helpers import FAST, debris, write_file

@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
+from pilot_movers_testkit.grid import LocalGrid
 
 import job_params
 from pilot_movers import Job, QueueConfig
 from pilot_movers.errors import MoverError
 from pilot_movers.ledger import state_dir
-from pilot_movers.testing.grid import LocalGrid
 from tests.grid.conftest import Protocol
 from tests.helpers import debris
 

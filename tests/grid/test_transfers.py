@@ -76,13 +76,6 @@ def test_an_unauthorised_user_fails_with_an_authentication_error_not_retried(
     assert not (proto.base / "o.dat").exists()
 
 
-def test_a_missing_source_fails_with_nosuchfile_not_retried(proto: Protocol, tmp_path: Path):
-    (result,) = proto.mover().stage_in([proto.download("does-not-exist.dat", tmp_path / "x.dat")])
-    assert (result.error.code, result.error.name, result.error.transient) == (1103, "NOSUCHFILE", False)
-    assert len(result.attempts) == 1
-    assert list(tmp_path.iterdir()) == []
-
-
 def test_a_file_corrupted_on_the_server_never_lands(proto: Protocol, tmp_path: Path):
     checksum = proto.seed("victim.dat", 2_000_000, seed=11)
     with open(proto.base / "victim.dat", "r+b") as handle:  # bit rot after the catalogue entry
@@ -130,17 +123,6 @@ def test_a_job_catches_a_source_that_is_not_what_its_parameters_expect(proto: Pr
     assert "1000 bytes, the job expects 999" in bad_size.error.message
     assert len(bad_size.attempts) == 1
     assert debris(tmp_path) == [] and not (tmp_path / "work" / "catalogued.dat").exists()
-
-
-def test_an_existing_destination_on_the_server_is_not_replaced(proto: Protocol, tmp_path: Path):
-    proto.seed("taken.dat", 100, seed=1)
-    before = file_checksum(proto.base / "taken.dat")
-    source = tmp_path / "taken.dat"
-    write_file(source, 200, seed=2)
-    (result,) = proto.mover().stage_out([proto.upload(source, "taken.dat")])
-    assert (result.error.code, result.error.name) == (1221, "FILEEXISTS")
-    assert file_checksum(proto.base / "taken.dat") == before
-    assert debris(proto.base) == []
 
 
 def test_many_small_files_move_in_one_call_with_bounded_concurrency(proto: Protocol, tmp_path: Path):
@@ -410,7 +392,7 @@ def test_a_refused_root_url_through_the_gridftp_mover_fails_within_15_seconds(gr
     import subprocess
     import sys
 
-    from pilot_movers.testing.grid import free_port
+    from pilot_movers_testkit.grid import free_port
 
     queue = tmp_path / "q.json"
     queue.write_text(json.dumps({"copytool": "gridftp"}))

@@ -14,11 +14,11 @@ import time
 from typing import Iterator, Union
 
 import pytest
+from pilot_movers_testkit.grid import LocalGrid
 
 from pilot_movers.checksums import Checksum
 from pilot_movers.credentials import Credentials
 from pilot_movers.registry import get_mover_class
-from pilot_movers.testing.grid import LocalGrid
 from pilot_movers.values import Location
 from pilot_movers.xrootd.namespace import XRootDNamespace
 from tests.grid.conftest import sibling_server

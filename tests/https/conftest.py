@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pytest
+from pilot_movers_testkit.datahost import DataHost
+from pilot_movers_testkit.grid import LocalGrid
 
 from pilot_movers.base import Mover
 from pilot_movers.checksums import Checksum
@@ -21,8 +23,6 @@ from pilot_movers.credentials.bundle import Credentials
 from pilot_movers.engine.settings import TransferSettings
 from pilot_movers.https_datahost.client import DataHostClient
 from pilot_movers.registry import get_mover_class
-from pilot_movers.testing.datahost import DataHost
-from pilot_movers.testing.grid import LocalGrid
 from pilot_movers.values import FileSpec, Location, Role
 from tests.helpers import FAST, write_file
 from tests.servers import DATAHOST_USER, MARKER, datahost_storage, own_by_nobody, wait_for_port  # noqa: F401

@@ -11,8 +11,7 @@ import shutil
 import time
 from pathlib import Path
 
-from pilot_movers import QueueConfig
-from pilot_movers.testing.datahost_load import (
+from pilot_movers_testkit.datahost_load import (
     LoadResult,
     check,
     plan_pilots,
@@ -21,6 +20,8 @@ from pilot_movers.testing.datahost_load import (
     seed_inputs,
     user_storage,
 )
+
+from pilot_movers import QueueConfig
 from tests.https.conftest import DATAHOST_USER, user_credentials
 
 PILOTS = 200

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from pilot_movers_testkit.grid import LocalGrid, Server, free_port
 
 from pilot_movers.checksums import file_checksum
 from pilot_movers.credentials.bundle import Credentials
 from pilot_movers.registry import get_mover_class
-from pilot_movers.testing.grid import LocalGrid, Server, free_port
 from pilot_movers.values import FileSpec, Location, Role, Status
 from tests.helpers import FAST, write_file
 from tests.https.conftest import wait_for_port

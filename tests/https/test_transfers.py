@@ -107,25 +107,6 @@ def test_an_unauthorised_proxy_is_refused_as_an_authentication_error_and_not_ret
     assert endpoint.server_debris() == [] and debris(tmp_path) == []
 
 
-def test_a_missing_source_fails_with_nosuchfile_not_retried(endpoint: Endpoint, tmp_path: Path):
-    with endpoint.mover() as mover:
-        (result,) = mover.stage_in([endpoint.download("does-not-exist.dat", tmp_path / "x.dat")])
-    assert (result.error.code, result.error.name, result.error.transient) == (1103, "NOSUCHFILE", False)
-    assert len(result.attempts) == 1
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_an_existing_destination_on_the_server_is_not_replaced(endpoint: Endpoint, tmp_path: Path):
-    before = endpoint.seed("taken.dat", 100, seed=1, tmp=tmp_path)
-    source = tmp_path / "taken.dat"
-    write_file(source, 200, seed=2)
-    with endpoint.mover() as mover:
-        (result,) = mover.stage_out([endpoint.upload(source, "taken.dat")])
-    assert (result.error.code, result.error.name) == (1221, "FILEEXISTS")
-    assert file_checksum(endpoint.path("taken.dat")) == before
-    assert endpoint.server_debris() == []
-
-
 def test_a_rename_never_replaces_a_file_that_appeared_meanwhile(endpoint: Endpoint, tmp_path: Path):
     """The engine's last step, placing the verified copy, against a file another writer put at
     the destination after the job looked: refused, the other file intact."""
@@ -322,9 +303,10 @@ def _server_pids(endpoint: Endpoint) -> list[int]:
 def test_a_datahost_quota_is_noremotespace_and_refused_before_the_bytes_are_sent(datahost, grid, tmp_path: Path):
     """A DataHost user whose quota the output would exceed: NOREMOTESPACE (1333), not retried,
     and the server is asked before the body is sent (nothing stored, nothing left)."""
+    from pilot_movers_testkit.ca import make_proxy
+
     from pilot_movers.credentials.bundle import Credentials
     from pilot_movers.registry import get_mover_class
-    from pilot_movers.testing.ca import make_proxy
     from pilot_movers.values import FileSpec, Role
 
     small = grid.ca.user(tmp_path / "small", "Small Quota User")

@@ -13,9 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from pilot_movers.testing.ca import make_proxy
-from pilot_movers.testing.grid import LocalGrid
+from pilot_movers_testkit.ca import make_proxy
+from pilot_movers_testkit.grid import LocalGrid
 
 PASSPHRASE = "doctor-passphrase-7"
 PASSPHRASE_ENV = "DOCTOR_TEST_PASSPHRASE"

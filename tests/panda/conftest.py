@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from pilot_movers_testkit.grid import LocalGrid
 
 from pilot_movers.checksums import Checksum
 from pilot_movers.panda.rucio_paths import rucio_path
-from pilot_movers.testing.grid import LocalGrid
 from tests.helpers import write_file
 
 XROOTD_RSE = "LOCAL_XROOTD_DATADISK"

@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
+from pilot_movers_testkit.grid import LocalGrid
 
 from pilot_movers.checksums import file_checksum
 from pilot_movers.ledger import state_dir
-from pilot_movers.testing.grid import LocalGrid
 from tests.helpers import write_file
 
 SECRETS = {

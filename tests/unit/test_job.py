@@ -288,3 +288,37 @@ def test_an_input_that_is_not_what_the_job_expects_fails_the_cli_naming_both_val
     process = _cli("run", "--job-params", wrong_size, "--queue-config", str(site / "q.json"), "--", "true")
     _, err = process.communicate(timeout=60)
     assert process.returncode == 1 and "SIZEMISMATCH" in err and "the job expects 99999" in err, err
+
+
+def test_one_job_plans_each_phase_once_through_the_command(tmp_path, mocker):
+    """Issue 20: one job planned its files 6 times through ``pilot-movers run`` (the command's
+    check, the job's check, each phase again). The command's check is the plan the job runs."""
+    import json
+
+    import pilot_movers.job
+    from pilot_movers.cli import main
+
+    source = tmp_path / "in"
+    source.mkdir()
+    (source / "a.dat").write_bytes(b"a")
+    queue = tmp_path / "q.json"
+    queue.write_text(json.dumps({"copytool": "local"}))
+    planned = mocker.spy(pilot_movers.job, "plan")
+    status = main(
+        [
+            "run",
+            "--job-params",
+            f"in-mode=local dir-in={source} files-in=a.dat out-mode=local dir-out={source} files-out=b.dat",
+            "--queue-config",
+            str(queue),
+            "--workdir",
+            str(tmp_path / "w"),
+            "--",
+            "cp",
+            "a.dat",
+            "b.dat",
+        ]
+    )
+    assert status == 0
+    assert [call.args[3].value for call in planned.call_args_list] == ["stage-in", "stage-out"]
+    assert (source / "b.dat").read_bytes() == b"a"

@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from pilot_movers_testkit.ca import ORGANISATION, ThrowawayCA, make_proxy
 
 from pilot_movers.credentials import CredentialPolicy, check_proxy, inspect_proxy
 from pilot_movers.credentials.myproxy import new_proxy_path, remove_proxy, write_proxy
 from pilot_movers.credentials.proxy_info import datapilot_identity
 from pilot_movers.errors import ConfigurationError, NoProxy, ProxyExpired, ProxyTooShort
-from pilot_movers.testing.ca import ORGANISATION, ThrowawayCA, make_proxy
 
 
 @pytest.fixture(scope="module")

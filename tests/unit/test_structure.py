@@ -4,6 +4,7 @@ that imports no particular mover, and a face that type checkers see through."""
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -129,3 +130,24 @@ def test_type_checkers_see_the_package_face(tmp_path):
     assert "pilot_movers.local_namespace.LocalNamespace" in out, out
     assert "pilot_movers.engine.clocks.TransferClock" in out, out
     assert 'Incompatible types in assignment (expression has type "int", variable has type "Job")' in out, out
+
+
+def test_the_three_distributions_are_released_together():
+    from datahost_server import __version__ as server
+    from pilot_movers_testkit import __version__ as testkit
+
+    from pilot_movers.version import __version__ as library
+
+    assert library == server == testkit
+
+
+def test_the_documented_layers_hold_as_contracts():
+    """docs/architecture.md's layers, the movers' independence, and what the library and the
+    DataHost server may import, as import-linter contracts (.importlinter)."""
+    import shutil
+
+    program = shutil.which("lint-imports", path=os.path.dirname(sys.executable))
+    assert program, "import-linter is installed with the test extra"
+    done = subprocess.run([program, "--no-cache"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert "0 broken" in done.stdout

@@ -1,11 +1,12 @@
-"""A third-party mover, as someone outside pilot-movers would write it: tele://HOST/PATH URLs
-are files under the directory given by the ``root`` option. It imports only the package face."""
+"""A third-party mover, as someone outside pilot-movers would write it from the docs: tele://HOST/PATH
+URLs are files under the directory given by the ``root`` option. It imports only the package
+face, and says a missing source the way the docs ask (``SourceNotFound``: NOSUCHFILE for PanDA)."""
 
 import os
 import shutil
 from dataclasses import dataclass
 
-from pilot_movers import Copied, LocalNamespace, Location, Mover
+from pilot_movers import Copied, LocalNamespace, Location, Mover, SourceNotFound
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class TeleportMover(Mover):
 
     def copy_file(self, request):
         source, target = self._local(request.source).path, self._local(request.target).path
+        if not os.path.isfile(source):
+            raise SourceNotFound(f"{request.source.url} does not exist")
         os.makedirs(os.path.dirname(target), exist_ok=True)
         shutil.copyfile(source, target)
         return Copied(os.path.getsize(target))

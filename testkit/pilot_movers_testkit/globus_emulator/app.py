@@ -1,0 +1,49 @@
+"""The Flask application: Auth, Transfer and admin routes over one ``Emulator``, with errors
+rendered as the real services render theirs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Optional
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from pilot_movers_testkit.globus_emulator import admin_api, auth_api, transfer_api
+from pilot_movers_testkit.globus_emulator.errors import TransferError
+from pilot_movers_testkit.globus_emulator.service import Emulator
+
+
+def create_app(emulator: Optional[Emulator] = None) -> Flask:
+    """A WSGI app serving both ``GLOBUS_SDK_SERVICE_URL_AUTH`` and ``..._TRANSFER``."""
+    app = Flask(__name__)
+    app.config["EMULATOR"] = emulator or Emulator()
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.register_blueprint(auth_api.blueprint)
+    app.register_blueprint(transfer_api.blueprint)
+    app.register_blueprint(admin_api.blueprint)
+
+    @app.errorhandler(TransferError)
+    def _transfer_error(error: TransferError) -> tuple[Response, int]:
+        body = {
+            "code": error.code,
+            "message": error.message,
+            "request_id": uuid.uuid4().hex[:9],
+            "resource": request.path,
+        }
+        return jsonify(body), error.status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> tuple[Response, int]:
+        status = error.code or 500
+        code = {404: "ClientError.NotFound", 405: "ClientError.MethodNotAllowed"}.get(status, f"HTTP{status}")
+        body = {
+            "code": code,
+            "message": error.description,
+            "request_id": uuid.uuid4().hex[:9],
+            "resource": request.path,
+        }
+        return jsonify(body), status
+
+    return app
