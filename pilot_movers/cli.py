@@ -131,7 +131,10 @@ def _parser() -> argparse.ArgumentParser:
         "--panda-job", metavar="PATH", help="a PanDA job description (the dispatcher's getJob answer, JSON)"
     )
     run.add_argument(
-        "--replicas", metavar="PATH", help="with --panda-job: a JSON object, file name -> URL where the file is (goes)"
+        "--replicas",
+        metavar="PATH",
+        help="with --panda-job: where the files are (go): a JSON object, file name -> URL or list of URLs "
+        "(best first; the others are tried when one fails), or a Rucio list_replicas answer",
     )
     run.add_argument("--queue-config", metavar="PATH", required=True, help="queue config (JSON or INI)")
     run.add_argument("--workdir", metavar="DIR", help="work dir (default: a new temporary dir, removed afterwards)")
@@ -488,9 +491,11 @@ def _read_job_params(args: argparse.Namespace) -> str:
         raise BadJobParameters(f"cannot read job parameters from {where}: {exc.strerror}") from None
 
 
-def _read_replicas(path: Optional[str]) -> dict[str, str]:
-    """``--replicas``: a JSON object of file name -> URL; a BadJobParameters naming the file."""
+def _read_replicas(path: Optional[str]) -> dict[str, tuple[str, ...]]:
+    """``--replicas``: a JSON object of file name -> URL or URLs, or a Rucio list_replicas
+    answer (``panda.replicas``); a BadJobParameters naming the file."""
     from pilot_movers.errors import BadJobParameters
+    from pilot_movers.panda.replicas import parse_replicas
 
     if not path:
         return {}
@@ -499,9 +504,7 @@ def _read_replicas(path: Optional[str]) -> dict[str, str]:
             data = json.load(handle)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadJobParameters(f"cannot read replicas from {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
-        raise BadJobParameters(f"replicas in {path} must be a JSON object of file name -> URL")
-    return data
+    return parse_replicas(data, f"replicas in {path}")
 
 
 def _fail(message: str, status: int) -> int:

@@ -61,7 +61,7 @@ from pilot_movers.listed_files import ListedFile
 from pilot_movers.local_namespace import LOCAL
 from pilot_movers.panda.jobdesc import PandaJob
 from pilot_movers.payload import run_payload
-from pilot_movers.phases import groups, run_phase
+from pilot_movers.phases import movers_of, run_phase
 from pilot_movers.planner import PlannedFile, choose_mover, plan
 from pilot_movers.process_env import set_by_us
 from pilot_movers.queue_config import QueueConfig
@@ -102,7 +102,7 @@ def preflight(
     path = check_workdir_path(os.fspath(workdir))
     plans = {phase: plan(params, queue, path, phase, files=files) for phase in (Phase.STAGE_IN, Phase.STAGE_OUT)}
     for phase_plan in plans.values():
-        for name in {item.mover for item in phase_plan}:
+        for name in movers_of(phase_plan):
             get_mover_class(name)
     myproxy = MyProxySettings.resolve(queue.myproxy, job_server=params.myproxy_server, job_user=params.globus_user)
     return Preflight(path, plans, myproxy)
@@ -181,13 +181,14 @@ class Job:
         queue: QueueConfig,
         workdir: Union[str, os.PathLike[str]],
         *,
-        replicas: Optional[Mapping[str, str]] = None,
+        replicas: Optional[Mapping[str, Union[str, Sequence[str]]]] = None,
         **kwargs: Any,
     ) -> Job:
         """The job PanDA's dispatcher describes (its getJob response, as Pilot 3 reads it, or a
         ``PandaJob``): the listed inputs and outputs with their catalogue sizes and checksums
         (every mover verifies them) and their scopes, GUIDs and datasets (in the report), the
-        PanDA id as ``job_id``. ``replicas``: a URL per file name where the pilot resolved one;
+        PanDA id as ``job_id``. ``replicas``: per file name, the URL the pilot resolved, or several
+        (best first: the others are tried when one fails in a way another can cure);
         other files are found through their storage endpoint and the queue's ``storages``.
         ``jobPars`` (the user's payload arguments) steers no data movement unless the queue's
         ``[panda] data_in_jobpars`` says so (``PandaJob.steering``). Other keywords go to ``Job``."""
@@ -510,7 +511,7 @@ class Job:
             assert self._preflight is not None, "a job's phases run inside its with-block"
             planned = self._preflight.plans[phase]  # planned once, when the job was checked
             self.progress.phase_started(phase, [item.spec for item in planned])
-            self._check_credentials(phase, [get_mover_class(name) for name in groups(planned)])
+            self._check_credentials(phase, [get_mover_class(name) for name in movers_of(planned)])
             ordered = run_phase(
                 planned,
                 mover=lambda name: nullcontext(self._mover(name)),

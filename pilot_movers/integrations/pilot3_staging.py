@@ -23,9 +23,9 @@ from pilot_movers.engine.engine import TransferEngine
 from pilot_movers.engine.settings import TransferSettings
 from pilot_movers.errors import MoverError, Phase, PhaseFailed
 from pilot_movers.integrations.pilot3_codes import pilot3_code, trace_state
-from pilot_movers.integrations.pilot3_files import record_outcome, remote_of, to_spec
+from pilot_movers.integrations.pilot3_files import record_outcome, to_spec
 from pilot_movers.phases import run_phase
-from pilot_movers.planner import PlannedFile, choose_mover
+from pilot_movers.planner import PlannedFile, choose_mover, planned_file
 from pilot_movers.queue_config import QueueConfig
 from pilot_movers.registry import describe_movers, get_mover_class
 from pilot_movers.values import FileReport, FileSpec, Location, Role, Status
@@ -66,8 +66,7 @@ class CopytoolSettings:
     def problem(self, fspec: Any, phase: Phase, workdir: str) -> Optional[str]:
         """Why these movers cannot move this file (None: they can)."""
         try:
-            spec = to_spec(fspec, phase, workdir)
-            self.mover_for(remote_of(spec).scheme)
+            planned_file(to_spec(fspec, phase, workdir), phase, self.movers, rule="the copytool's movers")
         except MoverError as exc:
             return exc.message
         return None
@@ -88,7 +87,7 @@ def stage(files: Sequence[Any], phase: Phase, settings: CopytoolSettings, kwargs
     for index, fspec in enumerate(files):
         try:
             spec = to_spec(fspec, phase, workdir)
-            planned.append(PlannedFile(settings.mover_for(remote_of(spec).scheme), spec))
+            planned.append(planned_file(spec, phase, settings.movers, rule="the copytool's movers"))
             places.append(index)
         except MoverError as exc:
             error = exc.bind(phase=phase, file=str(getattr(fspec, "lfn", "")))

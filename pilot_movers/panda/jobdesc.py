@@ -77,16 +77,16 @@ class PandaFile:
         }
         return {key: value for key, value in values.items() if value}
 
-    def listed(self, replica: Optional[str] = None) -> ListedFile:
-        """This file as a planning input: at ``replica`` when given, else on its storage
-        endpoint at the path Rucio gives it there."""
+    def listed(self, replicas: Sequence[str] = ()) -> ListedFile:
+        """This file as a planning input: at ``replicas`` (best first) when given, else on its
+        storage endpoint at the path Rucio gives it there."""
         return ListedFile(
             self.lfn,
             Role.INPUT if self.kind == "input" else Role.OUTPUT,
             self.size,
             self.checksum,
-            replica=replica,
-            storage=None if replica else self.ddmendpoint,
+            replicas=tuple(replicas),
+            storage=None if replicas else self.ddmendpoint,
             path=rucio_path(self.scope, self.lfn) if self.scope else None,
             metadata=self.metadata(),
         )
@@ -176,14 +176,17 @@ class PandaJob:
     def files(self) -> tuple[PandaFile, ...]:
         return self.inputs + self.outputs + ((self.log,) if self.log else ())
 
-    def listed_files(self, replicas: Optional[Mapping[str, str]] = None) -> tuple[ListedFile, ...]:
-        """Every file as a planning input; ``replicas``: a URL per file name where one is known."""
-        replicas = dict(replicas or {})
+    def listed_files(
+        self, replicas: Optional[Mapping[str, Union[str, Sequence[str]]]] = None
+    ) -> tuple[ListedFile, ...]:
+        """Every file as a planning input; ``replicas``: per file name where one is known, a URL
+        or several (best first, as ``panda.replicas.parse_replicas`` reads them)."""
+        replicas = {name: (urls,) if isinstance(urls, str) else tuple(urls) for name, urls in (replicas or {}).items()}
         names = {item.lfn for item in self.files}
         unknown = sorted(set(replicas) - names)
         if unknown:
             raise PandaJobError("replicas", f"{', '.join(unknown)}: not a file of job {self.panda_id}")
-        return tuple(item.listed(replicas.get(item.lfn)) for item in self.files)
+        return tuple(item.listed(replicas.get(item.lfn, ())) for item in self.files)
 
     def metadata(self) -> dict[str, Any]:
         """What the report says of the job: its PanDA id and destination."""

@@ -166,3 +166,53 @@ def test_importing_the_library_and_the_integration_does_not_import_pilot3():
         "assert not [m for m in sys.modules if m == 'pilot' or m.startswith('pilot.')], 'pilot imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_inside_pilot3_an_input_whose_first_replica_is_gone_is_served_by_its_next(site: Site, tmp_path: Path):
+    """Pilot 3 resolves a list of replicas per input (``fspec.replicas``) and hands its copytool
+    the first as ``turl``; its own copytools use that one only. The movers try the others."""
+    pilot3.register()
+    queue = queuedata(site, {"pr": ["pilot_movers"], "pw": ["pilot_movers"]})
+    inputs = inputs_on(site)
+    first = inputs[0]
+    spare = site.path_of(GRIDFTP_RSE, first["scope"], first["lfn"])
+    spare.parent.mkdir(parents=True, exist_ok=True)
+    spare.write_bytes(site.path_of(XROOTD_RSE, first["scope"], first["lfn"]).read_bytes())
+    site.path_of(XROOTD_RSE, first["scope"], first["lfn"]).unlink()  # the first replica is gone
+    job, infosys = pilot3_job(site, getjob(site, inputs, ["HITS.pool.root.1"]), queue)
+    replicas_for(site, job)
+    job.indata[0].replicas.append(
+        {"ddmendpoint": GRIDFTP_RSE, "pfn": site.url_of(GRIDFTP_RSE, first["scope"], first["lfn"]), "domain": "lan"}
+    )
+    traces = RecordedTraces()
+    StageInClient(infosys, logger=log, trace_report=traces).transfer(
+        job.indata, activity="pr", workdir=str(tmp_path), use_vp=False
+    )
+    moved = job.indata[0]
+    assert (moved.status, moved.status_code) == ("transferred", 0)
+    assert file_checksum(tmp_path / moved.lfn) == first["checksum"]
+    assert moved.turl == site.url_of(GRIDFTP_RSE, first["scope"], first["lfn"]), (
+        "the turl names the replica that served"
+    )
+    assert traces.sent[0]["url"] == moved.turl and traces.sent[0]["clientState"] == "DONE"
+
+
+@pytest.mark.parametrize("given", ["", "NULL"])
+def test_inside_pilot3_an_empty_or_null_catalogue_checksum_means_none_as_on_the_command_line(
+    site: Site, tmp_path: Path, given: str
+):
+    """Pilot 3 turns an empty or NULL checksum of a job description into ``{'adler32': ''}`` or
+    ``{'adler32': 'NULL'}``: the file is staged, as the CLI stages it, verified by size."""
+    pilot3.register()
+    queue = queuedata(site, {"pr": ["pilot_movers"], "pw": ["pilot_movers"]})
+    inputs = inputs_on(site)
+    data = getjob(site, inputs, ["HITS.pool.root.1"])
+    data["checksum"] = ",".join([given, data["checksum"].split(",")[1]])
+    job, infosys = pilot3_job(site, data, queue)
+    replicas_for(site, job)
+    assert job.indata[0].checksum == {"adler32": given}, "as Pilot 3 holds it"
+    StageInClient(infosys, logger=log, trace_report=RecordedTraces()).transfer(
+        job.indata, activity="pr", workdir=str(tmp_path), use_vp=False
+    )
+    assert [(f.status, f.status_code) for f in job.indata] == [("transferred", 0), ("transferred", 0)]
+    assert file_checksum(tmp_path / inputs[0]["lfn"]) == inputs[0]["checksum"]
