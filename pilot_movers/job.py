@@ -28,7 +28,7 @@ from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Callable, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
 from job_params import JobParams
 from pilot_movers.base import Mover
@@ -55,6 +55,7 @@ from pilot_movers.errors import (
     as_mover_error,
 )
 from pilot_movers.job_facts import JobFacts
+from pilot_movers.job_logs import can_make, log_files, make_log_tarball
 from pilot_movers.job_signals import JobSignals
 from pilot_movers.ledger import JobRecord, Ledger
 from pilot_movers.listed_files import ListedFile
@@ -173,6 +174,9 @@ class Job:
         #: Every server operation of the job (its phases' and its cleanup's) under a deadline.
         self._remote = RemoteCalls(queue.transfer.operation_timeout)
         self._cleanup_ends = 0.0
+        #: each log file and what became of it (the report's ``logs``)
+        self._logs: dict[str, str] = {}
+        self._failed_with: Optional[MoverError] = None
 
     @classmethod
     def from_panda(
@@ -243,6 +247,8 @@ class Job:
             error = as_mover_error(exc, phase=self._phase)
         if self._signals.error is not None:  # what ended the job, even where a library swallowed it
             error = self._signals.error.bind(phase=self._phase)
+        if error is not None and self._phase in (Phase.STAGE_IN, Phase.PAYLOAD):
+            self._stage_out_logs_after(error)
         log.info("job %s: cleanup started%s", self.job_id or "", f" after {error.name}" if error else "")
         self._phase = Phase.CLEANUP
         self._cleanup_ends = time.monotonic() + self.queue.transfer.cleanup_timeout
@@ -259,7 +265,24 @@ class Job:
                         error = as_mover_error(cleanup_error, phase=Phase.CLEANUP)
         finally:
             self._signals.restore()
-        self.report = JobReport(
+        self.report = self._report(error)
+        try:
+            self.report.write(self.report_path)  # never makes a dir: the work dir may not exist
+        except OSError as write_error:
+            log.error("cannot write the job report to %s: %s", self.report_path, write_error)
+        if error is not None and exc is None:  # nobody will hear of it otherwise
+            log.error("job %s failed in %s: %s", self.job_id or "", error.phase.value if error.phase else "?", error)
+        elif error is not None:  # raised to the caller, who says it (and each file's failure was said)
+            phase = error.phase.value if error.phase else "?"
+            log.info(
+                "job %s ended: failed in %s (%s); report: %s", self.job_id or "", phase, error.name, self.report_path
+            )
+        else:
+            log.info("job %s succeeded; report: %s", self.job_id or "", self.report_path)
+
+    def _report(self, error: Optional[MoverError]) -> JobReport:
+        """The job's report as it stands."""
+        return JobReport(
             job_id=self.job_id,
             workdir=self.workdir,
             started=self._started,
@@ -276,20 +299,42 @@ class Job:
             ),
             credentials=self._credentials_report,
             metadata=self.metadata,
+            logs=dict(self._logs),
         )
+
+    # -- log files -------------------------------------------------------------------------
+
+    def _stage_out_logs_after(self, error: MoverError) -> None:
+        """After a failed stage-in or payload, the log files alone go out (as Pilot 3 sends its
+        log in every outcome); not when a signal stopped the job (its time is the cleanup's)."""
+        planned = log_files(self._preflight.plans[Phase.STAGE_OUT]) if self._preflight else []
+        if not planned:
+            return
+        where = error.phase.value if error.phase else self._phase.value
+        if isinstance(error, JobTerminated) or self._signals.error is not None:
+            for item in planned:
+                self._logs[item.spec.name] = f"not staged out: the job was stopped ({error.name}) in {where}"
+            return
+        log.info("job %s failed in %s: staging out its log file(s) alone", self.job_id or "", where)
+        self._failed_with = error
         try:
-            self.report.write(self.report_path)  # never makes a dir: the work dir may not exist
-        except OSError as write_error:
-            log.error("cannot write the job report to %s: %s", self.report_path, write_error)
-        if error is not None and exc is None:  # nobody will hear of it otherwise
-            log.error("job %s failed in %s: %s", self.job_id or "", error.phase.value if error.phase else "?", error)
-        elif error is not None:  # raised to the caller, who says it (and each file's failure was said)
-            phase = error.phase.value if error.phase else "?"
-            log.info(
-                "job %s ended: failed in %s (%s); report: %s", self.job_id or "", phase, error.name, self.report_path
-            )
-        else:
-            log.info("job %s succeeded; report: %s", self.job_id or "", self.report_path)
+            self._run_phase(Phase.STAGE_OUT, planned, after=f" after the job failed in {where}")
+        except MoverError as exc:  # each file's outcome is in _logs; the job's error stays the first
+            log.warning("job %s: log stage-out failed: %s", self.job_id or "", exc)
+
+    def _ready_logs(self, planned: Sequence[PlannedFile]) -> None:
+        """A tarball log the payload did not write is made of the work dir (``job_logs``)."""
+        inputs = {item.spec.name for item in self._preflight.plans[Phase.STAGE_IN]} if self._preflight else set()
+        for item in log_files(planned):
+            path = item.spec.source.path
+            if not item.spec.source.is_local or os.path.lexists(path) or not can_make(item.spec.name):
+                continue
+            try:
+                make_log_tarball(path, self.workdir, inputs, self._report(self._failed_with).to_json())
+                self._logs[item.spec.name] = "made by the library (the payload had not written it)"
+            except OSError as exc:
+                log.warning("cannot make the log %s: %s", item.spec.name, exc)
+                self._logs[item.spec.name] = f"not made: {exc.strerror or exc}"
 
     def _prepare_workdir(self) -> None:
         """Private, and swept of an earlier run's debris (SIGKILL runs no cleanup)."""
@@ -502,14 +547,19 @@ class Job:
 
     # -- phases ----------------------------------------------------------------------------
 
-    def _run_phase(self, phase: Phase) -> list[FileReport]:
+    def _run_phase(
+        self, phase: Phase, only: Optional[Sequence[PlannedFile]] = None, after: str = ""
+    ) -> list[FileReport]:
+        """``phase``'s plan (``only`` these of it: the log files after a failure)."""
         self._signals.raise_if_stopped()
         self._phase = phase
         started = time.time()
         reports: dict[int, FileReport] = {}
         try:
             assert self._preflight is not None, "a job's phases run inside its with-block"
-            planned = self._preflight.plans[phase]  # planned once, when the job was checked
+            planned = self._preflight.plans[phase] if only is None else only  # planned once, when checked
+            if phase is Phase.STAGE_OUT:
+                self._ready_logs(planned)
             self.progress.phase_started(phase, [item.spec for item in planned])
             self._check_credentials(phase, [get_mover_class(name) for name in movers_of(planned)])
             ordered = run_phase(
@@ -525,15 +575,29 @@ class Job:
             self._phases.append(
                 PhaseReport(phase.value, started, time.time(), tuple(reports[i] for i in sorted(reports)), error)
             )
+            self._note_logs(reports.values(), after)
             raise
         finally:
             self.progress.phase_ended(phase)
+        self._note_logs(ordered, after)
         failures = [r.error for r in ordered if not r.ok and r.error is not None]
         phase_error = PhaseFailed(phase, failures, len(ordered)) if failures else None
         self._phases.append(PhaseReport(phase.value, started, time.time(), tuple(ordered), phase_error))
         if phase_error is not None:
             raise phase_error
         return ordered
+
+    def _note_logs(self, reports: Iterable[FileReport], after: str) -> None:
+        for report in reports:
+            if report.spec.metadata.get("kind") != "log":
+                continue
+            made = self._logs.get(report.spec.name, "")
+            made = f"; {made}" if made.startswith("made") else ""
+            if report.ok:
+                self._logs[report.spec.name] = f"staged out{after}{made}"
+            else:
+                why = f"{report.error.name}: {report.error.message}" if report.error else report.status.value
+                self._logs[report.spec.name] = f"not staged out{after}{made}: {why}"
 
     def _engine_for(self, phase: Phase, name: str, mover: Mover) -> TransferEngine:
         """An engine for one group of a phase, on the job's mover, with the job's record,

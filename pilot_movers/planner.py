@@ -177,9 +177,13 @@ def _stage_in(params: JobParams, queue: QueueConfig, workdir: str, catalog: Move
 def _stage_out(params: JobParams, queue: QueueConfig, workdir: str, catalog: MoverCatalog) -> list[FileSpec]:
     here = Location.local(workdir)
     specs: list[FileSpec] = []
-    if params.files_out:
+    if params.files_out or params.files_log:
         base = _remote_base(params, Phase.STAGE_OUT, queue, catalog)
         specs += [FileSpec(name, here.join(name), base.join(name), Role.OUTPUT) for name in params.files_out]
+        specs += [
+            FileSpec(name, here.join(name), base.join(name), Role.OUTPUT, metadata={"kind": "log"})
+            for name in params.files_log
+        ]
     for name, destination in pair_sources(params.data, params.output_destinations, "--Data", "--OutputGO"):
         specs.append(FileSpec(name, here.join(name), _globus(destination, "--OutputGO").join(name), Role.OUTPUT))
     for source, destination in pair_sources(
@@ -198,7 +202,8 @@ def _remote_base(params: JobParams, phase: Phase, queue: QueueConfig, catalog: M
         side, mode, directory, endpoint = "out", params.out_mode, params.dir_out, params.endpoint_out
     key = f"dir-{side}"
     if not directory:
-        raise JobParamsError(f"files-{side}", f"files-{side} is given but {key} is not")
+        given = f"files-{side}" if side == "in" or params.files_out else "files-log"
+        raise JobParamsError(given, f"{given} is given but {key} is not")
     token = f"{key}={directory}"
     try:
         if (mode or "server") == "local":
