@@ -137,6 +137,11 @@ def _parser() -> argparse.ArgumentParser:
         "(best first; the others are tried when one fails), or a Rucio list_replicas answer",
     )
     run.add_argument("--queue-config", metavar="PATH", required=True, help="queue config (JSON or INI)")
+    run.add_argument(
+        "--panda-queue",
+        metavar="NAME",
+        help="the queue to take from a queuedata file of several (CRIC's dump; default: $PANDA_QUEUE)",
+    )
     run.add_argument("--workdir", metavar="DIR", help="work dir (default: a new temporary dir, removed afterwards)")
     run.add_argument("--keep-workdir", action="store_true", help="keep the temporary work dir")
     run.add_argument("--report", metavar="PATH", help="where to write the JSON report")
@@ -174,6 +179,11 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     doctor.add_argument("--queue-config", metavar="PATH", help="queue config (JSON or INI)")
+    doctor.add_argument(
+        "--panda-queue",
+        metavar="NAME",
+        help="the queue to take from a queuedata file of several (default: $PANDA_QUEUE)",
+    )
     params = doctor.add_mutually_exclusive_group()
     params.add_argument(
         "--job-params", metavar="TEXT", help="job parameters: their servers and input sizes are checked too"
@@ -224,10 +234,13 @@ def _run(args: argparse.Namespace) -> int:
         if args.panda_job:
             panda = PandaJob.load(args.panda_job)
             files, metadata = panda.listed_files(_read_replicas(args.replicas)), panda.metadata()
+            for assumed in panda.assumed:  # read leniently, as Pilot 3 reads it
+                logging.getLogger("pilot_movers.cli").warning("job %s: %s", panda.panda_id, assumed)
+                notes.append(f"job description: {assumed}")
             job_id = job_id or str(panda.panda_id)
         else:
             params = job_params.parse(_read_job_params(args))
-        queue = QueueConfig.load(args.queue_config)
+        queue = QueueConfig.load(args.queue_config, queue=args.panda_queue)
         if args.panda_job:  # jobPars steers data only where the queue lets it
             steering = panda.steering(queue.panda)
             params, params_from_user = steering.params, steering.from_user
@@ -383,7 +396,11 @@ def _doctor(args: argparse.Namespace) -> int:
     except MoverError as exc:
         return _fail(str(exc), EXIT_USAGE)
     findings = examine(
-        queue_config=args.queue_config, job_params=text, workdir=args.workdir, server_timeout=args.timeout
+        queue_config=args.queue_config,
+        job_params=text,
+        workdir=args.workdir,
+        server_timeout=args.timeout,
+        panda_queue=args.panda_queue,
     )
     if args.json:
         status = exit_status(findings)

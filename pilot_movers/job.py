@@ -202,7 +202,10 @@ class Job:
         steering = panda.steering(queue.panda)
         if steering.note:
             log.warning("job %s: %s", panda.panda_id, steering.note)
-        notes = [steering.note] if steering.note else []
+        notes = [f"job description: {assumed}" for assumed in panda.assumed]
+        for assumed in panda.assumed:
+            log.warning("job %s: %s", panda.panda_id, assumed)
+        notes += [steering.note] if steering.note else []
         return cls(
             steering.params,
             queue,

@@ -230,17 +230,25 @@ def _remote_base(params: JobParams, phase: Phase, queue: QueueConfig, catalog: M
     )
 
 
+#: Where a job description names each file's storage endpoint (PanDA's fields).
+_STORAGE_FIELD = {Role.INPUT: "ddmEndPointIn", Role.OUTPUT: "ddmEndPointOut"}
+
+
 def _listed(item: ListedFile, queue: QueueConfig, workdir: str) -> FileSpec:
     """A listed file between the work dir and its replica (its own URL, or its storage's)."""
     alternatives: tuple[Location, ...] = ()
+    if not item.replicas and not item.storage:
+        raise JobParamsError(
+            item.name,
+            f"no storage endpoint for it in the job description ({_STORAGE_FIELD[item.role]} is empty for "
+            "this file) and no replica given (--replicas)",
+        )
     try:
         if item.replicas:
             remote, *others = [Location.parse(url) for url in item.replicas]
             alternatives = tuple(others)
-        elif item.storage:
-            remote = Location.parse(queue.storage_url(item.storage)).join(item.relative_path)
         else:
-            raise JobParamsError(item.name, "the job description gives neither a replica URL nor a storage endpoint")
+            remote = Location.parse(queue.storage_url(item.storage or "")).join(item.relative_path)
     except ValueError as exc:
         raise JobParamsError(f"{item.name}: {', '.join(item.replicas) or item.storage}", str(exc)) from None
     local = Location.local(workdir).join(item.name)

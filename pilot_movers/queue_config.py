@@ -53,7 +53,7 @@ from pilot_movers.values import Location
 
 #: The most bytes a queue config file may have: a queue config is a few KiB; a larger file is
 #: not one (``/dev/zero``, a log file given by mistake) and is refused without being read.
-MAX_SIZE = 1 << 20
+MAX_SIZE = 128 << 20  # a queue config is a few KiB; CRIC's dump of every queue, tens of MiB
 #: The deepest JSON a queue config may nest (its sections nest 4 levels; PanDA queuedata a few more).
 MAX_NESTING = 32
 TOP_LEVEL_KEYS = ("copytool", "copytoolin", "se", "copyprefix", "copyprefixin")
@@ -90,9 +90,11 @@ class QueueConfig:
     # -- loading ---------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, path: Union[str, os.PathLike[str]]) -> QueueConfig:
+    def load(cls, path: Union[str, os.PathLike[str]], *, queue: Optional[str] = None) -> QueueConfig:
         """Read JSON (``.json``, or text starting with ``{``) or INI from a regular file of at
-        most ``MAX_SIZE`` bytes; anything else (a FIFO, a device, a directory) is refused unread."""
+        most ``MAX_SIZE`` bytes; anything else (a FIFO, a device, a directory) is refused unread.
+        ``queue``: the PanDA queue to take from a queuedata file of several (default:
+        ``$PANDA_QUEUE``)."""
         path = os.fspath(path)
         data = _read_small_file(path)
         try:
@@ -100,11 +102,11 @@ class QueueConfig:
         except UnicodeDecodeError as exc:
             raise ConfigurationError(f"{path}: not UTF-8 text (byte {exc.start})") from None
         if path.endswith(".json") or text.lstrip().startswith("{"):
-            return cls.from_json(text, source=path)
+            return cls.from_json(text, source=path, queue=queue)
         return cls.from_ini(text, source=path)
 
     @classmethod
-    def from_json(cls, text: str, *, source: str = "<json>") -> QueueConfig:
+    def from_json(cls, text: str, *, source: str = "<json>", queue: Optional[str] = None) -> QueueConfig:
         if _json_nesting_exceeds(text, MAX_NESTING):
             raise ConfigurationError(f"{source}: not a queue config: JSON nested more than {MAX_NESTING} levels deep")
         try:
@@ -115,7 +117,7 @@ class QueueConfig:
             raise ConfigurationError(f"{source}: not valid JSON: a number has too many digits") from None
         if not isinstance(data, dict):
             raise ConfigurationError(f"{source}: the top level must be an object")
-        return cls.from_dict(data, source=source)
+        return cls.from_dict(data, source=source, queue=queue)
 
     @classmethod
     def from_ini(cls, text: str, *, source: str = "<ini>") -> QueueConfig:
@@ -141,10 +143,10 @@ class QueueConfig:
         return cls.from_dict(data, source=source)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>") -> QueueConfig:
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>", queue: Optional[str] = None) -> QueueConfig:
         notes: tuple[str, ...] = ()
         if is_queuedata(data):
-            data, notes = queuedata_to_config(data, source=source)
+            data, notes = queuedata_to_config(data, source=source, queue=queue)
         data, aliased = _movers_by_name(data, source)
         unknown = set(data) - set(TOP_LEVEL_KEYS) - set(SECTIONS)
         if unknown:

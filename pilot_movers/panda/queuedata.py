@@ -11,8 +11,14 @@ What is read:
   activity left with none is refused (UNKNOWNCOPYTOOL), naming each copytool and why.
 * ``copytools``: each copytool's ``setup`` script. The movers move data in this process and
   source no script: a non-empty ``setup`` is said in the notes.
-* ``maxwdir``, ``timefloor``, ``maxinputsize``, ``maxtime``, ``corecount``, ``maxrss``: checked
-  to be whole numbers and kept (``PandaQueue``); they govern the pilot's loop, not data movement.
+* ``maxwdir``, ``timefloor``, ``maxinputsize``, ``maxtime``, ``corecount``, ``maxrss``: whole
+  numbers (``14336.0`` is 14336), kept (``PandaQueue``); they govern the pilot's loop, not data
+  movement. A value that is no number is ignored and said, as Pilot 3 falls back to its default.
+* ``copytools``, ``acopytools``, ``astorages`` given as Python-literal text (``"{'pr': ['rucio']}"``)
+  are read as Pilot 3 reads them (``ast.literal_eval``).
+* A file of several queues (CRIC's dump, ``cric_pandaqueues.json`` on CVMFS) gives the queue named
+  by ``queue`` (``--panda-queue``, else ``$PANDA_QUEUE``); a file of one queue keyed by its name
+  gives that one.
 * ``pilot_movers``: this library's own settings (the keys of its JSON queue config:
   ``storages``, ``transfer``, ``movers``...), which the site adds to the queuedata; a
   ``copytool``/``copytoolin`` given there replaces the mapping for its phase.
@@ -22,6 +28,8 @@ Every other queuedata key is left to the pilot.
 
 from __future__ import annotations
 
+import ast
+import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
@@ -104,31 +112,58 @@ class PandaQueue:
         return config
 
 
+#: The environment variable naming the queue to take from a file of several (as pilots export it).
+QUEUE_VARIABLE = "PANDA_QUEUE"
+
+
 def is_queuedata(data: Mapping[str, Any]) -> bool:
-    """A queuedata document (or a file of exactly one queue's, keyed by its name)?"""
+    """A queuedata document, or a file of queues keyed by their names (one or CRIC's dump)?"""
     if any(key in data for key in QUEUEDATA_KEYS):
         return True
-    return len(data) == 1 and all(isinstance(v, Mapping) and is_queuedata(v) for v in data.values())
+    queues = [value for value in data.values() if isinstance(value, Mapping)]
+    return bool(queues) and len(queues) == len(data) and any(is_queuedata(value) for value in queues)
 
 
-def queuedata_to_config(data: Mapping[str, Any], *, source: str) -> tuple[dict[str, Any], tuple[str, ...]]:
+def queuedata_to_config(
+    data: Mapping[str, Any], *, source: str, queue: Optional[str] = None
+) -> tuple[dict[str, Any], tuple[str, ...]]:
     """The queue config dict a queuedata document stands for, and the notes worth saying."""
-    queue = read_queuedata(data, source=source)
-    return queue.to_config(), queue.notes
+    read = read_queuedata(data, source=source, queue=queue)
+    return read.to_config(), read.notes
 
 
-def read_queuedata(data: Mapping[str, Any], *, source: str = "<queuedata>") -> PandaQueue:
-    """Read a queuedata document; a ConfigurationError names the key that cannot be used."""
-    if not any(key in data for key in QUEUEDATA_KEYS) and len(data) == 1:
-        ((name, data),) = data.items()
-        source = f"{source} [{name}]"
+def one_queue(data: Mapping[str, Any], source: str, queue: Optional[str] = None) -> tuple[Mapping[str, Any], str]:
+    """The queue's own document in ``data``, and where it was found (for messages)."""
+    if any(key in data for key in QUEUEDATA_KEYS):
+        return data, source
+    wanted = queue or os.environ.get(QUEUE_VARIABLE) or None
+    if wanted is None and len(data) == 1:
+        ((name, found),) = data.items()
+        return found, f"{source} [{name}]"
+    if wanted is None:
+        raise ConfigurationError(
+            f"{source} holds {len(data)} queues: name one (--panda-queue NAME, or ${QUEUE_VARIABLE})"
+        )
+    found = data.get(wanted)
+    if not isinstance(found, Mapping):
+        close = sorted(name for name in data if wanted.lower() in str(name).lower())[:5]
+        hint = f" (close: {', '.join(close)})" if close else ""
+        raise ConfigurationError(f"{source} holds no queue named {wanted!r} among its {len(data)}{hint}")
+    return found, f"{source} [{wanted}]"
+
+
+def read_queuedata(data: Mapping[str, Any], *, source: str = "<queuedata>", queue: Optional[str] = None) -> PandaQueue:
+    """Read a queuedata document (``queue``: which one, in a file of several); a
+    ConfigurationError names the key that cannot be used."""
+    data, source = one_queue(data, source, queue)
     own = data.get(OWN_SECTION) or {}
     if not isinstance(own, Mapping):
         raise ConfigurationError(f"{source}: {OWN_SECTION} must be an object of pilot-movers queue config")
-    copytools = _copytools(data.get("copytools"), source)
-    acopytools = _acopytools(data.get("acopytools"), source)
-    limits = {key: _integer(data.get(key), key, source) for key in INTEGER_KEYS}
-    notes = [
+    lenient: list[str] = []
+    copytools = _copytools(_literal(data.get("copytools"), "copytools", source, lenient), source)
+    acopytools = _acopytools(_literal(data.get("acopytools"), "acopytools", source, lenient), source)
+    limits = {key: _integer(data.get(key), key, source, lenient) for key in INTEGER_KEYS}
+    notes = lenient + [
         f"copytools.{name}.setup = {spec['setup']!r} is not sourced: the movers run in this process"
         for name, spec in copytools.items()
         if str(spec.get("setup") or "").strip()
@@ -235,11 +270,34 @@ def _acopytools(raw: Any, source: str) -> dict[str, tuple[str, ...]]:
     return found
 
 
-def _integer(raw: Any, key: str, source: str) -> Optional[int]:
+def _literal(raw: Any, key: str, source: str, notes: list[str]) -> Any:
+    """A dict Pilot 3 would read from Python-literal text (its ``clean_dictdata``)."""
+    if not isinstance(raw, str):
+        return raw
+    try:
+        value = ast.literal_eval(raw.strip() or "None")
+    except (ValueError, SyntaxError) as exc:
+        raise ConfigurationError(
+            f"{source}: {key} = {raw!r} is neither an object nor Python-literal text: {exc}"
+        ) from None
+    notes.append(f"{key} given as text: read as Pilot 3 reads it ({key} = {value!r})")
+    return value
+
+
+def _integer(raw: Any, key: str, source: str, notes: list[str]) -> Optional[int]:
+    """A whole number; ``14336.0`` is 14336; anything else is ignored (None), as Pilot 3 falls
+    back to its default, and said."""
     if raw is None or raw == "":
         return None
-    if isinstance(raw, bool) or not (
-        isinstance(raw, int) or (isinstance(raw, str) and raw.strip().lstrip("-").isdigit())
-    ):
-        raise ConfigurationError(f"{source}: {key} = {raw!r} is not a whole number")
-    return int(raw)
+    if isinstance(raw, bool):
+        notes.append(f"{key} = {raw!r} is not a number: ignored (Pilot 3 uses its default)")
+        return None
+    try:
+        number = float(str(raw).strip()) if not isinstance(raw, int) else raw
+    except ValueError:
+        notes.append(f"{key} = {raw!r} is not a number: ignored (Pilot 3 uses its default)")
+        return None
+    if isinstance(number, float) and not number.is_integer():
+        notes.append(f"{key} = {raw!r} is not a whole number: ignored (Pilot 3 uses its default)")
+        return None
+    return int(number)
