@@ -243,12 +243,18 @@ def _listed(item: ListedFile, queue: QueueConfig, workdir: str) -> FileSpec:
             f"no storage endpoint for it in the job description ({_STORAGE_FIELD[item.role]} is empty for "
             "this file) and no replica given (--replicas)",
         )
+    phase = Phase.STAGE_IN if item.role is Role.INPUT else Phase.STAGE_OUT
     try:
         if item.replicas:
             remote, *others = [Location.parse(url) for url in item.replicas]
-            alternatives = tuple(others)
         else:
-            remote = Location.parse(queue.storage_url(item.storage or "")).join(item.relative_path)
+            prefixes = list(queue.storage_urls(item.storage or "", phase))
+            if item.role is Role.OUTPUT:  # the queue's other output storages, after the file's own
+                for name in queue.panda.output_storages:
+                    if name.casefold() != (item.storage or "").casefold():
+                        prefixes += queue.storage_urls(name, phase, key="[panda] output_storages")
+            remote, *others = [Location.parse(prefix).join(item.relative_path) for prefix in dict.fromkeys(prefixes)]
+        alternatives = tuple(others)
     except ValueError as exc:
         raise JobParamsError(f"{item.name}: {', '.join(item.replicas) or item.storage}", str(exc)) from None
     local = Location.local(workdir).join(item.name)

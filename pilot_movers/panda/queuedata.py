@@ -29,6 +29,7 @@ Every other queuedata key is left to the pilot.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
@@ -102,14 +103,32 @@ class PandaQueue:
     own: Mapping[str, Any] = field(default_factory=dict)
     """The ``pilot_movers`` section."""
     notes: tuple[str, ...] = ()
+    write_storages: tuple[str, ...] = ()
+    """``astorages`` of the first stage-out activity present: where outputs may go."""
 
     def to_config(self) -> dict[str, Any]:
-        """The queue config this queue stands for, in this library's JSON form."""
+        """The queue config this queue stands for, in this library's JSON form: the
+        ``astorages`` of stage-out become ``[panda] output_storages`` (those the section's
+        ``storages`` or ``ddmendpoints`` can resolve) unless the section sets them."""
         config = dict(self.own)
         for phase, choice in self.choices.items():
             if choice.movers:
                 config[_CONFIG_KEYS[phase]] = ", ".join(choice.movers)
+        panda = dict(config.get("panda") or {}) if isinstance(config.get("panda") or {}, Mapping) else None
+        if panda is not None and self.write_storages and not panda.get("output_storages"):
+            panda["output_storages"] = list(self.resolvable_write_storages())
+            config["panda"] = panda
         return config
+
+    def resolvable_write_storages(self) -> tuple[str, ...]:
+        """The ``astorages`` for stage-out the section can resolve: all of them with CRIC's
+        ``ddmendpoints``, else those its ``storages`` names."""
+        panda = self.own.get("panda") or {}
+        if isinstance(panda, Mapping) and panda.get("ddmendpoints"):
+            return self.write_storages
+        storages = self.own.get("storages") or {}
+        known = {str(name).casefold() for name in storages} if isinstance(storages, Mapping) else set()
+        return tuple(name for name in self.write_storages if name.casefold() in known)
 
 
 #: The environment variable naming the queue to take from a file of several (as pilots export it).
@@ -168,13 +187,24 @@ def read_queuedata(data: Mapping[str, Any], *, source: str = "<queuedata>", queu
         for name, spec in copytools.items()
         if str(spec.get("setup") or "").strip()
     ]
+    astorages = _acopytools(_literal(data.get("astorages"), "astorages", source, lenient), source, "astorages")
+    activity = next((a for a in ACTIVITIES[Phase.STAGE_OUT] if astorages.get(a)), None)
+    write_storages = astorages[activity] if activity else ()
     choices = {}
     for phase in (Phase.STAGE_IN, Phase.STAGE_OUT):
         choice = _choose(phase, acopytools, copytools, own, source)
         choices[phase] = choice
         notes += [f"{choice.source}: copytool {name!r} skipped ({phase.value}): {why}" for name, why in choice.skipped]
     name = str(data.get("nickname") or data.get("name") or "")
-    return PandaQueue(name, copytools, acopytools, limits, choices, dict(own), tuple(notes))
+    read = PandaQueue(name, copytools, acopytools, limits, choices, dict(own), tuple(notes), write_storages)
+    dropped = [n for n in write_storages if n not in read.resolvable_write_storages()]
+    if dropped:
+        notes.append(
+            f"astorages.{activity}: {', '.join(dropped)} not used as output storages: neither the "
+            f"{OWN_SECTION} section's storages nor [panda] ddmendpoints says where it is"
+        )
+        read = dataclasses.replace(read, notes=tuple(notes))
+    return read
 
 
 def mover_for_copytool(name: str) -> tuple[Optional[str], str]:
@@ -255,17 +285,17 @@ def _copytools(raw: Any, source: str) -> dict[str, Mapping[str, Any]]:
     return found
 
 
-def _acopytools(raw: Any, source: str) -> dict[str, tuple[str, ...]]:
+def _acopytools(raw: Any, source: str, key: str = "acopytools") -> dict[str, tuple[str, ...]]:
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
-        raise ConfigurationError(f"{source}: acopytools must be an object of activity -> copytools, not {raw!r}")
+        raise ConfigurationError(f"{source}: {key} must be an object of activity -> names, not {raw!r}")
     found: dict[str, tuple[str, ...]] = {}
     for activity, names in raw.items():
         if isinstance(names, str):
             names = [n for n in names.split(",") if n.strip()]
         if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
-            raise ConfigurationError(f"{source}: acopytools.{activity} must be a list of copytool names, not {names!r}")
+            raise ConfigurationError(f"{source}: {key}.{activity} must be a list of names, not {names!r}")
         found[str(activity)] = tuple(n.strip() for n in names)
     return found
 

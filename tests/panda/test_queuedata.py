@@ -111,7 +111,7 @@ def test_the_sites_own_section_sets_movers_storages_and_settings():
     ("changes", "words"),
     [
         ({"acopytools": "{'pr': ['xrdcp'"}, "acopytools = \"{'pr': ['xrdcp'\" is neither an object nor Python-literal"),
-        ({"acopytools": {"pr": "xrdcp", "pw": [1]}}, "acopytools.pw must be a list of copytool names"),
+        ({"acopytools": {"pr": "xrdcp", "pw": [1]}}, "acopytools.pw must be a list of names"),
         ({"copytools": ["xrdcp"]}, "copytools must be an object"),
         ({"pilot_movers": ["x"]}, "pilot_movers must be an object"),
     ],
