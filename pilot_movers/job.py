@@ -252,6 +252,8 @@ class Job:
             error = self._signals.error.bind(phase=self._phase)
         if error is not None and self._phase in (Phase.STAGE_IN, Phase.PAYLOAD):
             self._stage_out_logs_after(error)
+            if self._signals.error is not None and not isinstance(error, JobTerminated):
+                error = self._signals.error.bind(phase=Phase.STAGE_OUT)  # stopped while the logs went out
         log.info("job %s: cleanup started%s", self.job_id or "", f" after {error.name}" if error else "")
         self._phase = Phase.CLEANUP
         self._cleanup_ends = time.monotonic() + self.queue.transfer.cleanup_timeout
@@ -320,20 +322,36 @@ class Job:
             return
         log.info("job %s failed in %s: staging out its log file(s) alone", self.job_id or "", where)
         self._failed_with = error
+        after = f" after the job failed in {where}"
         try:
-            self._run_phase(Phase.STAGE_OUT, planned, after=f" after the job failed in {where}")
-        except MoverError as exc:  # each file's outcome is in _logs; the job's error stays the first
-            log.warning("job %s: log stage-out failed: %s", self.job_id or "", exc)
+            self._run_phase(Phase.STAGE_OUT, planned, after=after, attempts=1)
+        except BaseException as exc:  # noqa: BLE001 - the cleanup and the report come whatever happened
+            said = as_mover_error(exc if not isinstance(exc, KeyboardInterrupt) else JobTerminated("SIGINT"))
+            log.warning("job %s: log stage-out failed: %s", self.job_id or "", said)
+            if isinstance(said, JobTerminated) and self._signals.error is None:
+                self._signals.error = said
+        stopped = self._signals.error
+        for item in planned:  # a log the phase never finished (stopped first) is said too
+            said = self._logs.get(item.spec.name, "")
+            if said.startswith(("staged out", "not staged out")):
+                continue
+            made = f"; {said}" if said.startswith("made") else ""
+            why = f": the job was stopped ({stopped.name})" if stopped else ""
+            self._logs[item.spec.name] = f"not staged out{after}{made}{why}"
 
     def _ready_logs(self, planned: Sequence[PlannedFile]) -> None:
-        """A tarball log the payload did not write is made of the work dir (``job_logs``)."""
-        inputs = {item.spec.name for item in self._preflight.plans[Phase.STAGE_IN]} if self._preflight else set()
+        """A tarball log the payload did not write is made of the work dir (``job_logs``),
+        without the job's inputs and outputs or its credentials."""
+        plans = self._preflight.plans if self._preflight else {}
+        files = {item.spec.name for phase_plan in plans.values() for item in phase_plan}
+        credentials = [path for path in (self.proxy_path, os.environ.get("X509_USER_PROXY")) if path]
         for item in log_files(planned):
             path = item.spec.source.path
             if not item.spec.source.is_local or os.path.lexists(path) or not can_make(item.spec.name):
                 continue
             try:
-                make_log_tarball(path, self.workdir, inputs, self._report(self._failed_with).to_json())
+                report = self._report(self._failed_with).to_json()
+                make_log_tarball(path, self.workdir, files, report, secrets_at=credentials)
                 self._logs[item.spec.name] = "made by the library (the payload had not written it)"
             except OSError as exc:
                 log.warning("cannot make the log %s: %s", item.spec.name, exc)
@@ -551,9 +569,10 @@ class Job:
     # -- phases ----------------------------------------------------------------------------
 
     def _run_phase(
-        self, phase: Phase, only: Optional[Sequence[PlannedFile]] = None, after: str = ""
+        self, phase: Phase, only: Optional[Sequence[PlannedFile]] = None, after: str = "", attempts: int = 0
     ) -> list[FileReport]:
-        """``phase``'s plan (``only`` these of it: the log files after a failure)."""
+        """``phase``'s plan (``only`` these of it: the log files after a failure, ``attempts``
+        each at most: the job has failed, its time is short)."""
         self._signals.raise_if_stopped()
         self._phase = phase
         started = time.time()
@@ -564,11 +583,12 @@ class Job:
             if phase is Phase.STAGE_OUT:
                 self._ready_logs(planned)
             self.progress.phase_started(phase, [item.spec for item in planned])
-            self._check_credentials(phase, [get_mover_class(name) for name in movers_of(planned)])
+            # the first ends' movers now; a fallback's when a file fails over to it (each attempt's check)
+            self._check_credentials(phase, [get_mover_class(name) for name in dict.fromkeys(p.mover for p in planned)])
             ordered = run_phase(
                 planned,
                 mover=lambda name: nullcontext(self._mover(name)),
-                engine=functools.partial(self._engine_for, phase),
+                engine=functools.partial(self._engine_for, phase, attempts=attempts),
                 reports=reports,
                 after_engine=self._engine_ran,
                 between=self._signals.raise_if_stopped,
@@ -602,12 +622,14 @@ class Job:
                 why = f"{report.error.name}: {report.error.message}" if report.error else report.status.value
                 self._logs[report.spec.name] = f"not staged out{after}{made}: {why}"
 
-    def _engine_for(self, phase: Phase, name: str, mover: Mover) -> TransferEngine:
+    def _engine_for(self, phase: Phase, name: str, mover: Mover, attempts: int = 0) -> TransferEngine:
         """An engine for one group of a phase, on the job's mover, with the job's record,
-        deadlines, credential check and progress; the signal handler cancels it."""
+        deadlines, credential check and progress (``attempts``: at most that many per file); the
+        signal handler cancels it."""
         self._engine = TransferEngine(
             mover,
             phase,
+            max_attempts=attempts or None,
             credential_check=self._credential_check(type(mover)),
             journal=self._record,
             observer=self.progress,

@@ -66,13 +66,19 @@ def run_phase(
     done = {} if reports is None else reports
     left: dict[int, list[FailedOver]] = {}
     this_round = list(enumerate(planned))
-    while this_round:
-        _run_round(
-            this_round, done, mover=mover, engine=engine, after_engine=after_engine, between=between, phase=phase
-        )
-        this_round = _failovers(this_round, done, left, phase)
-    for index, ends in left.items():
-        done[index] = replace(done[index], failed_over=tuple(ends))
+    opening = phase
+    try:
+        while this_round:
+            _run_round(
+                this_round, done, mover=mover, engine=engine, after_engine=after_engine, between=between, phase=opening
+            )
+            this_round = _failovers(this_round, done, left, phase)
+            # a fallback's mover that cannot be opened fails the files that need it, not the phase
+            opening = opening or (this_round[0][1].spec.role.phase if this_round else None)
+    finally:  # what was tried is in the reports, even when a signal stopped a later round
+        for index, ends in left.items():
+            if index in done and not done[index].failed_over:
+                done[index] = replace(done[index], failed_over=tuple(ends))
     return [done[index] for index in sorted(done)]
 
 

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Optional
 from urllib.parse import urlsplit
 
 from pilot_movers.checksums import Checksum
-from pilot_movers.errors import MoverError, Phase
+from pilot_movers.errors import JobTerminated, MoverError, Phase, TransferCancelled
 
 #: ``ENDPOINT:/path`` where ENDPOINT is a Globus name (``mxp#MXP_BNL_TEST``) or UUID.
 _GLOBUS = re.compile(r"^(?P<endpoint>[^:/\s]+):(?P<path>/.*)$")
@@ -114,6 +114,11 @@ class Location:
 class Role(str, enum.Enum):
     INPUT = "input"
     OUTPUT = "output"
+
+    @property
+    def phase(self) -> Phase:
+        """The phase that moves a file of this role."""
+        return Phase.STAGE_IN if self is Role.INPUT else Phase.STAGE_OUT
 
 
 @dataclass(frozen=True)
@@ -267,7 +272,12 @@ class FileReport:
             ends.append(
                 {"outcome": "failed", **own, "error": error, "error_code": self.error.code if self.error else None}
             )
-        why = "an earlier one served" if self.ok else "the failure was not one another end can cure"
+        if self.ok:
+            why = "an earlier one served"
+        elif self.status is Status.SKIPPED or isinstance(self.error, (JobTerminated, TransferCancelled)):
+            why = "the phase was stopped first"
+        else:
+            why = "the failure was not one another end can cure"
         ends += [{"outcome": "not tried", "url": location.url, "why": why} for location in self.spec.alternatives]
         return ends
 

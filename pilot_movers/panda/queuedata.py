@@ -155,10 +155,10 @@ def one_queue(data: Mapping[str, Any], source: str, queue: Optional[str] = None)
     """The queue's own document in ``data``, and where it was found (for messages)."""
     if any(key in data for key in QUEUEDATA_KEYS):
         return data, source
-    wanted = queue or os.environ.get(QUEUE_VARIABLE) or None
-    if wanted is None and len(data) == 1:
+    if queue is None and len(data) == 1:  # one queue: $PANDA_QUEUE need not name it
         ((name, found),) = data.items()
         return found, f"{source} [{name}]"
+    wanted = queue or os.environ.get(QUEUE_VARIABLE) or None
     if wanted is None:
         raise ConfigurationError(
             f"{source} holds {len(data)} queues: name one (--panda-queue NAME, or ${QUEUE_VARIABLE})"
@@ -306,7 +306,7 @@ def _literal(raw: Any, key: str, source: str, notes: list[str]) -> Any:
         return raw
     try:
         value = ast.literal_eval(raw.strip() or "None")
-    except (ValueError, SyntaxError) as exc:
+    except (ValueError, SyntaxError, RecursionError, MemoryError) as exc:
         raise ConfigurationError(
             f"{source}: {key} = {raw!r} is neither an object nor Python-literal text: {exc}"
         ) from None
