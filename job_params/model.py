@@ -40,6 +40,10 @@ class JobParams:
     sizes_in: tuple[int, ...] = ()
     """``sizes-in=1024,0``: the expected size in bytes of each ``files-in`` file, in order."""
     files_out: tuple[str, ...] = ()
+    files_log: tuple[str, ...] = ()
+    """``files-log=job.log.tgz``: the job's log files, sent to ``dir-out`` like ``files-out`` and
+    staged out in every outcome where that is possible (a failed stage-in or payload too); a
+    missing tarball log (``.tgz``, ``.tar.gz``) is made of the work dir by the library."""
     myproxy_server: Optional[str] = None
     """``myproxy-server=HOST[:PORT]``: fetch the user's proxy from this MyProxy server."""
     stagein_sources: tuple[str, ...] = ()
@@ -108,11 +112,12 @@ def check_consistency(params: JobParams) -> None:
             )
     for side, mode, directory, files in (
         ("in", params.in_mode, params.dir_in, params.files_in),
-        ("out", params.out_mode, params.dir_out, params.files_out),
+        ("out", params.out_mode, params.dir_out, params.files_out + params.files_log),
     ):
         key = f"dir-{side}"
         if files and not directory:
-            raise JobParamsError(f"files-{side}={','.join(files)}", f"files-{side} is given but {key} is not")
+            given = "files-in" if side == "in" else "files-out" if params.files_out else "files-log"
+            raise JobParamsError(f"{given}={','.join(files)}", f"{given} is given but {key} is not")
         if not directory:
             continue
         token = f"{key}={directory}"

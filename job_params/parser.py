@@ -69,6 +69,7 @@ def parse(text: str) -> JobParams:
             passthrough.append(token)
     for attribute in ("files_in", "files_out", "data"):
         _check_unique(values.get(attribute, ()), attribute)
+    _check_unique(values.get("files_out", ()) + values.get("files_log", ()), "files_log")
     for sources, destinations in PAIRED:
         if sources in DESTINATION_OPTIONAL and not values.get(FLAGS[destinations].attribute):
             continue
@@ -132,6 +133,8 @@ def _check_unique(names: tuple[str, ...], attribute: str) -> None:
     seen = set()
     for name in names:
         if name in seen:
-            key = {"files_in": "files-in", "files_out": "files-out", "data": "--Data"}[attribute]
+            key = {"files_in": "files-in", "files_out": "files-out", "files_log": "files-log", "data": "--Data"}[
+                attribute
+            ]
             raise JobParamsError(f"{key}={','.join(names)}", f"file {name!r} is listed twice")
         seen.add(name)

@@ -27,6 +27,7 @@ KEYS: dict[str, Field] = {
     "out-mode": Field("out_mode", "mode"),
     "dir-out": Field("dir_out", "text"),
     "files-out": Field("files_out", "files"),
+    "files-log": Field("files_log", "files"),
     "myproxy-server": Field("myproxy_server", "text"),
 }
 

@@ -131,9 +131,17 @@ def _parser() -> argparse.ArgumentParser:
         "--panda-job", metavar="PATH", help="a PanDA job description (the dispatcher's getJob answer, JSON)"
     )
     run.add_argument(
-        "--replicas", metavar="PATH", help="with --panda-job: a JSON object, file name -> URL where the file is (goes)"
+        "--replicas",
+        metavar="PATH",
+        help="with --panda-job: where the files are (go): a JSON object, file name -> URL or list of URLs "
+        "(best first; the others are tried when one fails), or a Rucio list_replicas answer",
     )
     run.add_argument("--queue-config", metavar="PATH", required=True, help="queue config (JSON or INI)")
+    run.add_argument(
+        "--panda-queue",
+        metavar="NAME",
+        help="the queue to take from a queuedata file of several (CRIC's dump; default: $PANDA_QUEUE)",
+    )
     run.add_argument("--workdir", metavar="DIR", help="work dir (default: a new temporary dir, removed afterwards)")
     run.add_argument("--keep-workdir", action="store_true", help="keep the temporary work dir")
     run.add_argument("--report", metavar="PATH", help="where to write the JSON report")
@@ -171,6 +179,11 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     doctor.add_argument("--queue-config", metavar="PATH", help="queue config (JSON or INI)")
+    doctor.add_argument(
+        "--panda-queue",
+        metavar="NAME",
+        help="the queue to take from a queuedata file of several (default: $PANDA_QUEUE)",
+    )
     params = doctor.add_mutually_exclusive_group()
     params.add_argument(
         "--job-params", metavar="TEXT", help="job parameters: their servers and input sizes are checked too"
@@ -221,10 +234,13 @@ def _run(args: argparse.Namespace) -> int:
         if args.panda_job:
             panda = PandaJob.load(args.panda_job)
             files, metadata = panda.listed_files(_read_replicas(args.replicas)), panda.metadata()
+            for assumed in panda.assumed:  # read leniently, as Pilot 3 reads it
+                logging.getLogger("pilot_movers.cli").warning("job %s: %s", panda.panda_id, assumed)
+                notes.append(f"job description: {assumed}")
             job_id = job_id or str(panda.panda_id)
         else:
             params = job_params.parse(_read_job_params(args))
-        queue = QueueConfig.load(args.queue_config)
+        queue = QueueConfig.load(args.queue_config, queue=args.panda_queue)
         if args.panda_job:  # jobPars steers data only where the queue lets it
             steering = panda.steering(queue.panda)
             params, params_from_user = steering.params, steering.from_user
@@ -380,7 +396,11 @@ def _doctor(args: argparse.Namespace) -> int:
     except MoverError as exc:
         return _fail(str(exc), EXIT_USAGE)
     findings = examine(
-        queue_config=args.queue_config, job_params=text, workdir=args.workdir, server_timeout=args.timeout
+        queue_config=args.queue_config,
+        job_params=text,
+        workdir=args.workdir,
+        server_timeout=args.timeout,
+        panda_queue=args.panda_queue,
     )
     if args.json:
         status = exit_status(findings)
@@ -488,9 +508,11 @@ def _read_job_params(args: argparse.Namespace) -> str:
         raise BadJobParameters(f"cannot read job parameters from {where}: {exc.strerror}") from None
 
 
-def _read_replicas(path: Optional[str]) -> dict[str, str]:
-    """``--replicas``: a JSON object of file name -> URL; a BadJobParameters naming the file."""
+def _read_replicas(path: Optional[str]) -> dict[str, tuple[str, ...]]:
+    """``--replicas``: a JSON object of file name -> URL or URLs, or a Rucio list_replicas
+    answer (``panda.replicas``); a BadJobParameters naming the file."""
     from pilot_movers.errors import BadJobParameters
+    from pilot_movers.panda.replicas import parse_replicas
 
     if not path:
         return {}
@@ -499,9 +521,7 @@ def _read_replicas(path: Optional[str]) -> dict[str, str]:
             data = json.load(handle)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadJobParameters(f"cannot read replicas from {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
-        raise BadJobParameters(f"replicas in {path} must be a JSON object of file name -> URL")
-    return data
+    return parse_replicas(data, f"replicas in {path}")
 
 
 def _fail(message: str, status: int) -> int:

@@ -56,6 +56,17 @@ CODE_NAMES: dict[int, str] = {
 }
 
 
+#: Where PanDA Pilot 3 (3.7) reports a failure under another code than this library's: a missing
+#: input is its MISSINGINPUTFILE, and codes it lacks become the one it uses for that failure
+#: (``integrations.pilot3_codes`` says why; a test holds this table to the real ``ErrorCodes``).
+PANDA_INSTEAD: dict[int, tuple[int, str]] = {
+    1103: (1331, "MISSINGINPUTFILE"),
+    1208: (1200, "KILLSIGNAL"),
+    1382: (1370, "VOMSPROXYABOUTTOEXPIRE"),
+    1383: (1338, "STAGEINAUTHENTICATIONFAILURE"),
+}
+
+
 def code_name(code: int) -> str:
     """The name of a code, ``UNKNOWN`` for a code this library does not define."""
     return CODE_NAMES.get(code, "UNKNOWN")
@@ -183,10 +194,22 @@ class MoverError(Exception):
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), self.args, dict(self.__dict__)))
 
+    @property
+    def panda_code(self) -> tuple[int, str]:
+        """The code and name PanDA (Pilot 3 3.7) reports this failure under: most are this
+        library's own; this library's 9001-9006 are its STAGEINFAILED/STAGEOUTFAILED."""
+        if self.code in PANDA_INSTEAD:
+            return PANDA_INSTEAD[self.code]
+        if self.code >= 9000 or self.code not in CODE_NAMES:
+            return (1137, "STAGEOUTFAILED") if self.phase is Phase.STAGE_OUT else (1099, "STAGEINFAILED")
+        return self.code, self.name
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "code": self.code,
             "name": self.name,
+            "panda_code": self.panda_code[0],
+            "panda_name": self.panda_code[1],
             "message": self.message,
             "transient": self.transient,
             "scope": self.scope.value,

@@ -28,7 +28,7 @@ from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Callable, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
 from job_params import JobParams
 from pilot_movers.base import Mover
@@ -55,13 +55,14 @@ from pilot_movers.errors import (
     as_mover_error,
 )
 from pilot_movers.job_facts import JobFacts
+from pilot_movers.job_logs import can_make, log_files, make_log_tarball
 from pilot_movers.job_signals import JobSignals
 from pilot_movers.ledger import JobRecord, Ledger
 from pilot_movers.listed_files import ListedFile
 from pilot_movers.local_namespace import LOCAL
 from pilot_movers.panda.jobdesc import PandaJob
 from pilot_movers.payload import run_payload
-from pilot_movers.phases import groups, run_phase
+from pilot_movers.phases import movers_of, run_phase
 from pilot_movers.planner import PlannedFile, choose_mover, plan
 from pilot_movers.process_env import set_by_us
 from pilot_movers.queue_config import QueueConfig
@@ -102,7 +103,7 @@ def preflight(
     path = check_workdir_path(os.fspath(workdir))
     plans = {phase: plan(params, queue, path, phase, files=files) for phase in (Phase.STAGE_IN, Phase.STAGE_OUT)}
     for phase_plan in plans.values():
-        for name in {item.mover for item in phase_plan}:
+        for name in movers_of(phase_plan):
             get_mover_class(name)
     myproxy = MyProxySettings.resolve(queue.myproxy, job_server=params.myproxy_server, job_user=params.globus_user)
     return Preflight(path, plans, myproxy)
@@ -173,6 +174,9 @@ class Job:
         #: Every server operation of the job (its phases' and its cleanup's) under a deadline.
         self._remote = RemoteCalls(queue.transfer.operation_timeout)
         self._cleanup_ends = 0.0
+        #: each log file and what became of it (the report's ``logs``)
+        self._logs: dict[str, str] = {}
+        self._failed_with: Optional[MoverError] = None
 
     @classmethod
     def from_panda(
@@ -181,13 +185,14 @@ class Job:
         queue: QueueConfig,
         workdir: Union[str, os.PathLike[str]],
         *,
-        replicas: Optional[Mapping[str, str]] = None,
+        replicas: Optional[Mapping[str, Union[str, Sequence[str]]]] = None,
         **kwargs: Any,
     ) -> Job:
         """The job PanDA's dispatcher describes (its getJob response, as Pilot 3 reads it, or a
         ``PandaJob``): the listed inputs and outputs with their catalogue sizes and checksums
         (every mover verifies them) and their scopes, GUIDs and datasets (in the report), the
-        PanDA id as ``job_id``. ``replicas``: a URL per file name where the pilot resolved one;
+        PanDA id as ``job_id``. ``replicas``: per file name, the URL the pilot resolved, or several
+        (best first: the others are tried when one fails in a way another can cure);
         other files are found through their storage endpoint and the queue's ``storages``.
         ``jobPars`` (the user's payload arguments) steers no data movement unless the queue's
         ``[panda] data_in_jobpars`` says so (``PandaJob.steering``). Other keywords go to ``Job``."""
@@ -197,7 +202,10 @@ class Job:
         steering = panda.steering(queue.panda)
         if steering.note:
             log.warning("job %s: %s", panda.panda_id, steering.note)
-        notes = [steering.note] if steering.note else []
+        notes = [f"job description: {assumed}" for assumed in panda.assumed]
+        for assumed in panda.assumed:
+            log.warning("job %s: %s", panda.panda_id, assumed)
+        notes += [steering.note] if steering.note else []
         return cls(
             steering.params,
             queue,
@@ -242,6 +250,10 @@ class Job:
             error = as_mover_error(exc, phase=self._phase)
         if self._signals.error is not None:  # what ended the job, even where a library swallowed it
             error = self._signals.error.bind(phase=self._phase)
+        if error is not None and self._phase in (Phase.STAGE_IN, Phase.PAYLOAD):
+            self._stage_out_logs_after(error)
+            if self._signals.error is not None and not isinstance(error, JobTerminated):
+                error = self._signals.error.bind(phase=Phase.STAGE_OUT)  # stopped while the logs went out
         log.info("job %s: cleanup started%s", self.job_id or "", f" after {error.name}" if error else "")
         self._phase = Phase.CLEANUP
         self._cleanup_ends = time.monotonic() + self.queue.transfer.cleanup_timeout
@@ -258,7 +270,24 @@ class Job:
                         error = as_mover_error(cleanup_error, phase=Phase.CLEANUP)
         finally:
             self._signals.restore()
-        self.report = JobReport(
+        self.report = self._report(error)
+        try:
+            self.report.write(self.report_path)  # never makes a dir: the work dir may not exist
+        except OSError as write_error:
+            log.error("cannot write the job report to %s: %s", self.report_path, write_error)
+        if error is not None and exc is None:  # nobody will hear of it otherwise
+            log.error("job %s failed in %s: %s", self.job_id or "", error.phase.value if error.phase else "?", error)
+        elif error is not None:  # raised to the caller, who says it (and each file's failure was said)
+            phase = error.phase.value if error.phase else "?"
+            log.info(
+                "job %s ended: failed in %s (%s); report: %s", self.job_id or "", phase, error.name, self.report_path
+            )
+        else:
+            log.info("job %s succeeded; report: %s", self.job_id or "", self.report_path)
+
+    def _report(self, error: Optional[MoverError]) -> JobReport:
+        """The job's report as it stands."""
+        return JobReport(
             job_id=self.job_id,
             workdir=self.workdir,
             started=self._started,
@@ -275,20 +304,58 @@ class Job:
             ),
             credentials=self._credentials_report,
             metadata=self.metadata,
+            logs=dict(self._logs),
         )
+
+    # -- log files -------------------------------------------------------------------------
+
+    def _stage_out_logs_after(self, error: MoverError) -> None:
+        """After a failed stage-in or payload, the log files alone go out (as Pilot 3 sends its
+        log in every outcome); not when a signal stopped the job (its time is the cleanup's)."""
+        planned = log_files(self._preflight.plans[Phase.STAGE_OUT]) if self._preflight else []
+        if not planned:
+            return
+        where = error.phase.value if error.phase else self._phase.value
+        if isinstance(error, JobTerminated) or self._signals.error is not None:
+            for item in planned:
+                self._logs[item.spec.name] = f"not staged out: the job was stopped ({error.name}) in {where}"
+            return
+        log.info("job %s failed in %s: staging out its log file(s) alone", self.job_id or "", where)
+        self._failed_with = error
+        after = f" after the job failed in {where}"
         try:
-            self.report.write(self.report_path)  # never makes a dir: the work dir may not exist
-        except OSError as write_error:
-            log.error("cannot write the job report to %s: %s", self.report_path, write_error)
-        if error is not None and exc is None:  # nobody will hear of it otherwise
-            log.error("job %s failed in %s: %s", self.job_id or "", error.phase.value if error.phase else "?", error)
-        elif error is not None:  # raised to the caller, who says it (and each file's failure was said)
-            phase = error.phase.value if error.phase else "?"
-            log.info(
-                "job %s ended: failed in %s (%s); report: %s", self.job_id or "", phase, error.name, self.report_path
-            )
-        else:
-            log.info("job %s succeeded; report: %s", self.job_id or "", self.report_path)
+            self._run_phase(Phase.STAGE_OUT, planned, after=after, attempts=1)
+        except BaseException as exc:  # noqa: BLE001 - the cleanup and the report come whatever happened
+            said = as_mover_error(exc if not isinstance(exc, KeyboardInterrupt) else JobTerminated("SIGINT"))
+            log.warning("job %s: log stage-out failed: %s", self.job_id or "", said)
+            if isinstance(said, JobTerminated) and self._signals.error is None:
+                self._signals.error = said
+        stopped = self._signals.error
+        for item in planned:  # a log the phase never finished (stopped first) is said too
+            said = self._logs.get(item.spec.name, "")
+            if said.startswith(("staged out", "not staged out")):
+                continue
+            made = f"; {said}" if said.startswith("made") else ""
+            why = f": the job was stopped ({stopped.name})" if stopped else ""
+            self._logs[item.spec.name] = f"not staged out{after}{made}{why}"
+
+    def _ready_logs(self, planned: Sequence[PlannedFile]) -> None:
+        """A tarball log the payload did not write is made of the work dir (``job_logs``),
+        without the job's inputs and outputs or its credentials."""
+        plans = self._preflight.plans if self._preflight else {}
+        files = {item.spec.name for phase_plan in plans.values() for item in phase_plan}
+        credentials = [path for path in (self.proxy_path, os.environ.get("X509_USER_PROXY")) if path]
+        for item in log_files(planned):
+            path = item.spec.source.path
+            if not item.spec.source.is_local or os.path.lexists(path) or not can_make(item.spec.name):
+                continue
+            try:
+                report = self._report(self._failed_with).to_json()
+                make_log_tarball(path, self.workdir, files, report, secrets_at=credentials)
+                self._logs[item.spec.name] = "made by the library (the payload had not written it)"
+            except OSError as exc:
+                log.warning("cannot make the log %s: %s", item.spec.name, exc)
+                self._logs[item.spec.name] = f"not made: {exc.strerror or exc}"
 
     def _prepare_workdir(self) -> None:
         """Private, and swept of an earlier run's debris (SIGKILL runs no cleanup)."""
@@ -501,20 +568,27 @@ class Job:
 
     # -- phases ----------------------------------------------------------------------------
 
-    def _run_phase(self, phase: Phase) -> list[FileReport]:
+    def _run_phase(
+        self, phase: Phase, only: Optional[Sequence[PlannedFile]] = None, after: str = "", attempts: int = 0
+    ) -> list[FileReport]:
+        """``phase``'s plan (``only`` these of it: the log files after a failure, ``attempts``
+        each at most: the job has failed, its time is short)."""
         self._signals.raise_if_stopped()
         self._phase = phase
         started = time.time()
         reports: dict[int, FileReport] = {}
         try:
             assert self._preflight is not None, "a job's phases run inside its with-block"
-            planned = self._preflight.plans[phase]  # planned once, when the job was checked
+            planned = self._preflight.plans[phase] if only is None else only  # planned once, when checked
+            if phase is Phase.STAGE_OUT:
+                self._ready_logs(planned)
             self.progress.phase_started(phase, [item.spec for item in planned])
-            self._check_credentials(phase, [get_mover_class(name) for name in groups(planned)])
+            # the first ends' movers now; a fallback's when a file fails over to it (each attempt's check)
+            self._check_credentials(phase, [get_mover_class(name) for name in dict.fromkeys(p.mover for p in planned)])
             ordered = run_phase(
                 planned,
                 mover=lambda name: nullcontext(self._mover(name)),
-                engine=functools.partial(self._engine_for, phase),
+                engine=functools.partial(self._engine_for, phase, attempts=attempts),
                 reports=reports,
                 after_engine=self._engine_ran,
                 between=self._signals.raise_if_stopped,
@@ -524,9 +598,11 @@ class Job:
             self._phases.append(
                 PhaseReport(phase.value, started, time.time(), tuple(reports[i] for i in sorted(reports)), error)
             )
+            self._note_logs(reports.values(), after)
             raise
         finally:
             self.progress.phase_ended(phase)
+        self._note_logs(ordered, after)
         failures = [r.error for r in ordered if not r.ok and r.error is not None]
         phase_error = PhaseFailed(phase, failures, len(ordered)) if failures else None
         self._phases.append(PhaseReport(phase.value, started, time.time(), tuple(ordered), phase_error))
@@ -534,12 +610,26 @@ class Job:
             raise phase_error
         return ordered
 
-    def _engine_for(self, phase: Phase, name: str, mover: Mover) -> TransferEngine:
+    def _note_logs(self, reports: Iterable[FileReport], after: str) -> None:
+        for report in reports:
+            if report.spec.metadata.get("kind") != "log":
+                continue
+            made = self._logs.get(report.spec.name, "")
+            made = f"; {made}" if made.startswith("made") else ""
+            if report.ok:
+                self._logs[report.spec.name] = f"staged out{after}{made}"
+            else:
+                why = f"{report.error.name}: {report.error.message}" if report.error else report.status.value
+                self._logs[report.spec.name] = f"not staged out{after}{made}: {why}"
+
+    def _engine_for(self, phase: Phase, name: str, mover: Mover, attempts: int = 0) -> TransferEngine:
         """An engine for one group of a phase, on the job's mover, with the job's record,
-        deadlines, credential check and progress; the signal handler cancels it."""
+        deadlines, credential check and progress (``attempts``: at most that many per file); the
+        signal handler cancels it."""
         self._engine = TransferEngine(
             mover,
             phase,
+            max_attempts=attempts or None,
             credential_check=self._credential_check(type(mover)),
             journal=self._record,
             observer=self.progress,

@@ -3,7 +3,8 @@ says of it and where its replica is: a planning input besides the job parameters
 
 Where a listed file is (an input) or goes (an output), on the remote side:
 
-* ``replica``: a URL given for this file (a turl a pilot resolved); else
+* ``replicas``: URLs given for this file (turls a pilot resolved, Rucio's replicas), best first:
+  the others are tried when the first fails in a way another can cure; else
 * ``storage``: a storage endpoint's name (``CERN-PROD_DATADISK``), which the queue's ``storages``
   rule turns into a URL prefix, joined with ``path`` (default: the file's name).
 
@@ -32,7 +33,7 @@ class ListedFile:
     role: Role
     size: Optional[int] = None
     checksum: Optional[Checksum] = None
-    replica: Optional[str] = None
+    replicas: tuple[str, ...] = ()
     storage: Optional[str] = None
     path: Optional[str] = None
     """Where the file is under its storage's URL prefix (relative); default: ``name``."""

@@ -23,7 +23,8 @@ rule knows, with its expected size, checksum and metadata.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
 from typing import Optional, Protocol, Sequence
 
 from job_params import JobParams, JobParamsError
@@ -37,13 +38,30 @@ from pilot_movers.values import FileSpec, Location, Role
 
 GLOBUS_SCHEME = "globus"
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class PlannedFile:
-    """One file of a phase and the mover that will move it."""
+    """One file of a phase and the mover that will move it; ``fallbacks``: the mover for each of
+    the file's alternative remote ends (``spec.alternatives``), in the same order."""
 
     mover: str
     spec: FileSpec
+    fallbacks: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.fallbacks) != len(self.spec.alternatives):
+            raise ValueError(f"{self.spec.name}: one fallback mover per alternative end")
+
+    @property
+    def movers(self) -> tuple[str, ...]:
+        """Every mover this file may need: its own, then its fallbacks'."""
+        return (self.mover, *self.fallbacks)
+
+    def failed_over(self) -> PlannedFile:
+        """The file at its next alternative end, on that end's mover."""
+        return PlannedFile(self.fallbacks[0], self.spec.next_alternative(), self.fallbacks[1:])
 
 
 class MoverCatalog(Protocol):
@@ -91,7 +109,45 @@ def plan(
     role = Role.INPUT if phase is Phase.STAGE_IN else Role.OUTPUT
     specs += [_listed(item, queue, workdir) for item in files if item.role is role]
     _check_unique(specs)
-    return tuple(PlannedFile(_mover_for(spec, phase, queue, catalog), spec) for spec in specs)
+    return tuple(planned_file(spec, phase, queue.mover_names(phase), catalog, queue.mover_key(phase)) for spec in specs)
+
+
+def planned_file(
+    spec: FileSpec,
+    phase: Phase,
+    named: Sequence[str] = (),
+    catalog: Optional[MoverCatalog] = None,
+    rule: str = "copytool",
+) -> PlannedFile:
+    """``spec`` with its mover (``choose_mover`` under ``named``, the queue's copytool list or a
+    Pilot 3 copytool's movers) and a mover for each alternative end. Ends no mover named here
+    handles are dropped, in the log, when another end is reachable: the first reachable one is
+    tried first. ConfigurationError when none is."""
+    catalog = catalog or InstalledMovers()
+    if spec.source.is_local and spec.destination.is_local:
+        return PlannedFile(catalog.default_for("file"), replace(spec, alternatives=()))
+    reachable: list[tuple[Location, str]] = []
+    refused: list[tuple[Location, NoMoverForScheme]] = []
+    for end in (spec.remote(phase), *spec.alternatives):
+        try:
+            reachable.append((end, choose_mover(end.scheme, named, catalog)))
+        except NoMoverForScheme as exc:
+            refused.append((end, exc))
+    if not reachable:
+        where, why = refused[0]
+        raise ConfigurationError(
+            f"{rule} = {', '.join(named)}, but {spec.name} is at {where.url} "
+            f"({why.message.partition('(')[2].rstrip(')')})",
+            phase=phase,
+            file=spec.name,
+        ) from None
+    for where, why in refused:
+        log.info("%s: %s left out (%s)", spec.name, where.url, why.message)
+    (first, mover), others = reachable[0], reachable[1:]
+    if first != spec.remote(phase):
+        spec = replace(spec, source=first) if spec.role is Role.INPUT else replace(spec, destination=first)
+    spec = replace(spec, alternatives=tuple(end for end, _ in others))
+    return PlannedFile(mover, spec, tuple(name for _, name in others))
 
 
 def _stage_in(params: JobParams, queue: QueueConfig, workdir: str, catalog: MoverCatalog) -> list[FileSpec]:
@@ -121,9 +177,13 @@ def _stage_in(params: JobParams, queue: QueueConfig, workdir: str, catalog: Move
 def _stage_out(params: JobParams, queue: QueueConfig, workdir: str, catalog: MoverCatalog) -> list[FileSpec]:
     here = Location.local(workdir)
     specs: list[FileSpec] = []
-    if params.files_out:
+    if params.files_out or params.files_log:
         base = _remote_base(params, Phase.STAGE_OUT, queue, catalog)
         specs += [FileSpec(name, here.join(name), base.join(name), Role.OUTPUT) for name in params.files_out]
+        specs += [
+            FileSpec(name, here.join(name), base.join(name), Role.OUTPUT, metadata={"kind": "log"})
+            for name in params.files_log
+        ]
     for name, destination in pair_sources(params.data, params.output_destinations, "--Data", "--OutputGO"):
         specs.append(FileSpec(name, here.join(name), _globus(destination, "--OutputGO").join(name), Role.OUTPUT))
     for source, destination in pair_sources(
@@ -142,7 +202,8 @@ def _remote_base(params: JobParams, phase: Phase, queue: QueueConfig, catalog: M
         side, mode, directory, endpoint = "out", params.out_mode, params.dir_out, params.endpoint_out
     key = f"dir-{side}"
     if not directory:
-        raise JobParamsError(f"files-{side}", f"files-{side} is given but {key} is not")
+        given = f"files-{side}" if side == "in" or params.files_out else "files-log"
+        raise JobParamsError(given, f"{given} is given but {key} is not")
     token = f"{key}={directory}"
     try:
         if (mode or "server") == "local":
@@ -169,20 +230,36 @@ def _remote_base(params: JobParams, phase: Phase, queue: QueueConfig, catalog: M
     )
 
 
+#: Where a job description names each file's storage endpoint (PanDA's fields).
+_STORAGE_FIELD = {Role.INPUT: "ddmEndPointIn", Role.OUTPUT: "ddmEndPointOut"}
+
+
 def _listed(item: ListedFile, queue: QueueConfig, workdir: str) -> FileSpec:
     """A listed file between the work dir and its replica (its own URL, or its storage's)."""
+    alternatives: tuple[Location, ...] = ()
+    if not item.replicas and not item.storage:
+        raise JobParamsError(
+            item.name,
+            f"no storage endpoint for it in the job description ({_STORAGE_FIELD[item.role]} is empty for "
+            "this file) and no replica given (--replicas)",
+        )
+    phase = Phase.STAGE_IN if item.role is Role.INPUT else Phase.STAGE_OUT
     try:
-        if item.replica:
-            remote = Location.parse(item.replica)
-        elif item.storage:
-            remote = Location.parse(queue.storage_url(item.storage)).join(item.relative_path)
+        if item.replicas:
+            remote, *others = [Location.parse(url) for url in item.replicas]
         else:
-            raise JobParamsError(item.name, "the job description gives neither a replica URL nor a storage endpoint")
+            prefixes = list(queue.storage_urls(item.storage or "", phase))
+            if item.role is Role.OUTPUT:  # the queue's other output storages, after the file's own
+                for name in queue.panda.output_storages:
+                    if name.casefold() != (item.storage or "").casefold():
+                        prefixes += queue.storage_urls(name, phase, key="[panda] output_storages")
+            remote, *others = [Location.parse(prefix).join(item.relative_path) for prefix in dict.fromkeys(prefixes)]
+        alternatives = tuple(others)
     except ValueError as exc:
-        raise JobParamsError(f"{item.name}: {item.replica or item.storage}", str(exc)) from None
+        raise JobParamsError(f"{item.name}: {', '.join(item.replicas) or item.storage}", str(exc)) from None
     local = Location.local(workdir).join(item.name)
     source, destination = (remote, local) if item.role is Role.INPUT else (local, remote)
-    return FileSpec(item.name, source, destination, item.role, item.size, item.checksum, item.metadata)
+    return FileSpec(item.name, source, destination, item.role, item.size, item.checksum, item.metadata, alternatives)
 
 
 def choose_mover(scheme: str, named: Sequence[str] = (), catalog: Optional[MoverCatalog] = None) -> str:
@@ -197,23 +274,6 @@ def choose_mover(scheme: str, named: Sequence[str] = (), catalog: Optional[Mover
             return name
     handled = "; ".join(f"{name!r} handles {', '.join(catalog.schemes(name)) or 'local files only'}" for name in named)
     raise NoMoverForScheme(f"none of {', '.join(named)} handles {scheme}:// ({handled})")
-
-
-def _mover_for(spec: FileSpec, phase: Phase, queue: QueueConfig, catalog: MoverCatalog) -> str:
-    """Both ends on this node: the ``file`` mover; otherwise ``choose_mover`` for the remote end."""
-    if spec.source.is_local and spec.destination.is_local:
-        return catalog.default_for("file")
-    remote = spec.remote(phase)
-    configured = queue.mover_names(phase)
-    try:
-        return choose_mover(remote.scheme, configured, catalog)
-    except NoMoverForScheme as exc:
-        raise ConfigurationError(
-            f"{queue.mover_key(phase)} = {', '.join(configured)}, but {spec.name} is at {remote.url} "
-            f"({exc.message.partition('(')[2].rstrip(')')})",
-            phase=phase,
-            file=spec.name,
-        ) from None
 
 
 def _globus(text: str, flag: str) -> Location:

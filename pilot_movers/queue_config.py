@@ -45,6 +45,7 @@ from pilot_movers.credentials.myproxy import MyProxyOptions
 from pilot_movers.credentials.policy import CredentialPolicy
 from pilot_movers.engine.settings import TransferSettings
 from pilot_movers.errors import ConfigurationError, MoverError, Phase
+from pilot_movers.panda.ddmendpoints import ACTIVITIES, StorageEndpoint, read_ddmendpoints
 from pilot_movers.panda.queuedata import is_queuedata, queuedata_to_config
 from pilot_movers.panda.trust import PandaOptions
 from pilot_movers.payload import PayloadSettings
@@ -53,7 +54,7 @@ from pilot_movers.values import Location
 
 #: The most bytes a queue config file may have: a queue config is a few KiB; a larger file is
 #: not one (``/dev/zero``, a log file given by mistake) and is refused without being read.
-MAX_SIZE = 1 << 20
+MAX_SIZE = 128 << 20  # a queue config is a few KiB; CRIC's dump of every queue, tens of MiB
 #: The deepest JSON a queue config may nest (its sections nest 4 levels; PanDA queuedata a few more).
 MAX_NESTING = 32
 TOP_LEVEL_KEYS = ("copytool", "copytoolin", "se", "copyprefix", "copyprefixin")
@@ -83,6 +84,11 @@ class QueueConfig:
     storages: Mapping[str, str] = field(default_factory=dict)
     """Storage endpoint name (case-insensitive) -> URL prefix: where a job description's files
     on that storage are."""
+    storage_others: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Storage endpoint name -> further URL prefixes (a list given in ``storages``): the same
+    storage through other doors, tried in order when the first fails in a way another can cure."""
+    storage_endpoints: Mapping[str, StorageEndpoint] = field(default_factory=dict, compare=False, repr=False)
+    """CRIC's endpoints, read from ``[panda] ddmendpoints`` when given."""
     source: str = ""
     notes: tuple[str, ...] = ()
     """What loading found worth saying (a queuedata copytool no mover stands for...)."""
@@ -90,9 +96,11 @@ class QueueConfig:
     # -- loading ---------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, path: Union[str, os.PathLike[str]]) -> QueueConfig:
+    def load(cls, path: Union[str, os.PathLike[str]], *, queue: Optional[str] = None) -> QueueConfig:
         """Read JSON (``.json``, or text starting with ``{``) or INI from a regular file of at
-        most ``MAX_SIZE`` bytes; anything else (a FIFO, a device, a directory) is refused unread."""
+        most ``MAX_SIZE`` bytes; anything else (a FIFO, a device, a directory) is refused unread.
+        ``queue``: the PanDA queue to take from a queuedata file of several (default:
+        ``$PANDA_QUEUE``)."""
         path = os.fspath(path)
         data = _read_small_file(path)
         try:
@@ -100,11 +108,11 @@ class QueueConfig:
         except UnicodeDecodeError as exc:
             raise ConfigurationError(f"{path}: not UTF-8 text (byte {exc.start})") from None
         if path.endswith(".json") or text.lstrip().startswith("{"):
-            return cls.from_json(text, source=path)
+            return cls.from_json(text, source=path, queue=queue)
         return cls.from_ini(text, source=path)
 
     @classmethod
-    def from_json(cls, text: str, *, source: str = "<json>") -> QueueConfig:
+    def from_json(cls, text: str, *, source: str = "<json>", queue: Optional[str] = None) -> QueueConfig:
         if _json_nesting_exceeds(text, MAX_NESTING):
             raise ConfigurationError(f"{source}: not a queue config: JSON nested more than {MAX_NESTING} levels deep")
         try:
@@ -115,7 +123,7 @@ class QueueConfig:
             raise ConfigurationError(f"{source}: not valid JSON: a number has too many digits") from None
         if not isinstance(data, dict):
             raise ConfigurationError(f"{source}: the top level must be an object")
-        return cls.from_dict(data, source=source)
+        return cls.from_dict(data, source=source, queue=queue)
 
     @classmethod
     def from_ini(cls, text: str, *, source: str = "<ini>") -> QueueConfig:
@@ -141,10 +149,10 @@ class QueueConfig:
         return cls.from_dict(data, source=source)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>") -> QueueConfig:
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>", queue: Optional[str] = None) -> QueueConfig:
         notes: tuple[str, ...] = ()
         if is_queuedata(data):
-            data, notes = queuedata_to_config(data, source=source)
+            data, notes = queuedata_to_config(data, source=source, queue=queue)
         data, aliased = _movers_by_name(data, source)
         unknown = set(data) - set(TOP_LEVEL_KEYS) - set(SECTIONS)
         if unknown:
@@ -175,13 +183,19 @@ class QueueConfig:
             )
             for name, options in movers.items()
         }
-        values["storages"] = _storages(_section(data, "storages"), source)
+        values["storages"], values["storage_others"] = _storages(_section(data, "storages"), source)
+        ddm = values["panda"].ddmendpoints
+        if ddm:
+            values["storage_endpoints"] = _ddmendpoints(ddm, source)
         config = cls(**values, source=source, notes=notes)
         config._check_movers_and_storage()
         return config
 
     def _check_movers_and_storage(self) -> None:
-        """The movers named are installed (with valid options) and the storage URLs parse."""
+        """The movers named are installed (with valid options), the storage URLs parse and the
+        alternative output storages are known."""
+        for name in self.panda.output_storages:
+            self.storage_urls(name, Phase.STAGE_OUT, key="[panda] output_storages")
         for key in ("copytool", "copytoolin"):
             for name in _names(getattr(self, key)):
                 if name not in self.movers:
@@ -223,14 +237,36 @@ class QueueConfig:
         return self.copyprefixin if phase is Phase.STAGE_IN and self.copyprefixin else self.copyprefix
 
     def storage_url(self, name: str) -> str:
-        """The URL prefix of storage endpoint ``name``; a ConfigurationError names the known ones."""
-        url = self.storages.get(name.casefold())
-        if url is None:
-            known = ", ".join(sorted(self.storages)) or "none"
-            raise ConfigurationError(
-                f"{self.source}: no storage named {name!r} in the queue's storages (known: {known})"
-            )
-        return url
+        """The (first) URL prefix of storage endpoint ``name``; a ConfigurationError names the known ones."""
+        return self.storage_urls(name, Phase.STAGE_IN)[0]
+
+    def storage_urls(self, name: str, phase: Phase, *, key: str = "storages") -> tuple[str, ...]:
+        """The URL prefixes of storage endpoint ``name`` for ``phase``, best first: the
+        ``storages`` rule's, else CRIC's protocols for the phase's activity (``[panda]
+        ddmendpoints``). A ConfigurationError names the known ones."""
+        folded = name.casefold()
+        url = self.storages.get(folded)
+        if url is not None:
+            return (url, *self.storage_others.get(folded, ()))
+        endpoint = self.storage_endpoints.get(folded)
+        if endpoint is not None:
+            prefixes = endpoint.prefixes(phase)
+            if not prefixes:
+                raise ConfigurationError(
+                    f"{self.panda.ddmendpoints}: {endpoint.name} has no protocol for {phase.value} "
+                    f"(activities {', '.join(ACTIVITIES[phase])})"
+                )
+            if not endpoint.deterministic:
+                raise ConfigurationError(
+                    f"{self.panda.ddmendpoints}: {endpoint.name} is not deterministic: where a file is on it "
+                    "takes Rucio, which pilot-movers does not ask; give the file's replica (--replicas)"
+                )
+            return prefixes
+        known = ", ".join(sorted(self.storages)) or "none"
+        also = f"; nor in {self.panda.ddmendpoints}" if self.panda.ddmendpoints else ""
+        raise ConfigurationError(
+            f"{self.source}: {key}: no storage named {name!r} in the queue's storages (known: {known}){also}"
+        )
 
 
 def knob_sections() -> list[tuple[str, type]]:
@@ -427,24 +463,43 @@ def _names(value: Optional[str]) -> tuple[str, ...]:
     return tuple(name.strip() for name in (value or "").split(",") if name.strip())
 
 
-def _storages(raw: Any, source: str) -> dict[str, str]:
-    """The ``storages`` section: endpoint name -> URL prefix, each URL parsed now."""
+def _storages(raw: Any, source: str) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """The ``storages`` section: endpoint name -> URL prefix (or several: a JSON list, or in INI
+    URLs separated by commas), each URL parsed now; the first prefixes, and the others."""
     if not isinstance(raw, Mapping):
         raise ConfigurationError(f"{source}: storages must be a section of NAME = URL prefix")
     storages: dict[str, str] = {}
-    for name, url in raw.items():
+    others: dict[str, tuple[str, ...]] = {}
+    for name, given in raw.items():
         where = f"{source} [storages] {name}"
-        if not str(name).strip() or not isinstance(url, str) or not url.strip():
-            raise ConfigurationError(f"{where}: give a storage endpoint name and a URL prefix, got {url!r}")
-        try:
-            Location.parse(url)
-        except ValueError as exc:
-            raise ConfigurationError(f"{where} = {url!r}: {exc}") from None
+        urls = (
+            given if isinstance(given, list) else [u for u in str(given).split(",")] if isinstance(given, str) else None
+        )
+        if not str(name).strip() or not urls or not all(isinstance(u, str) and u.strip() for u in urls):
+            raise ConfigurationError(
+                f"{where}: give a storage endpoint name and a URL prefix (or a list), got {given!r}"
+            )
+        for url in urls:
+            try:
+                Location.parse(url)
+            except ValueError as exc:
+                raise ConfigurationError(f"{where} = {url!r}: {exc}") from None
         key = str(name).strip().casefold()
         if key in storages:
             raise ConfigurationError(f"{where}: named twice (names are case-insensitive)")
-        storages[key] = url.strip()
-    return storages
+        storages[key] = urls[0].strip()
+        if len(urls) > 1:
+            others[key] = tuple(url.strip() for url in urls[1:])
+    return storages, others
+
+
+def _ddmendpoints(path: str, source: str) -> dict[str, StorageEndpoint]:
+    """CRIC's storage description named by ``[panda] ddmendpoints``, read now."""
+    try:
+        data = json.loads(_read_small_file(path).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ConfigurationError(f"{source}: [panda] ddmendpoints {path}: not JSON: {exc}") from None
+    return read_ddmendpoints(data, path)
 
 
 def _section(data: Mapping[str, Any], key: str) -> Any:

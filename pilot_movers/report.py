@@ -106,6 +106,10 @@ class JobReport:
     credentials: Optional[dict[str, Any]] = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
     """What the job's description says of the job itself (a PanDA id, a destination site)."""
+    logs: Mapping[str, str] = field(default_factory=dict)
+    """Each log file of the job (``job_logs``) and what became of it: ``staged out``, ``staged
+    out after the job failed in stage-in``, ``not staged out: why``; ``made by the library``
+    is added when the payload had not written it."""
 
     @property
     def ok(self) -> bool:
@@ -134,6 +138,7 @@ class JobReport:
             "setup": list(self.setup),
             "cleanup": list(self.cleanup),
             "left_behind": [item.to_dict() for item in self.left_behind],
+            "logs": dict(self.logs),
         }
 
     def to_json(self) -> str:

@@ -8,12 +8,12 @@ from __future__ import annotations
 import enum
 import posixpath
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Optional
 from urllib.parse import urlsplit
 
 from pilot_movers.checksums import Checksum
-from pilot_movers.errors import MoverError, Phase
+from pilot_movers.errors import JobTerminated, MoverError, Phase, TransferCancelled
 
 #: ``ENDPOINT:/path`` where ENDPOINT is a Globus name (``mxp#MXP_BNL_TEST``) or UUID.
 _GLOBUS = re.compile(r"^(?P<endpoint>[^:/\s]+):(?P<path>/.*)$")
@@ -115,13 +115,22 @@ class Role(str, enum.Enum):
     INPUT = "input"
     OUTPUT = "output"
 
+    @property
+    def phase(self) -> Phase:
+        """The phase that moves a file of this role."""
+        return Phase.STAGE_IN if self is Role.INPUT else Phase.STAGE_OUT
+
 
 @dataclass(frozen=True)
 class FileSpec:
     """One file to move: its logical name, where it comes from and goes to, what to expect.
 
     ``metadata``: what the job's description says of the file besides (a catalogue's scope, GUID,
-    dataset...), carried unchanged to the report; no mover reads it."""
+    dataset...), carried unchanged to the report; no mover reads it.
+
+    ``alternatives``: other remote ends, in the order to try them when the remote end fails in a
+    way another one can cure (``failover``): an input's other replicas, an output's other
+    destinations. A mover sees one source and one destination; the phase runner fails over."""
 
     name: str
     source: Location
@@ -130,6 +139,7 @@ class FileSpec:
     size: Optional[int] = None
     checksum: Optional[Checksum] = None
     metadata: Mapping[str, str] = field(default_factory=dict, hash=False)
+    alternatives: tuple[Location, ...] = ()
 
     def remote(self, phase: Optional[Phase] = None) -> Location:
         """The end that is not this node's disk: where a mover is chosen for, and what an error
@@ -141,8 +151,18 @@ class FileSpec:
             return self.destination
         return self.source
 
+    def next_alternative(self) -> FileSpec:
+        """This file at its first alternative remote end (the source of an input, the destination
+        of an output), the others left as its alternatives."""
+        if not self.alternatives:
+            raise ValueError(f"{self.name} has no alternative to fail over to")
+        first, rest = self.alternatives[0], self.alternatives[1:]
+        if self.role is Role.OUTPUT:
+            return replace(self, destination=first, alternatives=rest)
+        return replace(self, source=first, alternatives=rest)
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        found: dict[str, Any] = {
             "name": self.name,
             "role": self.role.value,
             "source": self.source.url,
@@ -151,6 +171,9 @@ class FileSpec:
             "checksum": str(self.checksum) if self.checksum else None,
             "metadata": dict(self.metadata),
         }
+        if self.alternatives:
+            found["alternatives"] = [location.url for location in self.alternatives]
+        return found
 
 
 class Status(str, enum.Enum):
@@ -192,6 +215,26 @@ class AttemptRecord:
 
 
 @dataclass(frozen=True)
+class FailedOver:
+    """A remote end a file was tried at and left, before the one its report ends on: an input's
+    replica that failed (or an output's destination), why, and over how many attempts."""
+
+    location: Location
+    error: MoverError
+    attempts: int = 0
+    mover: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "url": self.location.url,
+            "mover": self.mover,
+            "attempts": self.attempts,
+            "error": self.error.to_dict(),
+            "error_code": self.error.code,
+        }
+
+
+@dataclass(frozen=True)
 class FileReport:
     """What happened to one file in one phase, over all its attempts.
 
@@ -209,10 +252,34 @@ class FileReport:
     error: Optional[MoverError] = None
     mover: str = ""
     verified: bool = False
+    failed_over: tuple[FailedOver, ...] = ()
+    """The remote ends tried before this report's own (``spec.remote()``), in order."""
 
     @property
     def ok(self) -> bool:
         return self.status in (Status.DONE, Status.ALREADY_DONE)
+
+    def remote_ends(self) -> list[dict[str, Any]]:
+        """Every remote end the file had, in order, and what became of each: ``failed`` (with
+        why), then this report's own (``served``, or ``failed``), then ``not tried`` (an earlier
+        one served, or the failure was one another end cannot cure)."""
+        ends: list[dict[str, Any]] = [{"outcome": "failed", **left.to_dict()} for left in self.failed_over]
+        own = {"url": self.spec.remote().url, "mover": self.mover, "attempts": len(self.attempts)}
+        if self.ok:
+            ends.append({"outcome": "served", **own})
+        else:
+            error = self.error.to_dict() if self.error else None
+            ends.append(
+                {"outcome": "failed", **own, "error": error, "error_code": self.error.code if self.error else None}
+            )
+        if self.ok:
+            why = "an earlier one served"
+        elif self.status is Status.SKIPPED or isinstance(self.error, (JobTerminated, TransferCancelled)):
+            why = "the phase was stopped first"
+        else:
+            why = "the failure was not one another end can cure"
+        ends += [{"outcome": "not tried", "url": location.url, "why": why} for location in self.spec.alternatives]
+        return ends
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -227,6 +294,7 @@ class FileReport:
             "attempts": [a.to_dict() for a in self.attempts],
             "error": self.error.to_dict() if self.error else None,
             "error_code": self.error.code if self.error else None,
+            **({"remote_ends": self.remote_ends()} if self.failed_over or self.spec.alternatives else {}),
         }
 
 

@@ -16,7 +16,14 @@ def plan_to_dict(checked: Preflight, job_id: str) -> dict[str, Any]:
             {"server": checked.myproxy.address, "username": checked.myproxy.username} if checked.myproxy else None
         ),
         "phases": {
-            phase.value: [{**item.spec.to_dict(), "mover": item.mover} for item in planned]
+            phase.value: [
+                {
+                    **item.spec.to_dict(),
+                    "mover": item.mover,
+                    **({"fallbacks": list(item.fallbacks)} if item.fallbacks else {}),
+                }
+                for item in planned
+            ]
             for phase, planned in checked.plans.items()
         },
     }
@@ -37,5 +44,7 @@ def plan_text(checked: Preflight, job_id: str) -> str:
             lines.append(f"  {spec.name}  [{item.mover}]  {size}, {checksum}")
             lines.append(f"    from {spec.source.url}")
             lines.append(f"    to   {spec.destination.url}")
+            for end, mover in zip(spec.alternatives, item.fallbacks):
+                lines.append(f"    else {end.url}  [{mover}]")
     lines.append("nothing was made or moved")
     return "\n".join(lines)

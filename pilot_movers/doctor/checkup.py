@@ -31,6 +31,7 @@ def examine(
     workdir: Optional[str] = None,
     environ: Optional[Mapping[str, str]] = None,
     server_timeout: float = SERVER_TIMEOUT,
+    panda_queue: Optional[str] = None,
 ) -> list[Finding]:
     """What a job of this queue (with these job parameters) would find on this node, one finding
     per check. Makes nothing but a MyProxy logon's proxy in a private temporary dir, removed at once."""
@@ -45,7 +46,7 @@ def examine(
     queue: Optional[QueueConfig] = None
     if queue_config:
         try:
-            queue = QueueConfig.load(queue_config)
+            queue = QueueConfig.load(queue_config, queue=panda_queue)
             findings.append(ok("queue config", f"{queue_config} loads"))
         except MoverError as exc:
             findings.append(

@@ -23,6 +23,7 @@ for again before the next round, where one look (a stat) tells whether it is bac
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -150,11 +151,14 @@ class TransferEngine:
         sleep: Callable[[float], None] = time.sleep,
         remote: Optional[RemoteCalls] = None,
         workdir: Optional[str] = None,
+        max_attempts: Optional[int] = None,
     ) -> None:
         self.transport = transport
         self.observer = observer or ProgressObserver()
         self.phase = phase
         self.settings = transport.settings
+        if max_attempts is not None and max_attempts < self.settings.max_attempts:
+            self.settings = dataclasses.replace(self.settings, max_attempts=max_attempts)
         self.capabilities = transport.capabilities
         self.credential_check = credential_check
         self.journal = journal

@@ -30,6 +30,7 @@ import types
 from typing import Any, Optional, Sequence, Union
 
 from pilot_movers.errors import Phase
+from pilot_movers.integrations.pilot3_queue import warn_about_followers
 from pilot_movers.integrations.pilot3_staging import CopytoolSettings, stage
 from pilot_movers.panda.queuedata import INTEGRATION_NAME
 from pilot_movers.queue_config import QueueConfig
@@ -94,7 +95,7 @@ def register(
         raise ValueError(f"Pilot 3 already has a copytool named {name!r}: pick another name, or pass replace=True")
     if isinstance(queue, (str, os.PathLike)):
         queue = QueueConfig.load(queue)
-    settings = CopytoolSettings(tuple(movers), queue or QueueConfig())
+    settings = CopytoolSettings(tuple(movers), queue or QueueConfig(), queue_given=queue is not None, name=name)
     for mover in settings.movers:  # an unknown or unusable mover is refused now, not mid-job
         get_mover_class(mover)
     module = _copytool_module(module_name, settings, require_replicas)
@@ -103,6 +104,7 @@ def register(
     if package is not None:
         setattr(package, name, module)
     StagingClient.copytool_modules[name] = {"module_name": name}
+    warn_about_followers(name)  # when Pilot 3 knows its queue already; else at the first transfer
     log.info("Pilot 3 copytool %r: pilot-movers (%s)", name, ", ".join(settings.movers) or "by URL scheme")
     return module
 

@@ -2,16 +2,21 @@
 back: the outcome written into them the way Pilot 3's copytools write it.
 
 Read from a Pilot 3 FileSpec: ``lfn``, ``turl`` (where the file is, for stage-in; where it goes,
-for stage-out), ``surl`` (the local file, for stage-out, as ``StageOutClient`` sets it),
-``workdir`` (else the call's ``workdir``), ``filesize`` and ``checksum`` (the catalogue's, every
-mover verifies them: a dict ``{"adler32": "..."}``, as Pilot 3 holds it, or ``ad:...``/``md5:...``
-text), ``scope``, ``guid``, ``dataset``, ``ddmendpoint`` (into the report's metadata).
-Written back: ``status`` (``transferred`` / ``failed``), ``status_code``, and for outputs the
-checksum and size found when Pilot 3 had none.
+for stage-out), ``replicas`` (for stage-in, Pilot 3's resolved list ``[{"pfn": ..., "ddmendpoint":
+..., "domain": ...}]`` in its order of preference: those besides the ``turl`` are the file's
+alternative sources, tried when the ``turl``'s fails in a way another replica can cure), ``surl``
+(the local file, for stage-out, as ``StageOutClient`` sets it), ``workdir`` (else the call's
+``workdir``), ``filesize`` and ``checksum`` (the catalogue's, every mover verifies them: a dict
+``{"adler32": "..."}``, as Pilot 3 holds it, or ``ad:...``/``md5:...`` text), ``scope``, ``guid``,
+``dataset``, ``ddmendpoint`` (into the report's metadata).
+Written back: ``status`` (``transferred`` / ``failed``), ``status_code``, the ``turl`` of the
+replica that served when it was not the first, and for outputs the checksum and size found when
+Pilot 3 had none.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any, Mapping, Optional
 
@@ -21,10 +26,22 @@ from pilot_movers.checksums import Checksum
 from pilot_movers.errors import BadJobParameters, MoverError, Phase
 from pilot_movers.values import FileReport, FileSpec, Location, Role
 
+log = logging.getLogger(__name__)
+
+
+#: A catalogue checksum that says there is none: Pilot 3 turns an empty or NULL ``checksum`` of a
+#: job description into ``{"adler32": ""}`` / ``{"adler32": "NULL"}``; the CLI reads the same
+#: values of ``checksum`` as "no checksum".
+NO_CHECKSUM = ("", "null", "none")
+
 
 def expected_checksum(raw: Any) -> Optional[Checksum]:
-    """A Pilot 3 checksum (``{"adler32": v}``, or ``ad:v`` text; empty: none) as a Checksum.
-    A dict with adler32 and md5 gives adler32, the one Pilot 3 verifies."""
+    """A Pilot 3 checksum (``{"adler32": v}``, or ``ad:v`` text; empty or NULL: none) as a
+    Checksum. A dict with adler32 and md5 gives adler32, the one Pilot 3 verifies."""
+    if isinstance(raw, Mapping):
+        raw = {key: value for key, value in raw.items() if str(value or "").strip().lower() not in NO_CHECKSUM}
+    elif raw is not None and str(raw).strip().lower() in NO_CHECKSUM:
+        raw = None
     if not raw:
         return None
     try:
@@ -62,7 +79,26 @@ def to_spec(fspec: Any, phase: Phase, workdir: str) -> FileSpec:
     size = getattr(fspec, "filesize", None)
     expected_size = int(size) if isinstance(size, int) and size > 0 else None
     checksum = expected_checksum(getattr(fspec, "checksum", None))
-    return FileSpec(lfn, source, destination, role, expected_size, checksum, metadata(fspec))
+    others = other_replicas(fspec, remote) if phase is Phase.STAGE_IN else ()
+    return FileSpec(lfn, source, destination, role, expected_size, checksum, metadata(fspec), others)
+
+
+def other_replicas(fspec: Any, turl: Location) -> tuple[Location, ...]:
+    """The replicas Pilot 3 resolved for an input besides its ``turl``, in Pilot 3's order (LAN
+    before WAN, then Rucio's priority); a replica that does not parse is left out, in the log."""
+    found: list[Location] = []
+    for replica in getattr(fspec, "replicas", None) or ():
+        pfn = replica.get("pfn") if isinstance(replica, Mapping) else replica
+        if not pfn:
+            continue
+        try:
+            location = Location.parse(str(pfn))
+        except ValueError as exc:
+            log.info("%s: replica %s left out: %s", getattr(fspec, "lfn", "?"), pfn, exc)
+            continue
+        if location != turl and location not in found:
+            found.append(location)
+    return tuple(found)
 
 
 def metadata(fspec: Any) -> dict[str, str]:
@@ -80,6 +116,8 @@ def record_outcome(fspec: Any, report: FileReport, code: int) -> None:
     """Write a file's outcome into its Pilot 3 FileSpec, as Pilot 3's copytools do."""
     if report.ok:
         fspec.status, fspec.status_code = "transferred", 0
+        if report.failed_over and report.spec.role is Role.INPUT:  # another replica served
+            fspec.turl = report.spec.source.url
         if report.spec.role is Role.OUTPUT:
             if not fspec.filesize:
                 fspec.filesize = report.bytes

@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Optional, Sequence
 
 from pilot_movers.base import Mover
@@ -23,9 +23,10 @@ from pilot_movers.engine.engine import TransferEngine
 from pilot_movers.engine.settings import TransferSettings
 from pilot_movers.errors import MoverError, Phase, PhaseFailed
 from pilot_movers.integrations.pilot3_codes import pilot3_code, trace_state
-from pilot_movers.integrations.pilot3_files import record_outcome, remote_of, to_spec
+from pilot_movers.integrations.pilot3_files import record_outcome, to_spec
+from pilot_movers.integrations.pilot3_queue import queue_from_pilot3, warn_about_followers
 from pilot_movers.phases import run_phase
-from pilot_movers.planner import PlannedFile, choose_mover
+from pilot_movers.planner import PlannedFile, choose_mover, planned_file
 from pilot_movers.queue_config import QueueConfig
 from pilot_movers.registry import describe_movers, get_mover_class
 from pilot_movers.values import FileReport, FileSpec, Location, Role, Status
@@ -44,6 +45,19 @@ class CopytoolSettings:
 
     movers: tuple[str, ...] = ()
     queue: QueueConfig = field(default_factory=QueueConfig)
+    queue_given: bool = False
+    """The queue config was given at registration: the queuedata's own section does not replace it."""
+    name: str = "pilot_movers"
+    """The copytool's name in Pilot 3's acopytools."""
+
+    def in_pilot3(self) -> CopytoolSettings:
+        """These settings with the queue config of Pilot 3's own queuedata (its ``pilot_movers``
+        section), unless one was given at registration."""
+        warn_about_followers(self.name)
+        if self.queue_given:
+            return self
+        queue = queue_from_pilot3()
+        return self if queue is None else replace(self, queue=queue)
 
     @property
     def transfer(self) -> TransferSettings:
@@ -66,8 +80,7 @@ class CopytoolSettings:
     def problem(self, fspec: Any, phase: Phase, workdir: str) -> Optional[str]:
         """Why these movers cannot move this file (None: they can)."""
         try:
-            spec = to_spec(fspec, phase, workdir)
-            self.mover_for(remote_of(spec).scheme)
+            planned_file(to_spec(fspec, phase, workdir), phase, self.movers, rule="the copytool's movers")
         except MoverError as exc:
             return exc.message
         return None
@@ -85,10 +98,11 @@ def stage(files: Sequence[Any], phase: Phase, settings: CopytoolSettings, kwargs
     reports: dict[int, FileReport] = {}
     planned: list[PlannedFile] = []
     places: list[int] = []
+    settings = settings.in_pilot3()
     for index, fspec in enumerate(files):
         try:
             spec = to_spec(fspec, phase, workdir)
-            planned.append(PlannedFile(settings.mover_for(remote_of(spec).scheme), spec))
+            planned.append(planned_file(spec, phase, settings.movers, rule="the copytool's movers"))
             places.append(index)
         except MoverError as exc:
             error = exc.bind(phase=phase, file=str(getattr(fspec, "lfn", "")))

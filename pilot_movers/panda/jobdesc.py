@@ -13,7 +13,18 @@
 Lists are comma-separated strings (or JSON lists) and must agree in length: a list that does not
 is refused, naming the field and both lengths (``PandaJobError``: BADJOBPARAMETERS, 9001, never
 retried). ``NULL`` is no value; ``inFiles`` entries that are empty or ``NULL`` are skipped, as
-Pilot 3 skips them, and so is a file listed twice with the same values.
+Pilot 3 skips them.
+
+Where Pilot 3 is lenient, so is this reader, and each thing it assumed is said
+(``PandaJob.assumed``, in the log and the report's setup notes):
+
+* one value of ``scopeIn``, ``realDatasetsIn``, ``ddmEndPointIn``, ``realDatasets`` or
+  ``ddmEndPointOut`` for several files holds for all of them (Pilot 3's own ``get_fake_job()``
+  gives one ``realDatasets`` for outputs and log); one ``GUID`` is the first file's;
+* ``scopeOut`` with one value per ``outFiles`` entry, the log's included, is read by position;
+* ``fsize`` as ``"100000.0"`` is 100000 bytes;
+* a ``zip://`` name is the file's name without it (Pilot 3 marks the file as a zip of files);
+* a file listed twice is the first listing (Pilot 3 skips later ones, whatever they say).
 
 The file may be the job itself, the dispatcher's answer holding one job (``{"jobs": [...]}``), or
 one job keyed by its id.
@@ -77,16 +88,16 @@ class PandaFile:
         }
         return {key: value for key, value in values.items() if value}
 
-    def listed(self, replica: Optional[str] = None) -> ListedFile:
-        """This file as a planning input: at ``replica`` when given, else on its storage
-        endpoint at the path Rucio gives it there."""
+    def listed(self, replicas: Sequence[str] = ()) -> ListedFile:
+        """This file as a planning input: at ``replicas`` (best first) when given, else on its
+        storage endpoint at the path Rucio gives it there."""
         return ListedFile(
             self.lfn,
             Role.INPUT if self.kind == "input" else Role.OUTPUT,
             self.size,
             self.checksum,
-            replica=replica,
-            storage=None if replica else self.ddmendpoint,
+            replicas=tuple(replicas),
+            storage=None if replicas else self.ddmendpoint,
             path=rucio_path(self.scope, self.lfn) if self.scope else None,
             metadata=self.metadata(),
         )
@@ -123,6 +134,8 @@ class PandaJob:
     """The outputs besides the log."""
     log: Optional[PandaFile] = None
     destination_se: Optional[str] = None
+    assumed: tuple[str, ...] = ()
+    """What was read leniently, as Pilot 3 reads it (one value for several files...)."""
 
     @classmethod
     def load(cls, path: Union[str, os.PathLike[str]]) -> PandaJob:
@@ -146,9 +159,12 @@ class PandaJob:
         job = _the_job(data)
         panda_id = _panda_id(job.get("PandaID"))
         jobpars = _text(job.get("jobPars"), "jobPars") or ""
-        outputs, log = _outputs(job)
+        assumed: list[str] = []
+        inputs = _inputs(job, assumed)
+        outputs, log = _outputs(job, assumed)
         destination = _text(job.get("destinationSE"), "destinationSE")
-        return cls(panda_id, jobpars, _inputs(job), outputs, log, None if destination in _NULL else destination)
+        destination = None if destination in _NULL else destination
+        return cls(panda_id, jobpars, inputs, outputs, log, destination, tuple(dict.fromkeys(assumed)))
 
     def steering(self, options: PandaOptions) -> Steering:
         """The job parameters that steer this job's data movement: none from ``jobPars`` (a
@@ -176,14 +192,17 @@ class PandaJob:
     def files(self) -> tuple[PandaFile, ...]:
         return self.inputs + self.outputs + ((self.log,) if self.log else ())
 
-    def listed_files(self, replicas: Optional[Mapping[str, str]] = None) -> tuple[ListedFile, ...]:
-        """Every file as a planning input; ``replicas``: a URL per file name where one is known."""
-        replicas = dict(replicas or {})
+    def listed_files(
+        self, replicas: Optional[Mapping[str, Union[str, Sequence[str]]]] = None
+    ) -> tuple[ListedFile, ...]:
+        """Every file as a planning input; ``replicas``: per file name where one is known, a URL
+        or several (best first, as ``panda.replicas.parse_replicas`` reads them)."""
+        replicas = {name: (urls,) if isinstance(urls, str) else tuple(urls) for name, urls in (replicas or {}).items()}
         names = {item.lfn for item in self.files}
         unknown = sorted(set(replicas) - names)
         if unknown:
             raise PandaJobError("replicas", f"{', '.join(unknown)}: not a file of job {self.panda_id}")
-        return tuple(item.listed(replicas.get(item.lfn)) for item in self.files)
+        return tuple(item.listed(replicas.get(item.lfn, ())) for item in self.files)
 
     def metadata(self) -> dict[str, Any]:
         """What the report says of the job: its PanDA id and destination."""
@@ -237,25 +256,49 @@ def _items(job: Mapping[str, Any], field: str) -> list[Optional[str]]:
     return [None if item is None or item.strip() in _NULL else item.strip() for item in items]
 
 
-def _aligned(job: Mapping[str, Any], fields: Sequence[str], anchor: str, count: int) -> dict[str, list[Optional[str]]]:
+#: Lists whose one value, given for several files, holds for all of them (as a task's files share
+#: a scope, a dataset, a storage endpoint).
+SHARED_LISTS = ("scopeIn", "realDatasetsIn", "ddmEndPointIn", "realDatasets", "ddmEndPointOut")
+#: Lists whose one value, given for several files, is the first file's (a GUID names one file).
+FIRST_ONLY_LISTS = ("GUID",)
+
+
+def _aligned(
+    job: Mapping[str, Any], fields: Sequence[str], anchor: str, count: int, assumed: list[str]
+) -> dict[str, list[Optional[str]]]:
     """Each of ``fields`` as a list of ``count`` items (all None when the field is absent)."""
     found = {}
     for field in fields:
         items = _items(job, field)
+        if len(items) == 1 and count > 1 and field in SHARED_LISTS:
+            assumed.append(f"{field}: one value for {count} files in {anchor}: taken for each")
+            items = items * count
+        elif len(items) == 1 and count > 1 and field in FIRST_ONLY_LISTS:
+            assumed.append(f"{field}: one value for {count} files in {anchor}: the first file's, the others have none")
+            items = items + [None] * (count - 1)
         if items and len(items) != count:
             raise PandaJobError(field, f"{len(items)} value(s), but {anchor} lists {count} file(s): give one per file")
         found[field] = items or [None] * count
     return found
 
 
-def _inputs(job: Mapping[str, Any]) -> tuple[PandaFile, ...]:
+def _lfn(raw: str, field: str, assumed: list[str]) -> str:
+    """A file name as Pilot 3 cleans it: ``zip://NAME`` is NAME (a zip of files)."""
+    if raw.startswith("zip://"):
+        assumed.append(f"{field}: {raw}: the file {raw[len('zip://') :]} (a zip of files, as Pilot 3 reads it)")
+        raw = raw[len("zip://") :]
+    _check_name(raw, field)
+    return raw
+
+
+def _inputs(job: Mapping[str, Any], assumed: list[str]) -> tuple[PandaFile, ...]:
     names = _items(job, "inFiles")
-    lists = _aligned(job, INPUT_LISTS, "inFiles", len(names))
+    lists = _aligned(job, INPUT_LISTS, "inFiles", len(names), assumed)
     files: dict[str, PandaFile] = {}
     for index, lfn in enumerate(names):
         if lfn is None:
             continue
-        _check_name(lfn, "inFiles")
+        lfn = _lfn(lfn, "inFiles", assumed)
         item = PandaFile(
             lfn,
             "input",
@@ -263,36 +306,46 @@ def _inputs(job: Mapping[str, Any]) -> tuple[PandaFile, ...]:
             guid=lists["GUID"][index],
             dataset=lists["realDatasetsIn"][index],
             ddmendpoint=lists["ddmEndPointIn"][index],
-            size=_size(lists["fsize"][index]),
+            size=_size(lists["fsize"][index], assumed),
             checksum=_checksum(lists["checksum"][index]),
         )
-        _add_once(files, item, "inFiles")
+        _add_once(files, item, "inFiles", assumed)
     return tuple(files.values())
 
 
-def _outputs(job: Mapping[str, Any]) -> tuple[tuple[PandaFile, ...], Optional[PandaFile]]:
+def _outputs(job: Mapping[str, Any], assumed: list[str]) -> tuple[tuple[PandaFile, ...], Optional[PandaFile]]:
     names = _items(job, "outFiles")
-    lists = _aligned(job, OUTPUT_LISTS, "outFiles", len(names))
+    lists = _aligned(job, OUTPUT_LISTS, "outFiles", len(names), assumed)
     log_name = _text(job.get("logFile"), "logFile")
     log_name = None if log_name is None or log_name.strip() in _NULL else log_name.strip()
     if log_name is not None and log_name not in names:
         raise PandaJobError("logFile", f"{log_name} is not among outFiles (PanDA lists the log with the outputs)")
     others = sum(1 for name in names if name != log_name)
     scopes = _items(job, "scopeOut")
-    if scopes and len(scopes) != others:
+    by_position = log_name is not None and len(scopes) == len(names) and len(names) > others
+    if by_position:
+        assumed.append("scopeOut: one value per outFiles entry, the log's included: read by position")
+    elif len(scopes) == 1 and others > 1:
+        assumed.append(f"scopeOut: one value for {others} outputs: taken for each")
+        scopes = scopes * others
+    elif scopes and len(scopes) != others:
         raise PandaJobError(
             "scopeOut",
             f"{len(scopes)} value(s), but outFiles lists {others} file(s) besides the log: give one per file",
         )
     scopes = scopes or [None] * others
+    scope_log = _text(job.get("scopeLog"), "scopeLog")
     files: dict[str, PandaFile] = {}
     log = None
     for index, lfn in enumerate(names):
-        scope = _text(job.get("scopeLog"), "scopeLog") if lfn == log_name else scopes.pop(0)
+        if by_position:
+            scope = scopes[index] if lfn != log_name or scope_log in (None, *_NULL) else scope_log
+        else:
+            scope = scope_log if lfn == log_name else scopes.pop(0)
         if lfn is None:
             continue
-        _check_name(lfn, "outFiles")
         is_log = lfn == log_name
+        lfn = _lfn(lfn, "outFiles", assumed)
         item = PandaFile(
             lfn,
             "log" if is_log else "output",
@@ -304,7 +357,7 @@ def _outputs(job: Mapping[str, Any]) -> tuple[tuple[PandaFile, ...], Optional[Pa
         if is_log:
             log = item
         else:
-            _add_once(files, item, "outFiles")
+            _add_once(files, item, "outFiles", assumed)
     return tuple(files.values()), log
 
 
@@ -315,20 +368,29 @@ def _check_name(lfn: str, field: str) -> None:
         raise PandaJobError(field, exc.reason) from None
 
 
-def _add_once(files: dict[str, PandaFile], item: PandaFile, field: str) -> None:
-    """A file listed twice with the same values is one file; with other values, an error."""
+def _add_once(files: dict[str, PandaFile], item: PandaFile, field: str, assumed: list[str]) -> None:
+    """A file listed twice is its first listing, as Pilot 3 reads it (said when they differ)."""
     earlier = files.get(item.lfn)
     if earlier is not None and earlier != item:
-        raise PandaJobError(field, f"{item.lfn} is listed twice, with different values")
+        differ = [
+            name
+            for name in ("scope", "guid", "dataset", "ddmendpoint", "size", "checksum")
+            if getattr(earlier, name) != getattr(item, name)
+        ]
+        assumed.append(f"{field}: {item.lfn} is listed twice ({', '.join(differ)} differ): the first listing is used")
     files.setdefault(item.lfn, item)
 
 
-def _size(text: Optional[str]) -> Optional[int]:
+def _size(text: Optional[str], assumed: list[str]) -> Optional[int]:
     if text is None:
         return None
-    if not text.isdigit():
-        raise PandaJobError("fsize", f"{text!r} is not a size in bytes")
-    return int(text)
+    if text.isdigit():
+        return int(text)
+    whole, dot, fraction = text.partition(".")
+    if dot and whole.isdigit() and fraction.strip("0") == "":
+        assumed.append(f"fsize: {text!r} read as {int(whole)} bytes")
+        return int(whole)
+    raise PandaJobError("fsize", f"{text!r} is not a size in bytes")
 
 
 def _checksum(text: Optional[str]) -> Optional[Checksum]:

@@ -11,8 +11,14 @@ What is read:
   activity left with none is refused (UNKNOWNCOPYTOOL), naming each copytool and why.
 * ``copytools``: each copytool's ``setup`` script. The movers move data in this process and
   source no script: a non-empty ``setup`` is said in the notes.
-* ``maxwdir``, ``timefloor``, ``maxinputsize``, ``maxtime``, ``corecount``, ``maxrss``: checked
-  to be whole numbers and kept (``PandaQueue``); they govern the pilot's loop, not data movement.
+* ``maxwdir``, ``timefloor``, ``maxinputsize``, ``maxtime``, ``corecount``, ``maxrss``: whole
+  numbers (``14336.0`` is 14336), kept (``PandaQueue``); they govern the pilot's loop, not data
+  movement. A value that is no number is ignored and said, as Pilot 3 falls back to its default.
+* ``copytools``, ``acopytools``, ``astorages`` given as Python-literal text (``"{'pr': ['rucio']}"``)
+  are read as Pilot 3 reads them (``ast.literal_eval``).
+* A file of several queues (CRIC's dump, ``cric_pandaqueues.json`` on CVMFS) gives the queue named
+  by ``queue`` (``--panda-queue``, else ``$PANDA_QUEUE``); a file of one queue keyed by its name
+  gives that one.
 * ``pilot_movers``: this library's own settings (the keys of its JSON queue config:
   ``storages``, ``transfer``, ``movers``...), which the site adds to the queuedata; a
   ``copytool``/``copytoolin`` given there replaces the mapping for its phase.
@@ -22,6 +28,9 @@ Every other queuedata key is left to the pilot.
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
@@ -94,52 +103,108 @@ class PandaQueue:
     own: Mapping[str, Any] = field(default_factory=dict)
     """The ``pilot_movers`` section."""
     notes: tuple[str, ...] = ()
+    write_storages: tuple[str, ...] = ()
+    """``astorages`` of the first stage-out activity present: where outputs may go."""
 
     def to_config(self) -> dict[str, Any]:
-        """The queue config this queue stands for, in this library's JSON form."""
+        """The queue config this queue stands for, in this library's JSON form: the
+        ``astorages`` of stage-out become ``[panda] output_storages`` (those the section's
+        ``storages`` or ``ddmendpoints`` can resolve) unless the section sets them."""
         config = dict(self.own)
         for phase, choice in self.choices.items():
             if choice.movers:
                 config[_CONFIG_KEYS[phase]] = ", ".join(choice.movers)
+        panda = dict(config.get("panda") or {}) if isinstance(config.get("panda") or {}, Mapping) else None
+        if panda is not None and self.write_storages and not panda.get("output_storages"):
+            panda["output_storages"] = list(self.resolvable_write_storages())
+            config["panda"] = panda
         return config
+
+    def resolvable_write_storages(self) -> tuple[str, ...]:
+        """The ``astorages`` for stage-out the section can resolve: all of them with CRIC's
+        ``ddmendpoints``, else those its ``storages`` names."""
+        panda = self.own.get("panda") or {}
+        if isinstance(panda, Mapping) and panda.get("ddmendpoints"):
+            return self.write_storages
+        storages = self.own.get("storages") or {}
+        known = {str(name).casefold() for name in storages} if isinstance(storages, Mapping) else set()
+        return tuple(name for name in self.write_storages if name.casefold() in known)
+
+
+#: The environment variable naming the queue to take from a file of several (as pilots export it).
+QUEUE_VARIABLE = "PANDA_QUEUE"
 
 
 def is_queuedata(data: Mapping[str, Any]) -> bool:
-    """A queuedata document (or a file of exactly one queue's, keyed by its name)?"""
+    """A queuedata document, or a file of queues keyed by their names (one or CRIC's dump)?"""
     if any(key in data for key in QUEUEDATA_KEYS):
         return True
-    return len(data) == 1 and all(isinstance(v, Mapping) and is_queuedata(v) for v in data.values())
+    queues = [value for value in data.values() if isinstance(value, Mapping)]
+    return bool(queues) and len(queues) == len(data) and any(is_queuedata(value) for value in queues)
 
 
-def queuedata_to_config(data: Mapping[str, Any], *, source: str) -> tuple[dict[str, Any], tuple[str, ...]]:
+def queuedata_to_config(
+    data: Mapping[str, Any], *, source: str, queue: Optional[str] = None
+) -> tuple[dict[str, Any], tuple[str, ...]]:
     """The queue config dict a queuedata document stands for, and the notes worth saying."""
-    queue = read_queuedata(data, source=source)
-    return queue.to_config(), queue.notes
+    read = read_queuedata(data, source=source, queue=queue)
+    return read.to_config(), read.notes
 
 
-def read_queuedata(data: Mapping[str, Any], *, source: str = "<queuedata>") -> PandaQueue:
-    """Read a queuedata document; a ConfigurationError names the key that cannot be used."""
-    if not any(key in data for key in QUEUEDATA_KEYS) and len(data) == 1:
-        ((name, data),) = data.items()
-        source = f"{source} [{name}]"
+def one_queue(data: Mapping[str, Any], source: str, queue: Optional[str] = None) -> tuple[Mapping[str, Any], str]:
+    """The queue's own document in ``data``, and where it was found (for messages)."""
+    if any(key in data for key in QUEUEDATA_KEYS):
+        return data, source
+    if queue is None and len(data) == 1:  # one queue: $PANDA_QUEUE need not name it
+        ((name, found),) = data.items()
+        return found, f"{source} [{name}]"
+    wanted = queue or os.environ.get(QUEUE_VARIABLE) or None
+    if wanted is None:
+        raise ConfigurationError(
+            f"{source} holds {len(data)} queues: name one (--panda-queue NAME, or ${QUEUE_VARIABLE})"
+        )
+    found = data.get(wanted)
+    if not isinstance(found, Mapping):
+        close = sorted(name for name in data if wanted.lower() in str(name).lower())[:5]
+        hint = f" (close: {', '.join(close)})" if close else ""
+        raise ConfigurationError(f"{source} holds no queue named {wanted!r} among its {len(data)}{hint}")
+    return found, f"{source} [{wanted}]"
+
+
+def read_queuedata(data: Mapping[str, Any], *, source: str = "<queuedata>", queue: Optional[str] = None) -> PandaQueue:
+    """Read a queuedata document (``queue``: which one, in a file of several); a
+    ConfigurationError names the key that cannot be used."""
+    data, source = one_queue(data, source, queue)
     own = data.get(OWN_SECTION) or {}
     if not isinstance(own, Mapping):
         raise ConfigurationError(f"{source}: {OWN_SECTION} must be an object of pilot-movers queue config")
-    copytools = _copytools(data.get("copytools"), source)
-    acopytools = _acopytools(data.get("acopytools"), source)
-    limits = {key: _integer(data.get(key), key, source) for key in INTEGER_KEYS}
-    notes = [
+    lenient: list[str] = []
+    copytools = _copytools(_literal(data.get("copytools"), "copytools", source, lenient), source)
+    acopytools = _acopytools(_literal(data.get("acopytools"), "acopytools", source, lenient), source)
+    limits = {key: _integer(data.get(key), key, source, lenient) for key in INTEGER_KEYS}
+    notes = lenient + [
         f"copytools.{name}.setup = {spec['setup']!r} is not sourced: the movers run in this process"
         for name, spec in copytools.items()
         if str(spec.get("setup") or "").strip()
     ]
+    astorages = _acopytools(_literal(data.get("astorages"), "astorages", source, lenient), source, "astorages")
+    activity = next((a for a in ACTIVITIES[Phase.STAGE_OUT] if astorages.get(a)), None)
+    write_storages = astorages[activity] if activity else ()
     choices = {}
     for phase in (Phase.STAGE_IN, Phase.STAGE_OUT):
         choice = _choose(phase, acopytools, copytools, own, source)
         choices[phase] = choice
         notes += [f"{choice.source}: copytool {name!r} skipped ({phase.value}): {why}" for name, why in choice.skipped]
     name = str(data.get("nickname") or data.get("name") or "")
-    return PandaQueue(name, copytools, acopytools, limits, choices, dict(own), tuple(notes))
+    read = PandaQueue(name, copytools, acopytools, limits, choices, dict(own), tuple(notes), write_storages)
+    dropped = [n for n in write_storages if n not in read.resolvable_write_storages()]
+    if dropped:
+        notes.append(
+            f"astorages.{activity}: {', '.join(dropped)} not used as output storages: neither the "
+            f"{OWN_SECTION} section's storages nor [panda] ddmendpoints says where it is"
+        )
+        read = dataclasses.replace(read, notes=tuple(notes))
+    return read
 
 
 def mover_for_copytool(name: str) -> tuple[Optional[str], str]:
@@ -220,26 +285,49 @@ def _copytools(raw: Any, source: str) -> dict[str, Mapping[str, Any]]:
     return found
 
 
-def _acopytools(raw: Any, source: str) -> dict[str, tuple[str, ...]]:
+def _acopytools(raw: Any, source: str, key: str = "acopytools") -> dict[str, tuple[str, ...]]:
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
-        raise ConfigurationError(f"{source}: acopytools must be an object of activity -> copytools, not {raw!r}")
+        raise ConfigurationError(f"{source}: {key} must be an object of activity -> names, not {raw!r}")
     found: dict[str, tuple[str, ...]] = {}
     for activity, names in raw.items():
         if isinstance(names, str):
             names = [n for n in names.split(",") if n.strip()]
         if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
-            raise ConfigurationError(f"{source}: acopytools.{activity} must be a list of copytool names, not {names!r}")
+            raise ConfigurationError(f"{source}: {key}.{activity} must be a list of names, not {names!r}")
         found[str(activity)] = tuple(n.strip() for n in names)
     return found
 
 
-def _integer(raw: Any, key: str, source: str) -> Optional[int]:
+def _literal(raw: Any, key: str, source: str, notes: list[str]) -> Any:
+    """A dict Pilot 3 would read from Python-literal text (its ``clean_dictdata``)."""
+    if not isinstance(raw, str):
+        return raw
+    try:
+        value = ast.literal_eval(raw.strip() or "None")
+    except (ValueError, SyntaxError, RecursionError, MemoryError) as exc:
+        raise ConfigurationError(
+            f"{source}: {key} = {raw!r} is neither an object nor Python-literal text: {exc}"
+        ) from None
+    notes.append(f"{key} given as text: read as Pilot 3 reads it ({key} = {value!r})")
+    return value
+
+
+def _integer(raw: Any, key: str, source: str, notes: list[str]) -> Optional[int]:
+    """A whole number; ``14336.0`` is 14336; anything else is ignored (None), as Pilot 3 falls
+    back to its default, and said."""
     if raw is None or raw == "":
         return None
-    if isinstance(raw, bool) or not (
-        isinstance(raw, int) or (isinstance(raw, str) and raw.strip().lstrip("-").isdigit())
-    ):
-        raise ConfigurationError(f"{source}: {key} = {raw!r} is not a whole number")
-    return int(raw)
+    if isinstance(raw, bool):
+        notes.append(f"{key} = {raw!r} is not a number: ignored (Pilot 3 uses its default)")
+        return None
+    try:
+        number = float(str(raw).strip()) if not isinstance(raw, int) else raw
+    except ValueError:
+        notes.append(f"{key} = {raw!r} is not a number: ignored (Pilot 3 uses its default)")
+        return None
+    if isinstance(number, float) and not number.is_integer():
+        notes.append(f"{key} = {raw!r} is not a whole number: ignored (Pilot 3 uses its default)")
+        return None
+    return int(number)

@@ -11,7 +11,7 @@ only with a user's proxy fetched from MyProxy, never with the pilot's own creden
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 from pilot_movers.config_values import check_fields, parse_options
 
@@ -24,6 +24,15 @@ class PandaOptions:
     """Honour job parameter tokens in ``jobPars`` (the 2012 dataPilot style): files to move, where,
     and the MyProxy user. The job then needs a MyProxy logon (``[myproxy]``): what a user's own
     parameters move is moved with that user's proxy, never with the pilot's."""
+    output_storages: tuple[str, ...] = ()
+    """Storage endpoints an output may go to instead of its own (``ddmEndPointOut``), in order,
+    when its own fails in a way another can cure (unreachable, full, refusing): queuedata's
+    ``astorages`` for stage-out. Each must be one the queue can resolve (``storages`` or
+    ``ddmendpoints``)."""
+    ddmendpoints: Optional[str] = None
+    """CRIC's storage description (a JSON file: ``cric_ddmendpoints.json`` as on CVMFS): storage
+    endpoints the ``storages`` rule does not name are resolved from it, by their protocols for
+    the phase's activity (``panda.ddmendpoints``)."""
 
     def __post_init__(self) -> None:
         check_fields(self, where="[panda]")

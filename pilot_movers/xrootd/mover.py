@@ -31,7 +31,7 @@ import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Mapping, Optional
 
 from XRootD import client
 
@@ -272,7 +272,10 @@ class XRootDMover(Mover):
         if not status.ok:
             local = Scope.SOURCE if request.source.is_local else Scope.DESTINATION
             remote = Scope.DESTINATION if not request.target.is_local else Scope.SOURCE
-            return from_status(status, what=request.spec.name, local_scope=local, remote_scope=remote)
+            error = from_status(status, what=request.spec.name, local_scope=local, remote_scope=remote)
+            if isinstance(error, ChecksumMismatch):
+                return _mismatch_with_values(error, request, results)
+            return error
         checksums = tuple(
             _parse_checksum(results[key]) for key in ("targetCheckSum", "sourceCheckSum") if results.get(key)
         )
@@ -306,6 +309,25 @@ def channel_login(proxy: Optional[str]) -> Optional[str]:
         return None
     key = f"{os.path.realpath(proxy)}:{info.st_size}:{info.st_mtime_ns}:{info.st_ino}"
     return "pm" + hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def _mismatch_with_values(error: ChecksumMismatch, request: CopyRequest, results: Mapping[str, Any]) -> MoverError:
+    """The client's end-to-end mismatch said as every transport says it: the algorithm (md5 is
+    GETMD5MISMATCH, 1145, as on GridFTP) and both values, from the client's results."""
+    expected = request.expected_checksum
+    algorithm = expected.algorithm if expected else request.checksum_algorithm
+    found = str(results.get("targetCheckSum") or "").partition(":")[2] or "not reported"
+    if expected is not None:
+        wanted = f"the job expects {expected.value}"
+    else:
+        wanted = f"the source has {str(results.get('sourceCheckSum') or '').partition(':')[2] or 'not reported'}"
+    return ChecksumMismatch(
+        f"{request.spec.name}: {algorithm} of the copy is {found}, {wanted}",
+        algorithm=algorithm,
+        scope=error.scope,
+        transient=error.transient,
+        errno=error.errno,
+    )
 
 
 def _parse_checksum(text: str) -> Checksum:

@@ -57,6 +57,19 @@ def test_an_md5_expectation_is_verified(proto: Protocol, tmp_path: Path):
     assert result.checksum == md5
 
 
+def test_a_wrong_md5_expectation_is_getmd5mismatch_with_both_values_on_every_transport(proto: Protocol, tmp_path: Path):
+    """Issue 21: XRootD said GETADMISMATCH (1171) with no values where GridFTP said GETMD5MISMATCH
+    (1145) with both; the same failure gets the same answer on every transport."""
+    proto.seed("w.dat", 50_000, seed=4)
+    wrong = Checksum("md5", "0123456789abcdef0123456789abcdef")
+    (result,) = proto.mover().stage_in([proto.download("w.dat", tmp_path / "w.dat", checksum=wrong)])
+    assert result.status is Status.FAILED and result.error is not None
+    assert (result.error.code, result.error.name) == (1145, "GETMD5MISMATCH"), result.error
+    actual = file_checksum(proto.base / "w.dat", "md5")
+    assert wrong.value in result.error.message and actual.value in result.error.message, result.error.message
+    assert not (tmp_path / "w.dat").exists() and debris(tmp_path) == []
+
+
 def test_an_unauthorised_user_fails_with_an_authentication_error_not_retried(
     proto: Protocol, tmp_path: Path, monkeypatch
 ):

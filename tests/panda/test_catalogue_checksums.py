@@ -67,7 +67,15 @@ def test_a_wrong_catalogue_checksum_fails_every_file_of_a_panda_job(site: Site, 
     assert [(r.error.name, r.error.transient, len(r.attempts)) for r in results if r.error] == [
         ("GETADMISMATCH", False, 1)
     ] * WRONG
-    assert sorted(p.name for p in (tmp_path / "w").iterdir()) == ["pilot_movers_report.json"], "nothing landed"
+    assert sorted(p.name for p in (tmp_path / "w").iterdir()) == [
+        "log.4242._000001.job.log.tgz.1",  # the job's log, made and staged out after the failure
+        "pilot_movers_report.json",
+    ], "no input landed"
+    assert job.report.logs == {
+        "log.4242._000001.job.log.tgz.1": (
+            "staged out after the job failed in stage-in; made by the library (the payload had not written it)"
+        )
+    }
 
 
 @pytest.mark.usefixtures("pilot3_registry")

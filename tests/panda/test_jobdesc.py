@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from job_params import JobParams
+from job_params import JobParams, JobParamsError
 from pilot_movers import QueueConfig
 from pilot_movers.checksums import Checksum
 from pilot_movers.errors import ConfigurationError, Phase
@@ -103,12 +103,11 @@ def test_every_shape_a_job_arrives_in_reads_the_same(shape):
         ("fsize", "1,2,3", ("3 value(s)", "lists 2 file(s)")),
         ("checksum", "ad:0a1b2c3d", ("1 value(s)", "lists 2")),
         ("scopeIn", "a,b,c", ("3 value(s)", "lists 2")),
-        ("GUID", "x", ("1 value(s)", "lists 2")),
+        ("GUID", "x,y,z", ("3 value(s)", "lists 2")),
         ("realDatasetsIn", "a,b,c", ("3 value(s)", "lists 2")),
-        ("ddmEndPointIn", "X", ("1 value(s)", "lists 2")),
-        ("realDatasets", "a", ("1 value(s)", "outFiles lists 2")),
+        ("ddmEndPointIn", "X,Y,Z", ("3 value(s)", "lists 2")),
         ("ddmEndPointOut", "A,B,C", ("3 value(s)", "outFiles lists 2")),
-        ("scopeOut", "a,b", ("2 value(s)", "1 file(s) besides the log")),
+        ("scopeOut", "a,b,c", ("3 value(s)", "1 file(s) besides the log")),
     ],
 )
 def test_lists_that_disagree_in_length_are_refused_naming_the_field_and_both_lengths(field, value, lengths):
@@ -130,7 +129,7 @@ def test_lists_that_disagree_in_length_are_refused_naming_the_field_and_both_len
         ({"PandaID": "12x"}, "PandaID", "not a job id"),
         ({"PandaID": None}, "PandaID", "missing"),
         ({"logFile": "other.tgz"}, "logFile", "not among outFiles"),
-        ({"inFiles": "a,a", "fsize": "1,2"}, "inFiles", "listed twice, with different values"),
+        ({"fsize": "12.5,1"}, "fsize", "'12.5' is not a size"),
     ],
 )
 def test_a_description_that_cannot_be_used_is_refused_saying_why(changes, field, words):
@@ -295,3 +294,60 @@ def test_a_bad_token_in_jobpars_is_the_payloads_business_unless_the_queue_honour
     with pytest.raises(PandaJobError) as caught:
         job.steering(PandaOptions(data_in_jobpars=True))
     assert caught.value.field == "jobPars" and "duplicate key" in caught.value.message
+
+
+def test_pilot3s_own_fake_job_is_read_as_pilot3_reads_it():
+    """Pilot 3's ``get_fake_job()`` (its own test job) gives one ``realDatasets`` for an output and
+    the log: it holds for both, and the reader says so."""
+    from pilot.control.job import get_fake_job
+
+    data = get_fake_job(input=True)
+    job = PandaJob.from_dict(data)
+    (output,) = job.outputs
+    assert job.log is not None and output.dataset == job.log.dataset == data["realDatasets"]
+    assert job.assumed == ("realDatasets: one value for 2 files in outFiles: taken for each",)
+    assert [f.lfn for f in job.inputs] == [data["inFiles"]] and job.inputs[0].size == int(data["fsize"])
+
+
+def test_where_pilot3_is_lenient_the_reader_is_too_and_says_what_it_assumed():
+    job = PandaJob.from_dict(
+        changed(
+            inFiles="zip://a.zip,b.root,a.zip",
+            fsize="100000.0,5,7",
+            checksum="ad:1,ad:2,ad:3",
+            scopeIn="mc23",
+            GUID="g-1",
+            realDatasetsIn="ds",
+            ddmEndPointIn="DISK",
+        )
+        | {"outFiles": "h.root,log.1.job.log.tgz.1", "scopeOut": "out,logscope", "logFile": "log.1.job.log.tgz.1"}
+        | {"scopeLog": "NULL", "realDatasets": "d", "ddmEndPointOut": "DISK"}
+    )
+    assert [(f.lfn, f.size, f.scope, f.guid, f.dataset, f.ddmendpoint) for f in job.inputs] == [
+        ("a.zip", 100000, "mc23", "g-1", "ds", "DISK"),
+        ("b.root", 5, "mc23", None, "ds", "DISK"),
+    ], "the first listing of a.zip, every file in the one scope"
+    assert (job.outputs[0].scope, job.log.scope if job.log else None) == ("out", "logscope")
+    assert set(job.assumed) == {
+        "inFiles: zip://a.zip: the file a.zip (a zip of files, as Pilot 3 reads it)",
+        "fsize: '100000.0' read as 100000 bytes",
+        "scopeIn: one value for 3 files in inFiles: taken for each",
+        "GUID: one value for 3 files in inFiles: the first file's, the others have none",
+        "realDatasetsIn: one value for 3 files in inFiles: taken for each",
+        "ddmEndPointIn: one value for 3 files in inFiles: taken for each",
+        "inFiles: a.zip is listed twice (guid, size, checksum differ): the first listing is used",
+        "realDatasets: one value for 2 files in outFiles: taken for each",
+        "ddmEndPointOut: one value for 2 files in outFiles: taken for each",
+        "scopeOut: one value per outFiles entry, the log's included: read by position",
+    }
+
+
+def test_an_input_without_a_storage_endpoint_is_refused_in_one_plain_sentence(tmp_path: Path):
+    data = changed(ddmEndPointIn="CERN-PROD_DATADISK,")
+    queue = QueueConfig.from_dict({"storages": {"CERN-PROD_DATADISK": "root://se.example.org//atlas"}})
+    with pytest.raises(JobParamsError) as caught:
+        plan(JobParams(), queue, str(tmp_path), Phase.STAGE_IN, files=PandaJob.from_dict(data).listed_files())
+    assert caught.value.message == (
+        "bad job parameter 'EVNT.02.pool.root.1': no storage endpoint for it in the job description "
+        "(ddmEndPointIn is empty for this file) and no replica given (--replicas)"
+    )

@@ -59,3 +59,14 @@ def test_a_newer_pilot3_that_has_our_code_gets_it():
 
     error = errors.AuthenticationFailed("x", phase=Phase.STAGE_OUT)
     assert pilot3_code(error, Newer) == 1383
+
+
+def test_the_panda_code_in_every_report_is_the_one_the_installed_pilot3_reports():
+    """Issue 21: the CLI's report gives PanDA's code beside ours (1331 beside 1103), without
+    Pilot 3 installed; here held to what the real Pilot 3 reports for each of our codes."""
+    for code in CODE_NAMES:
+        for phase in (Phase.STAGE_IN, Phase.STAGE_OUT):
+            error = type("Coded", (errors.MoverError,), {"code_in": code, "code_out": code})("x", phase=phase)
+            assert error.panda_code == (pilot3_code(error, ErrorCodes), pilot3_name(error, ErrorCodes)), code
+    missing = errors.SourceNotFound("gone", phase=Phase.STAGE_IN).to_dict()
+    assert (missing["code"], missing["panda_code"], missing["panda_name"]) == (1103, 1331, "MISSINGINPUTFILE")

@@ -5,6 +5,7 @@ own JobData, its queue by its own InfoService, and its FileSpecs, traces and exc
 from __future__ import annotations
 
 import logging
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -166,3 +167,94 @@ def test_importing_the_library_and_the_integration_does_not_import_pilot3():
         "assert not [m for m in sys.modules if m == 'pilot' or m.startswith('pilot.')], 'pilot imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_inside_pilot3_an_input_whose_first_replica_is_gone_is_served_by_its_next(site: Site, tmp_path: Path):
+    """Pilot 3 resolves a list of replicas per input (``fspec.replicas``) and hands its copytool
+    the first as ``turl``; its own copytools use that one only. The movers try the others."""
+    pilot3.register()
+    queue = queuedata(site, {"pr": ["pilot_movers"], "pw": ["pilot_movers"]})
+    inputs = inputs_on(site)
+    first = inputs[0]
+    spare = site.path_of(GRIDFTP_RSE, first["scope"], first["lfn"])
+    spare.parent.mkdir(parents=True, exist_ok=True)
+    spare.write_bytes(site.path_of(XROOTD_RSE, first["scope"], first["lfn"]).read_bytes())
+    site.path_of(XROOTD_RSE, first["scope"], first["lfn"]).unlink()  # the first replica is gone
+    job, infosys = pilot3_job(site, getjob(site, inputs, ["HITS.pool.root.1"]), queue)
+    replicas_for(site, job)
+    job.indata[0].replicas.append(
+        {"ddmendpoint": GRIDFTP_RSE, "pfn": site.url_of(GRIDFTP_RSE, first["scope"], first["lfn"]), "domain": "lan"}
+    )
+    traces = RecordedTraces()
+    StageInClient(infosys, logger=log, trace_report=traces).transfer(
+        job.indata, activity="pr", workdir=str(tmp_path), use_vp=False
+    )
+    moved = job.indata[0]
+    assert (moved.status, moved.status_code) == ("transferred", 0)
+    assert file_checksum(tmp_path / moved.lfn) == first["checksum"]
+    assert moved.turl == site.url_of(GRIDFTP_RSE, first["scope"], first["lfn"]), (
+        "the turl names the replica that served"
+    )
+    assert traces.sent[0]["url"] == moved.turl and traces.sent[0]["clientState"] == "DONE"
+
+
+@pytest.mark.parametrize("given", ["", "NULL"])
+def test_inside_pilot3_an_empty_or_null_catalogue_checksum_means_none_as_on_the_command_line(
+    site: Site, tmp_path: Path, given: str
+):
+    """Pilot 3 turns an empty or NULL checksum of a job description into ``{'adler32': ''}`` or
+    ``{'adler32': 'NULL'}``: the file is staged, as the CLI stages it, verified by size."""
+    pilot3.register()
+    queue = queuedata(site, {"pr": ["pilot_movers"], "pw": ["pilot_movers"]})
+    inputs = inputs_on(site)
+    data = getjob(site, inputs, ["HITS.pool.root.1"])
+    data["checksum"] = ",".join([given, data["checksum"].split(",")[1]])
+    job, infosys = pilot3_job(site, data, queue)
+    replicas_for(site, job)
+    assert job.indata[0].checksum == {"adler32": given}, "as Pilot 3 holds it"
+    StageInClient(infosys, logger=log, trace_report=RecordedTraces()).transfer(
+        job.indata, activity="pr", workdir=str(tmp_path), use_vp=False
+    )
+    assert [(f.status, f.status_code) for f in job.indata] == [("transferred", 0), ("transferred", 0)]
+    assert file_checksum(tmp_path / inputs[0]["lfn"]) == inputs[0]["checksum"]
+
+
+@pytest.mark.parametrize("where", ["top level", "params"])
+def test_the_queuedatas_own_section_governs_the_movers_inside_pilot3(site: Site, tmp_path: Path, caplog, where):
+    """Pilot 3's QueueData drops keys it does not know: the pilot_movers section (top level, or
+    CRIC's free-form params) is read from Pilot 3's own view of the queue. With max_attempts = 1
+    there, a file on a server that is down is tried once, not three times."""
+    pilot3.register()
+    queue = queuedata(site, {"pr": ["pilot_movers"], "pw": ["pilot_movers"]})
+    queue["pilot_movers"]["transfer"]["max_attempts"] = 1
+    if where == "params":
+        queue["params"] = {"pilot_movers": queue.pop("pilot_movers")}
+    inputs = inputs_on(site)
+    job, infosys = pilot3_job(site, getjob(site, inputs, ["HITS.pool.root.1"]), queue)
+    replicas_for(site, job)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    job.indata[0].replicas = [{"ddmendpoint": XROOTD_RSE, "pfn": f"root://localhost:{closed}//x/a", "domain": "lan"}]
+    caplog.set_level(logging.INFO, logger="pilot_movers")
+    with pytest.raises(PilotException) as caught:
+        StageInClient(infosys, logger=log, trace_report=RecordedTraces()).transfer(
+            job.indata, activity="pr", workdir=str(tmp_path), use_vp=False
+        )
+    assert caught.value.get_error_code() == ErrorCodes.SERVICENOTAVAILABLE
+    said = [record.getMessage() for record in caplog.records]
+    assert not any("attempt 1 of" in message for message in said), "one attempt, as the section says"
+    expected = "[params.pilot_movers]" if where == "params" else "[pilot_movers]"
+    assert any(f"pilot-movers settings from the queuedata of LOCAL_GRID_TEST {expected}" in m for m in said), said
+
+
+def test_another_copytool_after_the_movers_is_warned_about_at_registration(site: Site, caplog):
+    """acopytools.pr = [pilot_movers, xrdcp]: a corrupt input the movers refuse goes on to xrdcp,
+    which lands it; the site hears so once."""
+    queue = queuedata(site, {"pr": ["pilot_movers", "xrdcp"], "pw": ["pilot_movers"]})
+    pilot3_infosys(site, queue)
+    caplog.set_level(logging.WARNING, logger="pilot_movers")
+    pilot3.register()
+    pilot3.register()
+    warned = [r.getMessage() for r in caplog.records if "goes on to xrdcp" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].startswith("acopytools.pr = pilot_movers, xrdcp: a file the movers refuse")

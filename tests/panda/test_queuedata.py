@@ -110,8 +110,8 @@ def test_the_sites_own_section_sets_movers_storages_and_settings():
 @pytest.mark.parametrize(
     ("changes", "words"),
     [
-        ({"maxwdir": "lots"}, "maxwdir = 'lots' is not a whole number"),
-        ({"acopytools": {"pr": "xrdcp", "pw": [1]}}, "acopytools.pw must be a list of copytool names"),
+        ({"acopytools": "{'pr': ['xrdcp'"}, "acopytools = \"{'pr': ['xrdcp'\" is neither an object nor Python-literal"),
+        ({"acopytools": {"pr": "xrdcp", "pw": [1]}}, "acopytools.pw must be a list of names"),
         ({"copytools": ["xrdcp"]}, "copytools must be an object"),
         ({"pilot_movers": ["x"]}, "pilot_movers must be an object"),
     ],
@@ -122,13 +122,11 @@ def test_queuedata_that_cannot_be_used_is_refused_naming_the_key(changes, words)
     assert caught.value.message.startswith("q.json: ") and words in caught.value.message, caught.value.message
 
 
-def test_a_file_of_one_queue_keyed_by_its_name_is_read_a_file_of_several_is_not(tmp_path: Path):
+def test_a_file_of_one_queue_keyed_by_its_name_is_read(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("PANDA_QUEUE", raising=False)
     path = tmp_path / "cric_pandaqueues.json"
     path.write_text(json.dumps({"CERN-PROD_UCORE": CRIC}))
     assert QueueConfig.load(path).mover_names(Phase.STAGE_IN) == ("xrootd",)
-    path.write_text(json.dumps({"A": CRIC, "B": CRIC}))
-    with pytest.raises(ConfigurationError, match="unknown key"):
-        QueueConfig.load(path)
 
 
 def test_this_librarys_own_ini_and_json_keep_working(tmp_path: Path):
@@ -155,3 +153,42 @@ def test_every_pilot3_copytool_is_mapped_or_explained():
 
     assert set(StagingClient.copytool_modules) == set(COPYTOOL_MOVERS)
     assert {name for name, mover in COPYTOOL_MOVERS.items() if mover is None} == set(WHY_NO_MOVER)
+
+
+def test_queuedata_as_pilot3_accepts_it_is_accepted_and_what_was_assumed_is_said(tmp_path: Path):
+    """Python-literal text for acopytools (as CRIC's older exports give it), a float maxwdir, an
+    acopytools with only its ``default`` key."""
+    data = {
+        **CRIC,
+        "acopytools": "{'default': ['rucio', 'xrdcp']}",
+        "copytools": "{'rucio': {'setup': ''}, 'xrdcp': {'setup': ''}}",
+        "maxwdir": 14336.0,
+        "timefloor": "sixty",
+    }
+    queue = read_queuedata(data)
+    assert queue.choices[Phase.STAGE_IN].movers == queue.choices[Phase.STAGE_OUT].movers == ("xrootd",)
+    assert queue.limits["maxwdir"] == 14336 and queue.limits["timefloor"] is None
+    assert "timefloor = 'sixty' is not a number: ignored (Pilot 3 uses its default)" in queue.notes
+    assert any(note.startswith("acopytools given as text: read as Pilot 3 reads it") for note in queue.notes)
+
+
+def test_the_queue_is_picked_by_name_from_crics_dump_of_every_queue(tmp_path: Path, monkeypatch):
+    """The CVMFS file of every queue (cric_pandaqueues.json): the queue named by --panda-queue or
+    $PANDA_QUEUE; none named is refused saying how to name one; a wrong name, with close names."""
+    dump = {
+        name: {**CRIC, "nickname": name, "acopytools": {"pr": [tool], "pw": [tool]}}
+        for name, tool in (("CERN-PROD_UCORE", "xrdcp"), ("CERN-PROD_GRID", "gfalcopy"), ("BNL_PROD", "xrdcp"))
+    }
+    path = tmp_path / "cric_pandaqueues.json"
+    path.write_text(json.dumps(dump))
+    monkeypatch.delenv("PANDA_QUEUE", raising=False)
+    assert QueueConfig.load(path, queue="CERN-PROD_GRID").copytool == "gridftp"
+    monkeypatch.setenv("PANDA_QUEUE", "BNL_PROD")
+    assert QueueConfig.load(path).copytool == "xrootd"
+    monkeypatch.delenv("PANDA_QUEUE")
+    with pytest.raises(ConfigurationError, match=r"holds 3 queues: name one \(--panda-queue NAME, or \$PANDA_QUEUE\)"):
+        QueueConfig.load(path)
+    with pytest.raises(
+        ConfigurationError, match=r"no queue named 'CERN-PROD' among its 3 \(close: CERN-PROD_GRID, CERN-PROD_UCORE\)"
+    ):
+        QueueConfig.load(path, queue="CERN-PROD")

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -322,3 +323,64 @@ def test_one_job_plans_each_phase_once_through_the_command(tmp_path, mocker):
     assert status == 0
     assert [call.args[3].value for call in planned.call_args_list] == ["stage-in", "stage-out"]
     assert (source / "b.dat").read_bytes() == b"a"
+
+
+def test_files_log_goes_out_after_a_failed_payload_and_a_missing_tarball_log_is_made(site):
+    """``files-log=``: the job's logs, staged out in every outcome where that is possible."""
+    queue = QueueConfig.from_dict(QUEUE)
+    params = job_params.parse(
+        f"in-mode=local dir-in={site}/shared/in files-in=a.dat out-mode=local dir-out={site}/shared/out "
+        "files-out=result.txt files-log=job.log,job.log.tgz"
+    )
+    assert params.files_log == ("job.log", "job.log.tgz")
+    assert "files-log=job.log,job.log.tgz" in job_params.format(params)
+    with pytest.raises(PayloadFailed), Job(params, queue, site / "work") as job:
+        job.stage_in()
+        job.run_payload(["sh", "-c", "echo 'died in event 7' > job.log; exit 4"])
+    report = json.loads((site / "work" / "pilot_movers_report.json").read_text())
+    assert report["logs"] == {
+        "job.log": "staged out after the job failed in payload",
+        "job.log.tgz": (
+            "staged out after the job failed in payload; made by the library (the payload had not written it)"
+        ),
+    }
+    assert (site / "shared" / "out" / "job.log").read_text() == "died in event 7\n"
+    assert not (site / "shared" / "out" / "result.txt").exists(), "the outputs of a failed job stay"
+    with tarfile.open(site / "shared" / "out" / "job.log.tgz") as tar:
+        assert sorted(tar.getnames()) == ["pilot_movers_report.json"], (
+            "not the input a.dat nor job.log, which goes out itself"
+        )
+
+
+def test_a_log_named_twice_or_without_a_directory_is_refused_naming_the_token():
+    with pytest.raises(job_params.JobParamsError, match="files-log is given but dir-out is not"):
+        job_params.parse("files-log=job.log")
+    with pytest.raises(job_params.JobParamsError, match="'x' is listed twice"):
+        job_params.parse("dir-out=/o files-out=x files-log=x")
+
+
+def test_whatever_breaks_while_the_logs_go_out_the_cleanup_runs_and_the_report_is_written(site):
+    """A failure inside the log stage-out after a failed payload (here the progress display
+    breaks) neither escapes the cleanup nor replaces the job's own error."""
+    from pilot_movers.engine.progress import ProgressObserver
+    from pilot_movers.errors import Phase
+
+    class Breaks(ProgressObserver):
+        def phase_started(self, phase, specs):
+            if phase is Phase.STAGE_OUT:
+                raise RuntimeError("the terminal went away")
+
+    params = job_params.parse(
+        f"in-mode=local dir-in={site}/shared/in files-in=a.dat out-mode=local dir-out={site}/shared/out "
+        "files-log=job.log"
+    )
+    with (
+        pytest.raises(PayloadFailed),
+        Job(params, QueueConfig.from_dict(QUEUE), site / "work", progress=Breaks()) as job,
+    ):
+        job.stage_in()
+        job.run_payload(["sh", "-c", "echo x > job.log; exit 2"])
+    report = json.loads((site / "work" / "pilot_movers_report.json").read_text())
+    assert report["error"]["name"] == "PAYLOADEXECUTIONFAILURE"
+    assert report["logs"] == {"job.log": "not staged out after the job failed in payload"}
+    assert not (site / "shared" / "out" / "job.log").exists()

@@ -305,7 +305,7 @@ def test_a_directory_is_refused(tmp_path):
 def test_a_file_over_the_size_cap_is_refused_naming_the_cap(tmp_path):
     path = tmp_path / "queue.json"
     path.write_text("{" + " " * MAX_SIZE + "}")
-    assert_refused_in_one_sentence(dry_run(path), f"it has {MAX_SIZE + 2} bytes, more than the 1 MiB")
+    assert_refused_in_one_sentence(dry_run(path), f"it has {MAX_SIZE + 2} bytes, more than the 128 MiB")
     at_cap = tmp_path / "at-cap.json"
     at_cap.write_text('{"copytool": "local"}'.ljust(MAX_SIZE))
     assert QueueConfig.load(at_cap).copytool == "local"
@@ -316,7 +316,7 @@ def test_a_file_that_grows_past_the_cap_while_read_is_refused(tmp_path, monkeypa
     path.write_text("{" + " " * MAX_SIZE + "}")
     real_fstat = os.fstat
     monkeypatch.setattr(os, "fstat", lambda fd: os.stat_result((*real_fstat(fd)[:6], 0, *real_fstat(fd)[7:])))
-    with pytest.raises(ConfigurationError, match="it has more than the 1 MiB a queue config may have"):
+    with pytest.raises(ConfigurationError, match="it has more than the 128 MiB a queue config may have"):
         QueueConfig.load(path)
 
 
