@@ -332,10 +332,10 @@ class Job:
                 self._signals.error = said
         stopped = self._signals.error
         for item in planned:  # a log the phase never finished (stopped first) is said too
-            said = self._logs.get(item.spec.name, "")
-            if said.startswith(("staged out", "not staged out")):
+            outcome = self._logs.get(item.spec.name, "")
+            if outcome.startswith(("staged out", "not staged out")):
                 continue
-            made = f"; {said}" if said.startswith("made") else ""
+            made = f"; {outcome}" if outcome.startswith("made") else ""
             why = f": the job was stopped ({stopped.name})" if stopped else ""
             self._logs[item.spec.name] = f"not staged out{after}{made}{why}"
 
