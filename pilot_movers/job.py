@@ -54,6 +54,7 @@ from pilot_movers.errors import (
     ServiceUnavailable,
     as_mover_error,
 )
+from pilot_movers.holdings import LOCAL_KINDS, JobHoldings, remove_local
 from pilot_movers.job_facts import JobFacts
 from pilot_movers.job_logs import can_make, log_files, make_log_tarball
 from pilot_movers.job_signals import JobSignals
@@ -171,6 +172,9 @@ class Job:
         #: dir): the plan the phases run, made once.
         self._preflight: Optional[Preflight] = checked
         self._record: Optional[JobRecord] = None
+        #: What the job's movers hold beyond files (a GCP process group, a worker endpoint), and
+        #: what killed jobs left that only a mover can remove (``holdings``).
+        self._holdings = JobHoldings(None)
         #: Every server operation of the job (its phases' and its cleanup's) under a deadline.
         self._remote = RemoteCalls(queue.transfer.operation_timeout)
         self._cleanup_ends = 0.0
@@ -370,6 +374,7 @@ class Job:
             self._setup_notes.append(f"removed {path}, left by an earlier run")
         ledger = Ledger()
         self._record = ledger.record(self.workdir)
+        self._holdings = JobHoldings(self._record)
         self._stack.callback(self._record.close)  # the first registered: closed last
         self._sweep_dead_jobs(ledger)
 
@@ -396,6 +401,14 @@ class Job:
                     self._note_removed(path, "a temporary file")
             for url in dead.pending:
                 self._record.add(url)  # taken over: removed by this job, or listed
+            for kind, value in dead.held:
+                if kind in LOCAL_KINDS:
+                    removed = remove_local(kind, value)
+                    if removed:
+                        self._note_removed(removed, kind.replace("-", " "))
+                else:  # only its mover can remove it: taken over, for this job's movers or the next job's
+                    self._record.hold(kind, value)
+                    self._holdings.orphans.setdefault(kind, []).append(value)
             dead.done([], ledger)
 
     def _note_removed(self, what: str, kind: str) -> None:
@@ -651,7 +664,10 @@ class Job:
             cls = get_mover_class(name)
             mover = cls(self.queue.transfer, self.queue.mover_options(name))
             try:
-                mover.start(self.credentials or Credentials(), JobFacts(self.workdir, self.job_id, self.params))
+                mover.start(
+                    self.credentials or Credentials(),
+                    JobFacts(self.workdir, self.job_id, self.params, holdings=self._holdings),
+                )
             except BaseException:  # what a failed open could not undo still goes in the report
                 self._unreachable_left += mover.left_behind
                 raise

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -85,17 +86,25 @@ class GlobusConnectPersonal:
             )
 
     def start(self, workdir: str) -> None:
-        """``-start`` in the background, only the work dir reachable (read and write)."""
+        """``-start`` in the background, only the work dir reachable (read and write), in a
+        process group of its own (what a later job stops, should this one be killed) and, where
+        ``setpriv`` is installed (util-linux), sent SIGTERM by the kernel when the pilot dies:
+        a killed pilot's GCP does not stay connected, writing into a dead job's work dir."""
         if "," in workdir:
             raise WorkerEndpointFailed(f"the work dir {workdir} holds a ',', which -restrict-paths cannot express")
+        command = [self.program, "-dir", str(self.config_dir), "-start", "-restrict-paths", f"rw{workdir}"]
+        setpriv = shutil.which("setpriv")
+        if setpriv:
+            command = [setpriv, "--pdeathsig", "TERM", "--", *command]
         with open(self.log_path, "ab") as out, _stoppable_children():
             try:
                 self.process = subprocess.Popen(
-                    [self.program, "-dir", str(self.config_dir), "-start", "-restrict-paths", f"rw{workdir}"],
+                    command,
                     env=self.env,
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,
+                    start_new_session=True,
                 )
             except OSError as exc:
                 raise WorkerEndpointFailed(f"cannot start globusconnectpersonal: {exc}") from None
@@ -173,6 +182,10 @@ class GlobusConnectPersonal:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
+        try:  # what GCP started in its group (the real one runs helpers) goes with it
+            os.killpg(process.pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
         return process.poll() is not None
 
 

@@ -45,7 +45,7 @@ from pilot_movers.globus.namespace import GlobusNamespace
 from pilot_movers.globus.options import GlobusOptions
 from pilot_movers.globus.service import GlobusService, make_authorizer
 from pilot_movers.globus.tasks import TaskItem, TaskSettings, TransferTask
-from pilot_movers.globus.worker import WorkerEndpoint
+from pilot_movers.globus.worker import WorkerEndpoint, delete_orphan_endpoints
 from pilot_movers.values import Location, Role
 
 log = logging.getLogger(__name__)
@@ -95,12 +95,18 @@ class GlobusMover(Mover):
                 operation_timeout=self.options.operation_timeout,
                 label=self._label("cleanup"),
             )
+            delete_orphan_endpoints(self.service, self.job_facts.holdings)
             name = self.worker_endpoint_name
             if name:
                 if not self.job_facts.workdir:
                     raise BadJobParameters(f"the worker endpoint {name} needs the job's work dir, and none was given")
                 self.worker = WorkerEndpoint(
-                    self.service, name, self.job_facts.workdir, self.options, exclude=self.resolver.own
+                    self.service,
+                    name,
+                    self.job_facts.workdir,
+                    self.options,
+                    exclude=self.resolver.own,
+                    holdings=self.job_facts.holdings,
                 )
                 self.worker.start(self.job_facts.job_id)
         except BaseException:

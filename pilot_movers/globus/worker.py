@@ -12,18 +12,23 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
-from pilot_movers.errors import MoverError, WorkerEndpointFailed
+from pilot_movers.errors import MoverError, SourceNotFound, UnknownEndpoint, WorkerEndpointFailed
 from pilot_movers.globus.endpoints import Endpoint
 from pilot_movers.globus.gcp import GlobusConnectPersonal
 from pilot_movers.globus.gcp_install import gcp_program
 from pilot_movers.globus.options import GlobusOptions
 from pilot_movers.globus.service import GlobusService
+from pilot_movers.holdings import DIRECTORY, PROCESS_GROUP
+from pilot_movers.job_facts import Holdings, NoHoldings
 from pilot_movers.secrecy import child_environment
 from pilot_movers.values import LeftBehind
 
 log = logging.getLogger(__name__)
+
+#: A worker endpoint at the service, in the job's record: only this mover can delete it.
+GLOBUS_ENDPOINT = "globus-endpoint"
 
 
 def display_name(name: str) -> str:
@@ -37,8 +42,16 @@ class WorkerEndpoint:
     set of the job's own endpoints)."""
 
     def __init__(
-        self, service: GlobusService, name: str, workdir: str, options: GlobusOptions, *, exclude: set[str]
+        self,
+        service: GlobusService,
+        name: str,
+        workdir: str,
+        options: GlobusOptions,
+        *,
+        exclude: set[str],
+        holdings: Optional[Holdings] = None,
     ) -> None:
+        self.holdings: Holdings = holdings or NoHoldings()
         self.service = service
         self.name = name
         self.workdir = workdir
@@ -53,6 +66,7 @@ class WorkerEndpoint:
         if self.options.gcp_state_dir:
             os.makedirs(self.options.gcp_state_dir, exist_ok=True)
         self.state_dir = Path(tempfile.mkdtemp(prefix="pilot-movers-gcp-", dir=self.options.gcp_state_dir))
+        self.holdings.hold(DIRECTORY, str(self.state_dir))  # a killed job's is removed by the next
         private_tmp = self.state_dir / "tmp"
         private_tmp.mkdir(mode=0o700)
         self.gcp = GlobusConnectPersonal(
@@ -75,6 +89,7 @@ class WorkerEndpoint:
             ),
         )
         self.endpoint = Endpoint(str(created["id"]), self.name, is_personal=True)
+        self.holdings.hold(GLOBUS_ENDPOINT, self.endpoint.id)  # a killed job's is deleted by the next Globus job
         self.exclude.add(self.endpoint.id)
         log.info("Globus: worker endpoint %s created", self.endpoint)
         setup_key = created.get("globus_connect_setup_key")
@@ -82,6 +97,8 @@ class WorkerEndpoint:
             raise WorkerEndpointFailed(f"the service gave no setup key for the worker endpoint {self.endpoint}")
         self.gcp.setup(str(setup_key))
         self.gcp.start(self.workdir)
+        if self.gcp.process is not None:  # its own group; the state dir in its command line
+            self.holdings.hold(PROCESS_GROUP, f"{self.gcp.process.pid} {self.state_dir}")
         endpoint = self.endpoint
         self.gcp.wait_connected(
             self.options.gcp_connect_timeout,
@@ -96,10 +113,12 @@ class WorkerEndpoint:
         """Stop GCP, delete the endpoint, remove the config dir. Never raises; returns what
         could not be removed."""
         left: list[LeftBehind] = []
-        if self.gcp is not None and not self.gcp.stop(self.options.gcp_stop_timeout):
-            log.error(
-                "Globus Connect Personal (pid %s) could not be stopped", self.gcp.process and self.gcp.process.pid
-            )
+        if self.gcp is not None:
+            process = self.gcp.process
+            if not self.gcp.stop(self.options.gcp_stop_timeout):
+                log.error("Globus Connect Personal (pid %s) could not be stopped", process and process.pid)
+            elif process is not None:
+                self.holdings.release(PROCESS_GROUP, f"{process.pid} {self.state_dir}")
         if self.endpoint is not None:
             endpoint = self.endpoint
             try:
@@ -107,11 +126,40 @@ class WorkerEndpoint:
                     f"deleting the worker endpoint {endpoint}", lambda tc: tc.delete_endpoint(endpoint.id)
                 )
                 log.info("Globus: worker endpoint %s deleted", endpoint)
+                self.holdings.release(GLOBUS_ENDPOINT, endpoint.id)
                 self.endpoint = None
             except MoverError as exc:
                 log.error("Globus: the worker endpoint %s could not be deleted: %s", endpoint, exc.message)
                 left.append(LeftBehind("globus-endpoint", endpoint.id, display_name(endpoint.name), reason=exc.message))
         if self.state_dir is not None:
             shutil.rmtree(self.state_dir, ignore_errors=True)
+            if not self.state_dir.exists():
+                self.holdings.release(DIRECTORY, str(self.state_dir))
             self.state_dir = None
         return left
+
+
+def delete_orphan_endpoints(service: GlobusService, holdings: Holdings) -> list[str]:
+    """Delete the worker endpoints killed jobs of this user on this node left (their record in
+    the ledger lists them); the ids deleted. One the service will not delete now stays held, for
+    the next Globus job."""
+    deleted = []
+    for endpoint_id in holdings.left_by_dead_jobs(GLOBUS_ENDPOINT):
+
+        def delete(tc: Any, doomed: str = endpoint_id) -> Any:
+            return tc.delete_endpoint(doomed)
+
+        try:
+            service.call(f"deleting the worker endpoint {endpoint_id} a killed job left", delete)
+        except (UnknownEndpoint, SourceNotFound):  # gone already (deleted by hand, or by another job)
+            holdings.release(GLOBUS_ENDPOINT, endpoint_id)
+            continue
+        except MoverError as exc:
+            log.warning(
+                "Globus: the worker endpoint %s a killed job left could not be deleted: %s", endpoint_id, exc.message
+            )
+            continue
+        log.warning("Globus: deleted the worker endpoint %s, left by a job that was killed", endpoint_id)
+        holdings.release(GLOBUS_ENDPOINT, endpoint_id)
+        deleted.append(endpoint_id)
+    return deleted

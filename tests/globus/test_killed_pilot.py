@@ -1,0 +1,94 @@
+"""A killed pilot must not block the node (issue 22): after SIGKILL (an OOM kill, a batch system's
+hard limit) no cleanup runs. Its GCP dies with it (the kernel's parent-death signal), and the
+next job of the user on the node removes what it left (its GCP config dir, its worker endpoint on
+the service, any process of its GCP's group) and runs. Through the real CLI, against the Transfer
+API emulator and its stand-in globusconnectpersonal."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pilot_movers_testkit.globus import wait_until
+
+from tests.globus.pilots import SENDJOB, WRITE_10MB, Site
+
+
+def gcp_processes(workdir: Path) -> dict[int, str]:
+    """Processes of a GCP restricted to ``workdir`` (the job's own), by pid."""
+    found = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            command = Path(f"/proc/{name}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = Path(f"/proc/{name}/stat").read_text().rpartition(")")[2].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and "-start" in command and f"rw{workdir}" in command:
+            found[int(name)] = command
+    return found
+
+
+def processes_in(directory: Path) -> list[int]:
+    """Processes whose working directory is ``directory``."""
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.path.realpath(f"/proc/{name}/cwd") == os.path.realpath(directory):
+                    found.append(int(name))
+            except OSError:
+                continue
+    return found
+
+
+def test_after_sigkill_the_gcp_dies_and_the_next_job_removes_what_the_killed_one_left(site: Site) -> None:
+    site.put("SITE1", "/home/osg_data/panda/0064.file", os.urandom(2_000_000))
+    first_dir = site.base / "killed"
+    pilot = subprocess.Popen(
+        site.command(
+            SENDJOB, ["sh", "-c", "touch payload-started; sleep 120"], first_dir, site.write_queue(), site.base / "r1"
+        ),
+        env=site.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until((first_dir / "payload-started").exists, timeout=90, what="the payload running")
+        assert gcp_processes(first_dir), "the job's GCP runs while its payload does"
+        (endpoint,) = [e for e in site.emulator.endpoints.all() if e.is_globus_connect]
+        state_dirs = list((site.base / "gcp-state").iterdir())
+        pilot.kill()  # SIGKILL: no cleanup runs
+        pilot.wait(timeout=30)
+    finally:
+        if pilot.poll() is None:
+            pilot.kill()
+    killed_at = time.monotonic()
+    wait_until(lambda: not gcp_processes(first_dir), timeout=10, what="the killed pilot's GCP to die with it")
+    print(f"\nthe killed pilot's GCP was gone {time.monotonic() - killed_at:.2f} s after SIGKILL")
+    for pid in processes_in(first_dir):  # the killed pilot's payload is not this test's subject
+        os.kill(pid, signal.SIGKILL)
+    assert [e.id for e in site.emulator.endpoints.all() if e.is_globus_connect] == [endpoint.id], "still registered"
+    assert state_dirs and all(d.exists() for d in state_dirs), "and its config dir is still on disk"
+    assert not site.gcp_running(), "nothing holds the node's GCP control socket"
+
+    doctor = subprocess.run(
+        [sys.executable, "-m", "pilot_movers", "doctor", "--json"], env=site.env(), capture_output=True, text=True
+    )
+    said = [f for f in json.loads(doctor.stdout)["findings"] if f["check"] == "left by killed jobs"]
+    assert any(str(state_dirs[0]) in f["message"] and "removed now" in f["message"] for f in said), said
+    assert any(f"globus-endpoint {endpoint.id}" in f["message"] for f in said), said
+    assert not state_dirs[0].exists(), "the doctor removed the killed job's GCP config dir"
+
+    second, _ = site.run(SENDJOB, WRITE_10MB, site.base / "next")
+    assert second.returncode == 0, second.stderr
+    assert endpoint.id not in [e.id for e in site.emulator.endpoints.all()], "the killed job's endpoint was deleted"
+    assert f"deleted the worker endpoint {endpoint.id}, left by a job that was killed" in second.stderr
+    site.assert_nothing_left()
+    assert json.loads((site.base / "next-report.json").read_text())["error"] is None
