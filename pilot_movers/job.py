@@ -161,7 +161,7 @@ class Job:
         self._engines: list[TransferEngine] = []
         self._stack = ExitStack()
         self._started = 0.0
-        self._signals = JobSignals(lambda: self._phase, self._stop_everything)
+        self._signals = JobSignals(lambda: self._phase, self._stop_everything, self._end_cleanup_waits)
         self._setup_notes: list[str] = list(notes)
         self._cleanup_notes: list[str] = []
         self._temporary_left: list[tuple[Mover, LeftBehind]] = []
@@ -267,6 +267,12 @@ class Job:
             for step in (self._wait_for_movers, self._remove_left_behind, self._stack.close):
                 try:
                     step()
+                except JobTerminated as stopped:  # a signal during the cleanup: its waits end, its local steps go on
+                    note = f"cleanup cut short by {stopped.signal_name}: no more waiting on servers"
+                    if note not in self._cleanup_notes:
+                        self._cleanup_notes.append(note)
+                    if error is None:
+                        error = stopped
                 except Exception as cleanup_error:
                     log.exception("cleanup step %s failed", step.__name__)
                     self._cleanup_notes.append(f"cleanup error: {cleanup_error}")
@@ -301,15 +307,31 @@ class Job:
             error=error,
             setup=tuple(self._setup_notes),
             cleanup=tuple(self._cleanup_notes),
-            left_behind=tuple(
-                self._unreachable_left
-                + [item for _, item in self._temporary_left]
-                + [item for mover in self._movers.values() for item in mover.left_behind]
-            ),
+            left_behind=self._left_behind(),
             credentials=self._credentials_report,
             metadata=self.metadata,
             logs=dict(self._logs),
         )
+
+    def _left_behind(self) -> tuple[LeftBehind, ...]:
+        """What the job made and could not remove: its movers' and the engine's, then what its
+        record still holds (a mover left stopping: its worker endpoint, its GCP), once each."""
+        found = (
+            self._unreachable_left
+            + [item for _, item in self._temporary_left]
+            + [item for mover in self._movers.values() for item in mover.left_behind]
+        )
+        seen = {(item.kind, item.location) for item in found}
+        held = self._record.held() if self._record is not None else []
+        for kind, value in held:
+            if kind in LOCAL_KINDS or (kind, value) in seen or value in self._holdings.left_by_dead_jobs(kind):
+                continue  # a local one is the next job's on this node; a dead job's is listed by it
+            found.append(
+                LeftBehind(
+                    kind, value, reason="still held when the job ended: the next job of this user here removes it"
+                )
+            )
+        return tuple(found)
 
     # -- log files -------------------------------------------------------------------------
 
@@ -494,6 +516,10 @@ class Job:
     def _cleanup_budget(self) -> float:
         """Seconds the cleanup may still wait for one server operation."""
         return min(self.queue.transfer.operation_timeout, self._cleanup_ends - time.monotonic())
+
+    def _end_cleanup_waits(self) -> None:
+        """A signal during the cleanup: no wait on a server goes on (the budget is spent)."""
+        self._cleanup_ends = time.monotonic()
 
     def _stop_mover(self, mover: Mover) -> None:
         """``mover.stop()``, waited for no longer than the cleanup's budget allows: a mover whose

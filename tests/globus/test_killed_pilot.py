@@ -92,3 +92,53 @@ def test_after_sigkill_the_gcp_dies_and_the_next_job_removes_what_the_killed_one
     assert f"deleted the worker endpoint {endpoint.id}, left by a job that was killed" in second.stderr
     site.assert_nothing_left()
     assert json.loads((site.base / "next-report.json").read_text())["error"] is None
+
+
+def test_a_service_hanging_at_cleanup_is_waited_for_at_most_cleanup_timeout_and_sigterm_cuts_it_short(
+    site: Site,
+) -> None:
+    """The Transfer API stops answering once the payload ran (a frozen load balancer): deleting
+    the worker endpoint must not hold the job for minutes (60 s x 4 tries before), the endpoint is
+    listed in left_behind, stays in the ledger for the next Globus job; a SIGTERM ends the wait."""
+    from pilot_movers_testkit.globus_emulator import FaultKind
+
+    site.put("SITE1", "/home/osg_data/panda/0064.file", os.urandom(100_000))
+    for stop_with_sigterm in (False, True):
+        workdir = site.base / f"hung-{stop_with_sigterm}"
+        report_path = site.base / f"hung-{stop_with_sigterm}.json"
+        queue = site.write_queue(f"q-{stop_with_sigterm}.json", transfer={"cleanup_timeout": 6})
+        pilot = subprocess.Popen(
+            site.command(SENDJOB, ["sh", "-c", "touch payload-started; sleep 1; exit 3"], workdir, queue, report_path),
+            env=site.env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_until((workdir / "payload-started").exists, timeout=90, what="the payload running")
+        hang = site.emulator.inject(FaultKind.API_HANG)
+        try:
+            started = time.monotonic()
+            if stop_with_sigterm:
+                time.sleep(3.0)  # the payload ended (1 s); the cleanup waits on the service
+                pilot.send_signal(signal.SIGTERM)
+            _, err = pilot.communicate(timeout=120)
+            took = time.monotonic() - started
+        finally:
+            site.emulator.remove_fault(hang)
+            if pilot.poll() is None:
+                pilot.kill()
+        report = json.loads(report_path.read_text())
+        left = [item for item in report["left_behind"] if item["kind"] == "globus-endpoint"]
+        assert len(left) == 1, (report["left_behind"], err[-2000:])
+        assert report["error"]["name"] == "PAYLOADEXECUTIONFAILURE", "the job's own failure stays its error"
+        if stop_with_sigterm:
+            assert pilot.returncode == 1 and took < 3 + 2, f"the job ended {took:.1f} s after the service hung"
+            assert "cleanup cut short by SIGTERM: no more waiting on servers" in report["cleanup"]
+        else:
+            assert pilot.returncode == 1 and took < 1 + 6 + 5, f"the cleanup took {took:.1f} s"
+        print(f"\nservice hanging at cleanup, SIGTERM={stop_with_sigterm}: the job ended {took:.1f} s after")
+    (still,) = [e.id for e in site.emulator.endpoints.all() if e.is_globus_connect]  # the last job's
+    next_job, _ = site.run(SENDJOB, WRITE_10MB, site.base / "after")
+    assert next_job.returncode == 0, next_job.stderr
+    assert f"deleted the worker endpoint {still}, left by a job that was killed" in next_job.stderr
+    site.assert_nothing_left()
