@@ -242,3 +242,19 @@ def _client_of(site: Site) -> globus_sdk.TransferClient:
     )
     authorizer = globus_sdk.ClientCredentialsAuthorizer(auth, globus_sdk.TransferClient.scopes.all)
     return globus_sdk.TransferClient(authorizer=authorizer, base_url=site.globus.url)
+
+
+def test_an_offline_endpoint_is_said_as_such_not_as_a_stall(site: Site) -> None:
+    """Issue 22: a task waiting on an endpoint that does not answer (CONNECT_FAILED) was reported
+    as a stall (1151), losing the detail; it is GETGLOBUSSYSERR (1180), naming the endpoint."""
+    _seed(site)
+    site.emulator.take_offline("SITE1")
+    done, report = site.run(
+        SENDJOB, WRITE_10MB, site.base / "job", queue=site.write_queue(transfer={"stall_timeout": 3})
+    )
+    assert done.returncode == EXIT_RETRYABLE, done.stderr
+    (error,) = file_errors(report, "stage-in")
+    assert (error["code"], error["name"], error["type"]) == (1180, "GETGLOBUSSYSERR", "EndpointNotAnswering")
+    assert "CONNECT_FAILED" in error["message"] and "SITE1" in error["message"], error["message"]
+    assert error_of(report)["code"] == 1180
+    site.assert_nothing_left()
