@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -31,9 +32,21 @@ log = logging.getLogger(__name__)
 GLOBUS_ENDPOINT = "globus-endpoint"
 
 
+#: How every worker endpoint's description starts: what lookups leave out (``endpoints``).
+WORKER_DESCRIPTION = "pilot-movers worker endpoint"
+
+
 def display_name(name: str) -> str:
     """``mxp#WN`` -> ``WN``: the owner part of a legacy name is the service's to set."""
     return name.rpartition("#")[2] or name
+
+
+def temporary_display_name(name: str, job_id: str) -> str:
+    """The display name the service shows for a job's worker endpoint: the name the job gave,
+    marked as this job's temporary one (``MXP_BNL_TEST pilot-movers-job-4242``), so that it never
+    makes the user's own endpoint of that name ambiguous to another job."""
+    tag = "".join(c if c.isalnum() or c in "._-" else "_" for c in job_id)[:40] or secrets.token_hex(3)
+    return f"{display_name(name)} pilot-movers-job-{tag}"
 
 
 class WorkerEndpoint:
@@ -82,9 +95,9 @@ class WorkerEndpoint:
                 "/v0.10/endpoint",
                 data={
                     "DATA_TYPE": "endpoint",
-                    "display_name": display_name(self.name),
+                    "display_name": temporary_display_name(self.name, job_id),
                     "is_globus_connect": True,
-                    "description": f"pilot-movers worker endpoint of job {job_id or '(no id)'}: removed when it ends",
+                    "description": f"{WORKER_DESCRIPTION} of job {job_id or '(no id)'}: removed when it ends",
                 },
             ),
         )

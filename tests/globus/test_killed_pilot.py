@@ -142,3 +142,50 @@ def test_a_service_hanging_at_cleanup_is_waited_for_at_most_cleanup_timeout_and_
     assert next_job.returncode == 0, next_job.stderr
     assert f"deleted the worker endpoint {still}, left by a job that was killed" in next_job.stderr
     site.assert_nothing_left()
+
+
+def test_two_jobs_of_one_user_on_two_nodes_run_side_by_side_with_a_refresh_token(site: Site) -> None:
+    """With the user's refresh token the worker endpoint is the user's, and the key=value seed
+    names it like the user's real endpoint (globus-endpoint-local=mxp#MXP_BNL_TEST): while one
+    job's exists, another job resolving mxp#MXP_BNL_TEST got a permanent 9001 "ambiguous"."""
+    import shutil
+    import tempfile
+
+    from tests.globus.pilots import KEY_VALUE
+
+    site.put("mxp#MXP_BNL_TEST", "/direct/usatlas+u/mxp/xs.sh", os.urandom(300_000))
+    token = site.emulator.register_refresh_token(site.globus.client_id, "mxp")
+    other_node = Path(tempfile.mkdtemp(prefix="gn-", dir="/tmp"))
+    env = site.env(GLOBUS_REFRESH_TOKEN=token)
+
+    def params(job: str) -> str:
+        return KEY_VALUE.replace("dir-out=/home/usatlas1", f"dir-out=/home/usatlas1/{job}")
+
+    try:
+        first = subprocess.Popen(
+            site.command(
+                params("one"),
+                ["sh", "-c", "touch started; sleep 6"],
+                site.base / "one",
+                site.write_queue(),
+                site.base / "one.json",
+            ),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        # the first job's worker endpoint (the user's, "named" MXP_BNL_TEST) exists while its payload runs
+        wait_until((site.base / "one" / "started").exists, timeout=60, what="the first job's payload")
+        second_env = {**env, **site.globus.node_env(other_node)}
+        second, report = site.run(params("two"), ["true"], site.base / "two", env=second_env)
+        assert first.poll() is None, "the two jobs overlapped"
+        _, first_err = first.communicate(timeout=180)
+    finally:
+        shutil.rmtree(other_node, ignore_errors=True)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert first.returncode == 0, first_err[-3000:]
+    assert report["error"] is None
+    names = {t.destination.display_name for t in site.tasks() if t.destination.is_globus_connect}
+    assert names == {"MXP_BNL_TEST pilot-movers-job-one", "MXP_BNL_TEST pilot-movers-job-two"}
+    site.assert_nothing_left()
