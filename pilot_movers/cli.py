@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, NoReturn, Optional, Sequence
 
 if TYPE_CHECKING:
     from pilot_movers.engine.progress import ProgressObserver
-    from pilot_movers.job import Job
+    from pilot_movers.job import Job, Preflight
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -254,6 +254,8 @@ def _run(args: argparse.Namespace) -> int:
             made = tempfile.mkdtemp(prefix="pilot-movers-job-")
         workdir = args.workdir or made or os.path.join(tempfile.gettempdir(), "pilot-movers-job-check")
         checked = preflight(params, queue, workdir, files)
+        if payload:
+            _check_payload(payload[0], checked)
     except JobTerminated:
         if made:
             shutil.rmtree(made, ignore_errors=True)
@@ -488,6 +490,32 @@ def _proxy_info(args: argparse.Namespace) -> int:
         for label, value in rows:
             print(f"{label:9}: {value}")
     return EXIT_OK if info.is_proxy and info.time_left() > 0 else EXIT_FAILED
+
+
+def _check_payload(program: str, checked: Preflight) -> None:
+    """The payload's program must be there before anything is set up (a worker endpoint, a
+    proxy, a stage-in): on PATH, at its absolute path, or, relative (``./run.sh``), in the work
+    dir, where it is now or where the job stages it in. BadJobParameters says which."""
+    from pilot_movers.errors import BadJobParameters, Phase
+
+    if "/" not in program:
+        if shutil.which(program) is None:
+            raise BadJobParameters(
+                f"payload {program}: no such program on PATH (give ./{program} for one in the work dir)"
+            )
+        return
+    if os.path.isabs(program):
+        if not os.access(program, os.X_OK) or not os.path.isfile(program):
+            raise BadJobParameters(f"payload {program}: no such executable file")
+        return
+    path = os.path.normpath(os.path.join(checked.workdir, program))
+    staged = {item.spec.destination.path for item in checked.plans[Phase.STAGE_IN] if item.spec.destination.is_local}
+    if path not in staged and not os.path.isfile(path):
+        names = ", ".join(sorted(os.path.basename(p) for p in staged)) or "none"
+        raise BadJobParameters(
+            f"payload {program}: not in the work dir, and the job stages in no file of that name (its inputs: "
+            f"{names}); nothing was set up"
+        )
 
 
 def _read_job_params(args: argparse.Namespace) -> str:
