@@ -616,6 +616,7 @@ class Job:
         self._phase = phase
         started = time.time()
         reports: dict[int, FileReport] = {}
+        requests_before = self._service_requests()
         try:
             assert self._preflight is not None, "a job's phases run inside its with-block"
             planned = self._preflight.plans[phase] if only is None else only  # planned once, when checked
@@ -635,7 +636,14 @@ class Job:
         except BaseException as exc:
             error = as_mover_error(exc, phase=phase)
             self._phases.append(
-                PhaseReport(phase.value, started, time.time(), tuple(reports[i] for i in sorted(reports)), error)
+                PhaseReport(
+                    phase.value,
+                    started,
+                    time.time(),
+                    tuple(reports[i] for i in sorted(reports)),
+                    error,
+                    self._requests_since(requests_before),
+                )
             )
             self._note_logs(reports.values(), after)
             raise
@@ -644,7 +652,11 @@ class Job:
         self._note_logs(ordered, after)
         failures = [r.error for r in ordered if not r.ok and r.error is not None]
         phase_error = PhaseFailed(phase, failures, len(ordered)) if failures else None
-        self._phases.append(PhaseReport(phase.value, started, time.time(), tuple(ordered), phase_error))
+        self._phases.append(
+            PhaseReport(
+                phase.value, started, time.time(), tuple(ordered), phase_error, self._requests_since(requests_before)
+            )
+        )
         if phase_error is not None:
             raise phase_error
         return ordered
@@ -660,6 +672,15 @@ class Job:
             else:
                 why = f"{report.error.name}: {report.error.message}" if report.error else report.status.value
                 self._logs[report.spec.name] = f"not staged out{after}{made}: {why}"
+
+    def _service_requests(self) -> dict[str, int]:
+        counts = {name: mover.service_requests() for name, mover in self._movers.items()}
+        return {name: count for name, count in counts.items() if count is not None}
+
+    def _requests_since(self, before: Mapping[str, int]) -> dict[str, int]:
+        """Requests each mover made to a rate-limited service since ``before`` (a mover opened
+        meanwhile: all of its own, its opening's included)."""
+        return {name: count - before.get(name, 0) for name, count in self._service_requests().items()}
 
     def _engine_for(self, phase: Phase, name: str, mover: Mover, attempts: int = 0) -> TransferEngine:
         """An engine for one group of a phase, on the job's mover, with the job's record,

@@ -62,6 +62,8 @@ class GlobusMover(Mover):
         # The Transfer API computes no checksum on request; each task verifies its files itself.
         checksums=ChecksumSource.NONE,
         batched_stat=True,
+        # the service's rename refuses a target that exists (RenameFailed.Exists): no look first
+        atomic_no_clobber_rename=True,
         credential=CredentialKind.OAUTH_CLIENT,
         requires_rfc3820=True,
     )
@@ -73,6 +75,7 @@ class GlobusMover(Mover):
         self.resolver: Optional[EndpointResolver] = None
         self.worker: Optional[WorkerEndpoint] = None
         self._namespace: Optional[GlobusNamespace] = None
+        self._requests = 0  # those of a service closed since
 
     # -- the job's session -------------------------------------------------------------------
 
@@ -120,9 +123,13 @@ class GlobusMover(Mover):
             self.left_behind.extend(self.worker.close())
             self.worker = None
         if self.service is not None:
+            self._requests += self.service.requests
             self.service.close()
         self.service = None
         self._namespace = None
+
+    def service_requests(self) -> Optional[int]:
+        return self._requests + (self.service.requests if self.service is not None else 0)
 
     def _oauth_client(self) -> OAuthClient:
         """The job's OAuth2 client, else the one in the queue's credentials file."""

@@ -78,6 +78,19 @@ def make_authorizer(client: OAuthClient, *, http_timeout: float = 60.0, http_ret
     return SharedAuthorizer(authorizer)
 
 
+class CountedTransferClient(globus_sdk.TransferClient):
+    """A TransferClient that counts its HTTP requests (each is one against the client's rate
+    limit at the service; globus-sdk's own retries each count too, as the service sees them)."""
+
+    def __init__(self, counter: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._count = counter
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        self._count()
+        return super().request(method, path, **kwargs)
+
+
 class GlobusService:
     """Transfer API calls for one job, from any thread; exceptions come out as MoverErrors."""
 
@@ -92,19 +105,25 @@ class GlobusService:
         self._lock = threading.Lock()
         self._clients: list[globus_sdk.TransferClient] = []
         self._running: set[str] = set()
+        #: Transfer API requests made so far (all threads): what a VO's shared client is rate-limited on.
+        self.requests = 0
 
     @property
     def client(self) -> globus_sdk.TransferClient:
         """This thread's TransferClient (a requests session is not shared between threads)."""
         client: Optional[globus_sdk.TransferClient] = getattr(self._local, "client", None)
         if client is None:
-            client = globus_sdk.TransferClient(
-                authorizer=self.authorizer, **_client_settings(self.http_timeout, self.http_retries)
+            client = CountedTransferClient(
+                self._counted, authorizer=self.authorizer, **_client_settings(self.http_timeout, self.http_retries)
             )
             self._local.client = client
             with self._lock:
                 self._clients.append(client)
         return client
+
+    def _counted(self) -> None:
+        with self._lock:
+            self.requests += 1
 
     def call(
         self, what: str, operation: Callable[[globus_sdk.TransferClient], T], *, scope: Optional[Scope] = None

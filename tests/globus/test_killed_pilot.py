@@ -189,3 +189,33 @@ def test_two_jobs_of_one_user_on_two_nodes_run_side_by_side_with_a_refresh_token
     names = {t.destination.display_name for t in site.tasks() if t.destination.is_globus_connect}
     assert names == {"MXP_BNL_TEST pilot-movers-job-one", "MXP_BNL_TEST pilot-movers-job-two"}
     site.assert_nothing_left()
+
+
+def test_a_200_file_stage_out_makes_one_rename_per_file_and_few_other_calls_and_the_report_counts_them(
+    site: Site,
+) -> None:
+    """Issue 22 (API budget): all pilots of a VO share one OAuth2 client, and the service
+    rate-limits per client. A stage-out of 200 files made 601 one-at-a-time calls after the task
+    (ls, ls, rename per file). The copy is verified by the service where it lies (no listing) and
+    the rename refuses a file in the way itself (no look first): one rename per file (the Transfer
+    API has no bulk rename) and a number of other calls that does not grow with the files."""
+    site.put("SITE1", "/home/osg_data/panda/0064.file", b"x" * 1000)
+    names = [f"out{i:03d}.dat" for i in range(200)]
+    params = (
+        "--StageinGOsrc=SITE1:/home/osg_data/panda/0064.file --OutputGO=SITE1:/home/osg_data/panda/out/ "
+        f"--WorkingendpointGO=OSGDEV --Data={','.join(names)}"
+    )
+    payload = ["python3", "-c", f"[open(n, 'w').write(n) for n in {names!r}]"]
+    before = site.emulator.api_calls()
+    done, report = site.run(params, payload, site.base / "many")
+    assert done.returncode == 0, done.stderr[-3000:]
+    calls = {k: v - before.get(k, 0) for k, v in site.emulator.api_calls().items() if v - before.get(k, 0)}
+    print("\nTransfer API calls of a job with 1 input and 200 outputs:", json.dumps(calls, indent=1))
+    renames = calls.pop("POST /v0.10/operation/endpoint/<endpoint_id>/rename")
+    assert renames == 200, "one per output (the input is renamed in the work dir, on this node)"
+    assert calls.get("GET /v0.10/operation/endpoint/<endpoint_id>/ls", 0) <= 4, calls
+    assert sum(calls.values()) <= 40, calls
+    counted = {phase: report["phases"][phase]["service_requests"]["globus"] for phase in ("stage-in", "stage-out")}
+    assert counted["stage-out"] >= 200 and counted["stage-in"] >= 1, counted
+    assert "no progress" not in done.stderr, "no false stall warnings (201 before)"
+    assert len(list((site.directory("SITE1") / "home/osg_data/panda/out").iterdir())) == 200

@@ -32,6 +32,7 @@ def create_app(emulator: Optional[Emulator] = None) -> Flask:
         if not request.path.startswith("/v0.10/"):
             return
         emulator: Emulator = app.config["EMULATOR"]
+        emulator.count_call(request.method, request.url_rule.rule if request.url_rule else request.path)
         target = Target(path=request.path)
         held = False
         while emulator.faults.find(FaultKind.API_HANG, target, consume=False) is not None:
