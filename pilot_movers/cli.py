@@ -309,6 +309,10 @@ def _run(args: argparse.Namespace) -> int:
     report = job.report
     assert report is not None
     _finish(args, job)
+    if isinstance(report.error, JobTerminated):  # the files are in place; the cleanup was cut short
+        print(f"pilot-movers: job stopped during the cleanup: {report.error}", file=sys.stderr)
+        print(f"pilot-movers: report: {os.path.abspath(report_path)}", file=sys.stderr)
+        return 128 + _signal_number(report.error.signal_name)
     counts = {p.phase: len(p.results) for p in report.phases}
     print(
         f"pilot-movers: job succeeded: {counts.get('stage-in', 0)} file(s) in, "
@@ -504,12 +508,13 @@ def _check_payload(program: str, checked: Preflight) -> None:
                 f"payload {program}: no such program on PATH (give ./{program} for one in the work dir)"
             )
         return
+    staged = {item.spec.destination.path for item in checked.plans[Phase.STAGE_IN] if item.spec.destination.is_local}
     if os.path.isabs(program):
-        if not os.access(program, os.X_OK) or not os.path.isfile(program):
-            raise BadJobParameters(f"payload {program}: no such executable file")
+        here = os.path.normpath(program) in staged or (os.path.isfile(program) and os.access(program, os.X_OK))
+        if not here:
+            raise BadJobParameters(f"payload {program}: no such executable file, and the job stages in none there")
         return
     path = os.path.normpath(os.path.join(checked.workdir, program))
-    staged = {item.spec.destination.path for item in checked.plans[Phase.STAGE_IN] if item.spec.destination.is_local}
     if path not in staged and not os.path.isfile(path):
         names = ", ".join(sorted(os.path.basename(p) for p in staged)) or "none"
         raise BadJobParameters(

@@ -267,12 +267,6 @@ class Job:
             for step in (self._wait_for_movers, self._remove_left_behind, self._stack.close):
                 try:
                     step()
-                except JobTerminated as stopped:  # a signal during the cleanup: its waits end, its local steps go on
-                    note = f"cleanup cut short by {stopped.signal_name}: no more waiting on servers"
-                    if note not in self._cleanup_notes:
-                        self._cleanup_notes.append(note)
-                    if error is None:
-                        error = stopped
                 except Exception as cleanup_error:
                     log.exception("cleanup step %s failed", step.__name__)
                     self._cleanup_notes.append(f"cleanup error: {cleanup_error}")
@@ -280,6 +274,11 @@ class Job:
                         error = as_mover_error(cleanup_error, phase=Phase.CLEANUP)
         finally:
             self._signals.restore()
+        cut_by = self._signals.cleanup_cut_short
+        if cut_by is not None:  # a signal during the cleanup: its waits on servers ended at once
+            self._cleanup_notes.append(f"cleanup cut short by {cut_by}: no more waiting on servers")
+            if error is None:
+                error = JobTerminated(cut_by, phase=Phase.CLEANUP)
         self.report = self._report(error)
         try:
             self.report.write(self.report_path)  # never makes a dir: the work dir may not exist
@@ -509,9 +508,10 @@ class Job:
         grace = min(self.queue.transfer.cancel_grace, max(0.0, self._cleanup_ends - time.monotonic()))
         deadline = time.monotonic() + grace
         for engine in self._engines:
-            if not engine.wait_for_movers(max(0.0, deadline - time.monotonic())):
-                log.info("a mover is still unwinding after %.1f s; the cleanup goes on", grace)
-                return
+            while not engine.wait_for_movers(min(0.1, max(0.0, deadline - time.monotonic()))):
+                if time.monotonic() >= min(deadline, self._cleanup_ends):  # sliced: a signal ends it
+                    log.info("a mover is still unwinding after %.1f s; the cleanup goes on", grace)
+                    return
 
     def _cleanup_budget(self) -> float:
         """Seconds the cleanup may still wait for one server operation."""
@@ -526,7 +526,8 @@ class Job:
         server froze (a Globus endpoint to delete) is left to finish on its own, and said so."""
         stopping = threading.Thread(target=mover.stop, name=f"pilot-movers-stop-{mover.name}", daemon=True)
         stopping.start()
-        stopping.join(max(0.0, self._cleanup_ends - time.monotonic()))
+        while stopping.is_alive() and time.monotonic() < self._cleanup_ends:  # sliced: a signal ends it
+            stopping.join(min(0.1, max(0.0, self._cleanup_ends - time.monotonic())))
         if stopping.is_alive():
             note = (
                 f"mover {mover.name} did not stop within the cleanup's "

@@ -82,12 +82,9 @@ class JobSignals:
                 return
             self.cleanup_cut_short = name
             log.warning("%s received during the cleanup: no more waiting on servers", name)
-            self._cut_short()
-            error = JobTerminated(name, phase=Phase.CLEANUP)
-            self._stop(error)  # cancels what still runs; never blocks
-            if _inside(frame, _SWALLOWING_MODULES):
-                return
-            raise error  # ends the wait under way (a join, a sleep); the cleanup's local steps go on
+            self._cut_short()  # the cleanup's waits are sliced: they see their budget spent at once
+            self._stop(JobTerminated(name, phase=Phase.CLEANUP))  # ends server waits; never blocks
+            return  # nothing is raised: the cleanup's local steps (the proxy, the record) must run whole
         if self._terminating:
             log.warning("%s received again: cleanup is already running", name)
             return

@@ -14,7 +14,9 @@ included. So every line carries an HMAC under a key kept in the directory (0600)
 whose MAC does not verify is ignored and counted; and nothing is ever removed that is not named as
 the library's own (``reserved.is_temporary``: ``NAME.pilot-movers-a1-XXXXXXXX.part``, a space probe;
 ``.pilot-movers-proxy-*.pem``; a work dir ``pilot-movers-job-*`` of the system temp dir). A payload
-that reads the key can forge lines, but can at worst have files removed that are named as ours.
+that reads the key can forge lines, but can at worst have files removed that are named as ours,
+and (``holdings``) a GCP state dir removed, a GCP process group of its own session stopped, or a
+pilot-movers worker endpoint that no GCP serves deleted.
 """
 
 from __future__ import annotations
@@ -309,6 +311,9 @@ class DeadJob:
             if remaining or still_held:
                 temporary = self.path + ".new"
                 with open(temporary, "w", encoding="utf-8", errors="surrogateescape") as handle:
+                    if self.workdir:  # the next job still sweeps the dead job's work dir
+                        handle.write(ledger.seal(f"workdir {self.workdir}"))
+                    handle.writelines(ledger.seal(f"proxy {path}") for path in self.proxies)
                     handle.writelines(ledger.seal(f"+ {url}") for url in remaining)
                     handle.writelines(ledger.seal(f"hold {kind} {value}") for kind, value in still_held)
                 os.replace(temporary, self.path)

@@ -29,7 +29,6 @@ def check_leftovers(directory: Optional[str] = None) -> list[Finding]:
     findings: list[Finding] = []
     for record in dead:
         removed: list[str] = []
-        still_held: list[tuple[str, str]] = []
         try:
             remote = []
             for kind, value in record.held:
@@ -39,7 +38,6 @@ def check_leftovers(directory: Optional[str] = None) -> list[Finding]:
                         removed.append(said)
                 else:
                     remote.append(f"{kind} {value}")
-                    still_held.append((kind, value))
             remote += [f"temporary copy {url}" for url in record.pending]
             remote += [f"user proxy {path}" for path in record.proxies if os.path.exists(path)]
             if removed:
@@ -57,9 +55,6 @@ def check_leftovers(directory: Optional[str] = None) -> list[Finding]:
                         "the next job of this user on this node removes it (a worker endpoint: the next Globus job)",
                     )
                 )
-        finally:  # the record keeps what is still there (a proxy's line cannot be rewritten: left as is)
-            if removed and not record.proxies:
-                record.done(record.pending, ledger, still_held)
-            else:
-                record.leave()
+        finally:  # the record stays as it is: the next job sweeps the rest (what is gone, it skips)
+            record.leave()
     return findings or [ok("left by killed jobs", "no job of this user on this node left anything behind")]

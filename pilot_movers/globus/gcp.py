@@ -12,6 +12,7 @@ GCP, so this job belongs on another node or later); the job's own GCP still gets
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -93,9 +94,14 @@ class GlobusConnectPersonal:
         if "," in workdir:
             raise WorkerEndpointFailed(f"the work dir {workdir} holds a ',', which -restrict-paths cannot express")
         command = [self.program, "-dir", str(self.config_dir), "-start", "-restrict-paths", f"rw{workdir}"]
-        setpriv = shutil.which("setpriv")
+        setpriv = _setpriv_with_pdeathsig()
         if setpriv:
             command = [setpriv, "--pdeathsig", "TERM", "--", *command]
+        else:
+            log.warning(
+                "setpriv --pdeathsig is not available (util-linux < 2.33): a killed pilot's GCP lives on "
+                "until the next job of this user here stops it"
+            )
         with open(self.log_path, "ab") as out, _stoppable_children():
             try:
                 self.process = subprocess.Popen(
@@ -187,6 +193,21 @@ class GlobusConnectPersonal:
         except (ProcessLookupError, PermissionError):
             pass
         return process.poll() is not None
+
+
+@functools.lru_cache(maxsize=1)
+def _setpriv_with_pdeathsig() -> Optional[str]:
+    """util-linux's ``setpriv``, when it has ``--pdeathsig`` (2.33 and later; EL7's 2.23 has not)."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return None
+    try:
+        done = subprocess.run(
+            [setpriv, "--pdeathsig", "TERM", "--", "true"], capture_output=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return setpriv if done.returncode == 0 else None
 
 
 @contextmanager

@@ -79,16 +79,21 @@ def make_authorizer(client: OAuthClient, *, http_timeout: float = 60.0, http_ret
 
 
 class CountedTransferClient(globus_sdk.TransferClient):
-    """A TransferClient that counts its HTTP requests (each is one against the client's rate
-    limit at the service; globus-sdk's own retries each count too, as the service sees them)."""
+    """A TransferClient that counts its HTTP requests as the service sees them (each against
+    the client's rate limit): its requests session's ``send`` counts, so globus-sdk's own retries
+    (made inside its transport) count too."""
 
     def __init__(self, counter: Callable[[], None], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._count = counter
+        session = getattr(self.transport, "session", None)
+        if session is not None:
+            send = session.send
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        self._count()
-        return super().request(method, path, **kwargs)
+            def counted_send(*args: Any, **kw: Any) -> Any:
+                counter()
+                return send(*args, **kw)
+
+            session.send = counted_send
 
 
 class GlobusService:

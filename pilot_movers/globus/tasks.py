@@ -156,8 +156,11 @@ class TransferTask:
         pause = min(1.0, self.settings.poll_interval)  # short tasks end soon: look again soon
         while True:
             task = dict(self.service.call(f"looking at task {task_id}", lambda tc: tc.get_task(task_id)).data)
-            if task.get("nice_status") not in (None, "", "OK", "Queued") and task.get("status") not in FINAL:
-                self.waiting_on = (str(task.get("nice_status")), str(task.get("nice_status_details") or ""))
+            if task.get("status") not in FINAL:  # what it waits on now (cleared when it moves again)
+                waiting = task.get("nice_status") not in (None, "", "OK", "Queued")
+                self.waiting_on = (
+                    (str(task.get("nice_status")), str(task.get("nice_status_details") or "")) if waiting else None
+                )
             moved = int(task.get("bytes_transferred") or 0)
             if moved != self.bytes:
                 self.bytes = moved
@@ -262,8 +265,8 @@ class TransferTask:
             return
         fatal = from_fatal(task.get("fatal_error"))
         log.warning("Globus task %s: FAILED: %s", self.task_id, fatal.message)
-        offline = self._offline()
-        if offline is not None:  # cancelled while it waited on an endpoint that does not answer
+        offline = self._offline() if self._cancel_sent else None
+        if offline is not None:  # cancelled by us while it waited on an endpoint that does not answer
             for item in left:
                 self._give(item, offline)
             return

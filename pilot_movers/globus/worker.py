@@ -15,7 +15,13 @@ import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
-from pilot_movers.errors import MoverError, SourceNotFound, UnknownEndpoint, WorkerEndpointFailed
+from pilot_movers.errors import (
+    AuthenticationFailed,
+    MoverError,
+    SourceNotFound,
+    UnknownEndpoint,
+    WorkerEndpointFailed,
+)
 from pilot_movers.globus.endpoints import Endpoint
 from pilot_movers.globus.gcp import GlobusConnectPersonal
 from pilot_movers.globus.gcp_install import gcp_program
@@ -154,17 +160,35 @@ class WorkerEndpoint:
 
 def delete_orphan_endpoints(service: GlobusService, holdings: Holdings) -> list[str]:
     """Delete the worker endpoints killed jobs of this user on this node left (their record in
-    the ledger lists them); the ids deleted. One the service will not delete now stays held, for
-    the next Globus job."""
+    the ledger lists them); the ids deleted. Only an endpoint that is one of pilot-movers' worker
+    endpoints (a personal endpoint whose description says so) and is not connected (its GCP is
+    gone) is deleted: a line a payload forged names nothing else. One the service will not delete
+    now stays held, for the next Globus job; one that is gone, not ours or not ours to delete
+    (403) is let go."""
     deleted = []
     for endpoint_id in holdings.left_by_dead_jobs(GLOBUS_ENDPOINT):
+
+        def look(tc: Any, wanted: str = endpoint_id) -> Any:
+            return tc.get_endpoint(wanted)
 
         def delete(tc: Any, doomed: str = endpoint_id) -> Any:
             return tc.delete_endpoint(doomed)
 
         try:
+            found = service.call(f"looking at the worker endpoint {endpoint_id} a killed job left", look)
+            ours = bool(found.get("is_globus_connect")) and str(found.get("description") or "").startswith(
+                WORKER_DESCRIPTION
+            )
+            if not ours or found.get("gcp_connected"):
+                log.warning(
+                    "Globus: endpoint %s, listed as left by a killed job, is %s: left alone",
+                    endpoint_id,
+                    "connected (a GCP runs for it)" if ours else "not a pilot-movers worker endpoint",
+                )
+                holdings.release(GLOBUS_ENDPOINT, endpoint_id)
+                continue
             service.call(f"deleting the worker endpoint {endpoint_id} a killed job left", delete)
-        except (UnknownEndpoint, SourceNotFound):  # gone already (deleted by hand, or by another job)
+        except (UnknownEndpoint, SourceNotFound, AuthenticationFailed):  # gone, or not ours to delete
             holdings.release(GLOBUS_ENDPOINT, endpoint_id)
             continue
         except MoverError as exc:

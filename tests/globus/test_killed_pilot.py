@@ -219,3 +219,20 @@ def test_a_200_file_stage_out_makes_one_rename_per_file_and_few_other_calls_and_
     assert counted["stage-out"] >= 200 and counted["stage-in"] >= 1, counted
     assert "no progress" not in done.stderr, "no false stall warnings (201 before)"
     assert len(list((site.directory("SITE1") / "home/osg_data/panda/out").iterdir())) == 200
+
+
+def test_an_endpoint_a_forged_ledger_line_names_is_not_deleted_unless_it_is_a_dead_jobs_worker(site: Site) -> None:
+    """The payload can read the ledger's key and forge ``hold globus-endpoint ID``: the next
+    Globus job deletes only a pilot-movers worker endpoint that no GCP serves."""
+    from pilot_movers.ledger import Ledger
+
+    site.put("SITE1", "/home/osg_data/panda/0064.file", b"x" * 1000)
+    site1 = site.globus.endpoints["SITE1"].id
+    record = Ledger(site.env()["PILOT_MOVERS_STATE_DIR"]).record(str(site.base / "forger"))
+    record.hold("globus-endpoint", site1)
+    record.close()
+    done, _ = site.run(SENDJOB, WRITE_10MB, site.base / "next")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert site1 in [e.id for e in site.emulator.endpoints.all()], "a site's endpoint is never deleted"
+    assert f"endpoint {site1}, listed as left by a killed job, is not a pilot-movers worker endpoint" in done.stderr
+    site.assert_nothing_left()

@@ -65,3 +65,31 @@ def test_the_next_job_removes_what_a_killed_job_held_and_keeps_what_only_a_mover
     (kept,) = ledger.dead_records()  # this job (no Globus mover) kept the endpoint for the next
     assert kept.held == [("globus-endpoint", "5a1f-endpoint-of-the-dead-job")]
     kept.done([], ledger, kept.held)
+
+
+def test_lines_a_payload_forged_stop_no_job_and_remove_nothing_but_gcp_state(tmp_path, monkeypatch):
+    """The payload (same uid) can read the ledger's key and forge lines: a group id that is not a
+    number, this very process's group, a directory of the library's that is not a GCP state dir,
+    an endpoint: the next job runs, stops nothing of its own, removes none of them."""
+    import os
+
+    monkeypatch.setenv(STATE_DIR_VARIABLE, str(tmp_path / "state"))
+    ledger = Ledger()
+    keep = tmp_path / "pilot-movers-job-precious"
+    keep.mkdir()
+    gcp_like = tmp_path / "pilot-movers-gcp-forged"
+    record = ledger.record(str(tmp_path / "forger"))
+    record.hold("process-group", "\u00b2\u00b2 anything")
+    record.hold("process-group", f"{os.getpgid(0)} {gcp_like} {sys.argv[0]}")
+    record.hold("process-group", f"{os.getsid(0)} {gcp_like}")
+    record.hold("directory", str(keep))
+    record.hold("directory", str(ledger.directory))
+    record.close()
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.dat").write_bytes(b"a")
+    params = job_params.parse(f"in-mode=local dir-in={tmp_path}/in files-in=a.dat")
+    with Job(params, QueueConfig.from_dict({"copytool": "local"}), tmp_path / "work") as job:
+        job.stage_in()
+    assert job.report is not None and job.report.error is None
+    assert keep.is_dir() and os.path.isdir(ledger.directory)
+    assert not any(note.startswith("removed") for note in job.report.setup), job.report.setup
