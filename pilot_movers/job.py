@@ -110,6 +110,13 @@ def preflight(
     return Preflight(path, plans, myproxy)
 
 
+#: What a job that moves no file is told (the dry run, the log, the report's setup notes).
+NO_FILES_HINT = (
+    "no job parameter names an input or an output (files-in=, files-out=, files-log=, --StageinGOsrc, "
+    "--Data...), nor does the job description list any"
+)
+
+
 class Job:
     """One job on one worker node. Use as a context manager.
 
@@ -232,6 +239,10 @@ class Job:
             if self._preflight is None or self._preflight.workdir != self.workdir:
                 self._preflight = preflight(self.params, self.queue, self.workdir, self.files)
             self._prepare_workdir()
+            if not any(self._preflight.plans.values()):
+                note = f"this job moves no file: {NO_FILES_HINT}"
+                log.warning("job %s: %s", self.job_id or "(no id)", note)
+                self._setup_notes.append(note)
             self._set_up_credentials()
             self._remove_earlier_remote_debris()
             self._signals.raise_if_stopped()

@@ -229,3 +229,20 @@ def test_a_signal_after_the_job_ended_does_not_change_the_exit_status(tmp_path):
     assert status == 0, "".join(errors)
     assert json.loads(out)["status"] == "succeeded"
     assert any("SIGTERM received after the job ended" in line for line in errors), errors
+
+
+def test_a_near_miss_of_a_key_is_refused_naming_the_key_it_resembles_and_payload_arguments_pass(site: Path):
+    """Issue 24: ``file-in=a.dat`` was kept for the payload; the dry run showed 0 inputs and run
+    started the payload without its input and exited 0."""
+    typo = f"in-mode=local dir-in={site}/in file-in=a.dat"
+    for args in (["--dry-run"], ["--workdir", str(site / "w"), "--", "true"]):
+        done = shell("run", "--queue-config", str(site / "queue.json"), "--job-params", typo, *args)
+        assert done.returncode == 2, done.stderr
+        assert "bad job parameter 'file-in=a.dat': unknown key 'file-in': did you mean files-in?" in done.stderr
+    assert not (site / "w").exists()
+    sendjob = f"{params(site)} --maxEvents=10 --outputHITSFile=HITS.pool.root.1 -j 4"
+    assert (
+        shell("run", "--dry-run", "--queue-config", str(site / "queue.json"), "--job-params", sendjob).returncode == 0
+    )
+    nothing = shell("run", "--dry-run", "--queue-config", str(site / "queue.json"), "--job-params=--maxEvents=10")
+    assert nothing.returncode == 0 and "this job moves no file: no job parameter names an input" in nothing.stdout
