@@ -88,7 +88,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse, with a bad command line reported as one sentence (and exit 2) by ``main``."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message} (see --help)")
+        command = self.prog.removeprefix("pilot-movers").strip()  # "pilot-movers: " is printed once
+        raise UsageError(f"{command + ': ' if command else ''}{message} (see --help)")
 
 
 def _positive_seconds(text: str) -> float:
@@ -117,6 +118,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
     parser.add_argument("--log-file", metavar="PATH", help="also log to this file (at DEBUG with -v, else INFO)")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    def logging_options(subparser: argparse.ArgumentParser) -> None:
+        """-v/-q/--log-file also after the subcommand (``run -q``); not given there, the ones
+        before it stand."""
+        subparser.add_argument(
+            "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug messages"
+        )
+        subparser.add_argument(
+            "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="log warnings and errors only"
+        )
+        subparser.add_argument("--log-file", metavar="PATH", default=argparse.SUPPRESS, help="also log to this file")
 
     run = commands.add_parser(
         "run",
@@ -170,6 +182,7 @@ def _parser() -> argparse.ArgumentParser:
         help="a table of the phases at the end (auto: when stdout is a terminal and not --json)",
     )
     run.add_argument("payload", nargs=argparse.REMAINDER, metavar="-- CMD ARGS", help="the payload command")
+    logging_options(run)
     run.set_defaults(handler=_run)
 
     doctor = commands.add_parser(
@@ -194,15 +207,18 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=_positive_seconds, default=10.0, metavar="SECONDS", help="per server (default 10)"
     )
     doctor.add_argument("--json", action="store_true", help="print JSON (for monitoring)")
+    logging_options(doctor)
     doctor.set_defaults(handler=_doctor)
 
     movers = commands.add_parser("movers", help="list installed movers and whether they can run here")
     movers.add_argument("--json", action="store_true", help="print JSON")
+    logging_options(movers)
     movers.set_defaults(handler=_movers)
 
     proxy = commands.add_parser("proxy-info", help="what a proxy file holds: identity, expiry, type")
     proxy.add_argument("path", nargs="?", help="the proxy file (default: X509_USER_PROXY, else /tmp/x509up_u<uid>)")
     proxy.add_argument("--json", action="store_true", help="print JSON")
+    logging_options(proxy)
     proxy.set_defaults(handler=_proxy_info)
     return parser
 

@@ -269,7 +269,7 @@ class Job:
             self._stage_out_logs_after(error)
             if self._signals.error is not None and not isinstance(error, JobTerminated):
                 error = self._signals.error.bind(phase=Phase.STAGE_OUT)  # stopped while the logs went out
-        log.info("job %s: cleanup started%s", self.job_id or "", f" after {error.name}" if error else "")
+        log.info("job %s: cleanup started%s", self.job_id or "(no id)", f" after {error.name}" if error else "")
         self._phase = Phase.CLEANUP
         self._cleanup_ends = time.monotonic() + self.queue.transfer.cleanup_timeout
         try:
@@ -296,14 +296,20 @@ class Job:
         except OSError as write_error:
             log.error("cannot write the job report to %s: %s", self.report_path, write_error)
         if error is not None and exc is None:  # nobody will hear of it otherwise
-            log.error("job %s failed in %s: %s", self.job_id or "", error.phase.value if error.phase else "?", error)
+            log.error(
+                "job %s failed in %s: %s", self.job_id or "(no id)", error.phase.value if error.phase else "?", error
+            )
         elif error is not None:  # raised to the caller, who says it (and each file's failure was said)
             phase = error.phase.value if error.phase else "?"
             log.info(
-                "job %s ended: failed in %s (%s); report: %s", self.job_id or "", phase, error.name, self.report_path
+                "job %s ended: failed in %s (%s); report: %s",
+                self.job_id or "(no id)",
+                phase,
+                error.name,
+                self.report_path,
             )
         else:
-            log.info("job %s succeeded; report: %s", self.job_id or "", self.report_path)
+            log.info("job %s succeeded; report: %s", self.job_id or "(no id)", self.report_path)
 
     def _report(self, error: Optional[MoverError]) -> JobReport:
         """The job's report as it stands."""
@@ -356,14 +362,14 @@ class Job:
             for item in planned:
                 self._logs[item.spec.name] = f"not staged out: the job was stopped ({error.name}) in {where}"
             return
-        log.info("job %s failed in %s: staging out its log file(s) alone", self.job_id or "", where)
+        log.info("job %s failed in %s: staging out its log file(s) alone", self.job_id or "(no id)", where)
         self._failed_with = error
         after = f" after the job failed in {where}"
         try:
             self._run_phase(Phase.STAGE_OUT, planned, after=after, attempts=1)
         except BaseException as exc:  # noqa: BLE001 - the cleanup and the report come whatever happened
             said = as_mover_error(exc if not isinstance(exc, KeyboardInterrupt) else JobTerminated("SIGINT"))
-            log.warning("job %s: log stage-out failed: %s", self.job_id or "", said)
+            log.warning("job %s: log stage-out failed: %s", self.job_id or "(no id)", said)
             if isinstance(said, JobTerminated) and self._signals.error is None:
                 self._signals.error = said
         stopped = self._signals.error

@@ -246,3 +246,17 @@ def test_a_near_miss_of_a_key_is_refused_naming_the_key_it_resembles_and_payload
     )
     nothing = shell("run", "--dry-run", "--queue-config", str(site / "queue.json"), "--job-params=--maxEvents=10")
     assert nothing.returncode == 0 and "this job moves no file: no job parameter names an input" in nothing.stdout
+
+
+def test_logging_options_work_after_the_subcommand_and_a_usage_error_has_one_prefix(site: Path):
+    """Issue 24: ``run -q`` printed ``pilot-movers: pilot-movers run: ...``; -v/-q are accepted
+    after the subcommand too, and a job without an id is logged as such."""
+    bad = shell("run", "-q", "--job-params")
+    assert bad.returncode == 2 and bad.stderr.startswith("pilot-movers: run: argument --job-params: expected one")
+    payload = ("--", "sh", "-c", "echo c > c.dat")
+    quiet = shell("run", "-q", "--queue-config", str(site / "queue.json"), "--job-params", params(site), *payload)
+    assert quiet.returncode == 0, quiet.stderr
+    assert " INFO " not in quiet.stderr, "quiet after the subcommand"
+    (site / "out" / "c.dat").unlink()
+    loud = shell("run", "-v", "--queue-config", str(site / "queue.json"), "--job-params", params(site), *payload)
+    assert loud.returncode == 0 and "job (no id) succeeded" in loud.stderr
