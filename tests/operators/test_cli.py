@@ -260,3 +260,14 @@ def test_logging_options_work_after_the_subcommand_and_a_usage_error_has_one_pre
     (site / "out" / "c.dat").unlink()
     loud = shell("run", "-v", "--queue-config", str(site / "queue.json"), "--job-params", params(site), *payload)
     assert loud.returncode == 0 and "job (no id) succeeded" in loud.stderr
+
+
+def test_every_command_answers_version():
+    """Issue 24: datahost and datahost-server did not answer --version."""
+    from pilot_movers.version import __version__
+
+    for name in ("pilot-movers", "datahost", "datahost-server"):
+        program = shutil.which(name, path=os.path.dirname(sys.executable))
+        assert program, f"{name} is installed beside this Python"
+        done = subprocess.run([program, "--version"], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and __version__ in done.stdout, (name, done.stdout, done.stderr)
