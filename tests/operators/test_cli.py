@@ -271,3 +271,45 @@ def test_every_command_answers_version():
         assert program, f"{name} is installed beside this Python"
         done = subprocess.run([program, "--version"], capture_output=True, text=True, timeout=60)
         assert done.returncode == 0 and __version__ in done.stdout, (name, done.stdout, done.stderr)
+
+
+def test_without_the_https_extra_datahost_is_unusable_in_one_sentence_not_a_traceback(tmp_path: Path):
+    """Issue 24: with a base install (no extras) ``movers`` listed datahost as usable, doctor said
+    ok, then run died with a ModuleNotFoundError traceback. Here requests cannot be imported (as
+    in a base install: a sitecustomize on the path blocks it) and the real command runs."""
+    blocker = tmp_path / "site"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _NoRequests:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'requests' or name.startswith('requests.'):\n"
+        "            raise ModuleNotFoundError(\"No module named 'requests'\", name='requests')\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, _NoRequests())\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(blocker)}
+    movers = subprocess.run([command(), "movers", "--json"], capture_output=True, text=True, timeout=60, env=env)
+    assert movers.returncode == 0, movers.stderr
+    by_name = {m["name"]: m for m in json.loads(movers.stdout)}
+    assert not by_name["datahost"]["usable"] and not by_name["https"]["usable"]
+    assert "pip install 'pilot-movers[https]'" in by_name["datahost"]["problem"], by_name["datahost"]
+    queue = tmp_path / "q.json"
+    queue.write_text(json.dumps({"copytool": "datahost"}))
+    done = subprocess.run(
+        [
+            command(),
+            "run",
+            "--dry-run",
+            "--queue-config",
+            str(queue),
+            "--job-params",
+            "files-in=a dir-in=datahost://h/x",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "the 'datahost' mover needs the Python module 'requests'" in done.stderr
