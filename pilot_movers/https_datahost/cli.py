@@ -400,6 +400,11 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = PROG) -> int:
     except KeyboardInterrupt:
         _say(prog, "interrupted")
         return 130
+    except ModuleNotFoundError as exc:  # a base install: the https extra is missing
+        _say(
+            prog, f"it needs the Python module {exc.name!r}, which is not installed: pip install 'pilot-movers[https]'"
+        )
+        return 2
     except OSError as exc:
         _say(prog, f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}")
         return 1

@@ -313,3 +313,16 @@ def test_without_the_https_extra_datahost_is_unusable_in_one_sentence_not_a_trac
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert "the 'datahost' mover needs the Python module 'requests'" in done.stderr
+    datahost = shutil.which("datahost", path=os.path.dirname(sys.executable))
+    assert datahost
+    client = subprocess.run(
+        [datahost, "--address", "localhost:1", "--cert", str(queue), "ssl-get", "x"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert client.returncode == 2 and "Traceback" not in client.stderr, client.stderr
+    assert "it needs the Python module 'requests', which is not installed: pip install 'pilot-movers[https]'" in (
+        client.stderr
+    )
