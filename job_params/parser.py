@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 import shlex
 from typing import Any
@@ -66,6 +67,7 @@ def parse(text: str) -> JobParams:
             else:
                 values[field.attribute] = converted
         else:
+            _refuse_near_miss(token, name)
             passthrough.append(token)
     for attribute in ("files_in", "files_out", "data"):
         _check_unique(values.get(attribute, ()), attribute)
@@ -127,6 +129,37 @@ def _checksum(text: str, token: str) -> Checksum:
         return Checksum.parse(text)
     except (ValueError, MoverError) as exc:
         raise JobParamsError(token, getattr(exc, "message", None) or str(exc)) from None
+
+
+#: How alike a token's name must be to a known key's to be taken for a typo of it (difflib's ratio):
+#: ``file-in`` for ``files-in`` is 0.93; sendJob's own ``--maxEvents`` is far from every flag.
+NEAR_MISS = 0.85
+
+
+def _refuse_near_miss(token: str, name: str) -> None:
+    """A token kept for the payload whose name is a near miss of a known key (a small edit, a
+    singular for a plural, ``_`` for ``-``, another case) is a typo that would make the job move
+    nothing: JobParamsError naming the key it resembles. Genuine payload arguments pass."""
+    if not name or "/" in name or " " in name:
+        return
+    known = list(FLAGS) if name.startswith("-") else list(KEYS)
+    folded = {key.casefold().replace("_", "-"): key for key in known}
+    exact = folded.get(name.casefold().replace("_", "-"))
+    close = exact or next(iter(difflib.get_close_matches(name, known, n=1, cutoff=NEAR_MISS)), None)
+    stems = [key for key in known if not name.startswith("-") and key.startswith(name.casefold() + "-")]
+    if close is None and len(stems) > 1:  # files= for files-in/-out, dir= for dir-in/-out
+        raise JobParamsError(
+            token,
+            f"unknown key {name!r}: did you mean {' or '.join(stems)}? (a token that is no job parameter goes "
+            "to the payload, and this one would have moved nothing)",
+        )
+    if close is not None:
+        usage = f"{close}=VALUE" if close in KEYS else f"{close}=VALUE (or {close} VALUE)"
+        raise JobParamsError(
+            token,
+            f"unknown {'flag' if name.startswith('-') else 'key'} {name!r}: did you mean {close}? ({usage}; "
+            "a token that is no job parameter goes to the payload, and this one would have moved nothing)",
+        )
 
 
 def _check_unique(names: tuple[str, ...], attribute: str) -> None:

@@ -80,6 +80,11 @@ class Mover(UsedOnItsOwn):
         self._open = False
         self.setup()
 
+    def service_requests(self) -> Optional[int]:
+        """Requests made to a rate-limited service so far (the Globus Transfer API), for the
+        report's count per phase; None for a mover that talks to no such service."""
+        return None
+
     def setup(self) -> None:
         """Set up the instance's own attributes (its sessions not yet open: ``open`` does that).
         Override instead of ``__init__``; ``settings`` and ``options`` are there already."""

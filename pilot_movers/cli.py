@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, NoReturn, Optional, Sequence
 
 if TYPE_CHECKING:
     from pilot_movers.engine.progress import ProgressObserver
-    from pilot_movers.job import Job
+    from pilot_movers.job import Job, Preflight
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -88,7 +88,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse, with a bad command line reported as one sentence (and exit 2) by ``main``."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message} (see --help)")
+        command = self.prog.removeprefix("pilot-movers").strip()  # "pilot-movers: " is printed once
+        raise UsageError(f"{command + ': ' if command else ''}{message} (see --help)")
 
 
 def _positive_seconds(text: str) -> float:
@@ -117,6 +118,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
     parser.add_argument("--log-file", metavar="PATH", help="also log to this file (at DEBUG with -v, else INFO)")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    def logging_options(subparser: argparse.ArgumentParser) -> None:
+        """-v/-q/--log-file also after the subcommand (``run -q``); not given there, the ones
+        before it stand."""
+        subparser.add_argument(
+            "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug messages"
+        )
+        subparser.add_argument(
+            "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="log warnings and errors only"
+        )
+        subparser.add_argument("--log-file", metavar="PATH", default=argparse.SUPPRESS, help="also log to this file")
 
     run = commands.add_parser(
         "run",
@@ -170,6 +182,7 @@ def _parser() -> argparse.ArgumentParser:
         help="a table of the phases at the end (auto: when stdout is a terminal and not --json)",
     )
     run.add_argument("payload", nargs=argparse.REMAINDER, metavar="-- CMD ARGS", help="the payload command")
+    logging_options(run)
     run.set_defaults(handler=_run)
 
     doctor = commands.add_parser(
@@ -194,15 +207,18 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=_positive_seconds, default=10.0, metavar="SECONDS", help="per server (default 10)"
     )
     doctor.add_argument("--json", action="store_true", help="print JSON (for monitoring)")
+    logging_options(doctor)
     doctor.set_defaults(handler=_doctor)
 
     movers = commands.add_parser("movers", help="list installed movers and whether they can run here")
     movers.add_argument("--json", action="store_true", help="print JSON")
+    logging_options(movers)
     movers.set_defaults(handler=_movers)
 
     proxy = commands.add_parser("proxy-info", help="what a proxy file holds: identity, expiry, type")
     proxy.add_argument("path", nargs="?", help="the proxy file (default: X509_USER_PROXY, else /tmp/x509up_u<uid>)")
     proxy.add_argument("--json", action="store_true", help="print JSON")
+    logging_options(proxy)
     proxy.set_defaults(handler=_proxy_info)
     return parser
 
@@ -254,6 +270,8 @@ def _run(args: argparse.Namespace) -> int:
             made = tempfile.mkdtemp(prefix="pilot-movers-job-")
         workdir = args.workdir or made or os.path.join(tempfile.gettempdir(), "pilot-movers-job-check")
         checked = preflight(params, queue, workdir, files)
+        if payload:
+            _check_payload(payload[0], checked)
     except JobTerminated:
         if made:
             shutil.rmtree(made, ignore_errors=True)
@@ -307,6 +325,10 @@ def _run(args: argparse.Namespace) -> int:
     report = job.report
     assert report is not None
     _finish(args, job)
+    if isinstance(report.error, JobTerminated):  # the files are in place; the cleanup was cut short
+        print(f"pilot-movers: job stopped during the cleanup: {report.error}", file=sys.stderr)
+        print(f"pilot-movers: report: {os.path.abspath(report_path)}", file=sys.stderr)
+        return 128 + _signal_number(report.error.signal_name)
     counts = {p.phase: len(p.results) for p in report.phases}
     print(
         f"pilot-movers: job succeeded: {counts.get('stage-in', 0)} file(s) in, "
@@ -488,6 +510,33 @@ def _proxy_info(args: argparse.Namespace) -> int:
         for label, value in rows:
             print(f"{label:9}: {value}")
     return EXIT_OK if info.is_proxy and info.time_left() > 0 else EXIT_FAILED
+
+
+def _check_payload(program: str, checked: Preflight) -> None:
+    """The payload's program must be there before anything is set up (a worker endpoint, a
+    proxy, a stage-in): on PATH, at its absolute path, or, relative (``./run.sh``), in the work
+    dir, where it is now or where the job stages it in. BadJobParameters says which."""
+    from pilot_movers.errors import BadJobParameters, Phase
+
+    if "/" not in program:
+        if shutil.which(program) is None:
+            raise BadJobParameters(
+                f"payload {program}: no such program on PATH (give ./{program} for one in the work dir)"
+            )
+        return
+    staged = {item.spec.destination.path for item in checked.plans[Phase.STAGE_IN] if item.spec.destination.is_local}
+    if os.path.isabs(program):
+        here = os.path.normpath(program) in staged or (os.path.isfile(program) and os.access(program, os.X_OK))
+        if not here:
+            raise BadJobParameters(f"payload {program}: no such executable file, and the job stages in none there")
+        return
+    path = os.path.normpath(os.path.join(checked.workdir, program))
+    if path not in staged and not os.path.isfile(path):
+        names = ", ".join(sorted(os.path.basename(p) for p in staged)) or "none"
+        raise BadJobParameters(
+            f"payload {program}: not in the work dir, and the job stages in no file of that name (its inputs: "
+            f"{names}); nothing was set up"
+        )
 
 
 def _read_job_params(args: argparse.Namespace) -> str:

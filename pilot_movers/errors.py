@@ -108,6 +108,9 @@ class MoverError(Exception):
     code_out: ClassVar[int] = 1137
     default_transient: ClassVar[bool] = False
     default_scope: ClassVar[Scope] = Scope.TRANSFER
+    #: The mover saw why nothing moved (a remote end that does not answer): said instead of a
+    #: stall the clock detected.
+    explains_stall: ClassVar[bool] = False
 
     message: str
     transient: bool
@@ -364,6 +367,13 @@ class GlobusSystemError(MoverError):
     code_in = 1180
     code_out = 1181
     default_transient = True
+
+
+class EndpointNotAnswering(GlobusSystemError):
+    """An endpoint does not answer the service (it is offline: the task waits in
+    ``CONNECT_FAILED``), which is why no byte moved. Retried; said instead of the stall."""
+
+    explains_stall = True
 
 
 class WorkerEndpointFailed(GlobusSystemError):

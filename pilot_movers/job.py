@@ -54,6 +54,7 @@ from pilot_movers.errors import (
     ServiceUnavailable,
     as_mover_error,
 )
+from pilot_movers.holdings import LOCAL_KINDS, JobHoldings, remove_local
 from pilot_movers.job_facts import JobFacts
 from pilot_movers.job_logs import can_make, log_files, make_log_tarball
 from pilot_movers.job_signals import JobSignals
@@ -109,6 +110,13 @@ def preflight(
     return Preflight(path, plans, myproxy)
 
 
+#: What a job that moves no file is told (the dry run, the log, the report's setup notes).
+NO_FILES_HINT = (
+    "no job parameter names an input or an output (files-in=, files-out=, files-log=, --StageinGOsrc, "
+    "--Data...), nor does the job description list any"
+)
+
+
 class Job:
     """One job on one worker node. Use as a context manager.
 
@@ -160,7 +168,7 @@ class Job:
         self._engines: list[TransferEngine] = []
         self._stack = ExitStack()
         self._started = 0.0
-        self._signals = JobSignals(lambda: self._phase, self._stop_everything)
+        self._signals = JobSignals(lambda: self._phase, self._stop_everything, self._end_cleanup_waits)
         self._setup_notes: list[str] = list(notes)
         self._cleanup_notes: list[str] = []
         self._temporary_left: list[tuple[Mover, LeftBehind]] = []
@@ -171,6 +179,9 @@ class Job:
         #: dir): the plan the phases run, made once.
         self._preflight: Optional[Preflight] = checked
         self._record: Optional[JobRecord] = None
+        #: What the job's movers hold beyond files (a GCP process group, a worker endpoint), and
+        #: what killed jobs left that only a mover can remove (``holdings``).
+        self._holdings = JobHoldings(None)
         #: Every server operation of the job (its phases' and its cleanup's) under a deadline.
         self._remote = RemoteCalls(queue.transfer.operation_timeout)
         self._cleanup_ends = 0.0
@@ -228,6 +239,10 @@ class Job:
             if self._preflight is None or self._preflight.workdir != self.workdir:
                 self._preflight = preflight(self.params, self.queue, self.workdir, self.files)
             self._prepare_workdir()
+            if not any(self._preflight.plans.values()):
+                note = f"this job moves no file: {NO_FILES_HINT}"
+                log.warning("job %s: %s", self.job_id or "(no id)", note)
+                self._setup_notes.append(note)
             self._set_up_credentials()
             self._remove_earlier_remote_debris()
             self._signals.raise_if_stopped()
@@ -254,7 +269,7 @@ class Job:
             self._stage_out_logs_after(error)
             if self._signals.error is not None and not isinstance(error, JobTerminated):
                 error = self._signals.error.bind(phase=Phase.STAGE_OUT)  # stopped while the logs went out
-        log.info("job %s: cleanup started%s", self.job_id or "", f" after {error.name}" if error else "")
+        log.info("job %s: cleanup started%s", self.job_id or "(no id)", f" after {error.name}" if error else "")
         self._phase = Phase.CLEANUP
         self._cleanup_ends = time.monotonic() + self.queue.transfer.cleanup_timeout
         try:
@@ -270,20 +285,31 @@ class Job:
                         error = as_mover_error(cleanup_error, phase=Phase.CLEANUP)
         finally:
             self._signals.restore()
+        cut_by = self._signals.cleanup_cut_short
+        if cut_by is not None:  # a signal during the cleanup: its waits on servers ended at once
+            self._cleanup_notes.append(f"cleanup cut short by {cut_by}: no more waiting on servers")
+            if error is None:
+                error = JobTerminated(cut_by, phase=Phase.CLEANUP)
         self.report = self._report(error)
         try:
             self.report.write(self.report_path)  # never makes a dir: the work dir may not exist
         except OSError as write_error:
             log.error("cannot write the job report to %s: %s", self.report_path, write_error)
         if error is not None and exc is None:  # nobody will hear of it otherwise
-            log.error("job %s failed in %s: %s", self.job_id or "", error.phase.value if error.phase else "?", error)
+            log.error(
+                "job %s failed in %s: %s", self.job_id or "(no id)", error.phase.value if error.phase else "?", error
+            )
         elif error is not None:  # raised to the caller, who says it (and each file's failure was said)
             phase = error.phase.value if error.phase else "?"
             log.info(
-                "job %s ended: failed in %s (%s); report: %s", self.job_id or "", phase, error.name, self.report_path
+                "job %s ended: failed in %s (%s); report: %s",
+                self.job_id or "(no id)",
+                phase,
+                error.name,
+                self.report_path,
             )
         else:
-            log.info("job %s succeeded; report: %s", self.job_id or "", self.report_path)
+            log.info("job %s succeeded; report: %s", self.job_id or "(no id)", self.report_path)
 
     def _report(self, error: Optional[MoverError]) -> JobReport:
         """The job's report as it stands."""
@@ -297,15 +323,31 @@ class Job:
             error=error,
             setup=tuple(self._setup_notes),
             cleanup=tuple(self._cleanup_notes),
-            left_behind=tuple(
-                self._unreachable_left
-                + [item for _, item in self._temporary_left]
-                + [item for mover in self._movers.values() for item in mover.left_behind]
-            ),
+            left_behind=self._left_behind(),
             credentials=self._credentials_report,
             metadata=self.metadata,
             logs=dict(self._logs),
         )
+
+    def _left_behind(self) -> tuple[LeftBehind, ...]:
+        """What the job made and could not remove: its movers' and the engine's, then what its
+        record still holds (a mover left stopping: its worker endpoint, its GCP), once each."""
+        found = (
+            self._unreachable_left
+            + [item for _, item in self._temporary_left]
+            + [item for mover in self._movers.values() for item in mover.left_behind]
+        )
+        seen = {(item.kind, item.location) for item in found}
+        held = self._record.held() if self._record is not None else []
+        for kind, value in held:
+            if kind in LOCAL_KINDS or (kind, value) in seen or value in self._holdings.left_by_dead_jobs(kind):
+                continue  # a local one is the next job's on this node; a dead job's is listed by it
+            found.append(
+                LeftBehind(
+                    kind, value, reason="still held when the job ended: the next job of this user here removes it"
+                )
+            )
+        return tuple(found)
 
     # -- log files -------------------------------------------------------------------------
 
@@ -320,14 +362,14 @@ class Job:
             for item in planned:
                 self._logs[item.spec.name] = f"not staged out: the job was stopped ({error.name}) in {where}"
             return
-        log.info("job %s failed in %s: staging out its log file(s) alone", self.job_id or "", where)
+        log.info("job %s failed in %s: staging out its log file(s) alone", self.job_id or "(no id)", where)
         self._failed_with = error
         after = f" after the job failed in {where}"
         try:
             self._run_phase(Phase.STAGE_OUT, planned, after=after, attempts=1)
         except BaseException as exc:  # noqa: BLE001 - the cleanup and the report come whatever happened
             said = as_mover_error(exc if not isinstance(exc, KeyboardInterrupt) else JobTerminated("SIGINT"))
-            log.warning("job %s: log stage-out failed: %s", self.job_id or "", said)
+            log.warning("job %s: log stage-out failed: %s", self.job_id or "(no id)", said)
             if isinstance(said, JobTerminated) and self._signals.error is None:
                 self._signals.error = said
         stopped = self._signals.error
@@ -370,6 +412,7 @@ class Job:
             self._setup_notes.append(f"removed {path}, left by an earlier run")
         ledger = Ledger()
         self._record = ledger.record(self.workdir)
+        self._holdings = JobHoldings(self._record)
         self._stack.callback(self._record.close)  # the first registered: closed last
         self._sweep_dead_jobs(ledger)
 
@@ -396,6 +439,14 @@ class Job:
                     self._note_removed(path, "a temporary file")
             for url in dead.pending:
                 self._record.add(url)  # taken over: removed by this job, or listed
+            for kind, value in dead.held:
+                if kind in LOCAL_KINDS:
+                    removed = remove_local(kind, value)
+                    if removed:
+                        self._note_removed(removed, kind.replace("-", " "))
+                else:  # only its mover can remove it: taken over, for this job's movers or the next job's
+                    self._record.hold(kind, value)
+                    self._holdings.orphans.setdefault(kind, []).append(value)
             dead.done([], ledger)
 
     def _note_removed(self, what: str, kind: str) -> None:
@@ -474,20 +525,26 @@ class Job:
         grace = min(self.queue.transfer.cancel_grace, max(0.0, self._cleanup_ends - time.monotonic()))
         deadline = time.monotonic() + grace
         for engine in self._engines:
-            if not engine.wait_for_movers(max(0.0, deadline - time.monotonic())):
-                log.info("a mover is still unwinding after %.1f s; the cleanup goes on", grace)
-                return
+            while not engine.wait_for_movers(min(0.1, max(0.0, deadline - time.monotonic()))):
+                if time.monotonic() >= min(deadline, self._cleanup_ends):  # sliced: a signal ends it
+                    log.info("a mover is still unwinding after %.1f s; the cleanup goes on", grace)
+                    return
 
     def _cleanup_budget(self) -> float:
         """Seconds the cleanup may still wait for one server operation."""
         return min(self.queue.transfer.operation_timeout, self._cleanup_ends - time.monotonic())
+
+    def _end_cleanup_waits(self) -> None:
+        """A signal during the cleanup: no wait on a server goes on (the budget is spent)."""
+        self._cleanup_ends = time.monotonic()
 
     def _stop_mover(self, mover: Mover) -> None:
         """``mover.stop()``, waited for no longer than the cleanup's budget allows: a mover whose
         server froze (a Globus endpoint to delete) is left to finish on its own, and said so."""
         stopping = threading.Thread(target=mover.stop, name=f"pilot-movers-stop-{mover.name}", daemon=True)
         stopping.start()
-        stopping.join(max(0.0, self._cleanup_ends - time.monotonic()))
+        while stopping.is_alive() and time.monotonic() < self._cleanup_ends:  # sliced: a signal ends it
+            stopping.join(min(0.1, max(0.0, self._cleanup_ends - time.monotonic())))
         if stopping.is_alive():
             note = (
                 f"mover {mover.name} did not stop within the cleanup's "
@@ -577,6 +634,7 @@ class Job:
         self._phase = phase
         started = time.time()
         reports: dict[int, FileReport] = {}
+        requests_before = self._service_requests()
         try:
             assert self._preflight is not None, "a job's phases run inside its with-block"
             planned = self._preflight.plans[phase] if only is None else only  # planned once, when checked
@@ -596,7 +654,14 @@ class Job:
         except BaseException as exc:
             error = as_mover_error(exc, phase=phase)
             self._phases.append(
-                PhaseReport(phase.value, started, time.time(), tuple(reports[i] for i in sorted(reports)), error)
+                PhaseReport(
+                    phase.value,
+                    started,
+                    time.time(),
+                    tuple(reports[i] for i in sorted(reports)),
+                    error,
+                    self._requests_since(requests_before),
+                )
             )
             self._note_logs(reports.values(), after)
             raise
@@ -605,7 +670,11 @@ class Job:
         self._note_logs(ordered, after)
         failures = [r.error for r in ordered if not r.ok and r.error is not None]
         phase_error = PhaseFailed(phase, failures, len(ordered)) if failures else None
-        self._phases.append(PhaseReport(phase.value, started, time.time(), tuple(ordered), phase_error))
+        self._phases.append(
+            PhaseReport(
+                phase.value, started, time.time(), tuple(ordered), phase_error, self._requests_since(requests_before)
+            )
+        )
         if phase_error is not None:
             raise phase_error
         return ordered
@@ -621,6 +690,15 @@ class Job:
             else:
                 why = f"{report.error.name}: {report.error.message}" if report.error else report.status.value
                 self._logs[report.spec.name] = f"not staged out{after}{made}: {why}"
+
+    def _service_requests(self) -> dict[str, int]:
+        counts = {name: mover.service_requests() for name, mover in self._movers.items()}
+        return {name: count for name, count in counts.items() if count is not None}
+
+    def _requests_since(self, before: Mapping[str, int]) -> dict[str, int]:
+        """Requests each mover made to a rate-limited service since ``before`` (a mover opened
+        meanwhile: all of its own, its opening's included)."""
+        return {name: count - before.get(name, 0) for name, count in self._service_requests().items()}
 
     def _engine_for(self, phase: Phase, name: str, mover: Mover, attempts: int = 0) -> TransferEngine:
         """An engine for one group of a phase, on the job's mover, with the job's record,
@@ -651,7 +729,10 @@ class Job:
             cls = get_mover_class(name)
             mover = cls(self.queue.transfer, self.queue.mover_options(name))
             try:
-                mover.start(self.credentials or Credentials(), JobFacts(self.workdir, self.job_id, self.params))
+                mover.start(
+                    self.credentials or Credentials(),
+                    JobFacts(self.workdir, self.job_id, self.params, holdings=self._holdings),
+                )
             except BaseException:  # what a failed open could not undo still goes in the report
                 self._unreachable_left += mover.left_behind
                 raise

@@ -30,9 +30,17 @@ class JobSignals:
     """The job's handlers while it runs (``install`` ... ``restore``). ``phase()`` says where the
     job is; ``stop(error)`` cancels what runs (it must not block)."""
 
-    def __init__(self, phase: Callable[[], Phase], stop: Callable[[JobTerminated], None]) -> None:
+    def __init__(
+        self,
+        phase: Callable[[], Phase],
+        stop: Callable[[JobTerminated], None],
+        cut_short: Callable[[], None] = lambda: None,
+    ) -> None:
         self._phase = phase
         self._stop = stop
+        #: A signal during the cleanup ends its waits on servers now (what is left is listed).
+        self._cut_short = cut_short
+        self.cleanup_cut_short: Optional[str] = None
         self._saved_handlers: dict[int, Any] = {}
         self._saved_mask: set[Any] = set()
         self._saved_unraisable_hook: Optional[Callable[[Any], Any]] = None
@@ -68,7 +76,16 @@ class JobSignals:
 
     def _on_signal(self, number: int, frame: Optional[FrameType]) -> None:
         name = signal.Signals(number).name
-        if self._terminating or self._phase() is Phase.CLEANUP:
+        if self._phase() is Phase.CLEANUP:
+            if self.cleanup_cut_short is not None:
+                log.warning("%s received again: the cleanup is already being cut short", name)
+                return
+            self.cleanup_cut_short = name
+            log.warning("%s received during the cleanup: no more waiting on servers", name)
+            self._cut_short()  # the cleanup's waits are sliced: they see their budget spent at once
+            self._stop(JobTerminated(name, phase=Phase.CLEANUP))  # ends server waits; never blocks
+            return  # nothing is raised: the cleanup's local steps (the proxy, the record) must run whole
+        if self._terminating:
             log.warning("%s received again: cleanup is already running", name)
             return
         self._terminating = True

@@ -14,7 +14,9 @@ included. So every line carries an HMAC under a key kept in the directory (0600)
 whose MAC does not verify is ignored and counted; and nothing is ever removed that is not named as
 the library's own (``reserved.is_temporary``: ``NAME.pilot-movers-a1-XXXXXXXX.part``, a space probe;
 ``.pilot-movers-proxy-*.pem``; a work dir ``pilot-movers-job-*`` of the system temp dir). A payload
-that reads the key can forge lines, but can at worst have files removed that are named as ours.
+that reads the key can forge lines, but can at worst have files removed that are named as ours,
+and (``holdings``) a GCP state dir removed, a GCP process group of its own session stopped, or a
+pilot-movers worker endpoint that no GCP serves deleted.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import stat
 import tempfile
 import threading
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Sequence
 
 from pilot_movers.errors import ConfigurationError
 from pilot_movers.reserved import MARK, is_temporary
@@ -160,6 +162,7 @@ class JobRecord:
         )
         fcntl.flock(self._descriptor, fcntl.LOCK_EX)
         self._pending: dict[str, None] = {}
+        self._held: dict[tuple[str, str], None] = {}
         self._write(f"workdir {workdir}")
 
     def add(self, url: str) -> None:
@@ -181,16 +184,33 @@ class JobRecord:
     def released_proxy(self, path: str) -> None:
         self._write(f"noproxy {path}")
 
+    def hold(self, kind: str, value: str) -> None:
+        """The job is about to hold (or now holds) ``value`` of ``kind``: a process group
+        (``process-group``: ``PGID MARKER``), a directory of the library's (``directory``), a
+        thing at a service only a mover can remove (``globus-endpoint``: an id)."""
+        with self._lock:
+            self._held[(kind, value)] = None
+        self._write(f"hold {kind} {value}")
+
+    def release(self, kind: str, value: str) -> None:
+        with self._lock:
+            self._held.pop((kind, value), None)
+        self._write(f"release {kind} {value}")
+
     def pending(self) -> list[str]:
         with self._lock:
             return list(self._pending)
+
+    def held(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return list(self._held)
 
     def close(self) -> None:
         """The job ended: the record goes when nothing is pending (a later job removes what is),
         and the lock is released. Never raises (a payload may have replaced the path)."""
         with self._lock:
             descriptor, self._descriptor = self._descriptor, None
-            pending = bool(self._pending)
+            pending = bool(self._pending) or bool(self._held)  # what is still held: a later job removes it
         if descriptor is None:
             return
         try:
@@ -229,6 +249,8 @@ class DeadJob:
     workdir: Optional[str] = None
     pending: list[str] = field(default_factory=list)
     proxies: list[str] = field(default_factory=list)
+    held: list[tuple[str, str]] = field(default_factory=list)
+    """(kind, value) the job held and never released (``JobRecord.hold``)."""
     forged: int = 0
 
     @classmethod
@@ -238,6 +260,7 @@ class DeadJob:
             lines = handle.read().splitlines()
         listed: dict[str, None] = {}
         proxies: dict[str, None] = {}
+        held: dict[tuple[str, str], None] = {}
         for raw in lines:
             text = ledger.opened(raw)
             if text is None:
@@ -254,9 +277,16 @@ class DeadJob:
                 proxies[value] = None
             elif mark == "noproxy":
                 proxies.pop(value, None)
+            elif mark in ("hold", "release"):
+                kind, _, thing = value.partition(" ")
+                if mark == "hold":
+                    held[(kind, thing)] = None
+                else:
+                    held.pop((kind, thing), None)
         dead.pending = [url for url in listed if is_temporary(url.rstrip("/").rsplit("/", 1)[-1])]
         dead.forged += len(listed) - len(dead.pending)  # listed, but not named as ours: never removed
         dead.proxies = [p for p in proxies if os.path.basename(p).startswith(_PROXY_PREFIX)]
+        dead.held = list(held)
         return dead
 
     def temporary_workdir(self) -> Optional[str]:
@@ -270,13 +300,22 @@ class DeadJob:
             return self.workdir
         return None
 
-    def done(self, remaining: list[str], ledger: Ledger) -> None:
-        """Delete the record, or keep only ``remaining`` (what could not be removed yet)."""
+    def leave(self) -> None:
+        """Let go of the record unchanged (it was only looked at)."""
+        os.close(self.descriptor)
+
+    def done(self, remaining: list[str], ledger: Ledger, still_held: Sequence[tuple[str, str]] = ()) -> None:
+        """Delete the record, or keep only ``remaining`` temporary copies and ``still_held``
+        (what could not be removed yet)."""
         try:
-            if remaining:
+            if remaining or still_held:
                 temporary = self.path + ".new"
                 with open(temporary, "w", encoding="utf-8", errors="surrogateescape") as handle:
+                    if self.workdir:  # the next job still sweeps the dead job's work dir
+                        handle.write(ledger.seal(f"workdir {self.workdir}"))
+                    handle.writelines(ledger.seal(f"proxy {path}") for path in self.proxies)
                     handle.writelines(ledger.seal(f"+ {url}") for url in remaining)
+                    handle.writelines(ledger.seal(f"hold {kind} {value}") for kind, value in still_held)
                 os.replace(temporary, self.path)
             else:
                 os.unlink(self.path)

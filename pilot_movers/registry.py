@@ -37,10 +37,11 @@ SCHEME_GROUP = "pilot_movers.schemes"
 
 #: Modules that pip cannot install: where they come from instead.
 _NOT_ON_PYPI = {
-    "gfal2": "gfal2's Python binding is not on PyPI: install the operating system's package "
+    "gfal2": "install the operating system's binding, which matches its libgfal2 "
     "(Debian/Ubuntu: apt install python3-gfal2 gfal2-plugin-gridftp; "
     "EL: dnf install python3-gfal2 gfal2-plugin-gridftp) and run pilot-movers with the system Python it is "
-    "built for (/usr/bin/python3), or in a venv made from it with --system-site-packages",
+    "built for (/usr/bin/python3), or in a venv made from it with --system-site-packages (PyPI's gfal2-python "
+    "is a source package: building it needs libgfal2's headers and boost-python, gfal2-devel or libgfal2-dev)",
 }
 
 

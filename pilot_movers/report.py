@@ -22,6 +22,9 @@ class PhaseReport:
     ended: float
     results: tuple[FileReport, ...] = ()
     error: Optional[MoverError] = None
+    service_requests: Mapping[str, int] = field(default_factory=dict)
+    """Requests each mover made to a rate-limited service in this phase (the Globus Transfer API:
+    all pilots of a VO share one client, and the service limits calls per client)."""
 
     @property
     def ok(self) -> bool:
@@ -61,6 +64,7 @@ class PhaseReport:
             "attempts": self.attempts,
             "throughput_mb_per_s": round(self.throughput, 3),
             "error": self.error.to_dict() if self.error else None,
+            **({"service_requests": dict(self.service_requests)} if self.service_requests else {}),
         }
 
 

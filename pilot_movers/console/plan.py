@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pilot_movers.job import Preflight
+from pilot_movers.job import NO_FILES_HINT, Preflight
 
 
 def plan_to_dict(checked: Preflight, job_id: str) -> dict[str, Any]:
@@ -46,5 +46,7 @@ def plan_text(checked: Preflight, job_id: str) -> str:
             lines.append(f"    to   {spec.destination.url}")
             for end, mover in zip(spec.alternatives, item.fallbacks):
                 lines.append(f"    else {end.url}  [{mover}]")
+    if not any(checked.plans.values()):
+        lines.append(f"this job moves no file: {NO_FILES_HINT}")
     lines.append("nothing was made or moved")
     return "\n".join(lines)

@@ -10,6 +10,7 @@ from typing import Mapping, Optional
 from pilot_movers.doctor.ca import check_ca_dir
 from pilot_movers.doctor.findings import Finding, ok, problem
 from pilot_movers.doctor.globus import check_globus
+from pilot_movers.doctor.leftovers import check_leftovers
 from pilot_movers.doctor.movers import check_mover
 from pilot_movers.doctor.myproxy import check_logon
 from pilot_movers.doctor.needs import needs_of
@@ -18,6 +19,7 @@ from pilot_movers.doctor.servers import TLS_SCHEMES, check_server
 from pilot_movers.doctor.workdir import check_workdir
 from pilot_movers.engine.contract import CredentialKind
 from pilot_movers.errors import MoverError
+from pilot_movers.ledger import STATE_DIR_VARIABLE
 from pilot_movers.registry import get_mover_class
 
 #: Seconds a server has to accept a connection and finish a handshake.
@@ -103,4 +105,5 @@ def examine(
     if "globus" in needs.movers and CredentialKind.OAUTH_CLIENT in kinds:
         findings += check_globus(queue.mover_options("globus") if queue is not None else None, environ)
     findings += check_workdir(needs.workdir, needs.input_bytes, needs.inputs)
+    findings += check_leftovers(environ.get(STATE_DIR_VARIABLE))
     return findings

@@ -11,7 +11,7 @@ from pilot_movers.errors import MoverError
 
 def check_globus(options: Optional[object], environ: Mapping[str, str]) -> list[Finding]:
     from pilot_movers.credentials.oauth import OAuthClient
-    from pilot_movers.globus.gcp_install import gcp_program
+    from pilot_movers.globus.gcp_install import gcp_program_as_is
     from pilot_movers.globus.options import GlobusOptions
     from pilot_movers.globus.service import make_authorizer
 
@@ -38,7 +38,7 @@ def check_globus(options: Optional[object], environ: Mapping[str, str]) -> list[
             problem(check, exc.message, "re-authorise the client, or fix its id and secret", transient=exc.transient)
         )
     try:
-        findings.append(ok("Globus Connect Personal", gcp_program(settings)))
+        findings.append(ok("Globus Connect Personal", gcp_program_as_is(settings)))
     except MoverError as exc:
         findings.append(problem("Globus Connect Personal", exc.message, "install it or set [globus] gcp_path"))
     return findings

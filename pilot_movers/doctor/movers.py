@@ -37,6 +37,13 @@ def check_mover(name: str) -> Finding:
 
 
 def library_version(module: str, distribution: Optional[str]) -> Optional[str]:
+    if module == "gfal2":  # the library's version (2.21.3) and its Python binding's (1.12.0)
+        try:
+            gfal2 = importlib.import_module("gfal2")
+        except ImportError:
+            return None
+        binding = getattr(gfal2, "__version__", None)
+        return f"{gfal2.get_version()} (Python binding {binding})" if binding else str(gfal2.get_version())
     if distribution is not None:
         try:
             return metadata.version(distribution)
@@ -50,5 +57,5 @@ def library_version(module: str, distribution: Optional[str]) -> Optional[str]:
         value = getattr(imported, attribute, None)
         if isinstance(value, str):
             return value
-    getter = getattr(imported, "get_version", None)  # gfal2
+    getter = getattr(imported, "get_version", None)
     return str(getter()) if callable(getter) else None

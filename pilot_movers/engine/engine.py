@@ -123,7 +123,7 @@ def _cause(reason: Optional[MoverError], outcome: MoverError) -> MoverError:
     if reason is None:
         return outcome
     diagnosed = not outcome.transient and not isinstance(outcome, (TransferCancelled, PhaseAborted))
-    if diagnosed and isinstance(reason, TransferTimeout):
+    if (diagnosed or outcome.explains_stall) and isinstance(reason, TransferTimeout):
         return outcome
     return reason
 

@@ -3,8 +3,10 @@ resolved once per job: from queue config's ``[globus] endpoints`` map, else thro
 API (``endpoint_search``, then an exact match). A name that matches no endpoint, or several, is an
 UnknownEndpoint error listing what was found.
 
-Personal endpoints the job made itself (its worker endpoint, whose display name may equal a
-site's endpoint name, as in ``globus-endpoint-local=mxp#MXP_BNL_TEST``) are never a match.
+Worker endpoints (this job's or any other job's: a personal endpoint whose description says it is
+one) are never a match: their display names carry the job's (``MXP_BNL_TEST
+pilot-movers-job-4242``) and are left out besides, so a job's temporary endpoint never makes the
+user's own endpoint of that name ambiguous to another job, on this node or another.
 """
 
 from __future__ import annotations
@@ -79,7 +81,11 @@ class EndpointResolver:
             f"searching for endpoint {name}",
             lambda tc: tc.endpoint_search(filter_fulltext=display, filter_scope="all", limit=self.search_limit),
         )
-        candidates = [d for d in found if str(d.get("id")) not in self.own and _matches(d, name, owner, display)]
+        candidates = [
+            d
+            for d in found
+            if str(d.get("id")) not in self.own and not _is_worker(d) and _matches(d, name, owner, display)
+        ]
         if not candidates:
             raise UnknownEndpoint(
                 f"no Globus endpoint is called {name!r}: give its UUID, or map the name in queue config "
@@ -93,6 +99,13 @@ class EndpointResolver:
             )
         chosen = candidates[0]
         return Endpoint(str(chosen["id"]), name, bool(chosen.get("is_globus_connect")))
+
+
+def _is_worker(document: Mapping[str, Any]) -> bool:
+    """A job's temporary worker endpoint (``worker.WORKER_DESCRIPTION``)."""
+    return bool(document.get("is_globus_connect")) and str(document.get("description") or "").startswith(
+        "pilot-movers worker endpoint"
+    )
 
 
 def _matches(document: Mapping[str, Any], name: str, owner: str, display: str) -> bool:

@@ -12,8 +12,10 @@ GCP, so this job belongs on another node or later); the job's own GCP still gets
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -85,17 +87,30 @@ class GlobusConnectPersonal:
             )
 
     def start(self, workdir: str) -> None:
-        """``-start`` in the background, only the work dir reachable (read and write)."""
+        """``-start`` in the background, only the work dir reachable (read and write), in a
+        process group of its own (what a later job stops, should this one be killed) and, where
+        ``setpriv`` is installed (util-linux), sent SIGTERM by the kernel when the pilot dies:
+        a killed pilot's GCP does not stay connected, writing into a dead job's work dir."""
         if "," in workdir:
             raise WorkerEndpointFailed(f"the work dir {workdir} holds a ',', which -restrict-paths cannot express")
+        command = [self.program, "-dir", str(self.config_dir), "-start", "-restrict-paths", f"rw{workdir}"]
+        setpriv = _setpriv_with_pdeathsig()
+        if setpriv:
+            command = [setpriv, "--pdeathsig", "TERM", "--", *command]
+        else:
+            log.warning(
+                "setpriv --pdeathsig is not available (util-linux < 2.33): a killed pilot's GCP lives on "
+                "until the next job of this user here stops it"
+            )
         with open(self.log_path, "ab") as out, _stoppable_children():
             try:
                 self.process = subprocess.Popen(
-                    [self.program, "-dir", str(self.config_dir), "-start", "-restrict-paths", f"rw{workdir}"],
+                    command,
                     env=self.env,
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,
+                    start_new_session=True,
                 )
             except OSError as exc:
                 raise WorkerEndpointFailed(f"cannot start globusconnectpersonal: {exc}") from None
@@ -173,7 +188,26 @@ class GlobusConnectPersonal:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
+        try:  # what GCP started in its group (the real one runs helpers) goes with it
+            os.killpg(process.pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
         return process.poll() is not None
+
+
+@functools.lru_cache(maxsize=1)
+def _setpriv_with_pdeathsig() -> Optional[str]:
+    """util-linux's ``setpriv``, when it has ``--pdeathsig`` (2.33 and later; EL7's 2.23 has not)."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return None
+    try:
+        done = subprocess.run(
+            [setpriv, "--pdeathsig", "TERM", "--", "true"], capture_output=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return setpriv if done.returncode == 0 else None
 
 
 @contextmanager

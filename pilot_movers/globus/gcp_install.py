@@ -49,6 +49,23 @@ def gcp_program(options: GlobusOptions) -> str:
     return found
 
 
+def gcp_program_as_is(options: GlobusOptions) -> str:
+    """What ``gcp_program`` would run, said without fetching or unpacking anything (``doctor``
+    makes nothing): a tarball not unpacked yet is named, with where the first job unpacks it."""
+    if not options.gcp_tarball:
+        return gcp_program(options)
+    cache = cache_dir(options)
+    target = cache / hashlib.sha256(options.gcp_tarball.encode()).hexdigest()[:16]
+    launcher = find_launcher(target) if (target / ".complete").exists() else None
+    if launcher is not None:
+        return str(launcher)
+    source = options.gcp_tarball
+    local = source[len("file://") :] if source.startswith("file://") else None if "://" in source else source
+    if local is not None and not os.path.isfile(local):
+        raise MoverUnavailable(f"[globus] gcp_tarball {source} does not exist")
+    return f"{source}, not unpacked here yet: the first Globus job unpacks it into {cache}"
+
+
 def cache_dir(options: GlobusOptions) -> Path:
     if options.gcp_cache_dir:
         return Path(options.gcp_cache_dir).expanduser()

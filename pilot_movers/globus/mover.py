@@ -45,7 +45,7 @@ from pilot_movers.globus.namespace import GlobusNamespace
 from pilot_movers.globus.options import GlobusOptions
 from pilot_movers.globus.service import GlobusService, make_authorizer
 from pilot_movers.globus.tasks import TaskItem, TaskSettings, TransferTask
-from pilot_movers.globus.worker import WorkerEndpoint
+from pilot_movers.globus.worker import WorkerEndpoint, delete_orphan_endpoints
 from pilot_movers.values import Location, Role
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,8 @@ class GlobusMover(Mover):
         # The Transfer API computes no checksum on request; each task verifies its files itself.
         checksums=ChecksumSource.NONE,
         batched_stat=True,
+        # the service's rename refuses a target that exists (RenameFailed.Exists): no look first
+        atomic_no_clobber_rename=True,
         credential=CredentialKind.OAUTH_CLIENT,
         requires_rfc3820=True,
     )
@@ -73,6 +75,7 @@ class GlobusMover(Mover):
         self.resolver: Optional[EndpointResolver] = None
         self.worker: Optional[WorkerEndpoint] = None
         self._namespace: Optional[GlobusNamespace] = None
+        self._requests = 0  # those of a service closed since
 
     # -- the job's session -------------------------------------------------------------------
 
@@ -95,12 +98,18 @@ class GlobusMover(Mover):
                 operation_timeout=self.options.operation_timeout,
                 label=self._label("cleanup"),
             )
+            delete_orphan_endpoints(self.service, self.job_facts.holdings)
             name = self.worker_endpoint_name
             if name:
                 if not self.job_facts.workdir:
                     raise BadJobParameters(f"the worker endpoint {name} needs the job's work dir, and none was given")
                 self.worker = WorkerEndpoint(
-                    self.service, name, self.job_facts.workdir, self.options, exclude=self.resolver.own
+                    self.service,
+                    name,
+                    self.job_facts.workdir,
+                    self.options,
+                    exclude=self.resolver.own,
+                    holdings=self.job_facts.holdings,
                 )
                 self.worker.start(self.job_facts.job_id)
         except BaseException:
@@ -114,9 +123,13 @@ class GlobusMover(Mover):
             self.left_behind.extend(self.worker.close())
             self.worker = None
         if self.service is not None:
+            self._requests += self.service.requests
             self.service.close()
         self.service = None
         self._namespace = None
+
+    def service_requests(self) -> Optional[int]:
+        return self._requests + (self.service.requests if self.service is not None else 0)
 
     def _oauth_client(self) -> OAuthClient:
         """The job's OAuth2 client, else the one in the queue's credentials file."""

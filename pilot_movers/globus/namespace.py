@@ -14,7 +14,7 @@ import globus_sdk
 
 from pilot_movers.checksums import Checksum
 from pilot_movers.engine.contract import FileStat
-from pilot_movers.errors import ChecksumUnavailable, MoverError, Scope, TransferFailed
+from pilot_movers.errors import ChecksumUnavailable, DestinationExists, MoverError, Scope, TransferFailed
 from pilot_movers.globus.endpoints import Endpoint
 from pilot_movers.globus.errors import from_fatal
 from pilot_movers.globus.service import GlobusService
@@ -96,7 +96,9 @@ class GlobusNamespace:
             return
         except globus_sdk.TransferAPIError as exc:
             exists = str(exc.code).endswith(".Exists")
-            if not (exists and overwrite):
+            if exists and not overwrite:  # the service's rename never replaces: no-clobber in one step
+                raise DestinationExists(f"{target.url} already exists", endpoint=target.netloc) from None
+            if not exists:
                 raise self.service.translate(exc, what, Scope.DESTINATION) from None
         except globus_sdk.GlobusError as exc:
             raise self.service.translate(exc, what) from None

@@ -78,6 +78,24 @@ def make_authorizer(client: OAuthClient, *, http_timeout: float = 60.0, http_ret
     return SharedAuthorizer(authorizer)
 
 
+class CountedTransferClient(globus_sdk.TransferClient):
+    """A TransferClient that counts its HTTP requests as the service sees them (each against
+    the client's rate limit): its requests session's ``send`` counts, so globus-sdk's own retries
+    (made inside its transport) count too."""
+
+    def __init__(self, counter: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        session = getattr(self.transport, "session", None)
+        if session is not None:
+            send = session.send
+
+            def counted_send(*args: Any, **kw: Any) -> Any:
+                counter()
+                return send(*args, **kw)
+
+            session.send = counted_send
+
+
 class GlobusService:
     """Transfer API calls for one job, from any thread; exceptions come out as MoverErrors."""
 
@@ -92,19 +110,25 @@ class GlobusService:
         self._lock = threading.Lock()
         self._clients: list[globus_sdk.TransferClient] = []
         self._running: set[str] = set()
+        #: Transfer API requests made so far (all threads): what a VO's shared client is rate-limited on.
+        self.requests = 0
 
     @property
     def client(self) -> globus_sdk.TransferClient:
         """This thread's TransferClient (a requests session is not shared between threads)."""
         client: Optional[globus_sdk.TransferClient] = getattr(self._local, "client", None)
         if client is None:
-            client = globus_sdk.TransferClient(
-                authorizer=self.authorizer, **_client_settings(self.http_timeout, self.http_retries)
+            client = CountedTransferClient(
+                self._counted, authorizer=self.authorizer, **_client_settings(self.http_timeout, self.http_retries)
             )
             self._local.client = client
             with self._lock:
                 self._clients.append(client)
         return client
+
+    def _counted(self) -> None:
+        with self._lock:
+            self.requests += 1
 
     def call(
         self, what: str, operation: Callable[[globus_sdk.TransferClient], T], *, scope: Optional[Scope] = None

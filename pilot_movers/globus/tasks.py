@@ -22,7 +22,7 @@ import globus_sdk
 
 from pilot_movers.checksums import Checksum
 from pilot_movers.engine.contract import AttemptOutcome, Copied, CopyRequest
-from pilot_movers.errors import MoverError, Scope, TransferCancelled, TransferFailed
+from pilot_movers.errors import EndpointNotAnswering, MoverError, Scope, TransferCancelled, TransferFailed
 from pilot_movers.globus.endpoints import Endpoint
 from pilot_movers.globus.errors import event_fields, from_event, from_fatal
 from pilot_movers.globus.service import GlobusService
@@ -30,6 +30,8 @@ from pilot_movers.globus.service import GlobusService
 log = logging.getLogger(__name__)
 
 FINAL = ("SUCCEEDED", "FAILED")
+#: A task's ``nice_status`` while an endpoint does not answer it.
+OFFLINE_STATUSES = ("CONNECT_FAILED", "GC_NOT_CONNECTED")
 #: The service's names of the algorithms this library verifies with.
 ALGORITHMS = {"adler32": "ADLER32", "md5": "MD5"}
 _EVENT_PAGE = 1000
@@ -96,6 +98,8 @@ class TransferTask:
         self._by_destination = {item.destination_path: item for item in items}
         self._marker: Optional[str] = None
         self._cancel_sent = False
+        #: The task's last ``nice_status`` while it waited (``CONNECT_FAILED``...) and its details.
+        self.waiting_on: Optional[tuple[str, str]] = None
 
     # -- the task's life ---------------------------------------------------------------------
 
@@ -152,6 +156,11 @@ class TransferTask:
         pause = min(1.0, self.settings.poll_interval)  # short tasks end soon: look again soon
         while True:
             task = dict(self.service.call(f"looking at task {task_id}", lambda tc: tc.get_task(task_id)).data)
+            if task.get("status") not in FINAL:  # what it waits on now (cleared when it moves again)
+                waiting = task.get("nice_status") not in (None, "", "OK", "Queued")
+                self.waiting_on = (
+                    (str(task.get("nice_status")), str(task.get("nice_status_details") or "")) if waiting else None
+                )
             moved = int(task.get("bytes_transferred") or 0)
             if moved != self.bytes:
                 self.bytes = moved
@@ -235,7 +244,9 @@ class TransferTask:
         except MoverError as exc:
             return exc
         checksums = (item.checksum,) if item.checksum is not None else ()
-        return Copied(size, checksums, verified=True)
+        # the service verified the copy where it lies (verify_checksum on a known value): on a
+        # remote endpoint, nobody needs to look at it again (one listing per file saved)
+        return Copied(size, checksums, verified=True, at_target=not item.request.target.is_local)
 
     def _settle(self, task: dict[str, Any]) -> None:
         """The task ended: answer every file it did not list as transferred."""
@@ -254,10 +265,32 @@ class TransferTask:
             return
         fatal = from_fatal(task.get("fatal_error"))
         log.warning("Globus task %s: FAILED: %s", self.task_id, fatal.message)
+        offline = self._offline() if self._cancel_sent else None
+        if offline is not None:  # cancelled by us while it waited on an endpoint that does not answer
+            for item in left:
+                self._give(item, offline)
+            return
         events = self._error_events(self.task_id)
         named = {id(item): found for item in left if (found := _event_about(item, events)) is not None}
         for item in left:
             self._give(item, item.request.clock.reason or self._file_error(item, named.get(id(item)), fatal, named))
+
+    def _offline(self) -> Optional[MoverError]:
+        """Why the task moved nothing, when it last waited on an endpoint that does not answer
+        (``CONNECT_FAILED``; the details name the endpoint)."""
+        if self.waiting_on is None or self.waiting_on[0] not in OFFLINE_STATUSES:
+            return None
+        status, details = self.waiting_on
+        if not details and self.task_id is not None:  # the task's own events name the endpoint
+            try:
+                said = [e for e in self._error_events(self.task_id) if str(e.get("code")) == status]
+            except MoverError:
+                said = []
+            details = str(said[0].get("details") or "") if said else ""
+        return EndpointNotAnswering(
+            f"Globus task {self.task_id} waited on an endpoint that does not answer ({status}: "
+            f"{details or 'no details'}); the service retries until the task's deadline"
+        )
 
     def _file_error(
         self,

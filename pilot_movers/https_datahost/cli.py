@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, NoReturn, Optional, Sequence
 
 from pilot_movers.errors import AuthenticationFailed, ConfigurationError, MoverError
+from pilot_movers.version import __version__
 
 PROG = "datahost"
 
@@ -62,6 +63,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Use a DataHost: files over HTTPS for small VOs.")
+    parser.add_argument("--version", action="version", version=f"{PROG} (pilot-movers {__version__})")
     parser.add_argument("--address", help="HOST[:PORT] of the DataHost ($DATAHOST_ADDRESS)")
     parser.add_argument("--user", help="your DataHost user name ($DATAHOST_USER)")
     parser.add_argument("--ca-dir", help="grid CA directory ($X509_CERT_DIR)")
@@ -398,6 +400,11 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = PROG) -> int:
     except KeyboardInterrupt:
         _say(prog, "interrupted")
         return 130
+    except ModuleNotFoundError as exc:  # a base install: the https extra is missing
+        _say(
+            prog, f"it needs the Python module {exc.name!r}, which is not installed: pip install 'pilot-movers[https]'"
+        )
+        return 2
     except OSError as exc:
         _say(prog, f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}")
         return 1

@@ -23,6 +23,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Optional
 
+import requests  # noqa: F401 - the client imports it lazily; a base install must say at load it is missing
+
 from pilot_movers.base import Mover
 from pilot_movers.config_values import DURATION, HOUR, RETRIES, WORKERS, between, check_fields, option
 from pilot_movers.engine.contract import (

@@ -20,12 +20,13 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from datahost_server import server
+from datahost_server import __version__, server
 from datahost_server.config import InstanceConfig
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="datahost-server", description="Run a DataHost (Django behind Apache).")
+    parser.add_argument("--version", action="version", version=f"datahost-server {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="prepare the instance in DIR and start its Apache")

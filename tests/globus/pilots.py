@@ -148,7 +148,8 @@ class Site:
     # -- what must hold after every job ---------------------------------------------------------
 
     def personal_endpoints(self) -> list[str]:
-        return [e.display_name for e in self.emulator.endpoints.all() if e.is_globus_connect]
+        """The personal endpoints there are, by the name the job gave (``given_name``)."""
+        return [given_name(e.display_name) for e in self.emulator.endpoints.all() if e.is_globus_connect]
 
     def gcp_running(self) -> bool:
         """Does a GCP of this user answer on this node (``-status``)?"""
@@ -179,6 +180,12 @@ class Site:
         for text in texts:
             leaked = [s for s in secrets if s in text]
             assert leaked == [], "a secret appears in a log or report"
+
+
+def given_name(display_name: str) -> str:
+    """A worker endpoint's display name (``OSGDEV pilot-movers-job-42``) -> the name its job
+    gave (``OSGDEV``); other names unchanged."""
+    return display_name.split(" pilot-movers-job-", maxsplit=1)[0]
 
 
 def error_of(report: dict[str, Any]) -> dict[str, Any]:

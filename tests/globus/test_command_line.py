@@ -4,8 +4,10 @@ process, configured from a file, driven by the real globus-sdk and by the admin 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,3 +124,65 @@ def test_a_rehearsal_against_the_emulator_process(
     with pytest.raises(globus_sdk.AuthAPIError) as refused:
         auth.oauth2_refresh_token("rt-from-file")
     assert refused.value.raw_json == {"error": "invalid_grant"}
+
+
+def test_the_readmes_globus_commands_run_as_written_against_the_emulator_with_the_rehearsal_queue(
+    tmp_path: Path,
+) -> None:
+    """Issue 22: examples/queues/globus.ini and the README's commands did not run against the
+    emulator (a GCP download, a placeholder UUID). The rehearsal queue runs both 2012 forms."""
+    import shlex
+
+    from pilot_movers_testkit.globus import LocalGlobus
+
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    commands = [
+        line for line in readme.splitlines() if line.startswith("  '--StageinGOsrc=") or "globus-user=mxp" in line
+    ]
+    params = [shlex.split(line.strip())[0] for line in commands if " -- ./run.sh" in line]
+    assert len(params) == 2, commands
+    with LocalGlobus(tmp_path / "globus", endpoints=("mxp#MXP_BNL_TEST", "mxp#MXP_OU_TEST", "SITE1")) as globus:
+        (globus.endpoints["SITE1"].directory / "home/osg_data/panda").mkdir(parents=True)
+        (globus.endpoints["SITE1"].directory / "home/osg_data/panda/0064.file").write_bytes(b"input\n")
+        (globus.endpoints["mxp#MXP_BNL_TEST"].directory / "direct/usatlas+u/mxp").mkdir(parents=True)
+        (globus.endpoints["mxp#MXP_BNL_TEST"].directory / "direct/usatlas+u/mxp/xs.sh").write_bytes(b"echo\n")
+        (globus.endpoints["mxp#MXP_OU_TEST"].directory / "home/usatlas1").mkdir(parents=True)
+        node = Path(tempfile.mkdtemp(prefix="gn-", dir="/tmp"))
+        env = {
+            **globus.gcp_env(node),
+            "GLOBUS_CLIENT_ID": globus.client_id,
+            "GLOBUS_CLIENT_SECRET": globus.client_secret,
+        }
+        env.pop("X509_USER_PROXY", None)
+        try:
+            for number, job in enumerate(params):
+                workdir = tmp_path / f"job{number}"
+                workdir.mkdir()
+                (workdir / "run.sh").write_text("#!/bin/sh\necho result > 10mb-file.bin\necho ran >> xs.sh\n")
+                (workdir / "run.sh").chmod(0o755)
+                done = subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "pilot_movers",
+                        "run",
+                        "--queue-config",
+                        str(root / "examples/queues/globus-rehearsal.ini"),
+                        "--workdir",
+                        str(workdir),
+                        "--job-params",
+                        job,
+                        "--",
+                        "./run.sh",
+                    ],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=180,
+                )
+                assert done.returncode == 0, done.stderr[-3000:]
+        finally:
+            shutil.rmtree(node, ignore_errors=True)
+        assert (globus.endpoints["SITE1"].directory / "home/osg_data/panda/10mb-file.bin").read_text() == "result\n"
+        assert (globus.endpoints["mxp#MXP_OU_TEST"].directory / "home/usatlas1/xs.sh").read_text() == "echo\nran\n"

@@ -163,3 +163,29 @@ def test_the_example_globus_queue_config_loads() -> None:
     assert queue.copytool == "globus"
     options = queue.mover_options("globus")
     assert isinstance(options, GlobusOptions) and options.gcp_tarball
+
+
+def test_doctor_names_a_gcp_tarball_without_downloading_or_unpacking_it(tmp_path: Path, site: Site) -> None:
+    """Issue 24: for a Globus queue, doctor downloaded and unpacked the GCP tarball although it
+    says it makes nothing."""
+    import json
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache"
+    queue = tmp_path / "q.json"
+    queue.write_text(
+        json.dumps(
+            site.queue(gcp_path=None, gcp_tarball="https://downloads.example.invalid/gcp.tgz", gcp_cache_dir=str(cache))
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "pilot_movers", "doctor", "--json", "--queue-config", str(queue)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=site.env(),
+    )
+    (gcp,) = [f for f in json.loads(done.stdout)["findings"] if f["check"] == "Globus Connect Personal"]
+    assert gcp["status"] == "ok" and "not unpacked here yet: the first Globus job unpacks it into" in gcp["message"]
+    assert not cache.exists(), "doctor fetched or unpacked nothing"

@@ -242,3 +242,50 @@ def _client_of(site: Site) -> globus_sdk.TransferClient:
     )
     authorizer = globus_sdk.ClientCredentialsAuthorizer(auth, globus_sdk.TransferClient.scopes.all)
     return globus_sdk.TransferClient(authorizer=authorizer, base_url=site.globus.url)
+
+
+def test_an_offline_endpoint_is_said_as_such_not_as_a_stall(site: Site) -> None:
+    """Issue 22: a task waiting on an endpoint that does not answer (CONNECT_FAILED) was reported
+    as a stall (1151), losing the detail; it is GETGLOBUSSYSERR (1180), naming the endpoint."""
+    _seed(site)
+    site.emulator.take_offline("SITE1")
+    done, report = site.run(
+        SENDJOB, WRITE_10MB, site.base / "job", queue=site.write_queue(transfer={"stall_timeout": 3})
+    )
+    assert done.returncode == EXIT_RETRYABLE, done.stderr
+    (error,) = file_errors(report, "stage-in")
+    assert (error["code"], error["name"], error["type"]) == (1180, "GETGLOBUSSYSERR", "EndpointNotAnswering")
+    assert "CONNECT_FAILED" in error["message"] and "SITE1" in error["message"], error["message"]
+    assert error_of(report)["code"] == 1180
+    site.assert_nothing_left()
+
+
+def test_a_payload_that_is_not_there_is_refused_before_anything_is_set_up(site: Site) -> None:
+    """Issue 22: ``./run.sh`` was found missing only after GCP was set up and the inputs were
+    staged in. A payload neither in the work dir nor staged in is refused first (exit 2)."""
+    _seed(site)
+    report = site.base / "r.json"
+    done = subprocess.run(
+        site.command(SENDJOB, ["./run.sh"], site.base / "job", site.write_queue(), report),
+        env=site.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "payload ./run.sh: not in the work dir, and the job stages in no file of that name" in done.stderr
+    assert "(its inputs: 0064.file)" in done.stderr
+    assert site.emulator.endpoints.issued_setup_keys() == [] and site.tasks() == []
+    assert not (site.base / "job").exists() and not report.exists()
+    staged = SENDJOB.replace("0064.file", "run.sh")  # a payload the job stages in is fine
+    site.put("SITE1", "/home/osg_data/panda/run.sh", b"#!/bin/sh\necho hi > 10mb-file.bin\n")
+    command = site.command(staged, ["./run.sh"], site.base / "job2", site.write_queue(), report)
+    command.insert(command.index("run") + 1, "--dry-run")
+    checked = subprocess.run(
+        command,
+        env=site.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert checked.returncode == 0, checked.stderr

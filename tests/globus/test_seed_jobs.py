@@ -12,7 +12,7 @@ from pathlib import Path
 
 import job_params
 from pilot_movers import Job, QueueConfig
-from tests.globus.pilots import KEY_VALUE, SENDJOB, WRITE_10MB, Site
+from tests.globus.pilots import KEY_VALUE, SENDJOB, WRITE_10MB, Site, given_name
 from tests.helpers import debris
 
 XS_SH = b"echo hello from xs.sh\n"
@@ -33,8 +33,8 @@ def _check_sendjob(site: Site, workdir: Path, data: bytes, report: dict) -> None
     assert landed.read_bytes() == (workdir / "10mb-file.bin").read_bytes()
     assert landed.stat().st_size == 10_000_000
     # OSGDEV was the worker's endpoint for both phases, and is gone
-    assert {t.destination.display_name for t in site.tasks()} == {"OSGDEV", "SITE1"}
-    assert {t.source.display_name for t in site.tasks()} == {"SITE1", "OSGDEV"}
+    assert {given_name(t.destination.display_name) for t in site.tasks()} == {"OSGDEV", "SITE1"}
+    assert {given_name(t.source.display_name) for t in site.tasks()} == {"SITE1", "OSGDEV"}
     assert all(t.verify_checksum for t in site.tasks())
     site.assert_nothing_left()
     assert report["left_behind"] == []
@@ -79,7 +79,8 @@ def _check_key_value(site: Site, workdir: Path, report: dict) -> None:
     # site's mxp#MXP_BNL_TEST: the job's own endpoint is never the answer to a name
     (stage_in, stage_out) = sorted(site.tasks(), key=lambda t: t.request_time)
     assert (stage_in.source.canonical_name, stage_in.destination.is_globus_connect) == ("mxp#MXP_BNL_TEST", True)
-    assert stage_in.destination.display_name == "MXP_BNL_TEST"
+    # named so that it never makes the user's own MXP_BNL_TEST ambiguous to another job
+    assert stage_in.destination.display_name.startswith("MXP_BNL_TEST pilot-movers-job-")
     assert (stage_out.source.is_globus_connect, stage_out.destination.canonical_name) == (True, "mxp#MXP_OU_TEST")
     site.assert_nothing_left()
     assert debris(workdir) == []

@@ -229,3 +229,100 @@ def test_a_signal_after_the_job_ended_does_not_change_the_exit_status(tmp_path):
     assert status == 0, "".join(errors)
     assert json.loads(out)["status"] == "succeeded"
     assert any("SIGTERM received after the job ended" in line for line in errors), errors
+
+
+def test_a_near_miss_of_a_key_is_refused_naming_the_key_it_resembles_and_payload_arguments_pass(site: Path):
+    """Issue 24: ``file-in=a.dat`` was kept for the payload; the dry run showed 0 inputs and run
+    started the payload without its input and exited 0."""
+    typo = f"in-mode=local dir-in={site}/in file-in=a.dat"
+    for args in (["--dry-run"], ["--workdir", str(site / "w"), "--", "true"]):
+        done = shell("run", "--queue-config", str(site / "queue.json"), "--job-params", typo, *args)
+        assert done.returncode == 2, done.stderr
+        assert "bad job parameter 'file-in=a.dat': unknown key 'file-in': did you mean files-in?" in done.stderr
+    assert not (site / "w").exists()
+    sendjob = f"{params(site)} --maxEvents=10 --outputHITSFile=HITS.pool.root.1 -j 4"
+    assert (
+        shell("run", "--dry-run", "--queue-config", str(site / "queue.json"), "--job-params", sendjob).returncode == 0
+    )
+    nothing = shell("run", "--dry-run", "--queue-config", str(site / "queue.json"), "--job-params=--maxEvents=10")
+    assert nothing.returncode == 0 and "this job moves no file: no job parameter names an input" in nothing.stdout
+
+
+def test_logging_options_work_after_the_subcommand_and_a_usage_error_has_one_prefix(site: Path):
+    """Issue 24: ``run -q`` printed ``pilot-movers: pilot-movers run: ...``; -v/-q are accepted
+    after the subcommand too, and a job without an id is logged as such."""
+    bad = shell("run", "-q", "--job-params")
+    assert bad.returncode == 2 and bad.stderr.startswith("pilot-movers: run: argument --job-params: expected one")
+    payload = ("--", "sh", "-c", "echo c > c.dat")
+    quiet = shell("run", "-q", "--queue-config", str(site / "queue.json"), "--job-params", params(site), *payload)
+    assert quiet.returncode == 0, quiet.stderr
+    assert " INFO " not in quiet.stderr, "quiet after the subcommand"
+    (site / "out" / "c.dat").unlink()
+    loud = shell("run", "-v", "--queue-config", str(site / "queue.json"), "--job-params", params(site), *payload)
+    assert loud.returncode == 0 and "job (no id) succeeded" in loud.stderr
+
+
+def test_every_command_answers_version():
+    """Issue 24: datahost and datahost-server did not answer --version."""
+    from pilot_movers.version import __version__
+
+    for name in ("pilot-movers", "datahost", "datahost-server"):
+        program = shutil.which(name, path=os.path.dirname(sys.executable))
+        assert program, f"{name} is installed beside this Python"
+        done = subprocess.run([program, "--version"], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and __version__ in done.stdout, (name, done.stdout, done.stderr)
+
+
+def test_without_the_https_extra_datahost_is_unusable_in_one_sentence_not_a_traceback(tmp_path: Path):
+    """Issue 24: with a base install (no extras) ``movers`` listed datahost as usable, doctor said
+    ok, then run died with a ModuleNotFoundError traceback. Here requests cannot be imported (as
+    in a base install: a sitecustomize on the path blocks it) and the real command runs."""
+    blocker = tmp_path / "site"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _NoRequests:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'requests' or name.startswith('requests.'):\n"
+        "            raise ModuleNotFoundError(\"No module named 'requests'\", name='requests')\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, _NoRequests())\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(blocker)}
+    movers = subprocess.run([command(), "movers", "--json"], capture_output=True, text=True, timeout=60, env=env)
+    assert movers.returncode == 0, movers.stderr
+    by_name = {m["name"]: m for m in json.loads(movers.stdout)}
+    assert not by_name["datahost"]["usable"] and not by_name["https"]["usable"]
+    assert "pip install 'pilot-movers[https]'" in by_name["datahost"]["problem"], by_name["datahost"]
+    queue = tmp_path / "q.json"
+    queue.write_text(json.dumps({"copytool": "datahost"}))
+    done = subprocess.run(
+        [
+            command(),
+            "run",
+            "--dry-run",
+            "--queue-config",
+            str(queue),
+            "--job-params",
+            "files-in=a dir-in=datahost://h/x",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "the 'datahost' mover needs the Python module 'requests'" in done.stderr
+    datahost = shutil.which("datahost", path=os.path.dirname(sys.executable))
+    assert datahost
+    client = subprocess.run(
+        [datahost, "--address", "localhost:1", "--cert", str(queue), "ssl-get", "x"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert client.returncode == 2 and "Traceback" not in client.stderr, client.stderr
+    assert "it needs the Python module 'requests', which is not installed: pip install 'pilot-movers[https]'" in (
+        client.stderr
+    )

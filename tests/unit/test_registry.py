@@ -128,3 +128,15 @@ def test_loading_a_transport_leaves_the_callers_signal_mask_alone():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_gfal2_install_hint_says_what_works_without_claiming_pypi_has_nothing():
+    """Issue 24: gfal2-python is on PyPI as a source package; the hint said it was not on PyPI."""
+    from importlib import metadata
+
+    from pilot_movers.registry import _install_sentence
+
+    entry_point = metadata.EntryPoint("gridftp", "pilot_movers.gridftp.mover:GridFTPMover", "pilot_movers.movers")
+    said = _install_sentence("gridftp", entry_point, ImportError("No module named 'gfal2'", name="gfal2"))
+    assert "apt install python3-gfal2" in said and "dnf install python3-gfal2" in said
+    assert "source package" in said and "libgfal2's headers" in said and "not on PyPI" not in said

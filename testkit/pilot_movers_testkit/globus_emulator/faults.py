@@ -42,6 +42,10 @@ class FaultKind(str, Enum):
     ``fail_on_quota_errors``)."""
     ENDPOINT_OFFLINE = "endpoint_offline"
     """``endpoint`` does not answer: tasks wait (``CONNECT_FAILED``), file operations fail."""
+    API_HANG = "api_hang"
+    """Every Transfer API call (``path``: a shell pattern of the request's path, e.g.
+    ``/v0.10/endpoint/*``) is held without an answer until the fault is removed, then dropped
+    (503) without reaching the service: the service hanging, as a frozen load balancer does."""
     RELAY_UNREACHABLE = "relay_unreachable"
     """A matching personal endpoint's GCP cannot reach the relay (a site firewall blocking port
     2223): it runs, but ``-status`` says disconnected and the endpoint never connects."""

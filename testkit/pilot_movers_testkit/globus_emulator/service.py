@@ -4,7 +4,9 @@ and the admin routes use to register clients, tokens and endpoints and to inject
 
 from __future__ import annotations
 
+import collections
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +44,19 @@ class Emulator:
         self.faults = FaultPlan()
         self.runner = TaskRunner(self.endpoints, self.faults, self.settings.runner)
         self._gcp_secrets: list[str] = []
+        self._calls: collections.Counter[str] = collections.Counter()
+        self._calls_lock = threading.Lock()
+
+    def count_call(self, method: str, route: str) -> None:
+        """One Transfer API call (``GET /v0.10/operation/endpoint/<id>/ls``): what a real
+        service counts against a client's rate limit."""
+        with self._calls_lock:
+            self._calls[f"{method} {route}"] += 1
+
+    def api_calls(self) -> dict[str, int]:
+        """The Transfer API calls made so far, by method and route."""
+        with self._calls_lock:
+            return dict(self._calls)
 
     def issued_secrets(self) -> list[str]:
         """Every secret the emulator made or was given: client secrets, refresh and access
