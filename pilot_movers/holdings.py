@@ -84,17 +84,26 @@ def remove_local(kind: str, value: str) -> Optional[str]:
     return None
 
 
+def _stat(pid: object) -> Optional[tuple[str, int, int, int]]:
+    """``/proc/PID/stat``'s state, parent, process group and session (None: gone, unreadable)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            fields = handle.read().rpartition(")")[2].split()
+        return fields[0], int(fields[1]), int(fields[2]), int(fields[3])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def _ours(group: int) -> bool:
     """``group`` is this process's group or session, or an ancestor's: never stopped."""
     mine = {os.getpgid(0), os.getsid(0)}
     pid = os.getpid()
     while pid > 1:
         mine.add(pid)
-        try:
-            with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-                pid = int(handle.read().rpartition(")")[2].split()[1])
-        except (OSError, IndexError, ValueError):
+        found = _stat(pid)
+        if found is None:
             break
+        pid = found[1]
     return group in mine or group <= 1
 
 
@@ -105,7 +114,8 @@ def stop_group(group: int, marker: str, grace: float = 3.0) -> Optional[str]:
     if not os.path.basename(os.path.normpath(marker)).startswith(GCP_STATE_PREFIX) or _ours(group):
         return None
     members = _members(group)
-    if not any(marker in command for command in members.values()) or _session(group) != group:
+    leader = _stat(group)
+    if not any(marker in command for command in members.values()) or leader is None or leader[3] != group:
         return None
     for number in (signal.SIGTERM, signal.SIGKILL):
         try:
@@ -123,14 +133,6 @@ def stop_group(group: int, marker: str, grace: float = 3.0) -> Optional[str]:
     return f"process group {group} ({shown})"
 
 
-def _session(pid: int) -> Optional[int]:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            return int(handle.read().rpartition(")")[2].split()[3])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
 def _members(group: int) -> dict[int, str]:
     """The live processes of ``group`` and their command lines (zombies left out)."""
     found: dict[int, str] = {}
@@ -141,14 +143,13 @@ def _members(group: int) -> dict[int, str]:
     for name in names:
         if not name.isdigit():
             continue
+        facts = _stat(name)
+        if facts is None or facts[0] == "Z" or facts[2] != group:
+            continue
         try:
-            with open(f"/proc/{name}/stat", encoding="ascii", errors="replace") as handle:
-                fields = handle.read().rpartition(")")[2].split()
-            if fields[0] == "Z" or int(fields[2]) != group:
-                continue
             with open(f"/proc/{name}/cmdline", "rb") as handle:
                 found[int(name)] = handle.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
-        except (OSError, IndexError, ValueError):
+        except OSError:
             continue
     return found
 

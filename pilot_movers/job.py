@@ -56,7 +56,7 @@ from pilot_movers.errors import (
 )
 from pilot_movers.holdings import LOCAL_KINDS, JobHoldings, remove_local
 from pilot_movers.job_facts import JobFacts
-from pilot_movers.job_logs import can_make, log_files, make_log_tarball
+from pilot_movers.job_logs import can_make, is_log, log_files, make_log_tarball
 from pilot_movers.job_signals import JobSignals
 from pilot_movers.ledger import JobRecord, Ledger
 from pilot_movers.listed_files import ListedFile
@@ -681,7 +681,7 @@ class Job:
 
     def _note_logs(self, reports: Iterable[FileReport], after: str) -> None:
         for report in reports:
-            if report.spec.metadata.get("kind") != "log":
+            if not is_log(report.spec):
                 continue
             made = self._logs.get(report.spec.name, "")
             made = f"; {made}" if made.startswith("made") else ""

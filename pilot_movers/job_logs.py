@@ -22,6 +22,7 @@ from typing import BinaryIO, Collection, Iterable, Optional, Sequence
 
 from pilot_movers.planner import PlannedFile
 from pilot_movers.reserved import MARK, REPORT_NAME, is_reserved
+from pilot_movers.values import FileSpec
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +35,14 @@ KEY_SCAN = 64 * 1024
 TARBALL_SUFFIXES = (".tgz", ".tar.gz", ".tar")
 
 
-def is_log(item: PlannedFile) -> bool:
-    return item.spec.metadata.get("kind") == "log"
+def is_log(spec: FileSpec) -> bool:
+    """One of the job's log files (PanDA's ``logFile``, ``files-log=``)."""
+    return spec.metadata.get("kind") == "log"
 
 
 def log_files(planned: Sequence[PlannedFile]) -> list[PlannedFile]:
     """The plan's log files, in its order."""
-    return [item for item in planned if is_log(item)]
+    return [item for item in planned if is_log(item.spec)]
 
 
 def can_make(name: str) -> bool:

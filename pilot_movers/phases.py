@@ -26,17 +26,13 @@ from pilot_movers.values import FailedOver, FileReport, FileSpec, Status
 log = logging.getLogger(__name__)
 
 
-def groups(planned: Sequence[PlannedFile]) -> dict[str, list[tuple[int, FileSpec]]]:
-    """The plan's files by mover, in the plan's order, each with its place in the plan."""
-    return _groups(list(enumerate(planned)))
-
-
 def movers_of(planned: Sequence[PlannedFile]) -> list[str]:
     """Every mover the plan's files may need, their fallbacks' included, in order of first use."""
     return list(dict.fromkeys(name for item in planned for name in item.movers))
 
 
 def _groups(indexed: Sequence[tuple[int, PlannedFile]]) -> dict[str, list[tuple[int, FileSpec]]]:
+    """The files by mover, in the plan's order, each with its place in the plan."""
     found: dict[str, list[tuple[int, FileSpec]]] = {}
     for index, item in indexed:
         found.setdefault(item.mover, []).append((index, item.spec))

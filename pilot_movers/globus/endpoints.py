@@ -84,7 +84,7 @@ class EndpointResolver:
         candidates = [
             d
             for d in found
-            if str(d.get("id")) not in self.own and not _is_worker(d) and _matches(d, name, owner, display)
+            if str(d.get("id")) not in self.own and not is_worker(d) and _matches(d, name, owner, display)
         ]
         if not candidates:
             raise UnknownEndpoint(
@@ -101,10 +101,14 @@ class EndpointResolver:
         return Endpoint(str(chosen["id"]), name, bool(chosen.get("is_globus_connect")))
 
 
-def _is_worker(document: Mapping[str, Any]) -> bool:
-    """A job's temporary worker endpoint (``worker.WORKER_DESCRIPTION``)."""
+#: How every job's worker endpoint's description starts (``worker``): what lookups leave out.
+WORKER_DESCRIPTION = "pilot-movers worker endpoint"
+
+
+def is_worker(document: Mapping[str, Any]) -> bool:
+    """A job's temporary worker endpoint (a personal endpoint whose description says so)."""
     return bool(document.get("is_globus_connect")) and str(document.get("description") or "").startswith(
-        "pilot-movers worker endpoint"
+        WORKER_DESCRIPTION
     )
 
 

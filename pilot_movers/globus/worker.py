@@ -22,7 +22,7 @@ from pilot_movers.errors import (
     UnknownEndpoint,
     WorkerEndpointFailed,
 )
-from pilot_movers.globus.endpoints import Endpoint
+from pilot_movers.globus.endpoints import WORKER_DESCRIPTION, Endpoint, is_worker
 from pilot_movers.globus.gcp import GlobusConnectPersonal
 from pilot_movers.globus.gcp_install import gcp_program
 from pilot_movers.globus.options import GlobusOptions
@@ -36,10 +36,6 @@ log = logging.getLogger(__name__)
 
 #: A worker endpoint at the service, in the job's record: only this mover can delete it.
 GLOBUS_ENDPOINT = "globus-endpoint"
-
-
-#: How every worker endpoint's description starts: what lookups leave out (``endpoints``).
-WORKER_DESCRIPTION = "pilot-movers worker endpoint"
 
 
 def display_name(name: str) -> str:
@@ -176,9 +172,7 @@ def delete_orphan_endpoints(service: GlobusService, holdings: Holdings) -> list[
 
         try:
             found = service.call(f"looking at the worker endpoint {endpoint_id} a killed job left", look)
-            ours = bool(found.get("is_globus_connect")) and str(found.get("description") or "").startswith(
-                WORKER_DESCRIPTION
-            )
+            ours = is_worker(found)
             if not ours or found.get("gcp_connected"):
                 log.warning(
                     "Globus: endpoint %s, listed as left by a killed job, is %s: left alone",

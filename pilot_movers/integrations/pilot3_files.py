@@ -107,11 +107,6 @@ def metadata(fspec: Any) -> dict[str, str]:
     return {key: str(value) for key, value in values.items() if value}
 
 
-def remote_of(spec: FileSpec) -> Location:
-    """The end that is not this node's disk (``FileSpec.remote``)."""
-    return spec.remote()
-
-
 def record_outcome(fspec: Any, report: FileReport, code: int) -> None:
     """Write a file's outcome into its Pilot 3 FileSpec, as Pilot 3's copytools do."""
     if report.ok:

@@ -26,7 +26,7 @@ from pilot_movers.integrations.pilot3_codes import pilot3_code, trace_state
 from pilot_movers.integrations.pilot3_files import record_outcome, to_spec
 from pilot_movers.integrations.pilot3_queue import queue_from_pilot3, warn_about_followers
 from pilot_movers.phases import run_phase
-from pilot_movers.planner import PlannedFile, choose_mover, planned_file
+from pilot_movers.planner import PlannedFile, planned_file
 from pilot_movers.queue_config import QueueConfig
 from pilot_movers.registry import describe_movers, get_mover_class
 from pilot_movers.values import FileReport, FileSpec, Location, Role, Status
@@ -62,11 +62,6 @@ class CopytoolSettings:
     @property
     def transfer(self) -> TransferSettings:
         return self.queue.transfer
-
-    def mover_for(self, scheme: str) -> str:
-        """The mover for a URL scheme (``planner.choose_mover``: the first of ``movers`` that
-        handles it, else the scheme's)."""
-        return choose_mover(scheme, self.movers)
 
     def allowed_schemas(self) -> list[str]:
         """The URL schemes these movers handle, the ones to prefer first."""

@@ -12,25 +12,14 @@ from typing import Any
 
 from pilot_movers.checksums import Checksum, file_checksum
 from tests.panda.conftest import XROOTD_RSE, Site
-from tests.panda.test_panda_job import PAYLOAD, run_cli
+from tests.panda.test_panda_job import PAYLOAD, run_panda_job
 from tests.panda.test_replicas import job_files  # noqa: F401 (a fixture)
 
 LOG = "log.4242._000001.job.log.tgz.1"
 
 
 def run(job_files: dict[str, Any], tmp_path: Path, *payload: str):  # noqa: F811
-    done = run_cli(
-        "run",
-        "--panda-job",
-        str(job_files["job"]),
-        "--queue-config",
-        str(job_files["queue"]),
-        "--workdir",
-        str(tmp_path / "work"),
-        "--",
-        *payload,
-    )
-    return done, json.loads((tmp_path / "work" / "pilot_movers_report.json").read_text())
+    return run_panda_job(job_files["job"], job_files["queue"], tmp_path / "work", *payload)
 
 
 def landed_log(site: Site) -> Path:

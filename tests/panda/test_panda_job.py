@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 
@@ -22,6 +22,17 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pilot_movers", *args], capture_output=True, text=True, timeout=300, check=False
     )
+
+
+def run_panda_job(
+    job: Path, queue: Path, workdir: Path, *payload: str, replicas: Optional[Path] = None
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """``pilot-movers run --panda-job`` in ``workdir``: its result and its report."""
+    given = ("--replicas", str(replicas)) if replicas is not None else ()
+    done = run_cli(
+        "run", "--panda-job", str(job), *given, "--queue-config", str(queue), "--workdir", str(workdir), "--", *payload
+    )
+    return done, json.loads((workdir / "pilot_movers_report.json").read_text())
 
 
 def seeded_inputs(site: Site) -> list[dict[str, Any]]:

@@ -5,7 +5,6 @@ served and why each other did not. Against the real XRootD and GridFTP servers o
 
 from __future__ import annotations
 
-import json
 import socket
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from pilot_movers.checksums import file_checksum
 from pilot_movers.errors import BadJobParameters
 from pilot_movers.panda.replicas import parse_replicas
 from tests.panda.conftest import GRIDFTP_RSE, XROOTD_RSE, Site, getjob, queuedata, write_json
-from tests.panda.test_panda_job import PAYLOAD, run_cli, seeded_inputs
+from tests.panda.test_panda_job import PAYLOAD, run_panda_job, seeded_inputs
 
 
 def closed_port() -> int:
@@ -39,22 +38,10 @@ def job_files(site: Site, tmp_path: Path) -> dict[str, Any]:
 
 
 def run_job(job_files: dict[str, Any], replicas: Any, tmp_path: Path):
-    done = run_cli(
-        "run",
-        "--panda-job",
-        str(job_files["job"]),
-        "--replicas",
-        str(write_json(tmp_path / "replicas.json", replicas)),
-        "--queue-config",
-        str(job_files["queue"]),
-        "--workdir",
-        str(tmp_path / "work"),
-        "--",
-        "sh",
-        "-c",
-        PAYLOAD,
+    listed = write_json(tmp_path / "replicas.json", replicas)
+    done, report = run_panda_job(
+        job_files["job"], job_files["queue"], tmp_path / "work", "sh", "-c", PAYLOAD, replicas=listed
     )
-    report = json.loads((tmp_path / "work" / "pilot_movers_report.json").read_text())
     return done, {f["name"]: f for f in report["phases"]["stage-in"]["files"]}
 
 

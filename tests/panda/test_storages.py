@@ -5,13 +5,12 @@ Driven through the real CLI against the local grid's XRootD and GridFTP servers.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from pilot_movers.checksums import file_checksum
 from tests.panda.conftest import GRIDFTP_RSE, XROOTD_RSE, Site, getjob, queuedata, write_json
-from tests.panda.test_panda_job import PAYLOAD, run_cli, seeded_inputs
+from tests.panda.test_panda_job import PAYLOAD, run_panda_job, seeded_inputs
 from tests.panda.test_replicas import closed_port
 
 DOWN_RSE = "LOCAL_DOWN_DATADISK"
@@ -41,20 +40,8 @@ def cric_ddmendpoints(site: Site, extra_read: dict[str, list[str]]) -> dict[str,
 
 
 def run(queue: dict[str, Any], job: dict[str, Any], tmp_path: Path):
-    done = run_cli(
-        "run",
-        "--panda-job",
-        str(write_json(tmp_path / "job.json", job)),
-        "--queue-config",
-        str(write_json(tmp_path / "queuedata.json", queue)),
-        "--workdir",
-        str(tmp_path / "work"),
-        "--",
-        "sh",
-        "-c",
-        PAYLOAD,
-    )
-    report = json.loads((tmp_path / "work" / "pilot_movers_report.json").read_text())
+    job_file, queue_file = write_json(tmp_path / "job.json", job), write_json(tmp_path / "queuedata.json", queue)
+    done, report = run_panda_job(job_file, queue_file, tmp_path / "work", "sh", "-c", PAYLOAD)
     return done, report
 
 
