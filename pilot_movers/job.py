@@ -33,7 +33,13 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 from job_params import JobParams
 from pilot_movers.base import Mover
 from pilot_movers.credentials.bundle import Credentials
-from pilot_movers.credentials.myproxy import MyProxySettings, fetch_proxy, new_proxy_path, remove_proxy
+from pilot_movers.credentials.myproxy import (
+    MyProxySettings,
+    fetch_proxy,
+    new_proxy_path,
+    remove_proxy,
+    require_myproxy_client,
+)
 from pilot_movers.credentials.oauth import SECRET_VARIABLES
 from pilot_movers.credentials.policy import RETRY_MARGIN, check_proxy, check_proxy_file, default_proxy_path
 from pilot_movers.credentials.proxy_info import inspect_proxy
@@ -757,6 +763,7 @@ class Job:
                     "pilot's credential"
                 )
             return
+        require_myproxy_client()  # a missing extra first: no CA dir, passphrase or server mends it
         self._check_trust("the MyProxy logon")
         pilot_proxy = self.credentials.x509_proxy or default_proxy_path()
         path = new_proxy_path(Path(self.workdir), pilot_proxy)

@@ -60,7 +60,7 @@ STAMP="$VENV/.pilot-movers-installed"
 WANT=$(cat setup.cfg pyproject.toml server/setup.cfg testkit/setup.cfg | sha256sum | cut -d' ' -f1)
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   say "installing pilot-movers (editable) with all extras"
-  "$VENV/bin/python" -m pip install -q --upgrade "pip>=23" "setuptools>=64" wheel
+  "$VENV/bin/python" -m pip install -q --upgrade "pip>=23" "setuptools>=77" wheel
   "$VENV/bin/python" -m pip install -q -e ".[all,test]" -e ./server -e ./testkit
   echo "$WANT" > "$STAMP"
 fi

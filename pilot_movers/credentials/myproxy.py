@@ -208,6 +208,19 @@ class RetrievedProxy:
     attempts: int
 
 
+def require_myproxy_client() -> None:
+    """The MyProxy client is installed (the ``myproxy`` extra: MyProxyClient, pyOpenSSL); when it
+    cannot be imported, MoverUnavailable says so in one sentence naming the extra."""
+    try:
+        import myproxy.client  # noqa: F401
+    except ImportError as exc:
+        raise MoverUnavailable(
+            f"the MyProxy logon needs the Python module {exc.name or str(exc)!r}, which is not installed: "
+            "pip install 'pilot-movers[myproxy]'",
+            phase=Phase.CREDENTIALS,
+        ) from None
+
+
 def fetch_proxy(
     settings: MyProxySettings,
     directory: Path,
@@ -227,13 +240,8 @@ def fetch_proxy(
     Retries (tenacity) when the server cannot be reached; never after a refusal (wrong
     passphrase, unknown user, untrusted retriever): NoProxy says why.
     """
-    try:
-        from myproxy.client import MyProxyClient
-    except ImportError as exc:
-        raise MoverUnavailable(
-            f"MyProxy logon needs the Python module {exc.name!r}: pip install 'pilot-movers[myproxy]'",
-            phase=Phase.CREDENTIALS,
-        ) from None
+    require_myproxy_client()
+    from myproxy.client import MyProxyClient
 
     class TimedClient(MyProxyClient):
         """MyProxyClient whose socket gives up after ``settings.timeout``: its sockets have no

@@ -8,7 +8,7 @@ import tempfile
 from typing import Mapping, Optional
 
 from pilot_movers.doctor.ca import check_ca_dir
-from pilot_movers.doctor.findings import Finding, ok, problem
+from pilot_movers.doctor.findings import MOVER_INSTALL_FIX, Finding, ok, problem
 from pilot_movers.doctor.globus import check_globus
 from pilot_movers.doctor.leftovers import check_leftovers
 from pilot_movers.doctor.movers import check_mover
@@ -18,7 +18,7 @@ from pilot_movers.doctor.proxy import check_proxy_file
 from pilot_movers.doctor.servers import TLS_SCHEMES, check_server
 from pilot_movers.doctor.workdir import check_workdir
 from pilot_movers.engine.contract import CredentialKind
-from pilot_movers.errors import MoverError
+from pilot_movers.errors import MoverError, MoverUnavailable
 from pilot_movers.ledger import STATE_DIR_VARIABLE
 from pilot_movers.registry import get_mover_class
 
@@ -50,6 +50,8 @@ def examine(
         try:
             queue = QueueConfig.load(queue_config, queue=panda_queue)
             findings.append(ok("queue config", f"{queue_config} loads"))
+        except MoverUnavailable as exc:  # the queue config is sound: this node lacks a mover's library
+            findings.append(problem("queue config", exc.message, MOVER_INSTALL_FIX))
         except MoverError as exc:
             findings.append(
                 problem("queue config", exc.message, "fix the queue config (pilot-movers run says the same)")
@@ -64,6 +66,8 @@ def examine(
                 findings.append(ok("job", f"the job parameters plan: {files} file(s)"))
             elif not queue_config:
                 findings.append(ok("job", "the job parameters parse (give --queue-config to plan them)"))
+        except MoverUnavailable as exc:
+            findings.append(problem("job", exc.message, MOVER_INSTALL_FIX))
         except MoverError as exc:
             findings.append(problem("job", exc.message, "fix the job parameters or the queue config"))
     needs = needs_of(queue, checked, workdir)

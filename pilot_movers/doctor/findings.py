@@ -36,6 +36,12 @@ class Finding:
         }
 
 
+#: The fix when a Python module is missing (the message names the extra or package to install).
+INSTALL_FIX = "install what it names into the Python environment pilot-movers runs in"
+#: The same for a mover, which a queue may also do without.
+MOVER_INSTALL_FIX = f"{INSTALL_FIX}, or name another mover in the queue config"
+
+
 def ok(check: str, message: str) -> Finding:
     return Finding(check, Status.OK, message)
 

@@ -6,7 +6,7 @@ import importlib
 from importlib import metadata
 from typing import Optional
 
-from pilot_movers.doctor.findings import Finding, ok, problem
+from pilot_movers.doctor.findings import MOVER_INSTALL_FIX, Finding, ok, problem
 from pilot_movers.errors import MoverError
 from pilot_movers.registry import get_mover_class, mover_distribution
 
@@ -25,7 +25,7 @@ def check_mover(name: str) -> Finding:
     try:
         get_mover_class(name)
     except MoverError as exc:
-        return problem(check, exc.message, "install what it names, or name another mover in the queue config")
+        return problem(check, exc.message, MOVER_INSTALL_FIX)
     library = LIBRARIES.get(name)
     if library is None:
         dist = mover_distribution(name)

@@ -8,8 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
-from pilot_movers.credentials.myproxy import MyProxySettings, fetch_proxy
-from pilot_movers.doctor.findings import Finding, ok, problem, warning
+from pilot_movers.credentials.myproxy import MyProxySettings, fetch_proxy, require_myproxy_client
+from pilot_movers.doctor.findings import INSTALL_FIX, Finding, ok, problem, warning
 from pilot_movers.errors import MoverError
 
 CHECK = "MyProxy logon"
@@ -17,6 +17,10 @@ CHECK = "MyProxy logon"
 
 def check_logon(settings: MyProxySettings, *, pilot_proxy: Optional[str], ca_dir: Optional[str]) -> Finding:
     check = f"{CHECK} {settings.username}@{settings.address}"
+    try:
+        require_myproxy_client()
+    except MoverError as exc:
+        return problem(check, exc.message, INSTALL_FIX)
     if settings.retrieve_with == "passphrase":
         try:
             settings.read_passphrase()

@@ -1,38 +1,16 @@
 """What each of the project's three distributions ships (issue 20): the pilot's wheel holds the
-library and its commands only; the testkit and the DataHost server are their own."""
+library and its commands only; the testkit and the DataHost server are their own. The pilot's
+sdist carries what a distribution packager needs to run the tests and what the README links to,
+and no build warns of anything deprecated (issue 24)."""
 
 from __future__ import annotations
 
 import configparser
-import shutil
-import subprocess
-import sys
+import re
+import tarfile
 import zipfile
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _wheel(source: Path, tmp: Path, *copied: str) -> zipfile.ZipFile:
-    """Build ``source``'s wheel from a copy of what its setup.cfg needs (nothing lands in the tree)."""
-    tree = tmp / "tree"
-    tree.mkdir(parents=True)
-    for name in copied:
-        path = source / name
-        if path.is_dir():
-            shutil.copytree(path, tree / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        else:
-            shutil.copy(path, tree / name)
-    out = tmp / "wheels"
-    done = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(tree)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    (wheel,) = out.glob("*.whl")
-    return zipfile.ZipFile(wheel)
+from tests.operators.distributions import Built
 
 
 def _entry_points(wheel: zipfile.ZipFile) -> configparser.ConfigParser:
@@ -42,10 +20,19 @@ def _entry_points(wheel: zipfile.ZipFile) -> configparser.ConfigParser:
     return parser
 
 
-def test_the_pilots_wheel_holds_only_the_library_and_its_commands(tmp_path):
-    wheel = _wheel(ROOT, tmp_path, "pilot_movers", "job_params", "setup.cfg", "pyproject.toml", "README.md", "LICENSE")
-    packages = {name.split("/")[0] for name in wheel.namelist() if not name.split("/")[0].endswith(".dist-info")}
-    assert packages == {"pilot_movers", "job_params"}
+def _packages(wheel: zipfile.ZipFile) -> set[str]:
+    return {name.split("/")[0] for name in wheel.namelist() if not name.split("/")[0].endswith(".dist-info")}
+
+
+def _sdist_files(built: Built) -> set[str]:
+    """The sdist's files, relative to its top directory (``pilot_movers-0.1.0/``)."""
+    with tarfile.open(built.sdist) as archive:
+        return {member.name.split("/", 1)[1] for member in archive.getmembers() if member.isfile()}
+
+
+def test_the_pilots_wheel_holds_only_the_library_and_its_commands(distributions: dict[str, Built]):
+    wheel = zipfile.ZipFile(distributions["pilot-movers"].wheel)
+    assert _packages(wheel) == {"pilot_movers", "job_params"}
     stand_ins = [n for n in wheel.namelist() if "/testing/" in n or "emulator" in n or "testkit" in n]
     assert stand_ins == [], stand_ins
     commands = set(_entry_points(wheel)["console_scripts"])
@@ -53,17 +40,37 @@ def test_the_pilots_wheel_holds_only_the_library_and_its_commands(tmp_path):
     assert not [c for c in commands if "emulator" in c or "globusconnect" in c or c == "datahost-server"], commands
 
 
-def test_the_testkit_and_the_server_are_distributions_of_their_own(tmp_path):
-    testkit = _wheel(
-        ROOT / "testkit", tmp_path / "testkit", "pilot_movers_testkit", "setup.cfg", "pyproject.toml", "README.md"
-    )
-    assert {n.split("/")[0] for n in testkit.namelist() if not n.split("/")[0].endswith(".dist-info")} == {
-        "pilot_movers_testkit"
-    }
+def test_the_testkit_and_the_server_are_distributions_of_their_own(distributions: dict[str, Built]):
+    testkit = zipfile.ZipFile(distributions["pilot-movers-testkit"].wheel)
+    assert _packages(testkit) == {"pilot_movers_testkit"}
     assert "pilot-movers-globusconnectpersonal" in _entry_points(testkit)["console_scripts"]
-    server = _wheel(ROOT / "server", tmp_path / "server", "datahost_server", "setup.cfg", "pyproject.toml", "README.md")
-    assert {n.split("/")[0] for n in server.namelist() if not n.split("/")[0].endswith(".dist-info")} == {
-        "datahost_server"
-    }
+    server = zipfile.ZipFile(distributions["pilot-movers-datahost"].wheel)
+    assert _packages(server) == {"datahost_server"}
     assert any(n.endswith("templates/datahost/index.html") for n in server.namelist())
     assert set(_entry_points(server)["console_scripts"]) == {"datahost-server"}
+
+
+def test_the_pilots_sdist_carries_the_docs_the_examples_and_the_tests(distributions: dict[str, Built]):
+    """A packager runs the suite from the sdist, and the README's links to docs/ resolve in it."""
+    built = distributions["pilot-movers"]
+    files = _sdist_files(built)
+    for tree in ("docs", "examples", "tests"):
+        wanted = {str(p.relative_to(built.tree)) for p in (built.tree / tree).rglob("*") if p.is_file()}
+        assert wanted, tree
+        assert wanted <= files, sorted(wanted - files)
+    scripts = {str(p.relative_to(built.tree)) for p in (built.tree / "scripts").glob("*.sh")}
+    assert scripts and scripts <= files, sorted(scripts - files)
+    readme = (built.tree / "README.md").read_text()
+    linked = {link for link in re.findall(r"\]\(((?:docs|examples)/[^)#]*)", readme) if not link.endswith("/")}
+    assert linked and linked <= files, sorted(linked - files)
+    assert {"README.md", "LICENSE", "setup.cfg", "pyproject.toml"} <= files
+    # what a checkout or a run makes does not travel, nor do the other distributions' trees
+    assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc") or f.startswith(("server/", "testkit/"))]
+
+
+def test_no_build_warns_of_anything_deprecated(distributions: dict[str, Built]):
+    """setuptools warns (SetuptoolsDeprecationWarning) of what a later version will refuse, e.g.
+    License :: classifiers beside an SPDX expression: every sdist and wheel builds without one."""
+    for name, built in distributions.items():
+        said = [line for line in built.output.splitlines() if re.search("deprecat", line, re.IGNORECASE)]
+        assert said == [], (name, said)

@@ -1,6 +1,9 @@
 """``python -m pilot_movers_testkit.globus_emulator``: run the emulator in the foreground for a rehearsal,
 or write a ``globusconnectpersonal`` launcher for the stand-in into a directory.
 
+Serving needs Flask (a requirement of pilot-movers-testkit); without it the command says so in one
+sentence, and the rest (``--help``, ``install-gcp``) still works.
+
 Client secrets and refresh tokens come from a config file (never from the command line, where
 ``ps`` would show them); the ones the emulator makes are written to a 0600 credentials file.
 """
@@ -12,12 +15,14 @@ import json
 import os
 import sys
 import tempfile
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Optional
 
 from pilot_movers_testkit.globus_emulator.gcp import write_launcher
-from pilot_movers_testkit.globus_emulator.server import DEFAULT_HOST, EmulatorServer
 from pilot_movers_testkit.globus_emulator.service import Emulator, Settings
+
+DISTRIBUTION = "pilot-movers-testkit"
 
 EXAMPLE_CONFIG = """{
   "access_token_lifetime": 3600,
@@ -29,7 +34,7 @@ EXAMPLE_CONFIG = """{
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m pilot_movers_testkit.globus_emulator",
+        prog=_prog(),
         description="A local Globus Transfer and Auth API emulator for the unmodified globus-sdk "
         "(docs/globus-emulator.md).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -46,8 +51,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _prog() -> str:
+    """The console command's name, or how ``python -m`` runs this module."""
+    name = Path(sys.argv[0]).name
+    return "python -m pilot_movers_testkit.globus_emulator" if name in ("__main__.py", "-c", "") else name
+
+
 def _serve_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default %(default)s)")
+    parser.add_argument("--host", help="address to listen on (default: loopback, 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     parser.add_argument("--config", type=Path, help="JSON: clients, refresh_tokens, endpoints, settings")
     parser.add_argument(
@@ -120,7 +131,25 @@ def _write_credentials(made: dict[str, Any], path: Optional[Path]) -> Optional[P
     return path
 
 
+def _flask_requirement() -> str:
+    """How pilot-movers-testkit requires Flask (``flask>=3``), as its metadata says."""
+    try:
+        requirements = metadata.requires(DISTRIBUTION) or []
+    except metadata.PackageNotFoundError:
+        requirements = []
+    return next((r.split(";")[0].strip() for r in requirements if r.lower().startswith("flask")), "flask")
+
+
 def serve(args: argparse.Namespace) -> int:
+    try:
+        from pilot_movers_testkit.globus_emulator.server import DEFAULT_HOST, EmulatorServer
+    except ModuleNotFoundError as exc:  # installed without its requirements: Flask and its werkzeug
+        print(
+            f"{_prog()}: serving the emulator needs the Python module {exc.name!r}, which is not installed: "
+            f"pip install '{_flask_requirement()}' (a requirement of {DISTRIBUTION})",
+            file=sys.stderr,
+        )
+        return 2
     config: dict[str, Any] = json.loads(args.config.read_text()) if args.config else {}
     emulator = Emulator(Settings())
     try:
@@ -128,7 +157,7 @@ def serve(args: argparse.Namespace) -> int:
     except (KeyError, ValueError, OSError) as error:
         print(f"globus emulator: bad configuration: {error}", file=sys.stderr)
         return 2
-    server = EmulatorServer(emulator, args.host, args.port, quiet=not args.verbose).bind()
+    server = EmulatorServer(emulator, args.host or DEFAULT_HOST, args.port, quiet=not args.verbose).bind()
     credentials = _write_credentials(made, args.credentials_out)
     print(f"Globus emulator listening on {server.url}")
     for name, value in server.sdk_env().items():
