@@ -26,6 +26,18 @@ class OAuthError(Exception):
         self.error = error
 
 
+class AuthAPIError(Exception):
+    """An error of Auth's API routes (userinfo, identities): rendered as the SDK's Auth fixtures
+    show them, a JSON:API ``errors`` array plus OAuth's ``error``/``error_description``."""
+
+    def __init__(self, status: int, code: str, detail: str, title: str) -> None:
+        super().__init__(f"{status} {code}: {detail}")
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.title = title
+
+
 # Codes with a source (see docs/globus-emulator.md, "Rules kept"):
 NO_CREDENTIALS = ("ClientError.AuthenticationFailed", "No credentials supplied")
 TOKEN_NOT_ACTIVE = ("AuthenticationFailed", "Token is not active")
