@@ -19,6 +19,7 @@ from pilot_movers_testkit.globus_emulator.endpoints import Endpoint
 from pilot_movers_testkit.globus_emulator.errors import GCP_TO_GCP, TransferError, bad_request, not_found
 from pilot_movers_testkit.globus_emulator.faults import FaultKind, Target
 from pilot_movers_testkit.globus_emulator.local_files import Hasher, file_document, list_directory
+from pilot_movers_testkit.globus_emulator.task_filters import task_filter
 from pilot_movers_testkit.globus_emulator.tasks import DEFAULT_DEADLINE, Item, Task, utc_now
 
 blueprint = routes.transfer_blueprint("globus_transfer")
@@ -337,13 +338,8 @@ def get_task(task_id: str) -> tuple[Response, int]:
 @blueprint.get("/task_list")
 def task_list() -> tuple[Response, int]:
     caller = routes.caller()
-    tasks = [t for t in routes.emulator().tasks.all() if t.owner.id == caller.id]
-    for clause in filter(None, (request.args.get("filter") or "").split("/")):
-        field, _, value = clause.partition(":")
-        wanted = set(value.split(","))
-        if field not in ("task_id", "type", "status", "label"):
-            raise bad_request(f"Unsupported filter {clause!r}")
-        tasks = [t for t in tasks if str(getattr(t, field)) in wanted]
+    wanted = task_filter(request.args.get("filter") or "")
+    tasks = [t for t in routes.emulator().tasks.all() if t.owner.id == caller.id and wanted(t)]
     tasks.sort(key=lambda t: t.request_time, reverse=True)
     limit = routes.int_arg("limit", 10, 1000)
     offset = routes.int_arg("offset", 0)
@@ -417,3 +413,37 @@ def cancel_task(task_id: str) -> tuple[Response, int]:
     return routes.result(
         {"DATA_TYPE": "result", "code": "CancelAccepted", "message": "The task will be cancelled shortly."}
     )
+
+
+@blueprint.get("/task/<task_id>/pause_info")
+def task_pause_info(task_id: str) -> tuple[Response, int]:
+    """``globus task pause-info``: the emulator has no pause rules and no activity manager pauses
+    a task, so every task's answer is the one of a task nobody paused."""
+    _task(task_id)
+    body: dict[str, Any] = {
+        "source_pause_message": None,
+        "source_pause_message_share": None,
+        "destination_pause_message": None,
+        "destination_pause_message_share": None,
+        "pause_rules": [],
+    }
+    return jsonify(body), 200
+
+
+@blueprint.put("/task/<task_id>")
+def update_task(task_id: str) -> tuple[Response, int]:
+    """``globus task update``: the label and the deadline of a task still in progress."""
+    task = _task(task_id)
+    body = routes.json_body()
+    unknown = sorted(set(body) - {"DATA_TYPE", "label", "deadline"})
+    if body.get("DATA_TYPE", "task") != "task" or unknown:
+        raise bad_request(f"Only label and deadline can be updated on a task (got {', '.join(unknown) or 'DATA_TYPE'})")
+    label = body.get("label", task.label)
+    if label is not None and not isinstance(label, str):
+        raise bad_request("label must be a string or null")
+    deadline = _parse_deadline(body["deadline"]) if "deadline" in body else task.deadline
+    with task.lock:
+        if not task.active:
+            raise TransferError(409, "TaskComplete", f"Task {task_id} is already complete")
+        task.label, task.deadline = label, deadline
+    return routes.result({"DATA_TYPE": "result", "code": "Updated", "message": "Task updated successfully"})
