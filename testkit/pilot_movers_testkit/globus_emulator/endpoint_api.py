@@ -7,7 +7,8 @@ from flask import Response, jsonify, request
 
 from pilot_movers_testkit.globus_emulator import transfer_routes as routes
 from pilot_movers_testkit.globus_emulator.documents import endpoint_document, search_matches
-from pilot_movers_testkit.globus_emulator.errors import TransferError, bad_request
+from pilot_movers_testkit.globus_emulator.endpoint_update import apply_update
+from pilot_movers_testkit.globus_emulator.errors import NO_ACCESS_LIST, TransferError, bad_request
 
 blueprint = routes.transfer_blueprint("globus_transfer_endpoints")
 
@@ -115,3 +116,22 @@ def delete_endpoint(endpoint_id: str) -> tuple[Response, int]:
         raise TransferError(403, "PermissionDenied", f"You do not have permission to delete endpoint {endpoint_id}")
     emulator.endpoints.remove(endpoint.id)
     return routes.result({"DATA_TYPE": "result", "code": "Deleted", "message": "Endpoint deleted successfully"})
+
+
+@blueprint.put("/endpoint/<endpoint_id>")
+def update_endpoint(endpoint_id: str) -> tuple[Response, int]:
+    """``globus endpoint update``: the owner (its administrator) changes descriptive fields."""
+    endpoint = routes.emulator().visible_endpoint(endpoint_id, routes.caller())
+    if endpoint.owner.id != routes.caller().id:
+        raise TransferError(403, "PermissionDenied", f"You do not have permission to update endpoint {endpoint_id}")
+    apply_update(endpoint, routes.json_body())
+    return routes.result({"DATA_TYPE": "result", "code": "Updated", "message": "Endpoint updated successfully"})
+
+
+@blueprint.get("/endpoint/<endpoint_id>/access_list")
+def access_list(endpoint_id: str) -> tuple[Response, int]:
+    """``globus endpoint permission list``: the emulator's endpoints (GCSv4 hosts and GCP mapped
+    collections) have no ACL, so the service refuses, as for any endpoint without one."""
+    endpoint = routes.emulator().visible_endpoint(endpoint_id, routes.caller())
+    code, message = NO_ACCESS_LIST
+    raise TransferError(400, code, message.format(name=endpoint.display_name, id=endpoint.id))

@@ -50,6 +50,14 @@ GCP_TO_GCP = (
     "both the source and the destination are personal endpoints",
 )
 
+# No public source found for the code of this refusal (the ACL documentation says only shared
+# endpoints, guest collections and S3 endpoints have an ACL); kept here so it is easy to correct.
+NO_ACCESS_LIST = (
+    "ClientError.BadRequest",
+    "Endpoint {name} ({id}) has no access control list: only shared endpoints (guest collections) "
+    "and S3 endpoints have one",
+)
+
 
 def not_found(what: str) -> TransferError:
     return TransferError(404, "ClientError.NotFound", what)
