@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,12 @@ from typing import Any
 import pytest
 from pilot_movers_testkit.globus import LocalGlobus
 
+from tests.globus.support import emulator_process
+
 GLOBUS = Path(sys.executable).with_name("globus")
 API_ERROR = 1
 WRONG_ENTITY_TYPE = 3
+ADMIN_CLIENT = "3b1f6c2e-5d7a-4e0b-9c41-7a2d8e6f1b90"
 
 
 @dataclass(frozen=True)
@@ -36,21 +40,25 @@ class GlobusCLI:
         return json.loads(self.run(*args, "--format", "json").stdout)
 
 
-@pytest.fixture
-def cli(globus: LocalGlobus, tmp_path: Path) -> GlobusCLI:
+def cli_for(url: str, client_id: str, client_secret: str, home: Path) -> GlobusCLI:
     """Fails, never skips, without globus-cli: it is in the ``test`` extra (setup.cfg)."""
     assert GLOBUS.is_file(), f"globus-cli is not installed next to {sys.executable}: pip install -e '.[test]'"
-    home = tmp_path / "cli-home"
     home.mkdir()
     env = {
         "PATH": f"{GLOBUS.parent}:/usr/bin:/bin",
         "HOME": str(home),
         "LC_ALL": "C.UTF-8",
-        "GLOBUS_CLI_CLIENT_ID": globus.client_id,
-        "GLOBUS_CLI_CLIENT_SECRET": globus.client_secret,
-        **globus.sdk_env(),
+        "GLOBUS_CLI_CLIENT_ID": client_id,
+        "GLOBUS_CLI_CLIENT_SECRET": client_secret,
+        "GLOBUS_SDK_SERVICE_URL_TRANSFER": url,
+        "GLOBUS_SDK_SERVICE_URL_AUTH": url,
     }
     return GlobusCLI(env, home)
+
+
+@pytest.fixture
+def cli(globus: LocalGlobus, tmp_path: Path) -> GlobusCLI:
+    return cli_for(globus.url, globus.client_id, globus.client_secret, tmp_path / "cli-home")
 
 
 @pytest.fixture
@@ -196,3 +204,26 @@ def test_permission_list_is_refused_with_the_services_error_for_an_endpoint_with
     assert "HTTP status:      400" in refused.stderr
     assert "ClientError.BadRequest" in refused.stderr
     assert "has no access control list" in refused.stderr
+
+
+@pytest.fixture
+def emulator_url(tmp_path: Path) -> Iterator[str]:
+    """The emulator as docs/globus-emulator.md starts it for globus-cli: a config file with the
+    admin's client and an endpoint that client administers."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    config = {
+        "clients": [{"client_id": ADMIN_CLIENT, "client_secret": "admin-secret-from-file"}],
+        "endpoints": [{"name": "BNL_SCRATCH", "directory": str(scratch), "owner": ADMIN_CLIENT}],
+    }
+    with emulator_process(config, tmp_path) as url:
+        yield url
+
+
+def test_the_documented_rehearsal_updates_the_admins_endpoint(emulator_url: str, tmp_path: Path) -> None:
+    cli = cli_for(emulator_url, ADMIN_CLIENT, "admin-secret-from-file", tmp_path / "admin-home")
+    assert cli.run("whoami").stdout.strip() == f"{ADMIN_CLIENT}@clients.auth.globus.org"
+    found = cli.json("endpoint", "search", "BNL_SCRATCH")["DATA"]
+    assert [e["owner_id"] for e in found] == [ADMIN_CLIENT]
+    cli.run("endpoint", "update", found[0]["id"], "--contact-email", "grid-admin@example.org")
+    assert cli.json("endpoint", "show", found[0]["id"])["contact_email"] == "grid-admin@example.org"
