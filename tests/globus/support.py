@@ -1,10 +1,15 @@
-"""What the Globus tests share: waiting for a task the way a mover must, reading its events,
-files with known bytes."""
+"""What the Globus tests share: the emulator in a process of its own, waiting for a task the way a
+mover must, reading its events, files with known bytes."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import random
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,3 +49,22 @@ def md5(data: bytes) -> str:
 def leftovers(directory: Path) -> list[str]:
     """Temporary files the emulator would have left behind."""
     return [str(p) for p in directory.rglob("*.part")]
+
+
+@contextlib.contextmanager
+def emulator_process(config: dict[str, Any], directory: Path, *options: str) -> Iterator[str]:
+    """The emulator as a site admin runs it, ``python -m pilot_movers_testkit.globus_emulator``
+    with ``config`` as its config file (written in ``directory``) and ``options``; yields its
+    root URL once it listens, and stops it after."""
+    config_file = directory / "emulator.json"
+    config_file.write_text(json.dumps(config))
+    ready = directory / "ready"
+    command = [sys.executable, "-m", "pilot_movers_testkit.globus_emulator", "--config", str(config_file), *options]
+    process = subprocess.Popen(
+        [*command, "--ready-file", str(ready)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        yield wait_until(lambda: ready.exists() and ready.read_text().strip(), what="the emulator listening")
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)

@@ -15,8 +15,8 @@ from typing import Any
 
 import globus_sdk
 import pytest
-from pilot_movers_testkit.globus import wait_until
 
+from tests.globus.support import emulator_process as running_emulator
 from tests.globus.support import wait_for_task, write_bytes
 
 CLIENT_ID = "5f6a4cfc-8d47-4c1e-9a41-0e6ad3cf7d0f"
@@ -37,39 +37,13 @@ def admin(url: str, method: str, route: str, body: Any = None) -> Any:
 def emulator_process(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     data = tmp_path / "bnl"
     data.mkdir()
-    config = tmp_path / "emulator.json"
-    config.write_text(
-        json.dumps(
-            {
-                "clients": [{"client_id": CLIENT_ID, "client_secret": "s3cret-from-file"}],
-                "refresh_tokens": [{"client_id": CLIENT_ID, "username": "mxp", "refresh_token": "rt-from-file"}],
-                "endpoints": [{"name": "mxp#MXP_BNL_TEST", "directory": str(data)}],
-            }
-        )
-    )
-    ready = tmp_path / "ready"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pilot_movers_testkit.globus_emulator",
-            "--config",
-            str(config),
-            "--endpoint",
-            f"SITE1={tmp_path}",
-            "--ready-file",
-            str(ready),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_until(lambda: ready.exists() and ready.read_text().strip(), what="the emulator listening")
-        yield ready.read_text().strip(), tmp_path
-    finally:
-        process.terminate()
-        process.communicate(timeout=30)
+    config = {
+        "clients": [{"client_id": CLIENT_ID, "client_secret": "s3cret-from-file"}],
+        "refresh_tokens": [{"client_id": CLIENT_ID, "username": "mxp", "refresh_token": "rt-from-file"}],
+        "endpoints": [{"name": "mxp#MXP_BNL_TEST", "directory": str(data)}],
+    }
+    with running_emulator(config, tmp_path, "--endpoint", f"SITE1={tmp_path}") as url:
+        yield url, tmp_path
 
 
 def test_help_works() -> None:

@@ -113,10 +113,10 @@ def configure(emulator: Emulator, config: dict[str, Any], args: argparse.Namespa
         client_id, _, username = spec.partition(":")
         token = emulator.register_refresh_token(client_id, username or "mxp")
         made["refresh_tokens"].append({"client_id": client_id, "username": username or "mxp", "refresh_token": token})
-    endpoints = [(e["name"], e["directory"], e.get("id")) for e in config.get("endpoints", [])]
-    endpoints += [(*spec.split("=", 1), None) for spec in args.endpoint]
-    for name, directory, endpoint_id in endpoints:
-        emulator.add_endpoint(name, Path(directory).expanduser(), endpoint_id=endpoint_id)
+    endpoints = [(e["name"], e["directory"], e.get("id"), e.get("owner")) for e in config.get("endpoints", [])]
+    endpoints += [(*spec.split("=", 1), None, None) for spec in args.endpoint]
+    for name, directory, endpoint_id, owner in endpoints:
+        emulator.add_endpoint(name, Path(directory).expanduser(), endpoint_id=endpoint_id, owner=owner)
     return made
 
 

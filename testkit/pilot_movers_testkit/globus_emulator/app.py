@@ -11,7 +11,7 @@ from typing import Optional
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from pilot_movers_testkit.globus_emulator import admin_api, auth_api, transfer_api
+from pilot_movers_testkit.globus_emulator import admin_api, auth_api, bookmark_api, endpoint_api, transfer_api
 from pilot_movers_testkit.globus_emulator.errors import TransferError
 from pilot_movers_testkit.globus_emulator.faults import FaultKind, Target
 from pilot_movers_testkit.globus_emulator.service import Emulator
@@ -23,7 +23,9 @@ def create_app(emulator: Optional[Emulator] = None) -> Flask:
     app.config["EMULATOR"] = emulator or Emulator()
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.register_blueprint(auth_api.blueprint)
+    app.register_blueprint(endpoint_api.blueprint)
     app.register_blueprint(transfer_api.blueprint)
+    app.register_blueprint(bookmark_api.blueprint)
     app.register_blueprint(admin_api.blueprint)
 
     @app.before_request

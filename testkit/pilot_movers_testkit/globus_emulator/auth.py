@@ -18,6 +18,9 @@ from pilot_movers_testkit.globus_emulator.errors import NO_CREDENTIALS, TOKEN_NO
 
 TRANSFER_RESOURCE_SERVER = "transfer.api.globus.org"
 TRANSFER_SCOPE = "urn:globus:auth:scope:transfer.api.globus.org:all"
+AUTH_RESOURCE_SERVER = "auth.globus.org"
+AUTH_SCOPES = ("openid", "profile", "email", "urn:globus:auth:scope:auth.globus.org:view_identity_set")
+"""What Auth itself serves (userinfo, identities, ``globus whoami``): the CLI's ``auth`` login."""
 CLIENT_USERNAME_DOMAIN = "clients.auth.globus.org"
 
 
@@ -65,6 +68,9 @@ class AccessToken:
     resource_server: str
     scope: str
     expires_at: float
+    client_id: str
+    """The client the token was issued to."""
+    issued_at: float = field(default_factory=time.time)
 
 
 def _same(a: Optional[str], b: Optional[str]) -> bool:
@@ -180,10 +186,14 @@ class TokenStore:
         return client
 
     def client_credentials_grant(self, client: Client, scope: Optional[str]) -> dict[str, Any]:
+        """One token per resource server asked for: the first in the response's top level, the
+        others in ``other_tokens`` (as Globus Auth answers a multi-service scope string)."""
         if client.secret is None:
             raise OAuthError(401, "invalid_client")
-        scope = _transfer_scope(scope)
-        return self._token_response(client.identity, scope)
+        grants = _granted_scopes(scope)
+        first, *others = (self._token_response(client, client.identity, rs, granted) for rs, granted in grants)
+        first["other_tokens"] = others
+        return first
 
     def refresh_token_grant(self, client: Client, token: Optional[str]) -> dict[str, Any]:
         with self._lock:
@@ -211,17 +221,18 @@ class TokenStore:
                 record.revoked = True
                 record.successor = successor.token
                 next_token = successor.token
-        response = self._token_response(record.identity, record.scope)
+        response = self._token_response(client, record.identity, TRANSFER_RESOURCE_SERVER, record.scope)
         response["refresh_token"] = next_token
         return response
 
-    def _token_response(self, identity: Identity, scope: str) -> dict[str, Any]:
+    def _token_response(self, client: Client, identity: Identity, resource_server: str, scope: str) -> dict[str, Any]:
         token = AccessToken(
             secrets.token_urlsafe(32),
             identity,
-            TRANSFER_RESOURCE_SERVER,
+            resource_server,
             scope,
             time.time() + self.access_token_lifetime,
+            client.client_id,
         )
         with self._lock:
             self._access[token.token] = token
@@ -232,7 +243,7 @@ class TokenStore:
             "scope": scope,
             "expires_in": int(self.access_token_lifetime),
             "token_type": "Bearer",
-            "resource_server": TRANSFER_RESOURCE_SERVER,
+            "resource_server": resource_server,
             "state": "_default",
             "other_tokens": [],
         }
@@ -246,16 +257,33 @@ class TokenStore:
 
     def identity_for(self, authorization: Optional[str]) -> Identity:
         """Who a Transfer request comes from, by its ``Authorization: Bearer`` header."""
-        if not authorization:
+        token = _bearer(authorization)
+        if token is None:
             raise TransferError(401, *NO_CREDENTIALS)
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise TransferError(401, *NO_CREDENTIALS)
-        with self._lock:
-            record = self._access.get(token.strip())
-        if record is None or record.expires_at <= time.time() or record.resource_server != TRANSFER_RESOURCE_SERVER:
+        record = self.active_token(token, TRANSFER_RESOURCE_SERVER)
+        if record is None:
             raise TransferError(401, *TOKEN_NOT_ACTIVE)
         return record.identity
+
+    def auth_token_for(self, authorization: Optional[str]) -> Optional[AccessToken]:
+        """The active Auth token of an Auth API request's ``Authorization: Bearer`` header."""
+        token = _bearer(authorization)
+        return self.active_token(token, AUTH_RESOURCE_SERVER) if token is not None else None
+
+    def active_token(self, token: str, resource_server: Optional[str] = None) -> Optional[AccessToken]:
+        """The record of an access token that has not expired (for ``resource_server``, if given)."""
+        with self._lock:
+            record = self._access.get(token)
+        if record is None or record.expires_at <= time.time():
+            return None
+        if resource_server is not None and record.resource_server != resource_server:
+            return None
+        return record
+
+    def identities(self) -> list[Identity]:
+        """Every identity Auth knows: the users and the clients' own identities."""
+        with self._lock:
+            return list(self._users.values()) + [client.identity for client in self._clients.values()]
 
     def expire_access_tokens(self) -> None:
         """Make every access token issued so far expire now (for tests of the refresh path)."""
@@ -264,10 +292,41 @@ class TokenStore:
                 token.expires_at = min(token.expires_at, time.time() - 1)
 
 
-def _transfer_scope(requested: Optional[str]) -> str:
-    """The scope granted: the Transfer scope, whatever dependent scopes ride along with it."""
+def _bearer(authorization: Optional[str]) -> Optional[str]:
+    scheme, _, token = (authorization or "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _granted_scopes(requested: Optional[str]) -> list[tuple[str, str]]:
+    """``(resource server, scope string)`` for each service a scope string asks for, in order:
+    the Transfer scope (whatever dependent scopes ride along with it) and Auth's own scopes."""
     if not requested:
-        return TRANSFER_SCOPE
-    if TRANSFER_RESOURCE_SERVER not in requested:
+        return [(TRANSFER_RESOURCE_SERVER, TRANSFER_SCOPE)]
+    transfer, auth = False, []
+    for scope in _top_level_scopes(requested):
+        if TRANSFER_RESOURCE_SERVER in scope:
+            transfer = True
+        elif scope in AUTH_SCOPES:
+            auth.append(scope)
+        else:
+            raise OAuthError(400, "invalid_scope")
+    grants = [(TRANSFER_RESOURCE_SERVER, TRANSFER_SCOPE)] if transfer else []
+    if auth:
+        grants.append((AUTH_RESOURCE_SERVER, " ".join(dict.fromkeys(auth))))
+    if not grants:
         raise OAuthError(400, "invalid_scope")
-    return TRANSFER_SCOPE
+    return grants
+
+
+def _top_level_scopes(requested: str) -> list[str]:
+    """The space-separated scopes of a scope string, each without its ``[dependent scopes]``."""
+    scopes, depth, current = [], 0, ""
+    for char in requested:
+        depth += (char == "[") - (char == "]")
+        if char == " " and depth == 0:
+            scopes.append(current)
+            current = ""
+        elif depth == 0 and char not in "[]":
+            current += char
+    scopes.append(current)
+    return [scope for scope in scopes if scope]

@@ -27,7 +27,7 @@ def endpoint_document(endpoint: Endpoint, *, connected: bool, caller_id: str) ->
         "outgoing_data_port_start": None,
         "outgoing_data_port_end": None,
     }
-    return {
+    document = {
         "DATA_TYPE": "endpoint",
         "id": endpoint.id,
         "display_name": endpoint.display_name,
@@ -89,6 +89,8 @@ def endpoint_document(endpoint: Endpoint, *, connected: bool, caller_id: str) ->
         "user_message_link": None,
         "DATA": [server],
     }
+    document.update(endpoint.info)
+    return document
 
 
 def search_matches(endpoint: Endpoint, fulltext: str) -> bool:

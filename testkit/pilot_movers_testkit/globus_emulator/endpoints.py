@@ -15,7 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from pilot_movers_testkit.globus_emulator.auth import Identity
 from pilot_movers_testkit.globus_emulator.errors import TransferError, not_found
@@ -76,6 +76,9 @@ class Endpoint:
     gcp: Optional[GCPLink] = None
     description: Optional[str] = None
     public: bool = True
+    info: dict[str, Any] = field(default_factory=dict)
+    """Descriptive fields an administrator set with ``PUT /endpoint/<id>`` (organization,
+    contact, concurrency, ...), shown as set in the endpoint document."""
 
     def connected(self, heartbeat_timeout: float) -> bool:
         """For a GCP endpoint: is its stand-in running and heard from recently?"""

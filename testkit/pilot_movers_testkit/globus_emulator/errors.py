@@ -26,6 +26,18 @@ class OAuthError(Exception):
         self.error = error
 
 
+class AuthAPIError(Exception):
+    """An error of Auth's API routes (userinfo, identities): rendered as the SDK's Auth fixtures
+    show them, a JSON:API ``errors`` array plus OAuth's ``error``/``error_description``."""
+
+    def __init__(self, status: int, code: str, detail: str, title: str) -> None:
+        super().__init__(f"{status} {code}: {detail}")
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.title = title
+
+
 # Codes with a source (see docs/globus-emulator.md, "Rules kept"):
 NO_CREDENTIALS = ("ClientError.AuthenticationFailed", "No credentials supplied")
 TOKEN_NOT_ACTIVE = ("AuthenticationFailed", "Token is not active")
@@ -36,6 +48,14 @@ GCP_TO_GCP = (
     "PermissionDenied",
     "Transfers between two Globus Connect Personal endpoints require a Globus Plus subscription; "
     "both the source and the destination are personal endpoints",
+)
+
+# No public source found for the code of this refusal (the ACL documentation says only shared
+# endpoints, guest collections and S3 endpoints have an ACL); kept here so it is easy to correct.
+NO_ACCESS_LIST = (
+    "ClientError.BadRequest",
+    "Endpoint {name} ({id}) has no access control list: only shared endpoints (guest collections) "
+    "and S3 endpoints have one",
 )
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from pilot_movers_testkit.globus_emulator.auth import Client, Identity, TokenStore
+from pilot_movers_testkit.globus_emulator.bookmarks import BookmarkTable
 from pilot_movers_testkit.globus_emulator.endpoints import Endpoint, EndpointTable, GCPLink, PathRule
 from pilot_movers_testkit.globus_emulator.errors import GCP_DISCONNECTED_MESSAGE, TransferError
 from pilot_movers_testkit.globus_emulator.faults import Fault, FaultKind, FaultPlan, Target
@@ -41,6 +42,7 @@ class Emulator:
         self.tokens = TokenStore(self.settings.access_token_lifetime)
         self.endpoints = EndpointTable(self.settings.gcp_heartbeat_timeout)
         self.tasks = TaskTable()
+        self.bookmarks = BookmarkTable()
         self.faults = FaultPlan()
         self.runner = TaskRunner(self.endpoints, self.faults, self.settings.runner)
         self._gcp_secrets: list[str] = []
@@ -118,14 +120,15 @@ class Emulator:
         description: Optional[str] = None,
     ) -> Endpoint:
         """A pre-configured endpoint whose ``/`` is ``directory``: ``mxp#MXP_BNL_TEST`` (owned by
-        ``mxp``) or a plain ``SITE1`` (owned by ``owner``, default ``emulator``)."""
+        ``mxp``) or a plain ``SITE1`` (owned by ``owner``, default ``emulator``; a registered
+        client's id makes that client's own identity the owner, as a site's service account)."""
         directory = Path(directory)
         if not directory.is_dir():
             raise ValueError(f"{directory} is not a directory")
         owner_name = name.rpartition("#")[0] or owner or DEFAULT_OWNER
-        return self.endpoints.add_mapped(
-            name, directory, self.tokens.user(owner_name), endpoint_id=endpoint_id, description=description
-        )
+        client = self.tokens.client(owner_name)
+        identity = client.identity if client is not None else self.tokens.user(owner_name)
+        return self.endpoints.add_mapped(name, directory, identity, endpoint_id=endpoint_id, description=description)
 
     def endpoint(self, name_or_id: str) -> Endpoint:
         """An endpoint by id, canonical name or display name."""

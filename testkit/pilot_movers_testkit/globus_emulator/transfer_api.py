@@ -1,5 +1,5 @@
-"""The Transfer API v0.10 routes the SDK's ``TransferClient`` calls: endpoints, file operations,
-transfer and delete submissions, tasks. Every route needs a valid bearer token.
+"""The Transfer API v0.10 routes of file operations (ls, stat, mkdir, rename), transfer and
+delete submissions, and tasks. Endpoints are in ``endpoint_api``, bookmarks in ``bookmark_api``.
 """
 
 from __future__ import annotations
@@ -12,189 +12,25 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Response, jsonify, request
 
-from pilot_movers_testkit.globus_emulator.auth import Identity
-from pilot_movers_testkit.globus_emulator.documents import endpoint_document, search_matches
+from pilot_movers_testkit.globus_emulator import transfer_routes as routes
 from pilot_movers_testkit.globus_emulator.endpoints import Endpoint
 from pilot_movers_testkit.globus_emulator.errors import GCP_TO_GCP, TransferError, bad_request, not_found
 from pilot_movers_testkit.globus_emulator.faults import FaultKind, Target
 from pilot_movers_testkit.globus_emulator.local_files import Hasher, file_document, list_directory
-from pilot_movers_testkit.globus_emulator.service import Emulator
+from pilot_movers_testkit.globus_emulator.task_filters import task_filter
 from pilot_movers_testkit.globus_emulator.tasks import DEFAULT_DEADLINE, Item, Task, utc_now
 
-blueprint = Blueprint("globus_transfer", __name__, url_prefix="/v0.10")
-
-ENDPOINT_SCOPES = (
-    "all",
-    "my-endpoints",
-    "my-gcp-endpoints",
-    "recently-used",
-    "in-use",
-    "shared-by-me",
-    "shared-with-me",
-)
-
-
-def _emulator() -> Emulator:
-    emulator: Emulator = current_app.config["EMULATOR"]
-    return emulator
-
-
-def _caller() -> Identity:
-    identity: Identity = g.identity
-    return identity
-
-
-def _request_id() -> str:
-    return uuid.uuid4().hex[:9]
-
-
-def _result(body: dict[str, Any], status: int = 200) -> tuple[Response, int]:
-    body.setdefault("request_id", _request_id())
-    body.setdefault("resource", request.path)
-    return jsonify(body), status
-
-
-@blueprint.before_request
-def _authenticate() -> None:
-    g.identity = _emulator().tokens.identity_for(request.headers.get("Authorization"))
-
-
-def _flag(name: str, default: bool) -> bool:
-    value = request.args.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in ("1", "true", "yes")
-
-
-def _int_arg(name: str, default: int, maximum: Optional[int] = None) -> int:
-    value = request.args.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise bad_request(f"Invalid {name}: {value!r}") from None
-    if number < 0 or (maximum is not None and number > maximum):
-        raise bad_request(f"{name} must be between 0 and {maximum}")
-    return number
-
-
-def _json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise bad_request("The request body must be a JSON object", code="ClientError.BadRequest.InvalidJSON")
-    return body
-
-
-# -- endpoints ---------------------------------------------------------------------------------
-
-
-@blueprint.get("/submission_id")
-def submission_id() -> tuple[Response, int]:
-    return jsonify({"DATA_TYPE": "submission_id", "value": str(uuid.uuid1())}), 200
-
-
-@blueprint.get("/endpoint_search")
-def endpoint_search() -> tuple[Response, int]:
-    emulator, caller = _emulator(), _caller()
-    scope = request.args.get("filter_scope") or "all"
-    fulltext = request.args.get("filter_fulltext")
-    if scope not in ENDPOINT_SCOPES:
-        raise bad_request(f"Invalid filter_scope {scope!r}; use one of {', '.join(ENDPOINT_SCOPES)}")
-    if scope == "all" and not fulltext:
-        raise bad_request("filter_fulltext is required when filter_scope is 'all'")
-    limit = _int_arg("limit", 25, 100)
-    offset = _int_arg("offset", 0, 999)
-    owner_id = request.args.get("filter_owner_id")
-    entity_type = request.args.get("filter_entity_type")
-    my_tasks = [t for t in emulator.tasks.all() if t.owner.id == caller.id]
-    used = {e.id for t in my_tasks for e in (t.source, t.destination) if e is not None}
-    in_use = {e.id for t in my_tasks if t.active for e in (t.source, t.destination) if e is not None}
-    found = []
-    for endpoint in emulator.endpoints.all():
-        mine = endpoint.owner.id == caller.id
-        if not (endpoint.public or mine):
-            continue
-        if (
-            (scope == "my-endpoints" and not mine)
-            or (scope == "my-gcp-endpoints" and not (mine and endpoint.is_globus_connect))
-            or (scope == "recently-used" and endpoint.id not in used)
-            or (scope == "in-use" and endpoint.id not in in_use)
-            or scope in ("shared-by-me", "shared-with-me")
-        ):
-            continue
-        if fulltext and not search_matches(endpoint, fulltext):
-            continue
-        if owner_id and endpoint.owner.id != owner_id:
-            continue
-        document = endpoint_document(endpoint, connected=emulator.connected(endpoint), caller_id=caller.id)
-        if entity_type and document["entity_type"] != entity_type:
-            continue
-        found.append(document)
-    found.sort(key=lambda d: (d["display_name"].lower(), d["id"]))
-    page = found[offset : offset + limit]
-    for rank, document in enumerate(page):
-        document["_rank"] = float(len(found) - offset - rank)
-    body = {
-        "DATA_TYPE": "endpoint_list",
-        "limit": limit,
-        "offset": offset,
-        "has_next_page": offset + limit < len(found),
-        "DATA": page,
-    }
-    return jsonify(body), 200
-
-
-@blueprint.get("/endpoint/<endpoint_id>")
-def get_endpoint(endpoint_id: str) -> tuple[Response, int]:
-    emulator = _emulator()
-    endpoint = emulator.visible_endpoint(endpoint_id, _caller())
-    return jsonify(endpoint_document(endpoint, connected=emulator.connected(endpoint), caller_id=_caller().id)), 200
-
-
-@blueprint.post("/endpoint")
-def create_endpoint() -> tuple[Response, int]:
-    body = _json_body()
-    display_name = body.get("display_name")
-    if not isinstance(display_name, str) or not display_name.strip():
-        raise bad_request("display_name is required")
-    if body.get("is_globus_connect") is not True:
-        raise bad_request(
-            "Only Globus Connect Personal endpoints (is_globus_connect: true) can be created here; "
-            "server endpoints are configured by the emulator's administrator"
-        )
-    endpoint = _emulator().endpoints.create_gcp(display_name.strip(), _caller(), body.get("description"))
-    return _result(
-        {
-            "DATA_TYPE": "endpoint_create_result",
-            "code": "Created",
-            "message": "Endpoint created successfully",
-            "id": endpoint.id,
-            "globus_connect_setup_key": endpoint.setup_key,
-            "canonical_name": endpoint.canonical_name,
-        },
-        201,
-    )
-
-
-@blueprint.delete("/endpoint/<endpoint_id>")
-def delete_endpoint(endpoint_id: str) -> tuple[Response, int]:
-    emulator = _emulator()
-    endpoint = emulator.endpoints.get(endpoint_id)
-    if endpoint.owner.id != _caller().id:
-        raise TransferError(403, "PermissionDenied", f"You do not have permission to delete endpoint {endpoint_id}")
-    emulator.endpoints.remove(endpoint.id)
-    return _result({"DATA_TYPE": "result", "code": "Deleted", "message": "Endpoint deleted successfully"})
+blueprint = routes.transfer_blueprint("globus_transfer")
 
 
 # -- file operations ---------------------------------------------------------------------------
 
 
 def _file_operation_target(endpoint_id: str, globus_path: str, operation: str, *, write: bool) -> tuple[Endpoint, Path]:
-    emulator = _emulator()
-    endpoint = emulator.visible_endpoint(endpoint_id, _caller())
+    emulator = routes.emulator()
+    endpoint = emulator.visible_endpoint(endpoint_id, routes.caller())
     emulator.require_reachable(endpoint, operation)
     local = endpoint.local_path(globus_path)
     endpoint.check_access(local, write=write, globus_path=globus_path)
@@ -225,13 +61,13 @@ def operation_ls(endpoint_id: str) -> tuple[Response, int]:
             502, "ExternalError.DirListingFailed.NotDirectory", f"Path {globus_path} is not a directory"
         )
     try:
-        entries = list_directory(local, show_hidden=_flag("show_hidden", True))
+        entries = list_directory(local, show_hidden=routes.flag("show_hidden", True))
     except PermissionError:
         raise TransferError(403, "EndpointPermissionDenied", f"Permission denied listing {globus_path}") from None
     entries = _filter_entries(entries, request.args.getlist("filter"))
     _order_entries(entries, request.args.get("orderby") or "")
-    limit = _int_arg("limit", 100000, 100000)
-    offset = _int_arg("offset", 0)
+    limit = routes.int_arg("limit", 100000, 100000)
+    offset = routes.int_arg("offset", 0)
     page = entries[offset : offset + limit]
     shown = globus_path if globus_path.endswith("/") else globus_path + "/"
     body = {
@@ -286,7 +122,7 @@ def operation_stat(endpoint_id: str) -> tuple[Response, int]:
 
 @blueprint.post("/operation/endpoint/<endpoint_id>/mkdir")
 def operation_mkdir(endpoint_id: str) -> tuple[Response, int]:
-    body = _json_body()
+    body = routes.json_body()
     globus_path = body.get("path")
     if not isinstance(globus_path, str) or not globus_path:
         raise bad_request("path is required")
@@ -301,7 +137,7 @@ def operation_mkdir(endpoint_id: str) -> tuple[Response, int]:
         local.mkdir()
     except PermissionError:
         raise TransferError(403, "EndpointPermissionDenied", f"Permission denied creating {globus_path}") from None
-    return _result(
+    return routes.result(
         {"DATA_TYPE": "mkdir_result", "code": "DirectoryCreated", "message": "The directory was created successfully"},
         202,
     )
@@ -309,7 +145,7 @@ def operation_mkdir(endpoint_id: str) -> tuple[Response, int]:
 
 @blueprint.post("/operation/endpoint/<endpoint_id>/rename")
 def operation_rename(endpoint_id: str) -> tuple[Response, int]:
-    body = _json_body()
+    body = routes.json_body()
     old_path, new_path = body.get("old_path"), body.get("new_path")
     if not isinstance(old_path, str) or not isinstance(new_path, str) or not old_path or not new_path:
         raise bad_request("old_path and new_path are required")
@@ -327,10 +163,17 @@ def operation_rename(endpoint_id: str) -> tuple[Response, int]:
         os.rename(old_local, new_local)
     except PermissionError:
         raise TransferError(403, "EndpointPermissionDenied", f"Permission denied renaming {old_path}") from None
-    return _result({"DATA_TYPE": "result", "code": "FileRenamed", "message": "File or directory renamed successfully"})
+    return routes.result(
+        {"DATA_TYPE": "result", "code": "FileRenamed", "message": "File or directory renamed successfully"}
+    )
 
 
 # -- submissions -------------------------------------------------------------------------------
+
+
+@blueprint.get("/submission_id")
+def submission_id() -> tuple[Response, int]:
+    return jsonify({"DATA_TYPE": "submission_id", "value": str(uuid.uuid1())}), 200
 
 
 def _parse_deadline(value: Any) -> datetime:
@@ -346,8 +189,8 @@ def _parse_deadline(value: Any) -> datetime:
 def _duplicate_of(submission: Any) -> Optional[Task]:
     if not isinstance(submission, str) or not submission:
         return None
-    task = _emulator().tasks.by_submission(submission)
-    if task is not None and task.owner.id != _caller().id:
+    task = routes.emulator().tasks.by_submission(submission)
+    if task is not None and task.owner.id != routes.caller().id:
         raise bad_request("This submission id was used by someone else")
     return task
 
@@ -358,7 +201,7 @@ def _accepted(kind: str, task: Task, code: str = "Accepted") -> tuple[Response, 
         if code == "Accepted"
         else "A submission with this id was already accepted"
     )
-    return _result(
+    return routes.result(
         {
             "DATA_TYPE": f"{kind}_result",
             "code": code,
@@ -387,8 +230,8 @@ def _options(body: dict[str, Any]) -> dict[str, Any]:
 
 @blueprint.post("/transfer")
 def submit_transfer() -> tuple[Response, int]:
-    emulator, caller = _emulator(), _caller()
-    body = _json_body()
+    emulator, caller = routes.emulator(), routes.caller()
+    body = routes.json_body()
     if body.get("DATA_TYPE") != "transfer":
         raise bad_request("DATA_TYPE must be 'transfer'")
     duplicate = _duplicate_of(body.get("submission_id"))
@@ -446,8 +289,8 @@ def submit_transfer() -> tuple[Response, int]:
 
 @blueprint.post("/delete")
 def submit_delete() -> tuple[Response, int]:
-    emulator, caller = _emulator(), _caller()
-    body = _json_body()
+    emulator, caller = routes.emulator(), routes.caller()
+    body = routes.json_body()
     if body.get("DATA_TYPE") != "delete":
         raise bad_request("DATA_TYPE must be 'delete'")
     duplicate = _duplicate_of(body.get("submission_id"))
@@ -481,8 +324,8 @@ def submit_delete() -> tuple[Response, int]:
 
 
 def _task(task_id: str) -> Task:
-    task = _emulator().tasks.get(task_id)
-    if task is None or task.owner.id != _caller().id:
+    task = routes.emulator().tasks.get(task_id)
+    if task is None or task.owner.id != routes.caller().id:
         raise not_found(f"Task {task_id} not found")
     return task
 
@@ -494,17 +337,12 @@ def get_task(task_id: str) -> tuple[Response, int]:
 
 @blueprint.get("/task_list")
 def task_list() -> tuple[Response, int]:
-    caller = _caller()
-    tasks = [t for t in _emulator().tasks.all() if t.owner.id == caller.id]
-    for clause in filter(None, (request.args.get("filter") or "").split("/")):
-        field, _, value = clause.partition(":")
-        wanted = set(value.split(","))
-        if field not in ("task_id", "type", "status", "label"):
-            raise bad_request(f"Unsupported filter {clause!r}")
-        tasks = [t for t in tasks if str(getattr(t, field)) in wanted]
+    caller = routes.caller()
+    wanted = task_filter(request.args.get("filter") or "")
+    tasks = [t for t in routes.emulator().tasks.all() if t.owner.id == caller.id and wanted(t)]
     tasks.sort(key=lambda t: t.request_time, reverse=True)
-    limit = _int_arg("limit", 10, 1000)
-    offset = _int_arg("offset", 0)
+    limit = routes.int_arg("limit", 10, 1000)
+    offset = routes.int_arg("offset", 0)
     page = [t.to_dict() for t in tasks[offset : offset + limit]]
     body = {
         "DATA_TYPE": "task_list",
@@ -528,8 +366,8 @@ def task_event_list(task_id: str) -> tuple[Response, int]:
             raise bad_request(f"Unsupported filter {clause!r}")
         wanted = value.strip().lower() in ("1", "true")
         events = [e for e in events if e.is_error == wanted]
-    limit = _int_arg("limit", 10, 1000)
-    offset = _int_arg("offset", 0)
+    limit = routes.int_arg("limit", 10, 1000)
+    offset = routes.int_arg("offset", 0)
     page = [e.to_dict() for e in events[offset : offset + limit]]
     body = {
         "DATA_TYPE": "event_list",
@@ -547,8 +385,8 @@ def task_successful_transfers(task_id: str) -> tuple[Response, int]:
     task = _task(task_id)
     if task.type != "TRANSFER":
         raise bad_request("Successful transfers are only kept for transfer tasks")
-    marker = _int_arg("marker", 0)
-    size = _emulator().settings.successful_transfers_page_size
+    marker = routes.int_arg("marker", 0)
+    size = routes.emulator().settings.successful_transfers_page_size
     with task.lock:
         done = list(task.successful)
     page = done[marker : marker + size]
@@ -569,7 +407,43 @@ def cancel_task(task_id: str) -> tuple[Response, int]:
         raise TransferError(409, "TaskComplete", f"Task {task_id} is already complete")
     task.cancel_requested.set()
     if task.done.wait(10.0):
-        return _result(
+        return routes.result(
             {"DATA_TYPE": "result", "code": "Canceled", "message": "The task has been cancelled successfully."}
         )
-    return _result({"DATA_TYPE": "result", "code": "CancelAccepted", "message": "The task will be cancelled shortly."})
+    return routes.result(
+        {"DATA_TYPE": "result", "code": "CancelAccepted", "message": "The task will be cancelled shortly."}
+    )
+
+
+@blueprint.get("/task/<task_id>/pause_info")
+def task_pause_info(task_id: str) -> tuple[Response, int]:
+    """``globus task pause-info``: the emulator has no pause rules and no activity manager pauses
+    a task, so every task's answer is the one of a task nobody paused."""
+    _task(task_id)
+    body: dict[str, Any] = {
+        "source_pause_message": None,
+        "source_pause_message_share": None,
+        "destination_pause_message": None,
+        "destination_pause_message_share": None,
+        "pause_rules": [],
+    }
+    return jsonify(body), 200
+
+
+@blueprint.put("/task/<task_id>")
+def update_task(task_id: str) -> tuple[Response, int]:
+    """``globus task update``: the label and the deadline of a task still in progress."""
+    task = _task(task_id)
+    body = routes.json_body()
+    unknown = sorted(set(body) - {"DATA_TYPE", "label", "deadline"})
+    if body.get("DATA_TYPE", "task") != "task" or unknown:
+        raise bad_request(f"Only label and deadline can be updated on a task (got {', '.join(unknown) or 'DATA_TYPE'})")
+    label = body.get("label", task.label)
+    if label is not None and not isinstance(label, str):
+        raise bad_request("label must be a string or null")
+    deadline = _parse_deadline(body["deadline"]) if "deadline" in body else task.deadline
+    with task.lock:
+        if not task.active:
+            raise TransferError(409, "TaskComplete", f"Task {task_id} is already complete")
+        task.label, task.deadline = label, deadline
+    return routes.result({"DATA_TYPE": "result", "code": "Updated", "message": "Task updated successfully"})
