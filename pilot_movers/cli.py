@@ -1,7 +1,8 @@
 """pilot-movers: the pilot flow for shell wrappers, and what a site admin asks of the library.
 
 Commands: run (a job, or with --dry-run its plan), doctor (what a job would find on this node),
-movers, proxy-info. Exit statuses are listed in EXIT_STATUSES (and in --help).
+movers, proxy-info; cp, ls and stat (``cli_storage``: a storage tried with the job's movers).
+Exit statuses are listed in EXIT_STATUSES (and in --help).
 """
 
 from __future__ import annotations
@@ -20,13 +21,17 @@ import tempfile
 from typing import TYPE_CHECKING, NoReturn, Optional, Sequence
 
 if TYPE_CHECKING:
-    from pilot_movers.engine.progress import ProgressObserver
     from pilot_movers.job import Job, Preflight
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_RETRYABLE = 3
+from pilot_movers.console.command_line import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_RETRYABLE,
+    EXIT_USAGE,
+    progress_option,
+)
+from pilot_movers.console.command_line import fail as _fail
+from pilot_movers.console.command_line import progress_for as _progress
 
 EXIT_STATUSES = """exit status (run and doctor):
   0       success (doctor: no problem found)
@@ -107,7 +112,8 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = _Parser(
         prog="pilot-movers",
-        description="Data movers for grid pilot jobs: run a job, check a node before one, list movers, read a proxy.",
+        description="Data movers for grid pilot jobs: run a job, check a node before one, list movers, read a "
+        "proxy, try a storage (cp, ls, stat).",
         epilog=EXIT_STATUSES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -169,12 +175,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--json", action="store_true", help="print the report (with --dry-run: the plan) as JSON on stdout"
     )
-    run.add_argument(
-        "--progress",
-        choices=("auto", "always", "never"),
-        default="auto",
-        help="a live line per phase on stderr (auto: when stderr is a terminal)",
-    )
+    progress_option(run, "a live line per phase on stderr")
     run.add_argument(
         "--summary",
         choices=("auto", "always", "never"),
@@ -220,6 +221,10 @@ def _parser() -> argparse.ArgumentParser:
     proxy.add_argument("--json", action="store_true", help="print JSON")
     logging_options(proxy)
     proxy.set_defaults(handler=_proxy_info)
+
+    from pilot_movers.cli_storage import add_storage_commands
+
+    add_storage_commands(commands, logging_options)
     return parser
 
 
@@ -378,14 +383,6 @@ def _stop_on_signals() -> None:
 
     for name in ("SIGTERM", "SIGINT", "SIGQUIT"):
         signal.signal(getattr(signal, name), handle)
-
-
-def _progress(choice: str) -> Optional[ProgressObserver]:
-    if choice == "never" or (choice == "auto" and not sys.stderr.isatty()):
-        return None
-    from pilot_movers.console.progress import TerminalProgress
-
-    return TerminalProgress(sys.stderr)
 
 
 def _logs_above_progress() -> contextlib.AbstractContextManager[None]:
@@ -571,11 +568,6 @@ def _read_replicas(path: Optional[str]) -> dict[str, tuple[str, ...]]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadJobParameters(f"cannot read replicas from {path}: {getattr(exc, 'strerror', None) or exc}") from None
     return parse_replicas(data, f"replicas in {path}")
-
-
-def _fail(message: str, status: int) -> int:
-    print(f"pilot-movers: {message}", file=sys.stderr)
-    return status
 
 
 _LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"

@@ -108,12 +108,20 @@ def preflight(
     both phases plan (every file has a location and a mover that can handle it), the movers are
     installed, the MyProxy settings are complete. Raises the MoverError that says what is wrong."""
     path = check_workdir_path(os.fspath(workdir))
-    plans = {phase: plan(params, queue, path, phase, files=files) for phase in (Phase.STAGE_IN, Phase.STAGE_OUT)}
+    plans = plan_job(params, queue, path, files)
     for phase_plan in plans.values():
         for name in movers_of(phase_plan):
             get_mover_class(name)
     myproxy = MyProxySettings.resolve(queue.myproxy, job_server=params.myproxy_server, job_user=params.globus_user)
     return Preflight(path, plans, myproxy)
+
+
+def plan_job(
+    params: JobParams, queue: QueueConfig, workdir: str, files: Sequence[ListedFile] = ()
+) -> dict[Phase, tuple[PlannedFile, ...]]:
+    """Both phases' plans for a work dir at ``workdir`` (an absolute path, not looked at): every
+    file's locations and movers. Raises the MoverError that says which file cannot be planned."""
+    return {phase: plan(params, queue, workdir, phase, files=files) for phase in (Phase.STAGE_IN, Phase.STAGE_OUT)}
 
 
 #: What a job that moves no file is told (the dry run, the log, the report's setup notes).

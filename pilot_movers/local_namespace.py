@@ -37,6 +37,18 @@ class LocalNamespace:
     def checksum(self, location: Location, algorithm: str) -> Checksum:
         return file_checksum(location.path, algorithm)
 
+    def list_dir(self, location: Location) -> dict[str, FileStat]:
+        try:
+            names = sorted(os.listdir(location.path))
+        except OSError as exc:
+            raise from_oserror(exc, scope=Scope.SOURCE, what=f"listing {location.path}") from exc
+        found = {}
+        for name in names:
+            entry = self.stat(location.join(name))
+            if entry is not None:  # gone meanwhile
+                found[name] = entry
+        return found
+
     def rename(self, source: Location, target: Location, *, overwrite: bool) -> None:
         try:
             if overwrite:

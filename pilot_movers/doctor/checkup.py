@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Mapping, Optional
+from typing import TYPE_CHECKING, Mapping, Optional
 
 from pilot_movers.doctor.ca import check_ca_dir
 from pilot_movers.doctor.findings import MOVER_INSTALL_FIX, Finding, ok, problem
@@ -22,6 +22,10 @@ from pilot_movers.errors import MoverError, MoverUnavailable
 from pilot_movers.ledger import STATE_DIR_VARIABLE
 from pilot_movers.registry import get_mover_class
 
+if TYPE_CHECKING:
+    from pilot_movers.job import Preflight
+    from pilot_movers.queue_config import QueueConfig
+
 #: Seconds a server has to accept a connection and finish a handshake.
 SERVER_TIMEOUT = 10.0
 
@@ -37,9 +41,7 @@ def examine(
 ) -> list[Finding]:
     """What a job of this queue (with these job parameters) would find on this node, one finding
     per check. Makes nothing but a MyProxy logon's proxy in a private temporary dir, removed at once."""
-    import job_params as job_params_module
     from pilot_movers.credentials.policy import default_proxy_path
-    from pilot_movers.job import Preflight, preflight
     from pilot_movers.queue_config import QueueConfig
 
     environ = os.environ if environ is None else environ
@@ -58,18 +60,7 @@ def examine(
             )
     checked: Optional[Preflight] = None
     if job_params is not None:
-        try:
-            params = job_params_module.parse(job_params)
-            if queue is not None:
-                checked = preflight(params, queue, workdir)
-                files = sum(len(p) for p in checked.plans.values())
-                findings.append(ok("job", f"the job parameters plan: {files} file(s)"))
-            elif not queue_config:
-                findings.append(ok("job", "the job parameters parse (give --queue-config to plan them)"))
-        except MoverUnavailable as exc:
-            findings.append(problem("job", exc.message, MOVER_INSTALL_FIX))
-        except MoverError as exc:
-            findings.append(problem("job", exc.message, "fix the job parameters or the queue config"))
+        checked = _plan(job_params, queue, queue_config, workdir, findings)
     needs = needs_of(queue, checked, workdir)
 
     kinds: set[CredentialKind] = set()
@@ -84,18 +75,19 @@ def examine(
         capabilities = mover.capabilities
         kinds.add(mover.credential_for(queue.mover_options(name) if queue is not None else None))
         rfc3820 = rfc3820 or capabilities.requires_rfc3820
-    uses_proxy = CredentialKind.X509_PROXY in kinds or (
-        needs.myproxy is not None and needs.myproxy.retrieve_with == "pilot-proxy"
-    )
+    logon_with_it = needs.myproxy is not None and needs.myproxy.retrieve_with == "pilot-proxy"
+    uses_proxy = CredentialKind.X509_PROXY in kinds or logon_with_it
     proxy_path = default_proxy_path(environ)
     proxy_finding = check_proxy_file(
         proxy_path,
-        needed=uses_proxy and needs.myproxy is None,  # a MyProxy logon brings the job's own
-        min_lifetime=queue.credentials.min_lifetime if queue is not None else 0.0,
-        require_rfc3820=rfc3820,
+        # a MyProxy logon brings the job's own proxy, unless the pilot's is what logs on
+        needed=(uses_proxy and needs.myproxy is None) or logon_with_it,
+        min_lifetime=queue.credentials.min_lifetime if queue is not None and not logon_with_it else 0.0,
+        require_rfc3820=rfc3820 and not logon_with_it,
         unneeded_because=(
             "jobs get the user's from MyProxy" if needs.myproxy is not None else "no mover of this queue needs it"
         ),
+        needed_for="the MyProxy logon ([myproxy] retrieve_with = pilot-proxy)" if logon_with_it else "",
     )
     findings.append(proxy_finding)
     proxy = proxy_path if proxy_finding.status.value == "ok" else None
@@ -105,9 +97,48 @@ def examine(
     for server in needs.servers:
         findings.append(check_server(server, proxy=proxy, ca_dir=ca_dir, timeout=server_timeout))
     if needs.myproxy is not None:
-        findings.append(check_logon(needs.myproxy, pilot_proxy=proxy, ca_dir=ca_dir))
+        usable = proxy is not None
+        findings.append(check_logon(needs.myproxy, pilot_proxy=proxy_path, pilot_proxy_ok=usable, ca_dir=ca_dir))
     if "globus" in needs.movers and CredentialKind.OAUTH_CLIENT in kinds:
         findings += check_globus(queue.mover_options("globus") if queue is not None else None, environ)
     findings += check_workdir(needs.workdir, needs.input_bytes, needs.inputs)
     findings += check_leftovers(environ.get(STATE_DIR_VARIABLE))
     return findings
+
+
+def _plan(
+    text: str, queue: Optional[QueueConfig], queue_config: Optional[str], workdir: str, findings: list[Finding]
+) -> Optional[Preflight]:
+    """The job's plan for the work dir's path, whatever the work dir's state (its own check judges
+    that): its files and movers, then its MyProxy logon, each fault a finding of its own."""
+    import job_params as job_params_module
+    from pilot_movers.credentials.myproxy import MyProxySettings
+    from pilot_movers.job import Preflight, plan_job
+
+    try:
+        params = job_params_module.parse(text)
+    except MoverError as exc:
+        findings.append(problem("job", exc.message, "fix the job parameters"))
+        return None
+    if queue is None:
+        if not queue_config:
+            findings.append(ok("job", "the job parameters parse (give --queue-config to plan them)"))
+        return None
+    path = os.path.abspath(workdir)
+    try:
+        plans = plan_job(params, queue, path)
+    except MoverUnavailable as exc:  # the plan is sound: this node lacks a mover's library
+        findings.append(problem("job", exc.message, MOVER_INSTALL_FIX))
+        plans = {}
+    except MoverError as exc:
+        findings.append(problem("job", exc.message, "fix the job parameters or the queue config"))
+        plans = {}
+    else:
+        files = sum(len(p) for p in plans.values())
+        findings.append(ok("job", f"the job parameters plan: {files} file(s)"))
+    try:
+        myproxy = MyProxySettings.resolve(queue.myproxy, job_server=params.myproxy_server, job_user=params.globus_user)
+    except MoverError as exc:
+        findings.append(problem("MyProxy settings", exc.message, "fix [myproxy] in the queue config or the job's"))
+        myproxy = None
+    return Preflight(path, plans, myproxy)

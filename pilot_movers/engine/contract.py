@@ -150,6 +150,14 @@ class Namespace(Protocol):
         """Delete a file; a missing file is not an error."""
 
 
+class Listing(Protocol):
+    """A namespace that can list a directory (``pilot-movers ls``; the engine never lists)."""
+
+    def list_dir(self, location: Location) -> dict[str, FileStat]:
+        """Name -> FileStat of each entry of the directory at ``location``; SourceNotFound when
+        there is no such directory."""
+
+
 class BatchStat(Protocol):
     """A namespace that declares ``batched_stat`` also answers this."""
 

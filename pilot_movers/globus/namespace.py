@@ -77,6 +77,17 @@ class GlobusNamespace:
             if entry.get("name") in names
         }
 
+    def list_dir(self, location: Location) -> dict[str, FileStat]:
+        endpoint = self.resolve(location.netloc)
+        try:
+            listing = self.service.client.operation_ls(endpoint.id, path=location.path)
+        except globus_sdk.GlobusError as exc:
+            raise self.service.translate(exc, f"listing {endpoint}:{location.path}", Scope.SOURCE) from None
+        return {
+            entry["name"]: FileStat(int(entry.get("size") or 0), entry.get("type") == "dir")
+            for entry in sorted(listing, key=lambda entry: str(entry["name"]))
+        }
+
     # -- checksum, rename, remove ------------------------------------------------------------
 
     def checksum(self, location: Location, algorithm: str) -> Checksum:

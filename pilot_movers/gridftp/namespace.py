@@ -45,6 +45,23 @@ class Gfal2Namespace:
             return None
         return FileStat(int(found.st_size), stat_module.S_ISDIR(found.st_mode))
 
+    def list_dir(self, location: Location) -> dict[str, FileStat]:
+        """One directory read (GridFTP's MLSD), each entry with its stat."""
+
+        def read(context: Any) -> dict[str, FileStat]:
+            directory = context.opendir(location.url)
+            found: dict[str, FileStat] = {}
+            while True:
+                entry, info = directory.readpp()
+                if entry is None:
+                    return found
+                if entry.d_name not in (".", ".."):
+                    found[entry.d_name] = FileStat(int(info.st_size), stat_module.S_ISDIR(info.st_mode))
+
+        listed = self._call(f"listing {location.url}", read)
+        assert listed is not None
+        return dict(sorted(listed.items()))
+
     def checksum(self, location: Location, algorithm: str) -> Checksum:
         value = self._call(f"{algorithm} of {location.url}", lambda c: c.checksum(location.url, algorithm.upper()))
         assert value is not None

@@ -40,6 +40,17 @@ def datahost_file(location: Location) -> DataHostFile:
     user, name = parts
     if not is_file_name(name):
         raise BadJobParameters(f"{location.url}: a DataHost file name has {FILE_NAME_RULE}")
+    return DataHostFile(_address(location), user, name)
+
+
+def datahost_user_dir(location: Location) -> DataHostFile:
+    """The user's directory a ``datahost://HOST[:PORT]/USER/`` location names (``name`` empty)."""
+    parts = [part for part in location.path.split("/") if part]
+    if location.scheme != SCHEME or not location.netloc or len(parts) != 1:
+        raise BadJobParameters(f"{location.url} is not a DataHost user's directory: write datahost://HOST[:PORT]/USER/")
+    return DataHostFile(_address(location), parts[0], "")
+
+
+def _address(location: Location) -> str:
     host = location.netloc.rpartition("@")[2]
-    address = host if ":" in host.rsplit("]", 1)[-1] else f"{host}:443"
-    return DataHostFile(address, user, name)
+    return host if ":" in host.rsplit("]", 1)[-1] else f"{host}:443"

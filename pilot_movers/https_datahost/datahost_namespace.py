@@ -12,7 +12,8 @@ from pilot_movers.checksums import Checksum, normalise_algorithm
 from pilot_movers.engine.contract import FileStat
 from pilot_movers.errors import ChecksumUnavailable, MoverError, SourceNotFound, TransferFailed
 from pilot_movers.https_datahost.client import DataHostClient
-from pilot_movers.https_datahost.datahost_locations import SCHEME, DataHostFile, datahost_file
+from pilot_movers.https_datahost.datahost_locations import SCHEME, DataHostFile, datahost_file, datahost_user_dir
+from pilot_movers.https_datahost.results import RemoteFile
 from pilot_movers.values import Location
 
 #: The client for a file's DataHost, once the job's credential is known to be that file's user.
@@ -34,6 +35,11 @@ class DataHostNamespace:
         self.connect = connect
 
     def stat(self, location: Location) -> Optional[FileStat]:
+        if len([part for part in location.path.split("/") if part]) <= 1:  # the user's directory
+            directory = datahost_user_dir(location)
+            with speaking_of(directory):
+                self.connect(directory).listing()  # there, and ours: else the error says why
+            return FileStat(0, is_dir=True)
         file = datahost_file(location)
         try:
             with speaking_of(file):
@@ -56,6 +62,12 @@ class DataHostNamespace:
                 size = listed.get(file.name)
                 sizes[file] = None if size is None else FileStat(size)
         return [sizes[file] for file in files]
+
+    def list_dir(self, location: Location) -> dict[str, FileStat]:
+        """The user's flat directory (``datahost://HOST/USER/``): one listing."""
+        directory = datahost_user_dir(location)
+        with speaking_of(directory):
+            return {remote.name: FileStat(remote.size) for remote in sorted(self.connect(directory).ls(), key=_name)}
 
     def checksum(self, location: Location, algorithm: str) -> Checksum:
         """The adler32 the DataHost recorded when the file was stored (and still valid: same
@@ -83,3 +95,7 @@ class DataHostNamespace:
                 self.connect(file).rm(file.name)
         except SourceNotFound:
             pass
+
+
+def _name(remote: RemoteFile) -> str:
+    return remote.name

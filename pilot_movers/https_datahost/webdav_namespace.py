@@ -52,6 +52,16 @@ class WebDAVNamespace:
                 known[location] = listing.get(normal_path(location.path))
         return [known[location] for location in locations]
 
+    def list_dir(self, location: Location) -> dict[str, FileStat]:
+        """One PROPFIND (depth 1); the directory's own entry left out."""
+        own = normal_path(location.path)
+        found = self.session.propfind(location, depth=1)
+        return {
+            path.rsplit("/", 1)[-1]: entry
+            for path, entry in sorted(found.items())
+            if path != own and entry is not None and path.startswith(own.rstrip("/") + "/")
+        }
+
     def checksum(self, location: Location, algorithm: str) -> Checksum:
         """The server's checksum of the file (Want-Digest); ChecksumUnavailable when it does not
         compute that algorithm."""

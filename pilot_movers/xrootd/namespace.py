@@ -20,7 +20,7 @@ from typing import Any, Callable, Optional
 
 import tenacity
 from XRootD import client
-from XRootD.client.flags import QueryCode, StatInfoFlags
+from XRootD.client.flags import DirListFlags, QueryCode, StatInfoFlags
 
 from pilot_movers.checksums import Checksum
 from pilot_movers.engine.contract import FileStat
@@ -75,6 +75,15 @@ class XRootDNamespace:
                 return None
             raise from_status(status, what=f"stat {location.url}")
         return FileStat(int(info.size), bool(info.flags & StatInfoFlags.IS_DIR))
+
+    def list_dir(self, location: Location) -> dict[str, FileStat]:
+        status, listing = self._system(location).dirlist(location.path, DirListFlags.STAT, timeout=self.timeout)
+        if not status.ok:
+            raise from_status(status, what=f"listing {location.url}")
+        return {
+            entry.name: FileStat(int(entry.statinfo.size), bool(entry.statinfo.flags & StatInfoFlags.IS_DIR))
+            for entry in sorted(listing, key=lambda e: e.name)
+        }
 
     def checksum(self, location: Location, algorithm: str) -> Checksum:
         status, answer = self._system(location).query(QueryCode.CHECKSUM, location.path, timeout=self.timeout)

@@ -177,3 +177,74 @@ def test_bad_job_parameters_are_a_finding_naming_the_token(grid, queue):
     assert status == 1
     (job,) = by_check(report, "job")
     assert job["status"] == "problem" and "in-mode=sideways" in job["message"]
+
+
+def test_an_unwritable_work_dir_is_one_finding_and_hides_nothing(grid, tmp_path):
+    """Issue 24: with a work dir that cannot be made, the job's own server went unchecked, the fault
+    was reported twice (once as the job's, with the wrong fix) and the proxy's verdict changed."""
+    queue = tmp_path / "queue.json"
+    queue.write_text(
+        json.dumps({"copytoolin": "xrootd", "copytool": "gridftp", "se": grid.gridftp_url(""), "credentials": {}})
+    )
+    params = f"dir-in={grid.xrootd_url('doctor/')} files-in=a.dat dir-out={grid.gridftp_url('out/')} files-out=b.dat"
+    readonly = tmp_path / "readonly"
+    readonly.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(readonly)], check=True)
+    try:
+        args = ("--queue-config", str(queue), "--job-params", params)
+        status, report, text = doctor(*args, "--workdir", str(readonly / "job"), env=grid_env(grid))
+        _, writable, _ = doctor(*args, "--workdir", str(tmp_path / "job"), env=grid_env(grid))
+    finally:
+        subprocess.run(["umount", str(readonly)], check=True)
+    assert status == 1, text
+    problems = [f for f in report["findings"] if f["status"] == "problem"]
+    assert [f["check"] for f in problems] == ["work dir"], text  # once, under its own name
+    assert "writable" in problems[0]["message"] and "--workdir" in problems[0]["fix"]
+    assert by_check(report, "job")[0]["status"] == "ok", text
+    (server,) = by_check(report, f"server root://localhost:{grid.servers['xrootd'].port}")  # the job's own server
+    assert server["status"] == "ok", server
+    verdict = {f["check"]: f["status"] for f in report["findings"] if f["check"] not in ("work dir", "free space")}
+    assert verdict == {
+        f["check"]: f["status"] for f in writable["findings"] if f["check"] not in ("work dir", "free space")
+    }
+
+
+def test_an_expired_pilot_proxy_that_logs_on_to_myproxy_is_the_proxys_problem(grid, tmp_path):
+    """Issue 24: an expired pilot proxy presented to MyProxy (retrieve_with = pilot-proxy) was a
+    warning, and the logon's failure was blamed on the server, the user name and the passphrase."""
+    import datetime
+
+    grid.store_credential("doctor-robot-user")
+    queue = tmp_path / "queue.json"
+    queue.write_text(
+        json.dumps(
+            {
+                "copytool": "gridftp",
+                "se": grid.gridftp_url(""),
+                "myproxy": {
+                    "server": "localhost",
+                    "port": grid.myproxy_port,
+                    "username": "doctor-robot-user",
+                    "retrieve_with": "pilot-proxy",
+                },
+            }
+        )
+    )
+    expired = make_proxy(
+        grid.user,
+        tmp_path / "expired.pem",
+        hours=1,
+        not_before=datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=3),
+    )
+    status, report, text = doctor("--queue-config", str(queue), env=grid_env(grid, expired))
+    assert status == 1, text
+    (proxy,) = by_check(report, "proxy")
+    assert proxy["status"] == "problem" and "expired" in proxy["message"], proxy
+    assert "MyProxy logon" in proxy["message"] and "voms-proxy-init" in proxy["fix"], proxy
+    (logon,) = by_check(report, "MyProxy logon")
+    assert logon["status"] == "warning" and "not tried" in logon["message"], logon
+    assert "passphrase" not in json.dumps(report), text
+    # and with a valid pilot proxy the same queue's logon is made
+    status, report, text = doctor("--queue-config", str(queue), env=grid_env(grid))
+    assert status == 0, text
+    assert "delegated" in by_check(report, "MyProxy logon")[0]["message"], text

@@ -1,0 +1,133 @@
+"""What a storage holds at a URL (``pilot-movers stat`` and ``ls``), asked through the mover that
+serves the URL, opened as a job opens it: the environment's credentials, the queue config's
+settings and mover options when one is given, every server call under ``operation_timeout``.
+
+    with opened_mover(mover_for(location, queue), queue) as mover:
+        entry = stat_location(mover, location, settings)
+
+The helpers here (``parse_location``, ``mover_for``, ``opened_mover``) are also ``pilot-movers
+cp``'s (``copies``).
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator, Optional
+
+from pilot_movers.base import Mover
+from pilot_movers.checksums import Checksum
+from pilot_movers.credentials.bundle import Credentials
+from pilot_movers.engine.contract import FileStat
+from pilot_movers.engine.deadlines import RemoteCalls
+from pilot_movers.engine.settings import TransferSettings
+from pilot_movers.errors import BadJobParameters, NoMoverForScheme, Phase, SourceNotFound
+from pilot_movers.planner import choose_mover
+from pilot_movers.queue_config import QueueConfig
+from pilot_movers.registry import get_mover_class
+from pilot_movers.values import Location
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A file or directory at ``url``; ``checksum`` when one was asked for."""
+
+    url: str
+    name: str
+    size: int
+    is_dir: bool
+    checksum: Optional[Checksum] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        found: dict[str, Any] = {"url": self.url, "name": self.name, "size": self.size, "is_dir": self.is_dir}
+        if self.checksum is not None:
+            found["checksum"] = {"algorithm": self.checksum.algorithm, "value": self.checksum.value}
+        return found
+
+    def line(self) -> str:
+        """``ls -l``'s gist: type, size, name (and the checksum)."""
+        kind = "d" if self.is_dir else "-"
+        checksum = f"  {self.checksum.algorithm}:{self.checksum.value}" if self.checksum else ""
+        return f"{kind} {self.size:>15}  {self.url}{checksum}"
+
+
+def parse_location(text: str) -> Location:
+    """A URL, a Globus ``ENDPOINT:/path``, or a local path (made absolute); BadJobParameters
+    naming the text when it is none of them."""
+    if "://" not in text and (text.startswith(("/", ".")) or ":" not in text):
+        path = os.path.abspath(text)
+        return Location.local(path + ("/" if text.endswith("/") and path != "/" else ""))
+    try:
+        return Location.parse(text)
+    except ValueError as exc:
+        raise BadJobParameters(f"{text}: {exc}") from None
+
+
+def settings_of(queue: Optional[QueueConfig]) -> TransferSettings:
+    return queue.transfer if queue is not None else TransferSettings()
+
+
+def mover_for(location: Location, queue: Optional[QueueConfig], named: Optional[str], phase: Phase) -> str:
+    """``named`` (``--mover``), else the first of the queue's movers for ``phase`` that handles
+    the location's scheme, else the scheme's default mover."""
+    if named:
+        get_mover_class(named)  # installed, usable: else its one sentence
+        if location.scheme not in get_mover_class(named).schemes:
+            raise NoMoverForScheme(f"mover {named!r} does not handle {location.scheme}:// locations")
+        return named
+    return choose_mover(location.scheme, queue.mover_names(phase) if queue is not None else ())
+
+
+@contextmanager
+def opened_mover(
+    name: str, queue: Optional[QueueConfig], settings: Optional[TransferSettings] = None
+) -> Iterator[Mover]:
+    """Mover ``name`` with the queue's settings (or ``settings``) and mover options, started with
+    the environment's credentials (X509_USER_PROXY, X509_CERT_DIR, bearer tokens, Globus client),
+    stopped after."""
+    cls = get_mover_class(name)
+    mover = cls(settings or settings_of(queue), queue.mover_options(name) if queue is not None else None)
+    mover.start(Credentials.from_environment())
+    try:
+        yield mover
+    finally:
+        mover.stop()
+
+
+def stat_location(
+    mover: Mover, location: Location, settings: TransferSettings, *, checksum: Optional[str] = None
+) -> Entry:
+    """The file or directory at ``location``; SourceNotFound when nothing is there."""
+    namespace = mover.namespace(location)
+    calls = RemoteCalls(settings.operation_timeout)
+    found = _call(calls, location, f"stat of {location.url}", namespace.stat, location)
+    if found is None:
+        raise SourceNotFound(f"{location.url}: no such file or directory", endpoint=location.server)
+    value = None
+    if checksum and not found.is_dir:
+        value = _call(calls, location, f"{checksum} of {location.url}", namespace.checksum, location, checksum)
+    return Entry(location.url, location.name, found.size, found.is_dir, value)
+
+
+def list_location(mover: Mover, location: Location, settings: TransferSettings) -> list[Entry]:
+    """The entries of the directory at ``location``, by name; a file's own entry for a file."""
+    namespace = mover.namespace(location)
+    calls = RemoteCalls(settings.operation_timeout)
+    found = _call(calls, location, f"stat of {location.url}", namespace.stat, location)
+    if found is None:
+        raise SourceNotFound(f"{location.url}: no such file or directory", endpoint=location.server)
+    if not found.is_dir:
+        return [Entry(location.url, location.name, found.size, False)]
+    list_dir = getattr(namespace, "list_dir", None)  # the optional Listing protocol
+    if list_dir is None:
+        raise NoMoverForScheme(f"mover {mover.name!r} cannot list directories")
+    listed: dict[str, FileStat] = _call(calls, location, f"listing of {location.url}", list_dir, location)
+    return [Entry(location.join(name).url, name, stat.size, stat.is_dir) for name, stat in listed.items()]
+
+
+def _call(calls: RemoteCalls, location: Location, what: str, function: Any, *args: Any) -> Any:
+    """A server's answer under ``operation_timeout`` (a frozen server ends the command)."""
+    if location.is_local:
+        return function(*args)
+    return calls.call(location.server, what, function, *args)

@@ -1,0 +1,216 @@
+"""``pilot-movers cp``, ``ls`` and ``stat``: a storage tried from this node with the movers a job
+uses, before a queue is trusted to it (what ``gfal-copy``, ``gfal-ls`` and ``xrdcp`` are used
+for). Same credentials (the environment's), settings (``--queue-config``) and exit statuses as
+``run``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from typing import TYPE_CHECKING, Callable, Optional, TypeVar
+
+from pilot_movers.console.command_line import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_RETRYABLE,
+    EXIT_USAGE,
+    fail,
+    progress_for,
+    progress_option,
+)
+
+if TYPE_CHECKING:
+    from pilot_movers.base import Mover
+    from pilot_movers.browse import Entry
+    from pilot_movers.engine.settings import TransferSettings
+    from pilot_movers.queue_config import QueueConfig
+    from pilot_movers.values import Location
+
+T = TypeVar("T")
+
+STORAGE_STATUSES = """exit status:
+  0       success
+  1       failed, and a retry will not help (no such file, refused, a file already there)
+  2       bad usage or queue config (nothing was copied)
+  3       failed, and a retry may help: every failure was transient (a server down)
+  128+N   stopped by signal N; what the copy made was removed"""
+
+
+def add_storage_commands(
+    commands: argparse._SubParsersAction,
+    logging_options: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    def common(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--queue-config", metavar="PATH", help="take movers, settings and mover options from this queue config"
+        )
+        parser.add_argument("--mover", metavar="NAME", help="the mover to use (default: the queue's, else the URL's)")
+        parser.add_argument("--json", action="store_true", help="print JSON")
+        logging_options(parser)
+
+    cp = commands.add_parser(
+        "cp",
+        help="copy files between this node and a storage, verified, as a job would",
+        description="Copy SRC... to DST through the engine a job uses: a temporary name, size and checksum "
+        "verified, then renamed into place. One end is a local path: a remote source is downloaded, a local "
+        "one uploaded. DST ending in / (or a local directory) receives each source under its own name.",
+        epilog=STORAGE_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cp.add_argument("sources", nargs="+", metavar="SRC", help="a URL or a local path")
+    cp.add_argument("destination", metavar="DST", help="a URL or a local path; ending in /: a directory")
+    cp.add_argument(
+        "-f",
+        "--force",
+        action="store_true",
+        help="replace a file already at the destination (once the new copy is verified)",
+    )
+    progress_option(cp, "a live line on stderr")
+    common(cp)
+    cp.set_defaults(handler=_cp)
+
+    for name, help_text, handler in (
+        ("ls", "list a directory (or show a file) at a URL or local path", _ls),
+        ("stat", "size and type of a file at a URL or local path, and its checksum as stored", _stat),
+    ):
+        command = commands.add_parser(name, help=help_text, epilog=STORAGE_STATUSES)
+        command.add_argument("url", metavar="URL")
+        if name == "stat":
+            command.add_argument(
+                "--checksum",
+                metavar="ALGORITHM",
+                default="adler32",
+                help="ask the storage for this checksum (adler32, md5; 'none' for none; default adler32)",
+            )
+        common(command)
+        command.set_defaults(handler=handler)
+
+
+def _queue(args: argparse.Namespace) -> Optional[QueueConfig]:
+    from pilot_movers.queue_config import QueueConfig
+
+    return QueueConfig.load(args.queue_config) if args.queue_config else None
+
+
+def _cp(args: argparse.Namespace) -> int:
+    from pilot_movers.copies import plan_copies, run_copies
+    from pilot_movers.errors import MoverError
+
+    _quiet_engine(args)
+    try:
+        queue = _queue(args)
+        plan = plan_copies(args.sources, args.destination, queue=queue, mover=args.mover)
+    except MoverError as exc:
+        return fail(str(exc), EXIT_USAGE)
+    try:
+        outcome = run_copies(plan, queue=queue, progress=progress_for(args.progress), overwrite=args.force)
+    except MoverError as exc:  # the mover could not be opened (credentials, a missing library)
+        return fail(f"cp: {exc}", EXIT_RETRYABLE if exc.transient else EXIT_FAILED)
+    if args.json:
+        found: dict[str, object] = {
+            "files": [report.to_dict() for report in outcome.reports],
+            "left_behind": [item.to_dict() for item in outcome.left_behind],
+        }
+        if outcome.stopped is not None:
+            found["stopped"] = outcome.stopped.signal_name
+        print(json.dumps(found, indent=2))
+    if outcome.stopped is not None:
+        left = f"; left behind: {', '.join(i.location for i in outcome.left_behind)}" if outcome.left_behind else ""
+        fail(f"cp: stopped by {outcome.stopped.signal_name}{left}", 0)
+        return 128 + int(getattr(signal, outcome.stopped.signal_name, signal.SIGTERM))
+    failures = []
+    for report in outcome.reports:
+        spec = report.spec
+        if report.ok:
+            checksum = f", {report.checksum.algorithm} {report.checksum.value}" if report.checksum else ""
+            verified = "verified" if report.verified else "size checked (no checksum to compare)"
+            if report.status.value == "already-done":
+                verified = "already there, complete"
+            line = f"{spec.source.url} -> {spec.destination.url}: {report.bytes} bytes in {report.seconds:.1f} s"
+            print(f"{line}{checksum}, {verified}", file=sys.stderr if args.json else sys.stdout)
+        else:
+            error = report.error
+            failures.append(error)
+            said = f"{error.name} ({error.code}): {error.message}" if error else report.status.value
+            if error is not None and error.code == 1221:
+                said += "; cp -f replaces it"
+            fail(f"cp: {spec.source.url} -> {spec.destination.url} failed: {said}", 0)
+    if not failures:
+        return EXIT_OK
+    return EXIT_RETRYABLE if all(e is not None and e.transient for e in failures) else EXIT_FAILED
+
+
+def _quiet_engine(args: argparse.Namespace) -> None:
+    """The engine's line per file (done, failed) is a job's log; cp prints its own line per file,
+    so only the engine's warnings (a retry coming) are shown with it. -v: all of them."""
+    if not getattr(args, "verbose", False):
+        logging.getLogger("pilot_movers.engine").setLevel(logging.WARNING)
+        logging.getLogger("pilot_movers.engine.engine").addFilter(lambda record: record.levelno != logging.ERROR)
+
+
+def _open_and(
+    args: argparse.Namespace, act: Callable[[Mover, Location, TransferSettings], T]
+) -> tuple[int, Optional[T]]:
+    """Parse the URL, open its mover and ``act(mover, location, settings)``: (status, answer)."""
+    from pilot_movers.browse import mover_for, opened_mover, parse_location, settings_of
+    from pilot_movers.errors import BadJobParameters, MoverError, Phase
+
+    try:
+        queue = _queue(args)
+        location = parse_location(args.url)
+        name = mover_for(location, queue, args.mover, Phase.STAGE_IN)
+    except MoverError as exc:
+        return fail(str(exc), EXIT_USAGE), None
+    try:
+        with opened_mover(name, queue) as mover:
+            return EXIT_OK, act(mover, location, settings_of(queue))
+    except BadJobParameters as exc:  # a URL of the right scheme, of the wrong form
+        return fail(f"{args.command} {args.url}: {exc}", EXIT_USAGE), None
+    except MoverError as exc:
+        return fail(f"{args.command} {args.url}: {exc}", EXIT_RETRYABLE if exc.transient else EXIT_FAILED), None
+
+
+def _ls(args: argparse.Namespace) -> int:
+    from pilot_movers.browse import list_location
+
+    status, entries = _open_and(args, list_location)
+    if entries is None:
+        return status
+    if args.json:
+        print(json.dumps([entry.to_dict() for entry in entries], indent=2))
+    else:
+        for entry in entries:
+            print(entry.line())
+    return status
+
+
+def _stat(args: argparse.Namespace) -> int:
+    from pilot_movers.browse import stat_location
+    from pilot_movers.errors import ChecksumUnavailable
+
+    algorithm = None if args.checksum == "none" else args.checksum
+    unavailable: list[str] = []
+
+    def act(mover: Mover, location: Location, settings: TransferSettings) -> Entry:
+        try:
+            return stat_location(mover, location, settings, checksum=algorithm)
+        except ChecksumUnavailable as exc:  # the file is there; the storage computes no such checksum
+            unavailable.append(exc.message)
+            return stat_location(mover, location, settings)
+
+    status, entry = _open_and(args, act)
+    if entry is None:
+        return status
+    if args.json:
+        found = entry.to_dict()
+        if unavailable:
+            found["checksum_unavailable"] = unavailable[0]
+        print(json.dumps(found, indent=2))
+    else:
+        print(entry.line())
+        for message in unavailable:
+            print(f"pilot-movers: no {algorithm} checksum: {message}", file=sys.stderr)
+    return status
