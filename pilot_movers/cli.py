@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, NoReturn, Optional, Sequence
 
 if TYPE_CHECKING:
     from pilot_movers.engine.progress import ProgressObserver
+    from pilot_movers.errors import MoverError
     from pilot_movers.job import Job, Preflight
 
 EXIT_OK = 0
@@ -315,7 +316,7 @@ def _run(args: argparse.Namespace) -> int:
             status = 128 + _signal_number(error.signal_name)
         phase = error.phase.value if error.phase else "setup"
         _finish(args, job)
-        print(f"pilot-movers: job failed in {phase}: {error}", file=sys.stderr)
+        print(f"pilot-movers: job failed in {phase}: {_verdict(error)}", file=sys.stderr)
         print(f"pilot-movers: report: {os.path.abspath(report_path)}", file=sys.stderr)
         return status
     finally:
@@ -336,6 +337,21 @@ def _run(args: argparse.Namespace) -> int:
         file=sys.stderr if args.json else sys.stdout,
     )
     return EXIT_OK
+
+
+def _verdict(error: MoverError) -> str:
+    """The failure in one line, then what to do about it. A phase's failed files were each
+    logged at ERROR with the transport's own text: the line names the first, not its text again."""
+    from pilot_movers.errors import PhaseFailed
+
+    if isinstance(error, PhaseFailed):
+        first = error.failures[0]
+        where = f" at {first.endpoint}" if first.endpoint else ""
+        count = f"{len(error.failures)} of {error.total} file(s) failed, each logged above"
+        said = f"{error.name} ({error.code}): {first.file}{where}, {count}"
+    else:
+        said = str(error)
+    return f"{said}; what to do: {error.advice}"
 
 
 def _signal_number(name: str) -> int:
