@@ -21,6 +21,7 @@ import tempfile
 from typing import TYPE_CHECKING, NoReturn, Optional, Sequence
 
 if TYPE_CHECKING:
+    from pilot_movers.errors import MoverError
     from pilot_movers.job import Job, Preflight
 
 from pilot_movers.console.command_line import (
@@ -97,6 +98,10 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{command + ': ' if command else ''}{message} (see --help)")
 
 
+VERBOSE_HELP = "log debug messages, the transports' own (gfal2, the XRootD client, urllib3) too"
+QUIET_HELP = "log errors only (the --log-file keeps INFO)"
+
+
 def _positive_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -120,20 +125,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--version", action="version", version=f"pilot-movers {__version__} (Python {sys.version.split()[0]})"
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
+    parser.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     parser.add_argument("--log-file", metavar="PATH", help="also log to this file (at DEBUG with -v, else INFO)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def logging_options(subparser: argparse.ArgumentParser) -> None:
         """-v/-q/--log-file also after the subcommand (``run -q``); not given there, the ones
         before it stand."""
-        subparser.add_argument(
-            "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug messages"
-        )
-        subparser.add_argument(
-            "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="log warnings and errors only"
-        )
+        subparser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
+        subparser.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=QUIET_HELP)
         subparser.add_argument("--log-file", metavar="PATH", default=argparse.SUPPRESS, help="also log to this file")
 
     run = commands.add_parser(
@@ -320,7 +321,7 @@ def _run(args: argparse.Namespace) -> int:
             status = 128 + _signal_number(error.signal_name)
         phase = error.phase.value if error.phase else "setup"
         _finish(args, job)
-        print(f"pilot-movers: job failed in {phase}: {error}", file=sys.stderr)
+        print(f"pilot-movers: job failed in {phase}: {_verdict(error)}", file=sys.stderr)
         print(f"pilot-movers: report: {os.path.abspath(report_path)}", file=sys.stderr)
         return status
     finally:
@@ -341,6 +342,21 @@ def _run(args: argparse.Namespace) -> int:
         file=sys.stderr if args.json else sys.stdout,
     )
     return EXIT_OK
+
+
+def _verdict(error: MoverError) -> str:
+    """The failure in one line, then what to do about it. A phase's failed files were each
+    logged at ERROR with the transport's own text: the line names the first, not its text again."""
+    from pilot_movers.errors import PhaseFailed
+
+    if isinstance(error, PhaseFailed):
+        first = error.failures[0]
+        where = f" at {first.endpoint}" if first.endpoint else ""
+        count = f"{len(error.failures)} of {error.total} file(s) failed, each logged above"
+        said = f"{error.name} ({error.code}): {first.file}{where}, {count}"
+    else:
+        said = str(error)
+    return f"{said}; what to do: {error.advice}"
 
 
 def _signal_number(name: str) -> int:
@@ -574,8 +590,12 @@ _LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
 def _configure_logging(verbose: bool, quiet: bool, log_file: Optional[str] = None) -> None:
-    """stderr at INFO (-v DEBUG, -q WARNING); ``log_file`` at DEBUG with -v, else INFO."""
-    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    """stderr at INFO (-v DEBUG, -q ERROR); ``log_file`` at DEBUG with -v, else INFO. -v also
+    brings the transports' own libraries' debug lines in, -q keeps them to errors
+    (``console.transport_logs``); whatever is logged has its secrets masked."""
+    from pilot_movers.console.transport_logs import MaskSecrets, quiet_transports, raise_transport_verbosity
+
+    level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.INFO
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(level)
     handlers: list[logging.Handler] = [console]
@@ -583,4 +603,10 @@ def _configure_logging(verbose: bool, quiet: bool, log_file: Optional[str] = Non
         to_file = logging.FileHandler(log_file, encoding="utf-8")
         to_file.setLevel(logging.DEBUG if verbose else logging.INFO)
         handlers.append(to_file)
+    for handler in handlers:
+        handler.addFilter(MaskSecrets())
     logging.basicConfig(level=min(h.level for h in handlers), format=_LOG_FORMAT, handlers=handlers)
+    if verbose:
+        raise_transport_verbosity()
+    elif quiet:
+        quiet_transports()

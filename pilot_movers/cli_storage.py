@@ -108,7 +108,7 @@ def _cp(args: argparse.Namespace) -> int:
     try:
         outcome = run_copies(plan, queue=queue, progress=progress_for(args.progress), overwrite=args.force)
     except MoverError as exc:  # the mover could not be opened (credentials, a missing library)
-        return fail(f"cp: {exc}", EXIT_RETRYABLE if exc.transient else EXIT_FAILED)
+        return fail(f"cp: {exc}; what to do: {exc.advice}", EXIT_RETRYABLE if exc.transient else EXIT_FAILED)
     if args.json:
         found: dict[str, object] = {
             "files": [report.to_dict() for report in outcome.reports],
@@ -135,8 +135,8 @@ def _cp(args: argparse.Namespace) -> int:
             error = report.error
             failures.append(error)
             said = f"{error.name} ({error.code}): {error.message}" if error else report.status.value
-            if error is not None and error.code == 1221:
-                said += "; cp -f replaces it"
+            if error is not None:
+                said += "; cp -f replaces it" if error.code == 1221 else f"; what to do: {error.advice}"
             fail(f"cp: {spec.source.url} -> {spec.destination.url} failed: {said}", 0)
     if not failures:
         return EXIT_OK
@@ -170,7 +170,8 @@ def _open_and(
     except BadJobParameters as exc:  # a URL of the right scheme, of the wrong form
         return fail(f"{args.command} {args.url}: {exc}", EXIT_USAGE), None
     except MoverError as exc:
-        return fail(f"{args.command} {args.url}: {exc}", EXIT_RETRYABLE if exc.transient else EXIT_FAILED), None
+        said = f"{args.command} {args.url}: {exc}; what to do: {exc.advice}"
+        return fail(said, EXIT_RETRYABLE if exc.transient else EXIT_FAILED), None
 
 
 def _ls(args: argparse.Namespace) -> int:

@@ -56,6 +56,80 @@ CODE_NAMES: dict[int, str] = {
 }
 
 
+#: code -> what a pilot operator does about it, one sentence each (docs/errors.md lists the same
+#: table; a test holds every code of CODE_NAMES to having one, and the doc to this table).
+CODE_ADVICE: dict[int, str] = {
+    1098: "Free space on the work dir's disk or give the queue a work dir on a larger one; "
+    "a retry on this node fails the same way.",
+    1099: "Read the transport's message: a stage-in failure no narrower code covers; "
+    "check the source storage from this node (pilot-movers doctor).",
+    1103: "Check that the input exists at the source URL (the job's dir-in, replicas or catalogue "
+    "may be stale); no retry will find it.",
+    1137: "Read the transport's message: a stage-out failure no narrower code covers; "
+    "check the destination storage from this node (pilot-movers doctor).",
+    1141: "The uploaded copy's MD5 differs from the output's and the copy was removed: check the "
+    "destination storage and this node's disk, then rerun the job.",
+    1145: "If the message says the source differs, fix the replica or the catalogue's MD5; "
+    "otherwise the copy was damaged on the way and a rerun may succeed.",
+    1151: "The download ran past its time allowance or stalled: check the source storage and the "
+    "network from this node, or raise [transfer] timeout_per_mb / stall_timeout for slow links.",
+    1152: "The upload ran past its time allowance or stalled: check the destination storage and the "
+    "network from this node, or raise [transfer] timeout_per_mb / stall_timeout for slow links.",
+    1163: "Give the job a usable proxy: X509_USER_PROXY (or the [myproxy] settings) must name a "
+    "readable, unexpired proxy (pilot-movers proxy-info shows it).",
+    1165: "The payload did not write this output in the work dir: check the payload's own log and "
+    "the job's files-out names.",
+    1171: "If the message says the source differs, fix the replica or the catalogue's adler32; "
+    "otherwise the copy was damaged on the way and a rerun may succeed.",
+    1172: "The uploaded copy's adler32 differs from the output's and the copy was removed: check the "
+    "destination storage and this node's disk, then rerun the job.",
+    1180: "Check that the Globus endpoints are online and the worker's Globus Connect Personal can "
+    "start (pilot-movers doctor); a later retry may succeed.",
+    1181: "Check that the Globus endpoints are online and the worker's Globus Connect Personal can "
+    "start (pilot-movers doctor); a later retry may succeed.",
+    1199: "Check the destination path and that the job's credential may create directories under its parent.",
+    1201: "The job was stopped by SIGTERM: look at the batch system's limits (wall time, memory) or "
+    "at whoever stopped the pilot.",
+    1202: "The job was stopped by SIGQUIT: look at whoever stopped the pilot.",
+    1208: "The job was stopped by SIGINT (an interrupt): look at whoever stopped the pilot.",
+    1211: "Install the dependency the message names (pilot-movers movers shows each mover's state), "
+    "or name another copytool in the queue config.",
+    1221: "The destination already holds this file: remove it, give the output another name, or set "
+    "[transfer] overwrite = true if replacing it is intended.",
+    1305: "The payload exited non-zero: read the payload's own output; the data movement did not fail.",
+    1313: "No installed mover serves this URL's scheme: install one that does (pilot-movers movers "
+    "lists each mover's schemes) or correct the URL.",
+    1314: "Use adler32 or md5 for the job's checksums and [transfer] checksum_algorithm.",
+    1319: "A bug in pilot-movers or a mover: report it with the job's report and a log made with -v.",
+    1323: "Name an installed mover as the queue's copytool (pilot-movers movers lists them).",
+    1324: "The server refused, dropped or did not answer the connection: check that it is up and "
+    "reachable from this node (pilot-movers doctor); a later retry may succeed.",
+    1333: "The destination storage is full or over quota: ask its admins for space, or send the outputs elsewhere.",
+    1338: "The source refused the job's credential: check that the proxy's identity (pilot-movers "
+    "proxy-info) is allowed to read there (grid-mapfile, VOMS role, token scope).",
+    1341: "Correct the queue config or the node setup the message names; pilot-movers doctor checks both.",
+    1366: "Check that the storage can compute this checksum (or choose another [transfer] "
+    "checksum_algorithm) and that the file is readable.",
+    1367: "The payload ran past its time limit and was killed: raise --payload-timeout, or find out why it ran long.",
+    1373: "Renew the expired proxy or certificate the message names (the pilot's proxy, or the "
+    "user's credential in MyProxy).",
+    1382: "Give the job a proxy with more time left than [credentials] min_lifetime: renew it, or lower the setting.",
+    1383: "The destination refused the job's credential: check that the proxy's identity "
+    "(pilot-movers proxy-info) is allowed to write there (grid-mapfile, VOMS role, token scope).",
+    9001: "Correct the job parameter the message names; pilot-movers run --dry-run checks them without moving data.",
+    9002: "The transfer was cancelled because the job was stopping: look at why it was stopped.",
+    9003: "If the message says the source is not the size the job expects, fix the replica or the "
+    "catalogue; otherwise the copy was cut short and a rerun may succeed.",
+    9004: "The payload left this output as a symbolic link: have it write the file itself.",
+    9005: "The destination refuses writes: check that its path is writable for the job's credential "
+    "(permissions, a read-only file system).",
+    9006: "Choose endpoints the service can transfer between (the message names both sides), not two "
+    "personal endpoints.",
+}
+
+#: The advice for a code this library does not define.
+UNKNOWN_ADVICE = "Read the message; the code is not one pilot-movers defines."
+
 #: Where PanDA Pilot 3 (3.7) reports a failure under another code than this library's: a missing
 #: input is its MISSINGINPUTFILE, and codes it lacks become the one it uses for that failure
 #: (``integrations.pilot3_codes`` says why; a test holds this table to the real ``ErrorCodes``).
@@ -70,6 +144,11 @@ PANDA_INSTEAD: dict[int, tuple[int, str]] = {
 def code_name(code: int) -> str:
     """The name of a code, ``UNKNOWN`` for a code this library does not define."""
     return CODE_NAMES.get(code, "UNKNOWN")
+
+
+def code_advice(code: int) -> str:
+    """What a pilot operator does about a code, in one sentence."""
+    return CODE_ADVICE.get(code, UNKNOWN_ADVICE)
 
 
 class Phase(str, enum.Enum):
@@ -154,6 +233,11 @@ class MoverError(Exception):
     def name(self) -> str:
         return code_name(self.code)
 
+    @property
+    def advice(self) -> str:
+        """What a pilot operator does about this failure, one sentence (``CODE_ADVICE``)."""
+        return code_advice(self.code)
+
     def replace(self: E, **changes: Any) -> E:
         """A copy with ``changes`` applied (any attribute set by ``__init__``)."""
         unknown = set(changes) - set(self.__dict__)
@@ -221,6 +305,7 @@ class MoverError(Exception):
             "endpoint": self.endpoint,
             "errno": self.errno,
             "type": type(self).__name__,
+            "advice": self.advice,
         }
 
 
@@ -410,6 +495,7 @@ class PhaseFailed(MoverError):
             endpoint=first.endpoint,
         )
         self.failures: tuple[MoverError, ...] = tuple(failures)
+        self.total = total
 
     @property
     def code(self) -> int:

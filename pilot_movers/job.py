@@ -311,7 +311,11 @@ class Job:
             log.error("cannot write the job report to %s: %s", self.report_path, write_error)
         if error is not None and exc is None:  # nobody will hear of it otherwise
             log.error(
-                "job %s failed in %s: %s", self.job_id or "(no id)", error.phase.value if error.phase else "?", error
+                "job %s failed in %s: %s; what to do: %s",
+                self.job_id or "(no id)",
+                error.phase.value if error.phase else "?",
+                error,
+                error.advice,
             )
         elif error is not None:  # raised to the caller, who says it (and each file's failure was said)
             phase = error.phase.value if error.phase else "?"

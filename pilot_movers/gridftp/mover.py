@@ -531,7 +531,7 @@ class GridFTPMover(Mover):
                 failures.append(None)
                 continue
             stage, side = tracker.stage(request)
-            failure = from_gerror(error, stage=stage, what=request.spec.name)
+            failure = from_gerror(error, stage=stage)  # the engine names the file
             if isinstance(failure, ChecksumMismatch):
                 failure = _mismatch(failure, side, failure.algorithm)
             elif isinstance(failure, TransferCancelled) and request.clock.reason is None:

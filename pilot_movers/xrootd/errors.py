@@ -52,11 +52,17 @@ _SERVER_BUSY = {
 
 
 def from_status(
-    status: Any, *, what: str = "", local_scope: Scope = Scope.DESTINATION, remote_scope: Optional[Scope] = None
+    status: Any,
+    *,
+    what: str = "",
+    local_what: str = "",
+    local_scope: Scope = Scope.DESTINATION,
+    remote_scope: Optional[Scope] = None,
 ) -> MoverError:
-    """Translate an ``XRootDStatus`` that is not ok. ``local_scope`` says which side a local
-    OS error (errOSError) belongs to; ``remote_scope`` which side the server is, when known (a
-    refused write at the destination is not an authentication failure)."""
+    """Translate an ``XRootDStatus`` that is not ok. ``what`` prefixes the message (an operation
+    the error does not name otherwise); ``local_what`` names the local file of a local OS error
+    (errOSError), ``local_scope`` which side it belongs to; ``remote_scope`` which side the server
+    is, when known (a refused write at the destination is not an authentication failure)."""
     code, number = int(status.code), int(status.errno)
     message = str(status.message).strip()
     reason = f"{what}: {message}" if what else message
@@ -92,7 +98,7 @@ def from_status(
         return TransferCancelled(reason)
     if code in (ERR_OS_ERROR, ERR_LOCAL_ERROR) and number:  # a full work dir: errLocalError, ENOSPC
         return from_oserror(
-            OSError(number, message or os.strerror(number)), scope=local_scope, what=what or "local file"
+            OSError(number, message or os.strerror(number)), scope=local_scope, what=local_what or what or "local file"
         )
     if code == ERR_DATA_ERROR:
         return TransferFailed(reason, transient=True)

@@ -272,7 +272,7 @@ class XRootDMover(Mover):
         if not status.ok:
             local = Scope.SOURCE if request.source.is_local else Scope.DESTINATION
             remote = Scope.DESTINATION if not request.target.is_local else Scope.SOURCE
-            error = from_status(status, what=request.spec.name, local_scope=local, remote_scope=remote)
+            error = from_status(status, local_what=request.spec.name, local_scope=local, remote_scope=remote)
             if isinstance(error, ChecksumMismatch):
                 return _mismatch_with_values(error, request, results)
             return error
