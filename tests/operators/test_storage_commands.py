@@ -94,7 +94,7 @@ def test_several_files_into_a_directory_and_a_file_already_there(grid, storage, 
 def test_a_missing_source_is_nosuchfile_and_leaves_nothing(grid, storage, tmp_path):
     done = command("cp", storage + "no-such-file.dat", str(tmp_path))
     assert done.returncode == 1, done.stderr
-    assert "NOSUCHFILE (1103)" in done.stderr, done.stderr
+    assert "NOSUCHFILE (1103)" in done.stderr and "what to do:" in done.stderr, done.stderr
     assert os.listdir(tmp_path) == []
     gone = command("stat", storage + "no-such-file.dat")
     assert gone.returncode == 1 and "NOSUCHFILE" not in gone.stdout and "no such file" in gone.stderr.lower()
