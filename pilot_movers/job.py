@@ -19,13 +19,11 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import shutil
 import sys
 import threading
 import time
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
@@ -34,7 +32,6 @@ from pilot_movers.base import Mover
 from pilot_movers.credentials.bundle import Credentials
 from pilot_movers.credentials.myproxy import (
     MyProxySettings,
-    remove_proxy,
 )
 from pilot_movers.credentials.oauth import SECRET_VARIABLES
 from pilot_movers.engine.deadlines import RemoteCalls
@@ -46,18 +43,15 @@ from pilot_movers.errors import (
     PayloadFailed,
     Phase,
     PhaseFailed,
-    ServiceUnavailable,
     as_mover_error,
 )
-from pilot_movers.holdings import LOCAL_KINDS, JobHoldings, remove_local
 from pilot_movers.job_credentials import JobCredentials
+from pilot_movers.job_debris import JobDebris
 from pilot_movers.job_facts import JobFacts
 from pilot_movers.job_logs import can_make, is_log, log_files, make_log_tarball
 from pilot_movers.job_movers import JobMovers
 from pilot_movers.job_signals import JobSignals
-from pilot_movers.ledger import JobRecord, Ledger
 from pilot_movers.listed_files import ListedFile
-from pilot_movers.local_namespace import LOCAL
 from pilot_movers.panda.jobdesc import PandaJob
 from pilot_movers.payload import run_payload
 from pilot_movers.phases import movers_of, run_phase
@@ -68,8 +62,8 @@ from pilot_movers.registry import get_mover_class
 from pilot_movers.report import JobReport, PayloadReport, PhaseReport
 from pilot_movers.reserved import REPORT_NAME
 from pilot_movers.secrecy import hide_this_process
-from pilot_movers.values import FileReport, LeftBehind, Location
-from pilot_movers.workdir import check_workdir_path, prepare_workdir, sweep_debris
+from pilot_movers.values import FileReport, LeftBehind
+from pilot_movers.workdir import check_workdir_path
 
 log = logging.getLogger(__name__)
 
@@ -175,13 +169,12 @@ class Job:
         self._setup_notes: list[str] = list(notes)
         self._cleanup_notes: list[str] = []
         self._credentials = JobCredentials(queue, self.workdir, credentials, self._cleanup_notes)
-        self._temporary_left: list[tuple[Mover, LeftBehind]] = []
         self._unreachable_left: list[LeftBehind] = []
         self._movers = JobMovers(
             queue,
             self._stack,
             credentials=lambda: self.credentials or Credentials(),
-            facts=lambda: JobFacts(self.workdir, self.job_id, self.params, holdings=self._holdings),
+            facts=lambda: JobFacts(self.workdir, self.job_id, self.params, holdings=self._debris.holdings),
             cleanup_ends=lambda: self._cleanup_ends,
             cleanup_notes=self._cleanup_notes,
             unreachable_left=self._unreachable_left,
@@ -189,12 +182,18 @@ class Job:
         #: What ``preflight`` found (given: the command checked the job already, for this work
         #: dir): the plan the phases run, made once.
         self._preflight: Optional[Preflight] = checked
-        self._record: Optional[JobRecord] = None
-        #: What the job's movers hold beyond files (a GCP process group, a worker endpoint), and
-        #: what killed jobs left that only a mover can remove (``holdings``).
-        self._holdings = JobHoldings(None)
         #: Every server operation of the job (its phases' and its cleanup's) under a deadline.
         self._remote = RemoteCalls(queue.transfer.operation_timeout)
+        self._debris = JobDebris(
+            queue,
+            self.workdir,
+            job_id,
+            movers=self._movers,
+            remote=self._remote,
+            setup_notes=self._setup_notes,
+            cleanup_notes=self._cleanup_notes,
+            unreachable_left=self._unreachable_left,
+        )
         self._cleanup_ends = 0.0
         #: each log file and what became of it (the report's ``logs``)
         self._logs: dict[str, str] = {}
@@ -249,7 +248,8 @@ class Job:
         try:
             if self._preflight is None or self._preflight.workdir != self.workdir:
                 self._preflight = preflight(self.params, self.queue, self.workdir, self.files)
-            self._prepare_workdir()
+            self._phase = Phase.SETUP
+            self._debris.prepare(self._stack)
             if not any(self._preflight.plans.values()):
                 note = f"this job moves no file: {NO_FILES_HINT}"
                 log.warning("job %s: %s", self.job_id or "(no id)", note)
@@ -257,11 +257,11 @@ class Job:
             self._phase = Phase.CREDENTIALS
             self._credentials.set_up(
                 self._preflight.myproxy,
-                record=self._record,
+                record=self._debris.record,
                 stack=self._stack,
                 params_from_user=self.params_from_user,
             )
-            self._remove_earlier_remote_debris()
+            self._debris.remove_earlier_remote()
             self._signals.raise_if_stopped()
         except BaseException:
             # The with-block never runs, so nothing else would clean up and write the report.
@@ -344,27 +344,11 @@ class Job:
             error=error,
             setup=tuple(self._setup_notes),
             cleanup=tuple(self._cleanup_notes),
-            left_behind=self._left_behind(),
+            left_behind=self._debris.left_behind(),
             credentials=self._credentials.report,
             metadata=self.metadata,
             logs=dict(self._logs),
         )
-
-    def _left_behind(self) -> tuple[LeftBehind, ...]:
-        """What the job made and could not remove: its movers' and the engine's, then what its
-        record still holds (a mover left stopping: its worker endpoint, its GCP), once each."""
-        found = self._unreachable_left + [item for _, item in self._temporary_left] + self._movers.left_behind()
-        seen = {(item.kind, item.location) for item in found}
-        held = self._record.held() if self._record is not None else []
-        for kind, value in held:
-            if kind in LOCAL_KINDS or (kind, value) in seen or value in self._holdings.left_by_dead_jobs(kind):
-                continue  # a local one is the next job's on this node; a dead job's is listed by it
-            found.append(
-                LeftBehind(
-                    kind, value, reason="still held when the job ended: the next job of this user here removes it"
-                )
-            )
-        return tuple(found)
 
     # -- log files -------------------------------------------------------------------------
 
@@ -416,115 +400,6 @@ class Job:
                 log.warning("cannot make the log %s: %s", item.spec.name, exc)
                 self._logs[item.spec.name] = f"not made: {exc.strerror or exc}"
 
-    def _prepare_workdir(self) -> None:
-        """Private, and swept of an earlier run's debris (SIGKILL runs no cleanup)."""
-        self._phase = Phase.SETUP
-        prepared = prepare_workdir(self.workdir)
-        log.info("job %s: work dir %s", self.job_id or "(no id)", self.workdir)
-        self._setup_notes += self.queue.notes
-        if prepared.made_private:
-            self._setup_notes.append(f"work dir {self.workdir} was writable by others: made private (0700)")
-        for path in prepared.swept:
-            log.warning("removed %s, left by an earlier run in this work dir", path)
-            self._setup_notes.append(f"removed {path}, left by an earlier run")
-        ledger = Ledger()
-        self._record = ledger.record(self.workdir)
-        self._holdings = JobHoldings(self._record)
-        self._stack.callback(self._record.close)  # the first registered: closed last
-        self._sweep_dead_jobs(ledger)
-
-    def _sweep_dead_jobs(self, ledger: Ledger) -> None:
-        """What jobs of this user that are gone (killed: no cleanup ran) left, wherever their
-        work dir was: their user proxies and local temporary copies now, the work dirs the
-        command made for them whole; their temporary copies on servers are taken over by this
-        job's record (removed by ``_remove_earlier_remote_debris``)."""
-        assert self._record is not None
-        for dead in ledger.dead_records():
-            if dead.forged:
-                note = f"ignored {dead.forged} line(s) of {dead.path} not written by pilot-movers (forged or damaged)"
-                log.warning("%s", note)
-                self._setup_notes.append(note)
-            for proxy in dead.proxies:
-                if remove_proxy(Path(proxy)):
-                    self._note_removed(proxy, "a user's proxy")
-            scratch = dead.temporary_workdir()
-            if scratch and os.path.realpath(scratch) != os.path.realpath(self.workdir) and os.path.isdir(scratch):
-                shutil.rmtree(scratch, ignore_errors=True)
-                self._note_removed(scratch, "a work dir")
-            elif dead.workdir and os.path.isdir(dead.workdir) and dead.workdir != self.workdir:
-                for path in sweep_debris(dead.workdir):
-                    self._note_removed(path, "a temporary file")
-            for url in dead.pending:
-                self._record.add(url)  # taken over: removed by this job, or listed
-            for kind, value in dead.held:
-                if kind in LOCAL_KINDS:
-                    removed = remove_local(kind, value)
-                    if removed:
-                        self._note_removed(removed, kind.replace("-", " "))
-                else:  # only its mover can remove it: taken over, for this job's movers or the next job's
-                    self._record.hold(kind, value)
-                    self._holdings.orphans.setdefault(kind, []).append(value)
-            dead.done([], ledger)
-
-    def _note_removed(self, what: str, kind: str) -> None:
-        log.warning("removed %s (%s), left by a job that was killed", what, kind)
-        self._setup_notes.append(f"removed {what}, left by a job that was killed")
-
-    def _remove_earlier_remote_debris(self) -> None:
-        """Temporary copies jobs that were killed made and never removed (taken over from their
-        records): removed now, local ones directly, remote ones with this job's movers and
-        credentials; listed when they cannot be, and tried again at the end."""
-        assert self._record is not None
-        for url in self._record.pending():
-            try:
-                location = Location.parse(url)
-                if location.is_local:
-                    LOCAL.remove(location)
-                    self._note_removed(location.path, "a temporary copy")
-                    self._record.strike(url)
-                    continue
-                mover = self._movers.get(self._movers.name_for(location.scheme))
-            except (MoverError, ValueError) as exc:  # no mover here can reach it
-                log.warning("cannot remove %s, left by an earlier run: %s", url, exc)
-                self._unreachable_left.append(
-                    LeftBehind("temporary-file", url, reason=f"left by an earlier run; {exc}")
-                )
-                continue
-            try:
-                self._remote.namespace(mover.namespace(location), location.server).remove(location)
-            except MoverError as exc:
-                log.warning("cannot remove %s, left by an earlier run: %s", url, exc)
-                item = LeftBehind("temporary-file", url, reason=f"left by an earlier run; {exc}")
-                self._temporary_left.append((mover, item))
-                continue
-            self._note_removed(url, "a temporary copy")
-            self._record.strike(url)
-
-    def _remove_left_behind(self) -> None:
-        """Temporary copies a phase could not remove (their server was down): one more try at the
-        end of the job, with the mover still open; what remains is listed in the report."""
-        remaining = []
-        for mover, item in self._temporary_left:
-            try:
-                location = Location.parse(item.location)
-                budget = self._cleanup_budget()
-                if budget <= 0:
-                    raise ServiceUnavailable(
-                        f"the cleanup's {self.queue.transfer.cleanup_timeout:g} s (cleanup_timeout) ran out"
-                    )
-                namespace = self._remote.namespace(mover.namespace(location), location.server)
-                self._remote.call(
-                    location.server, f"removal of {location.url}", namespace.remove, location, timeout=budget
-                )
-            except (MoverError, ValueError) as exc:
-                log.warning("still cannot remove %s: %s", item.location, exc)
-                remaining.append((mover, item))
-            else:
-                self._cleanup_notes.append(f"removed {item.location}, left by a failed attempt")
-                if self._record is not None:
-                    self._record.strike(item.location)
-        self._temporary_left = remaining
-
     def _wait_for_movers(self) -> None:
         """A phase the job stopped (a signal) left its movers' calls unwinding: give them a
         moment (``cancel_grace``, within the cleanup's budget) to remove what they made."""
@@ -535,6 +410,10 @@ class Job:
                 if time.monotonic() >= min(deadline, self._cleanup_ends):  # sliced: a signal ends it
                     log.info("a mover is still unwinding after %.1f s; the cleanup goes on", grace)
                     return
+
+    def _remove_left_behind(self) -> None:
+        """Temporary copies a phase could not remove: one more try, within the cleanup's budget."""
+        self._debris.remove_left(self._cleanup_budget)
 
     def _cleanup_budget(self) -> float:
         """Seconds the cleanup may still wait for one server operation."""
@@ -695,7 +574,7 @@ class Job:
             phase,
             max_attempts=attempts or None,
             credential_check=self._credentials.retry_check(type(mover)),
-            journal=self._record,
+            journal=self._debris.record,
             observer=self.progress,
             remote=self._remote,
             workdir=self.workdir,
@@ -704,5 +583,5 @@ class Job:
         return self._engine
 
     def _engine_ran(self, name: str, engine: TransferEngine) -> None:
-        self._temporary_left += [(self._movers.opened[name], item) for item in engine.left_behind]
+        self._debris.temporary_left += [(self._movers.opened[name], item) for item in engine.left_behind]
         self._engine = None
