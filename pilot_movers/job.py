@@ -16,69 +16,54 @@ own environment is never changed, so several jobs can run in one process.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import os
-import shutil
 import sys
 import threading
 import time
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 from job_params import JobParams
 from pilot_movers.base import Mover
 from pilot_movers.credentials.bundle import Credentials
 from pilot_movers.credentials.myproxy import (
     MyProxySettings,
-    fetch_proxy,
-    new_proxy_path,
-    remove_proxy,
-    require_myproxy_client,
 )
 from pilot_movers.credentials.oauth import SECRET_VARIABLES
-from pilot_movers.credentials.policy import RETRY_MARGIN, check_proxy, check_proxy_file, default_proxy_path
-from pilot_movers.credentials.proxy_info import inspect_proxy
-from pilot_movers.credentials.trust import INSTALL_HINT, trust_dir_problem
-from pilot_movers.engine.contract import CredentialKind
 from pilot_movers.engine.deadlines import RemoteCalls
 from pilot_movers.engine.engine import TransferEngine
 from pilot_movers.engine.progress import ProgressObserver
 from pilot_movers.errors import (
-    ConfigurationError,
     JobTerminated,
     MoverError,
-    NoMoverForScheme,
-    NoProxy,
     PayloadFailed,
     Phase,
     PhaseFailed,
-    ServiceUnavailable,
     as_mover_error,
 )
-from pilot_movers.holdings import LOCAL_KINDS, JobHoldings, remove_local
+from pilot_movers.job_credentials import JobCredentials
+from pilot_movers.job_debris import JobDebris
 from pilot_movers.job_facts import JobFacts
 from pilot_movers.job_logs import can_make, is_log, log_files, make_log_tarball
+from pilot_movers.job_movers import JobMovers
 from pilot_movers.job_signals import JobSignals
-from pilot_movers.ledger import JobRecord, Ledger
 from pilot_movers.listed_files import ListedFile
-from pilot_movers.local_namespace import LOCAL
 from pilot_movers.panda.jobdesc import PandaJob
 from pilot_movers.payload import run_payload
 from pilot_movers.phases import movers_of, run_phase
-from pilot_movers.planner import PlannedFile, choose_mover, plan
+from pilot_movers.planner import PlannedFile, plan
 from pilot_movers.process_env import set_by_us
 from pilot_movers.queue_config import QueueConfig
 from pilot_movers.registry import get_mover_class
 from pilot_movers.report import JobReport, PayloadReport, PhaseReport
 from pilot_movers.reserved import REPORT_NAME
 from pilot_movers.secrecy import hide_this_process
-from pilot_movers.values import FileReport, LeftBehind, Location
-from pilot_movers.workdir import check_workdir_path, prepare_workdir, sweep_debris
+from pilot_movers.values import FileReport, LeftBehind
+from pilot_movers.workdir import check_workdir_path
 
 log = logging.getLogger(__name__)
 
@@ -172,12 +157,10 @@ class Job:
         self.report_path = os.fspath(report_path) if report_path else os.path.join(self.workdir, REPORT_NAME)
         self.payload_env = dict(payload_env or {})
         self.handle_signals = handle_signals
-        self.credentials = credentials
         self.report: Optional[JobReport] = None
         self._phases: list[PhaseReport] = []
         self._payload: Optional[PayloadReport] = None
         self._phase = Phase.SETUP
-        self._movers: dict[str, Mover] = {}
         self._engine: Optional[TransferEngine] = None
         self._engines: list[TransferEngine] = []
         self._stack = ExitStack()
@@ -185,19 +168,32 @@ class Job:
         self._signals = JobSignals(lambda: self._phase, self._stop_everything, self._end_cleanup_waits)
         self._setup_notes: list[str] = list(notes)
         self._cleanup_notes: list[str] = []
-        self._temporary_left: list[tuple[Mover, LeftBehind]] = []
+        self._credentials = JobCredentials(queue, self.workdir, credentials, self._cleanup_notes)
         self._unreachable_left: list[LeftBehind] = []
-        self._credentials_report: Optional[dict[str, Any]] = None
-        self._fetched_proxy = False
+        self._movers = JobMovers(
+            queue,
+            self._stack,
+            credentials=lambda: self.credentials or Credentials(),
+            facts=lambda: JobFacts(self.workdir, self.job_id, self.params, holdings=self._debris.holdings),
+            cleanup_ends=lambda: self._cleanup_ends,
+            cleanup_notes=self._cleanup_notes,
+            unreachable_left=self._unreachable_left,
+        )
         #: What ``preflight`` found (given: the command checked the job already, for this work
         #: dir): the plan the phases run, made once.
         self._preflight: Optional[Preflight] = checked
-        self._record: Optional[JobRecord] = None
-        #: What the job's movers hold beyond files (a GCP process group, a worker endpoint), and
-        #: what killed jobs left that only a mover can remove (``holdings``).
-        self._holdings = JobHoldings(None)
         #: Every server operation of the job (its phases' and its cleanup's) under a deadline.
         self._remote = RemoteCalls(queue.transfer.operation_timeout)
+        self._debris = JobDebris(
+            queue,
+            self.workdir,
+            job_id,
+            movers=self._movers,
+            remote=self._remote,
+            setup_notes=self._setup_notes,
+            cleanup_notes=self._cleanup_notes,
+            unreachable_left=self._unreachable_left,
+        )
         self._cleanup_ends = 0.0
         #: each log file and what became of it (the report's ``logs``)
         self._logs: dict[str, str] = {}
@@ -252,13 +248,20 @@ class Job:
         try:
             if self._preflight is None or self._preflight.workdir != self.workdir:
                 self._preflight = preflight(self.params, self.queue, self.workdir, self.files)
-            self._prepare_workdir()
+            self._phase = Phase.SETUP
+            self._debris.prepare(self._stack)
             if not any(self._preflight.plans.values()):
                 note = f"this job moves no file: {NO_FILES_HINT}"
                 log.warning("job %s: %s", self.job_id or "(no id)", note)
                 self._setup_notes.append(note)
-            self._set_up_credentials()
-            self._remove_earlier_remote_debris()
+            self._phase = Phase.CREDENTIALS
+            self._credentials.set_up(
+                self._preflight.myproxy,
+                record=self._debris.record,
+                stack=self._stack,
+                params_from_user=self.params_from_user,
+            )
+            self._debris.remove_earlier_remote()
             self._signals.raise_if_stopped()
         except BaseException:
             # The with-block never runs, so nothing else would clean up and write the report.
@@ -341,31 +344,11 @@ class Job:
             error=error,
             setup=tuple(self._setup_notes),
             cleanup=tuple(self._cleanup_notes),
-            left_behind=self._left_behind(),
-            credentials=self._credentials_report,
+            left_behind=self._debris.left_behind(),
+            credentials=self._credentials.report,
             metadata=self.metadata,
             logs=dict(self._logs),
         )
-
-    def _left_behind(self) -> tuple[LeftBehind, ...]:
-        """What the job made and could not remove: its movers' and the engine's, then what its
-        record still holds (a mover left stopping: its worker endpoint, its GCP), once each."""
-        found = (
-            self._unreachable_left
-            + [item for _, item in self._temporary_left]
-            + [item for mover in self._movers.values() for item in mover.left_behind]
-        )
-        seen = {(item.kind, item.location) for item in found}
-        held = self._record.held() if self._record is not None else []
-        for kind, value in held:
-            if kind in LOCAL_KINDS or (kind, value) in seen or value in self._holdings.left_by_dead_jobs(kind):
-                continue  # a local one is the next job's on this node; a dead job's is listed by it
-            found.append(
-                LeftBehind(
-                    kind, value, reason="still held when the job ended: the next job of this user here removes it"
-                )
-            )
-        return tuple(found)
 
     # -- log files -------------------------------------------------------------------------
 
@@ -417,126 +400,6 @@ class Job:
                 log.warning("cannot make the log %s: %s", item.spec.name, exc)
                 self._logs[item.spec.name] = f"not made: {exc.strerror or exc}"
 
-    def _prepare_workdir(self) -> None:
-        """Private, and swept of an earlier run's debris (SIGKILL runs no cleanup)."""
-        self._phase = Phase.SETUP
-        prepared = prepare_workdir(self.workdir)
-        log.info("job %s: work dir %s", self.job_id or "(no id)", self.workdir)
-        self._setup_notes += self.queue.notes
-        if prepared.made_private:
-            self._setup_notes.append(f"work dir {self.workdir} was writable by others: made private (0700)")
-        for path in prepared.swept:
-            log.warning("removed %s, left by an earlier run in this work dir", path)
-            self._setup_notes.append(f"removed {path}, left by an earlier run")
-        ledger = Ledger()
-        self._record = ledger.record(self.workdir)
-        self._holdings = JobHoldings(self._record)
-        self._stack.callback(self._record.close)  # the first registered: closed last
-        self._sweep_dead_jobs(ledger)
-
-    def _sweep_dead_jobs(self, ledger: Ledger) -> None:
-        """What jobs of this user that are gone (killed: no cleanup ran) left, wherever their
-        work dir was: their user proxies and local temporary copies now, the work dirs the
-        command made for them whole; their temporary copies on servers are taken over by this
-        job's record (removed by ``_remove_earlier_remote_debris``)."""
-        assert self._record is not None
-        for dead in ledger.dead_records():
-            if dead.forged:
-                note = f"ignored {dead.forged} line(s) of {dead.path} not written by pilot-movers (forged or damaged)"
-                log.warning("%s", note)
-                self._setup_notes.append(note)
-            for proxy in dead.proxies:
-                if remove_proxy(Path(proxy)):
-                    self._note_removed(proxy, "a user's proxy")
-            scratch = dead.temporary_workdir()
-            if scratch and os.path.realpath(scratch) != os.path.realpath(self.workdir) and os.path.isdir(scratch):
-                shutil.rmtree(scratch, ignore_errors=True)
-                self._note_removed(scratch, "a work dir")
-            elif dead.workdir and os.path.isdir(dead.workdir) and dead.workdir != self.workdir:
-                for path in sweep_debris(dead.workdir):
-                    self._note_removed(path, "a temporary file")
-            for url in dead.pending:
-                self._record.add(url)  # taken over: removed by this job, or listed
-            for kind, value in dead.held:
-                if kind in LOCAL_KINDS:
-                    removed = remove_local(kind, value)
-                    if removed:
-                        self._note_removed(removed, kind.replace("-", " "))
-                else:  # only its mover can remove it: taken over, for this job's movers or the next job's
-                    self._record.hold(kind, value)
-                    self._holdings.orphans.setdefault(kind, []).append(value)
-            dead.done([], ledger)
-
-    def _note_removed(self, what: str, kind: str) -> None:
-        log.warning("removed %s (%s), left by a job that was killed", what, kind)
-        self._setup_notes.append(f"removed {what}, left by a job that was killed")
-
-    def _remove_earlier_remote_debris(self) -> None:
-        """Temporary copies jobs that were killed made and never removed (taken over from their
-        records): removed now, local ones directly, remote ones with this job's movers and
-        credentials; listed when they cannot be, and tried again at the end."""
-        assert self._record is not None
-        for url in self._record.pending():
-            try:
-                location = Location.parse(url)
-                if location.is_local:
-                    LOCAL.remove(location)
-                    self._note_removed(location.path, "a temporary copy")
-                    self._record.strike(url)
-                    continue
-                mover = self._mover(self._mover_name_for(location.scheme))
-            except (MoverError, ValueError) as exc:  # no mover here can reach it
-                log.warning("cannot remove %s, left by an earlier run: %s", url, exc)
-                self._unreachable_left.append(
-                    LeftBehind("temporary-file", url, reason=f"left by an earlier run; {exc}")
-                )
-                continue
-            try:
-                self._remote.namespace(mover.namespace(location), location.server).remove(location)
-            except MoverError as exc:
-                log.warning("cannot remove %s, left by an earlier run: %s", url, exc)
-                item = LeftBehind("temporary-file", url, reason=f"left by an earlier run; {exc}")
-                self._temporary_left.append((mover, item))
-                continue
-            self._note_removed(url, "a temporary copy")
-            self._record.strike(url)
-
-    def _mover_name_for(self, scheme: str) -> str:
-        """The mover this queue uses for ``scheme``: one it names if that one handles it, else the
-        scheme's default."""
-        named = tuple(
-            dict.fromkeys((*self.queue.mover_names(Phase.STAGE_OUT), *self.queue.mover_names(Phase.STAGE_IN)))
-        )
-        try:
-            return choose_mover(scheme, named)
-        except NoMoverForScheme:  # debris of an earlier job may be on a server this queue no longer uses
-            return choose_mover(scheme)
-
-    def _remove_left_behind(self) -> None:
-        """Temporary copies a phase could not remove (their server was down): one more try at the
-        end of the job, with the mover still open; what remains is listed in the report."""
-        remaining = []
-        for mover, item in self._temporary_left:
-            try:
-                location = Location.parse(item.location)
-                budget = self._cleanup_budget()
-                if budget <= 0:
-                    raise ServiceUnavailable(
-                        f"the cleanup's {self.queue.transfer.cleanup_timeout:g} s (cleanup_timeout) ran out"
-                    )
-                namespace = self._remote.namespace(mover.namespace(location), location.server)
-                self._remote.call(
-                    location.server, f"removal of {location.url}", namespace.remove, location, timeout=budget
-                )
-            except (MoverError, ValueError) as exc:
-                log.warning("still cannot remove %s: %s", item.location, exc)
-                remaining.append((mover, item))
-            else:
-                self._cleanup_notes.append(f"removed {item.location}, left by a failed attempt")
-                if self._record is not None:
-                    self._record.strike(item.location)
-        self._temporary_left = remaining
-
     def _wait_for_movers(self) -> None:
         """A phase the job stopped (a signal) left its movers' calls unwinding: give them a
         moment (``cancel_grace``, within the cleanup's budget) to remove what they made."""
@@ -548,6 +411,10 @@ class Job:
                     log.info("a mover is still unwinding after %.1f s; the cleanup goes on", grace)
                     return
 
+    def _remove_left_behind(self) -> None:
+        """Temporary copies a phase could not remove: one more try, within the cleanup's budget."""
+        self._debris.remove_left(self._cleanup_budget)
+
     def _cleanup_budget(self) -> float:
         """Seconds the cleanup may still wait for one server operation."""
         return min(self.queue.transfer.operation_timeout, self._cleanup_ends - time.monotonic())
@@ -555,22 +422,6 @@ class Job:
     def _end_cleanup_waits(self) -> None:
         """A signal during the cleanup: no wait on a server goes on (the budget is spent)."""
         self._cleanup_ends = time.monotonic()
-
-    def _stop_mover(self, mover: Mover) -> None:
-        """``mover.stop()``, waited for no longer than the cleanup's budget allows: a mover whose
-        server froze (a Globus endpoint to delete) is left to finish on its own, and said so."""
-        stopping = threading.Thread(target=mover.stop, name=f"pilot-movers-stop-{mover.name}", daemon=True)
-        stopping.start()
-        while stopping.is_alive() and time.monotonic() < self._cleanup_ends:  # sliced: a signal ends it
-            stopping.join(min(0.1, max(0.0, self._cleanup_ends - time.monotonic())))
-        if stopping.is_alive():
-            note = (
-                f"mover {mover.name} did not stop within the cleanup's "
-                f"{self.queue.transfer.cleanup_timeout:g} s (cleanup_timeout): left stopping"
-            )
-            log.warning("%s", note)
-            self._cleanup_notes.append(note)
-            self._unreachable_left.append(LeftBehind("mover", mover.name, reason=note))
 
     def _stop_everything(self, error: JobTerminated) -> None:
         """A signal: no wait on a server goes on, the running transfers are cancelled. Never blocks."""
@@ -580,9 +431,15 @@ class Job:
             engine.cancel(error)
 
     @property
+    def credentials(self) -> Optional[Credentials]:
+        """What the job authenticates with: the given ones, else the environment's (once the
+        job has started), with the user's proxy from MyProxy once fetched."""
+        return self._credentials.current
+
+    @property
     def proxy_path(self) -> Optional[str]:
         """The proxy this job's movers and payload use (the user's, once fetched)."""
-        return self.credentials.x509_proxy if self.credentials else None
+        return self._credentials.proxy_path
 
     # -- the three steps -------------------------------------------------------------------
 
@@ -625,14 +482,7 @@ class Job:
         env.pop("MYPROXY_PASSPHRASE", None)  # the pilot's secret, not the payload's
         for name in SECRET_VARIABLES:  # the pilot's OAuth2 client (Globus), likewise
             env.pop(name, None)
-        credentials = self.credentials
-        if self._fetched_proxy:  # the job is the user's now: the pilot's own credentials stay the pilot's
-            for name in ("X509_USER_CERT", "X509_USER_KEY", "BEARER_TOKEN", "BEARER_TOKEN_FILE"):
-                env.pop(name, None)
-            if credentials is not None:
-                credentials = dataclasses.replace(credentials, bearer_token=None, bearer_token_file=None)
-        if credentials is not None:
-            env.update(credentials.environment())
+        self._credentials.for_payload(env)
         env.update(self.payload_env)
         env["PILOT_MOVERS_WORKDIR"] = self.workdir
         return env
@@ -652,7 +502,7 @@ class Job:
         self._phase = phase
         started = time.time()
         reports: dict[int, FileReport] = {}
-        requests_before = self._service_requests()
+        requests_before = self._movers.service_requests()
         try:
             assert self._preflight is not None, "a job's phases run inside its with-block"
             planned = self._preflight.plans[phase] if only is None else only  # planned once, when checked
@@ -660,10 +510,11 @@ class Job:
                 self._ready_logs(planned)
             self.progress.phase_started(phase, [item.spec for item in planned])
             # the first ends' movers now; a fallback's when a file fails over to it (each attempt's check)
-            self._check_credentials(phase, [get_mover_class(name) for name in dict.fromkeys(p.mover for p in planned)])
+            first = [get_mover_class(name) for name in dict.fromkeys(p.mover for p in planned)]
+            self._credentials.check_phase(phase, first)
             ordered = run_phase(
                 planned,
-                mover=lambda name: nullcontext(self._mover(name)),
+                mover=lambda name: nullcontext(self._movers.get(name)),
                 engine=functools.partial(self._engine_for, phase, attempts=attempts),
                 reports=reports,
                 after_engine=self._engine_ran,
@@ -678,7 +529,7 @@ class Job:
                     time.time(),
                     tuple(reports[i] for i in sorted(reports)),
                     error,
-                    self._requests_since(requests_before),
+                    self._movers.requests_since(requests_before),
                 )
             )
             self._note_logs(reports.values(), after)
@@ -690,7 +541,12 @@ class Job:
         phase_error = PhaseFailed(phase, failures, len(ordered)) if failures else None
         self._phases.append(
             PhaseReport(
-                phase.value, started, time.time(), tuple(ordered), phase_error, self._requests_since(requests_before)
+                phase.value,
+                started,
+                time.time(),
+                tuple(ordered),
+                phase_error,
+                self._movers.requests_since(requests_before),
             )
         )
         if phase_error is not None:
@@ -709,15 +565,6 @@ class Job:
                 why = f"{report.error.name}: {report.error.message}" if report.error else report.status.value
                 self._logs[report.spec.name] = f"not staged out{after}{made}: {why}"
 
-    def _service_requests(self) -> dict[str, int]:
-        counts = {name: mover.service_requests() for name, mover in self._movers.items()}
-        return {name: count for name, count in counts.items() if count is not None}
-
-    def _requests_since(self, before: Mapping[str, int]) -> dict[str, int]:
-        """Requests each mover made to a rate-limited service since ``before`` (a mover opened
-        meanwhile: all of its own, its opening's included)."""
-        return {name: count - before.get(name, 0) for name, count in self._service_requests().items()}
-
     def _engine_for(self, phase: Phase, name: str, mover: Mover, attempts: int = 0) -> TransferEngine:
         """An engine for one group of a phase, on the job's mover, with the job's record,
         deadlines, credential check and progress (``attempts``: at most that many per file); the
@@ -726,8 +573,8 @@ class Job:
             mover,
             phase,
             max_attempts=attempts or None,
-            credential_check=self._credential_check(type(mover)),
-            journal=self._record,
+            credential_check=self._credentials.retry_check(type(mover)),
+            journal=self._debris.record,
             observer=self.progress,
             remote=self._remote,
             workdir=self.workdir,
@@ -736,122 +583,5 @@ class Job:
         return self._engine
 
     def _engine_ran(self, name: str, engine: TransferEngine) -> None:
-        self._temporary_left += [(self._movers[name], item) for item in engine.left_behind]
+        self._debris.temporary_left += [(self._movers.opened[name], item) for item in engine.left_behind]
         self._engine = None
-
-    def _mover(self, name: str) -> Mover:
-        """The job's one instance of mover ``name``: opened on first use with the job's
-        credentials, stopped when the job ends."""
-        mover = self._movers.get(name)
-        if mover is None:
-            cls = get_mover_class(name)
-            mover = cls(self.queue.transfer, self.queue.mover_options(name))
-            try:
-                mover.start(
-                    self.credentials or Credentials(),
-                    JobFacts(self.workdir, self.job_id, self.params, holdings=self._holdings),
-                )
-            except BaseException:  # what a failed open could not undo still goes in the report
-                self._unreachable_left += mover.left_behind
-                raise
-            self._stack.callback(self._stop_mover, mover)
-            self._movers[name] = mover
-        return mover
-
-    # -- credentials -----------------------------------------------------------------------
-
-    def _set_up_credentials(self) -> None:
-        """The job's credentials: the ones given, else the environment's; with MyProxy asked
-        for, the user's proxy fetched into a new file in the work dir (removed at cleanup)."""
-        self._phase = Phase.CREDENTIALS
-        if self.credentials is None:
-            self.credentials = Credentials.from_environment()
-        settings = self._preflight.myproxy if self._preflight else None
-        if settings is None:
-            if self.params_from_user:
-                raise ConfigurationError(
-                    "jobPars steers this job's data movement ([panda] data_in_jobpars) but no MyProxy logon "
-                    "fetches the user's proxy ([myproxy]): a user's own parameters never move data with the "
-                    "pilot's credential"
-                )
-            return
-        require_myproxy_client()  # a missing extra first: no CA dir, passphrase or server mends it
-        self._check_trust("the MyProxy logon")
-        pilot_proxy = self.credentials.x509_proxy or default_proxy_path()
-        path = new_proxy_path(Path(self.workdir), pilot_proxy)
-        # Owned by the cleanup before its first byte exists: a signal during the logon or the
-        # write leaves nothing behind; and in the ledger, for a later job if this one is killed.
-        if self._record is not None:
-            self._record.holds_proxy(str(path))
-        self._stack.callback(self._remove_user_proxy, path)
-        retrieved = fetch_proxy(
-            settings, Path(self.workdir), path=path, pilot_proxy=pilot_proxy, ca_dir=self.credentials.ca_dir
-        )
-        self._fetched_proxy = True
-        self.credentials = self.credentials.with_proxy(str(retrieved.path))
-        self._credentials_report = {
-            "source": f"myproxy {settings.address}",
-            "retrieved_with": settings.retrieve_with,
-            "attempts": retrieved.attempts,
-            **retrieved.info.to_dict(),
-        }
-
-    def _remove_user_proxy(self, path: Path) -> None:
-        if remove_proxy(path):
-            log.info("user proxy %s removed", path)
-            self._cleanup_notes.append(f"removed the user's proxy {path}")
-        if self._record is not None:
-            self._record.released_proxy(str(path))
-
-    def _needs_proxy(self, movers: Sequence[type[Mover]]) -> tuple[bool, bool]:
-        """(the proxy is checked, it must be RFC 3820) for these movers under the queue's policy:
-        checked when a mover authenticates with it, or when the job has one and RFC 3820 is
-        required (a mover that authenticates otherwise, as Globus does with OAuth2, needs no
-        proxy, but one the job uses must not be a legacy proxy)."""
-        rfc3820 = self.queue.credentials.require_rfc3820 or any(m.capabilities.requires_rfc3820 for m in movers)
-        needed = any(m.credential_for(self.queue.mover_options(m.name)) is CredentialKind.X509_PROXY for m in movers)
-        return needed or (rfc3820 and self.proxy_path is not None), rfc3820
-
-    def _proxy(self) -> str:
-        proxy = self.proxy_path
-        if not proxy:
-            raise NoProxy("no proxy: X509_USER_PROXY is not set and no MyProxy logon was asked for")
-        return proxy
-
-    def _check_trust(self, who: str) -> None:
-        """The trust dir must hold CA certificates before ``who`` verifies a server with it: a
-        missing one is the node's configuration, which no retry (nor another server) mends."""
-        trouble = trust_dir_problem(self.credentials.ca_dir if self.credentials else None)
-        if trouble is not None:
-            raise ConfigurationError(f"{trouble}: {who} cannot verify any server; {INSTALL_HINT}")
-
-    def _check_credentials(self, phase: Phase, movers: Sequence[type[Mover]]) -> None:
-        """Before any transfer of a phase: the trust dir must be usable, the proxy must exist and
-        last long enough."""
-        verifying = [
-            m.name
-            for m in movers
-            if m.credential_for(self.queue.mover_options(m.name))
-            in (CredentialKind.X509_PROXY, CredentialKind.BEARER_TOKEN)
-        ]
-        if verifying:
-            self._check_trust(f"the {', '.join(verifying)} mover{'s' if len(verifying) > 1 else ''}")
-        needed, rfc3820 = self._needs_proxy(movers)
-        if not needed:
-            return
-        policy = self.queue.credentials
-        need = policy.min_lifetime if phase is Phase.STAGE_IN else policy.min_lifetime_stage_out
-        info = check_proxy(inspect_proxy(self._proxy()), min_seconds=need, require_rfc3820=rfc3820)
-        if self._credentials_report is None:
-            self._credentials_report = {"source": "X509_USER_PROXY", **info.to_dict()}
-
-    def _credential_check(self, mover: type[Mover]) -> Optional[Callable[[], None]]:
-        """Before each round of retries: re-read the proxy and check it has not expired."""
-        needed, rfc3820 = self._needs_proxy([mover])
-        if not needed:
-            return None
-
-        def check() -> None:
-            check_proxy_file(self._proxy(), min_seconds=RETRY_MARGIN, require_rfc3820=rfc3820)
-
-        return check

@@ -95,7 +95,7 @@ def test_a_failed_payload_skips_stage_out_and_still_cleans_up(site):
     assert report["failed_phase"] == "payload"
     assert report["payload"]["exit_code"] == 7
     assert "stage-out" not in report["phases"]
-    assert job._movers["local"].is_open is False, "movers are closed at cleanup"
+    assert job._movers.opened["local"].is_open is False, "movers are closed at cleanup"
 
 
 def test_a_payload_that_runs_too_long_is_killed(site):
