@@ -81,14 +81,17 @@ def mover_for(location: Location, queue: Optional[QueueConfig], named: Optional[
 
 @contextmanager
 def opened_mover(
-    name: str, queue: Optional[QueueConfig], settings: Optional[TransferSettings] = None
+    name: str,
+    queue: Optional[QueueConfig],
+    settings: Optional[TransferSettings] = None,
+    credentials: Optional[Credentials] = None,
 ) -> Iterator[Mover]:
     """Mover ``name`` with the queue's settings (or ``settings``) and mover options, started with
-    the environment's credentials (X509_USER_PROXY, X509_CERT_DIR, bearer tokens, Globus client),
-    stopped after."""
+    ``credentials`` (default: the environment's: X509_USER_PROXY, X509_CERT_DIR, bearer tokens,
+    Globus client), stopped after."""
     cls = get_mover_class(name)
     mover = cls(settings or settings_of(queue), queue.mover_options(name) if queue is not None else None)
-    mover.start(Credentials.from_environment())
+    mover.start(credentials if credentials is not None else Credentials.from_environment())
     try:
         yield mover
     finally:

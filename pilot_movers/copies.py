@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 from pilot_movers.browse import mover_for, opened_mover, parse_location, settings_of
+from pilot_movers.credentials.bundle import Credentials
 from pilot_movers.engine.deadlines import RemoteCalls
 from pilot_movers.engine.engine import TransferEngine
 from pilot_movers.engine.progress import ProgressObserver
@@ -101,16 +102,18 @@ def run_copies(
     queue: Optional[QueueConfig] = None,
     progress: Optional[ProgressObserver] = None,
     overwrite: bool = False,
+    credentials: Optional[Credentials] = None,
 ) -> CopyOutcome:
     """Copy every file of ``plan``; one report per file. A file already at a destination is
     FILEEXISTS unless ``overwrite`` (then it is replaced once the new copy is verified).
+    ``credentials``: the mover's (default: the environment's).
     SIGTERM, SIGINT and SIGQUIT stop the copies; what they made is removed (within
     ``cleanup_timeout``) before ``stopped`` says so."""
     settings = settings_of(queue)
     if overwrite:
         settings = dataclasses.replace(settings, overwrite=True)
     observer = progress or ProgressObserver()
-    with opened_mover(plan.mover, queue, settings) as mover:
+    with opened_mover(plan.mover, queue, settings, credentials) as mover:
         engine = TransferEngine(mover, plan.phase, observer=observer)
         signals = JobSignals(lambda: plan.phase, engine.cancel)
         signals.install()

@@ -11,10 +11,8 @@ from __future__ import annotations
 from typing import Optional
 
 from pilot_movers.credentials.bundle import Credentials
+from pilot_movers.credentials.token_files import read_token_file
 from pilot_movers.errors import CredentialError
-
-#: Tokens are a few KiB at most; a bigger file is not a token.
-MAX_TOKEN_BYTES = 64 * 1024
 
 
 def bearer_token(credentials: Credentials) -> Optional[str]:
@@ -25,13 +23,7 @@ def bearer_token(credentials: Credentials) -> Optional[str]:
     path = credentials.bearer_token_file
     if not path:
         return None
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_TOKEN_BYTES + 1)
-    except OSError as exc:
-        raise CredentialError(f"cannot read the bearer token file {path}: {exc.strerror}") from None
-    if len(raw) > MAX_TOKEN_BYTES:
-        raise CredentialError(f"the bearer token file {path} is larger than {MAX_TOKEN_BYTES} bytes")
+    raw = read_token_file(path)
     return _checked(raw.decode("ascii", "replace").strip(), path)
 
 
