@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pilot_movers.version import __version__
 
 if TYPE_CHECKING:  # what type checkers see; at run time the same names load on first use
-    from pilot_movers.base import Mover, NoOptions
+    from pilot_movers.base import Mover, NodeCheck, NoOptions
     from pilot_movers.checksums import Checksum, StreamingDigest
     from pilot_movers.config_values import option
     from pilot_movers.credentials.bundle import Credentials
@@ -65,6 +65,7 @@ _EXPORTS = {
     "TransferSettings": "pilot_movers.engine.settings",
     "Mover": "pilot_movers.base",
     "NoOptions": "pilot_movers.base",
+    "NodeCheck": "pilot_movers.base",
     "option": "pilot_movers.config_values",
     "Credentials": "pilot_movers.credentials.bundle",
     "CopyRequest": "pilot_movers.engine.contract",
@@ -136,6 +137,7 @@ __all__ = [
     "MoverUnavailable",
     "Namespace",
     "NoOptions",
+    "NodeCheck",
     "NoSpace",
     "Phase",
     "PlannedFile",

@@ -43,6 +43,19 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class NodeCheck:
+    """What a mover found when asked whether this node can serve it (``Mover.node_checks``):
+    ``check`` names what was looked at, ``message`` what was found, ``fix`` what to do when not
+    ``ok``; ``transient``: a failure that may pass by itself (a service down)."""
+
+    check: str
+    ok: bool
+    message: str
+    fix: str = ""
+    transient: bool = False
+
+
+@dataclass(frozen=True)
 class NoOptions:
     """The options of a mover that takes none."""
 
@@ -63,6 +76,11 @@ class Mover(UsedOnItsOwn):
     capabilities: ClassVar[Capabilities] = Capabilities()
     #: The options queue config may give (``[mover:NAME]``): a frozen dataclass.
     Options: ClassVar[type] = NoOptions
+    #: The port each scheme's URLs reach when they name none (``doctor`` looks at servers there).
+    default_ports: ClassVar[Mapping[str, int]] = {}
+    #: Whether its locations name a server this node connects to (``host:port``); False when
+    #: they name something a service resolves (a Globus endpoint), which ``doctor`` cannot dial.
+    names_servers: ClassVar[bool] = True
 
     def __init__(self, settings: Optional[TransferSettings] = None, options: Any = None, **raw_options: Any) -> None:
         self.settings = settings or TransferSettings()
@@ -169,6 +187,19 @@ class Mover(UsedOnItsOwn):
 
     def remote_namespace(self, location: Location) -> Namespace:
         raise NoMoverForScheme(f"mover {self.name!r} has no namespace for {location.scheme}://")
+
+    @classmethod
+    def library(cls) -> Optional[str]:
+        """What the mover is built on, with its version (``XRootD 5.6.4``), as ``doctor`` shows
+        it; None: the mover's own distribution says enough."""
+        return None
+
+    @classmethod
+    def node_checks(cls, options: Any, environ: Mapping[str, str]) -> list[NodeCheck]:
+        """What this node must offer the mover besides its library (a service's credentials, a
+        helper program), looked at without making anything; ``doctor`` shows each. ``options``:
+        the queue's for this mover (None: its defaults)."""
+        return []
 
     @classmethod
     def availability_problem(cls) -> Optional[str]:

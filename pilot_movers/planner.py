@@ -34,9 +34,7 @@ from pilot_movers.copyprefix import apply_copyprefix
 from pilot_movers.errors import ConfigurationError, NoMoverForScheme, Phase
 from pilot_movers.listed_files import ListedFile
 from pilot_movers.queue_config import QueueConfig
-from pilot_movers.values import FileSpec, Location, Role
-
-GLOBUS_SCHEME = "globus"
+from pilot_movers.values import GLOBUS, FileSpec, Location, Role
 
 log = logging.getLogger(__name__)
 
@@ -216,9 +214,9 @@ def _remote_base(params: JobParams, phase: Phase, queue: QueueConfig, catalog: M
             return Location.parse(directory)
         path = directory if directory.startswith("/") else "/" + directory
         configured = queue.mover_name(phase)
-        globus_first = configured is not None and GLOBUS_SCHEME in catalog.schemes(configured)
+        globus_first = configured is not None and GLOBUS in catalog.schemes(configured)
         if endpoint and (globus_first or not queue.se):
-            return Location(GLOBUS_SCHEME, endpoint, path)
+            return Location(GLOBUS, endpoint, path)
         if queue.se:
             prefix = queue.copyprefix_for(phase)
             base = apply_copyprefix(queue.se, prefix, queue.source) if prefix else queue.se

@@ -19,6 +19,11 @@ from pilot_movers.errors import JobTerminated, MoverError, Phase, TransferCancel
 _GLOBUS = re.compile(r"^(?P<endpoint>[^:/\s]+):(?P<path>/.*)$")
 
 
+#: The scheme of a Globus ``ENDPOINT:/path`` pair: the job parameters' own form (sendJob's
+#: ``--StageinGOsrc``, ``globus-endpoint-in=``), held here with the other forms a location takes.
+GLOBUS = "globus"
+
+
 @dataclass(frozen=True)
 class Location:
     """A URL (``gsiftp://host:port/path``, ``root://host:port//path``, ``file:///path``) or a
@@ -54,7 +59,7 @@ class Location:
             return cls(scheme, parts.netloc, path)
         match = _GLOBUS.match(text)
         if match:
-            return cls("globus", match.group("endpoint"), match.group("path"))
+            return cls(GLOBUS, match.group("endpoint"), match.group("path"))
         if text.startswith("/"):
             return cls("file", "", text)
         raise ValueError(
@@ -71,7 +76,7 @@ class Location:
 
     @property
     def is_globus(self) -> bool:
-        return self.scheme == "globus"
+        return self.scheme == GLOBUS
 
     @property
     def name(self) -> str:
@@ -84,7 +89,7 @@ class Location:
 
     @property
     def url(self) -> str:
-        if self.scheme == "globus":
+        if self.scheme == GLOBUS:
             return f"{self.netloc}:{self.path}"
         if self.scheme in ("root", "xroot", "roots"):
             return f"{self.scheme}://{self.netloc}/{self.path}"
@@ -93,7 +98,7 @@ class Location:
     @property
     def server(self) -> str:
         """What to name in a message about where: ``scheme://host:port`` or the endpoint."""
-        if self.scheme == "globus":
+        if self.scheme == GLOBUS:
             return self.netloc
         if self.scheme == "file":
             return "local disk"

@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING, Mapping, Optional
 
 from pilot_movers.doctor.ca import check_ca_dir
 from pilot_movers.doctor.findings import MOVER_INSTALL_FIX, Finding, ok, problem
-from pilot_movers.doctor.globus import check_globus
 from pilot_movers.doctor.leftovers import check_leftovers
-from pilot_movers.doctor.movers import check_mover
+from pilot_movers.doctor.movers import check_mover, check_node
 from pilot_movers.doctor.myproxy import check_logon
 from pilot_movers.doctor.needs import needs_of
 from pilot_movers.doctor.proxy import check_proxy_file
@@ -99,8 +98,8 @@ def examine(
     if needs.myproxy is not None:
         usable = proxy is not None
         findings.append(check_logon(needs.myproxy, pilot_proxy=proxy_path, pilot_proxy_ok=usable, ca_dir=ca_dir))
-    if "globus" in needs.movers and CredentialKind.OAUTH_CLIENT in kinds:
-        findings += check_globus(queue.mover_options("globus") if queue is not None else None, environ)
+    for name in needs.movers:  # what each mover needs of the node besides its library (Globus: a client, GCP)
+        findings += check_node(name, queue.mover_options(name) if queue is not None else None, environ)
     findings += check_workdir(needs.workdir, needs.input_bytes, needs.inputs)
     findings += check_leftovers(environ.get(STATE_DIR_VARIABLE))
     return findings

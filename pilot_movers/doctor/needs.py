@@ -8,28 +8,17 @@ from dataclasses import dataclass
 from typing import Optional
 from urllib.parse import urlsplit
 
+from pilot_movers.base import Mover
 from pilot_movers.copyprefix import apply_copyprefix
 from pilot_movers.credentials.myproxy import MyProxySettings
 from pilot_movers.errors import MoverError, Phase
 from pilot_movers.job import Preflight
-from pilot_movers.planner import GLOBUS_SCHEME
 from pilot_movers.queue_config import QueueConfig
+from pilot_movers.registry import get_mover_class, mover_for_scheme
 from pilot_movers.values import Location, Role
 
-#: The port a URL without one reaches.
-DEFAULT_PORTS = {
-    "gsiftp": 2811,
-    "ftp": 21,
-    "root": 1094,
-    "xroot": 1094,
-    "roots": 1094,
-    "https": 443,
-    "davs": 443,
-    "http": 80,
-    "dav": 80,
-    "datahost": 443,
-    "myproxy": 7512,
-}
+#: MyProxy's port when the queue names none (the movers say theirs: ``Mover.default_ports``).
+MYPROXY_PORT = 7512
 
 
 @dataclass(frozen=True)
@@ -67,9 +56,9 @@ def needs_of(queue: Optional[QueueConfig], preflight: Optional[Preflight], workd
 
     def add_server(url: str, why: str) -> None:
         parts = urlsplit(url)
-        if not parts.hostname or parts.scheme in ("file", GLOBUS_SCHEME):
+        if not parts.hostname or parts.scheme == "file" or not _names_servers(parts.scheme):
             return
-        port = parts.port or DEFAULT_PORTS.get(parts.scheme)
+        port = parts.port or _default_port(parts.scheme)
         servers.setdefault((parts.scheme, parts.hostname, port), Server(parts.scheme, parts.hostname, port, why))
 
     if queue is not None:
@@ -117,3 +106,26 @@ def needs_of(queue: Optional[QueueConfig], preflight: Optional[Preflight], workd
 
 def _url(location: Location) -> str:
     return f"{location.scheme}://{location.netloc}/"
+
+
+def _default_port(scheme: str) -> Optional[int]:
+    """The port the mover serving ``scheme`` says its URLs reach by default (None: none known)."""
+    if scheme == "myproxy":
+        return MYPROXY_PORT
+    mover = _mover_of(scheme)
+    return mover.default_ports.get(scheme) if mover is not None else None
+
+
+def _names_servers(scheme: str) -> bool:
+    """Whether ``scheme``'s locations name a server to dial (not a Globus endpoint's name)."""
+    mover = _mover_of(scheme)
+    return mover is None or mover.names_servers
+
+
+def _mover_of(scheme: str) -> Optional[type[Mover]]:
+    if scheme == "myproxy":
+        return None
+    try:
+        return get_mover_class(mover_for_scheme(scheme))
+    except MoverError:  # no mover here serves it: the server is looked at on the URL's own terms
+        return None

@@ -25,9 +25,9 @@ import logging
 import queue
 import threading
 import time
-from typing import Iterator, Optional
+from typing import Any, Iterator, Mapping, Optional
 
-from pilot_movers.base import Mover
+from pilot_movers.base import Mover, NodeCheck
 from pilot_movers.checksums import Checksum, file_checksum
 from pilot_movers.credentials.oauth import OAuthClient
 from pilot_movers.engine.contract import (
@@ -46,6 +46,7 @@ from pilot_movers.globus.options import GlobusOptions
 from pilot_movers.globus.service import GlobusService, make_authorizer
 from pilot_movers.globus.tasks import TaskItem, TaskSettings, TransferTask
 from pilot_movers.globus.worker import WorkerEndpoint, delete_orphan_endpoints
+from pilot_movers.library_versions import described
 from pilot_movers.values import Location, Role
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,21 @@ class GlobusMover(Mover):
     )
     Options = GlobusOptions
     options: GlobusOptions
+    names_servers = False  # endpoints, resolved by the Transfer API
+
+    @classmethod
+    def library(cls) -> Optional[str]:
+        return described("globus_sdk", "globus-sdk")
+
+    @classmethod
+    def node_checks(cls, options: Any, environ: Mapping[str, str]) -> list[NodeCheck]:
+        """The pilot's OAuth2 client and GCP, when the queue authenticates with a client (a
+        refresh token's jobs need neither checked here)."""
+        if cls.credential_for(options) is not CredentialKind.OAUTH_CLIENT:
+            return []
+        from pilot_movers.globus.node_checks import globus_node_checks
+
+        return globus_node_checks(options if isinstance(options, GlobusOptions) else GlobusOptions(), environ)
 
     def setup(self) -> None:
         self.service: Optional[GlobusService] = None

@@ -143,6 +143,14 @@ class GridFTPMover(Mover):
     name = "gridftp"
     schemes = installed_schemes()
     capabilities = Capabilities(checksums=ChecksumSource.SERVER, credential=CredentialKind.X509_PROXY)
+    default_ports = {"gsiftp": 2811, "ftp": 21}
+
+    @classmethod
+    def library(cls) -> Optional[str]:
+        """gfal2's own version (2.21.3) and its Python binding's (1.12.0)."""
+        binding = getattr(gfal2, "__version__", None)
+        return f"gfal2 {gfal2.get_version()}" + (f" (Python binding {binding})" if binding else "")
+
     Options = GridFTPOptions
     options: GridFTPOptions
 

@@ -43,6 +43,7 @@ from pilot_movers.https_datahost.http_errors import error_for_exception
 from pilot_movers.https_datahost.interrupts import Interruptible
 from pilot_movers.https_datahost.streams import make_local_parent
 from pilot_movers.https_datahost.tls import DEFAULT_CA_DIR, make_adapter
+from pilot_movers.library_versions import described
 from pilot_movers.values import Location
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,11 @@ class DataHostMover(Mover):
     )
     Options = DataHostOptions
     options: DataHostOptions
+    default_ports = {SCHEME: 443}
+
+    @classmethod
+    def library(cls) -> Optional[str]:
+        return described("requests", "requests")
 
     def setup(self) -> None:
         self.interruptible = Interruptible()

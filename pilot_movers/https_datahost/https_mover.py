@@ -54,6 +54,7 @@ from pilot_movers.https_datahost.http_errors import error_for_exception, http_st
 from pilot_movers.https_datahost.streams import DownloadFile, UploadBody, make_local_parent
 from pilot_movers.https_datahost.webdav import SessionSettings, WebDAVSession
 from pilot_movers.https_datahost.webdav_namespace import WebDAVNamespace
+from pilot_movers.library_versions import described
 from pilot_movers.oserrors import from_oserror
 from pilot_movers.values import Location, Role
 
@@ -101,6 +102,11 @@ class HTTPSMover(Mover):
     )
     Options = HTTPSOptions
     options: HTTPSOptions
+    default_ports = {"https": 443, "davs": 443}
+
+    @classmethod
+    def library(cls) -> Optional[str]:
+        return described("requests", "requests")
 
     def setup(self) -> None:
         self._session: Optional[WebDAVSession] = None

@@ -68,6 +68,7 @@ from pilot_movers.errors import (
     TransferFailed,
     as_mover_error,
 )
+from pilot_movers.library_versions import described
 from pilot_movers.oserrors import full_disk
 from pilot_movers.values import Location
 from pilot_movers.xrootd.errors import from_status
@@ -111,6 +112,12 @@ class XRootDMover(Mover):
     name = "xrootd"
     schemes = _ROOT_SCHEMES
     capabilities = Capabilities(checksums=ChecksumSource.SERVER, credential=CredentialKind.X509_PROXY)
+    default_ports = {"root": 1094, "xroot": 1094, "roots": 1094}
+
+    @classmethod
+    def library(cls) -> Optional[str]:
+        return described("XRootD", "xrootd")
+
     Options = XRootDOptions
     options: XRootDOptions
 
