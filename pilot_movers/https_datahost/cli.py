@@ -14,8 +14,9 @@ client certificate if one is configured. Certificates: ``--cert``/``--key``, $DA
 $DATAHOST_KEY, else $X509_USER_PROXY, else /tmp/x509up_u<uid>. CA directory: ``--ca-dir``, else
 $X509_CERT_DIR. $DATAHOST_NOPROXY (or ``--no-proxy``) bypasses HTTP proxies.
 
-Exit status: 0 done, 1 failed, 2 bad usage, 3 failed but a retry may help, 130 interrupted.
-Errors are one line on stderr, never a traceback.
+Exit status: 0 done, 1 failed (the message ends "a retry will not help"), 2 bad usage, 3 failed
+but a retry may help (and says so), 130 interrupted. Errors are one line on stderr, never a
+traceback. The 2010 clients' names are in original_cli.py.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, with usage errors in one line (and status 2) like every other error."""
 
     def error(self, message: str) -> NoReturn:
-        _say(self.prog, f"{message} (see {self.prog} --help)")
+        say(self.prog, f"{message} (see {self.prog} --help)")
         sys.exit(2)
 
 
@@ -201,6 +202,8 @@ def _remember(target: Target, client: Any) -> None:
 
 
 def _password(args: argparse.Namespace) -> str:
+    if getattr(args, "given_password", None):
+        return str(args.given_password)
     if os.environ.get("DATAHOST_PASSWORD"):
         return os.environ["DATAHOST_PASSWORD"]
     if args.password_file:
@@ -384,84 +387,32 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
-def main(argv: Optional[Sequence[str]] = None, prog: str = PROG) -> int:
+def main(argv: Optional[Sequence[str]] = None, prog: str = PROG, *, password: Optional[str] = None) -> int:
+    """Run one command; ``password``: a login's password given another way than ``argv`` (the
+    2010 ``datahost-login host user password``)."""
     args = build_parser().parse_args(argv)
+    args.given_password = password
     try:
         return COMMANDS[args.command](args)
     except UsageError as exc:
-        _say(prog, str(exc))
+        say(prog, str(exc))
         return 2
     except MoverError as exc:
         message = exc.message
         if getattr(exc, "http_status", None) == 401 and args.command not in ("login", "ssl-put", "ssl-get"):
             message = "your session has ended (or was never opened): log in again with 'datahost login HOST USER'"
-        _say(prog, message)
+        say(prog, f"{message.rstrip('.')} ({'a retry may help' if exc.transient else 'a retry will not help'})")
         return 3 if exc.transient else 1
     except KeyboardInterrupt:
-        _say(prog, "interrupted")
+        say(prog, "interrupted")
         return 130
     except ModuleNotFoundError as exc:  # a base install: the https extra is missing
-        _say(
-            prog, f"it needs the Python module {exc.name!r}, which is not installed: pip install 'pilot-movers[https]'"
-        )
+        say(prog, f"it needs the Python module {exc.name!r}, which is not installed: pip install 'pilot-movers[https]'")
         return 2
     except OSError as exc:
-        _say(prog, f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}")
+        say(prog, f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}")
         return 1
 
 
-def _say(prog: str, message: str) -> None:
+def say(prog: str, message: str) -> None:
     print(f"{prog}: {' '.join(message.split())}", file=sys.stderr)
-
-
-# -- the 2010 clients' names -------------------------------------------------------------------
-
-#: name -> (positional arguments, the datahost command they become)
-ORIGINAL_COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
-    "datahost-login": (("host", "user"), "login"),
-    "datahost-logout": (("host", "user"), "logout"),
-    "datahost-ls": (("host", "user"), "ls"),
-    "datahost-rm": (("host", "user", "filename"), "rm"),
-    "datahost-put": (("host", "user", "filename"), "put"),
-    "datahost-get": (("host", "user", "filename"), "get"),
-    "datahost-ssl-put": (("host", "user", "cert", "key", "filename"), "ssl-put"),
-    "datahost-ssl-get": (("host", "user", "cert", "key", "filename"), "ssl-get"),
-}
-
-
-def original_argv(name: str, argv: Sequence[str]) -> list[str]:
-    """The ``datahost`` arguments an original command line stands for."""
-    positional, command = ORIGINAL_COMMANDS[name]
-    parser = _Parser(prog=name, description=f"The 2010 {name} client: datahost {command}.")
-    for argument in positional:
-        parser.add_argument(argument)
-    args = parser.parse_args(list(argv))
-    values = vars(args)
-    result = ["--address", values["host"], "--user", values["user"]]
-    if "cert" in values:
-        result += ["--cert", values["cert"], "--key", values["key"]]
-    if command == "login":
-        return [*result, "login", values["host"], values["user"]]
-    result.append(command)
-    if "filename" in values:
-        result.append(values["filename"])
-    return result
-
-
-def _original_main(name: str) -> Callable[[], None]:
-    def run() -> None:
-        sys.exit(main(original_argv(name, sys.argv[1:]), prog=name))
-
-    run.__name__ = name.replace("-", "_") + "_main"
-    run.__doc__ = f"The console script {name}."
-    return run
-
-
-login_main = _original_main("datahost-login")
-logout_main = _original_main("datahost-logout")
-ls_main = _original_main("datahost-ls")
-rm_main = _original_main("datahost-rm")
-put_main = _original_main("datahost-put")
-get_main = _original_main("datahost-get")
-ssl_put_main = _original_main("datahost-ssl-put")
-ssl_get_main = _original_main("datahost-ssl-get")

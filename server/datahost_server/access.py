@@ -6,9 +6,12 @@ otherwise a certificate Apache verified is looked up by DN; otherwise the reques
 (401). A certificate whose DN maps to no user is refused (403), never ignored.
 
 Cross-site request forgery: both credentials are ambient (a browser sends the cookie, and a
-client certificate it holds, to any site that asks). Session writes need Django's CSRF token;
-certificate writes need the ``X-DataHost-Client`` header, which no cross-site form can set and
-no cross-origin script can send without a CORS preflight this server never grants.
+client certificate it holds, to any site that asks). Session writes need Django's CSRF token.
+Certificate writes are refused when the request says a browser sent it from another site: an
+``Origin`` that is not this site's (``null`` included), ``Sec-Fetch-Site`` other than
+``same-origin``/``none``, or, without ``Origin``, a ``Referer`` from another site. Browsers set
+these headers themselves on every cross-site POST (no page can remove them); a program such as
+the 2010 design's ``curl -F file2xmit=@FILE`` sends none of them and passes.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import Any, Optional
+from urllib.parse import urlsplit
 
 from django.http import HttpRequest
 from django.middleware.csrf import CsrfViewMiddleware
@@ -23,12 +27,9 @@ from django.middleware.csrf import CsrfViewMiddleware
 from datahost_server.answers import ProtocolError
 from datahost_server.identity import IdentityError, certificate_identity, verification_state
 from datahost_server.models import CertificateDN
-from pilot_movers.https_datahost import protocol
-from pilot_movers.https_datahost.protocol import meta_key
 
 log = logging.getLogger(__name__)
 
-CLIENT_HEADER = meta_key(protocol.CLIENT_HEADER)
 SESSION, CERTIFICATE = "session", "certificate"
 
 
@@ -53,12 +54,34 @@ def identify(request: HttpRequest, *, write: bool = False, check_csrf: bool = Tr
             require_csrf_token(request)
         return caller
     caller = _certificate_caller(request)
-    if write and not request.META.get(CLIENT_HEADER):
-        raise ProtocolError(
-            "forbidden",
-            "certificate-authenticated writes must carry the X-DataHost-Client header (cross-site protection)",
-        )
+    if write:
+        sent_from = cross_site_origin(request)
+        if sent_from is not None:
+            raise ProtocolError(
+                "forbidden",
+                f"a browser sent this certificate-authenticated write from another site ({sent_from}): refused "
+                "(cross-site request forgery protection); log in with a password to use the page",
+            )
     return caller
+
+
+def cross_site_origin(request: HttpRequest) -> Optional[str]:
+    """The other site a browser says this request comes from, or None (same site, or no browser
+    markers at all: a program)."""
+    meta = request.META
+    own = f"{request.scheme}://{request.get_host()}"
+    origin = meta.get("HTTP_ORIGIN")
+    if origin is not None:
+        return None if origin == own else origin or "null"
+    fetch_site = meta.get("HTTP_SEC_FETCH_SITE")
+    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+        return f"Sec-Fetch-Site: {fetch_site}"
+    referer = meta.get("HTTP_REFERER")
+    if referer:
+        parts = urlsplit(referer)
+        if f"{parts.scheme}://{parts.netloc}" != own:
+            return f"{parts.scheme}://{parts.netloc}"
+    return None
 
 
 def _certificate_caller(request: HttpRequest) -> Caller:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from django.contrib import messages
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 
 #: reason -> HTTP status. Clients map statuses, never message text.
@@ -24,6 +25,7 @@ STATUSES = {
     "method_not_allowed": 405,
     "exists": 409,
     "length_required": 411,
+    "throttled": 429,
     "checksum_mismatch": 422,
     "size_mismatch": 422,
     "client_disconnected": 400,
@@ -83,6 +85,27 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     if wants_html(request):
         return HttpResponse(f"<h1>Forbidden</h1><p>{_escape(message)}</p>", status=403)
     return json_answer({"error": message, "reason": "csrf"}, status=403)
+
+
+def bad_request(request: HttpRequest, exception: Optional[Exception] = None) -> HttpResponse:
+    """Django's handler400 (a body that cannot be parsed, a file part where none belongs, a body
+    over the limits): the protocol's error shape."""
+    message = str(exception) if exception is not None and str(exception) else "bad request"
+    if isinstance(exception, RequestDataTooBig):
+        message = "the request's form fields are larger than this address takes"
+    return _plain_error(request, message, "bad_request")
+
+
+def not_found(request: HttpRequest, exception: Optional[Exception] = None) -> HttpResponse:
+    """Django's handler404: a JSON error for programs, a short page for browsers."""
+    return _plain_error(request, f"there is nothing at {request.path}", "not_found")
+
+
+def _plain_error(request: HttpRequest, message: str, reason: str) -> HttpResponse:
+    status = STATUSES[reason]
+    if wants_html(request):
+        return HttpResponse(f"<h1>{status}</h1><p>{_escape(message)}</p>", status=status)
+    return json_answer({"error": message, "reason": reason}, status=status)
 
 
 def _escape(text: str) -> str:

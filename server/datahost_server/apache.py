@@ -38,6 +38,10 @@ MODULES = [
 TRANSFER_LOG_FORMAT = "%{X-DataHost-Transfer}o %>s %B %D %X"
 
 
+#: Largest request body Apache relays to any address but uploads (bytes).
+OTHER_BODY_LIMIT = 2 << 20
+
+
 @dataclass(frozen=True)
 class ApacheSite:
     """What the configuration needs to know about an instance and this machine."""
@@ -156,6 +160,11 @@ def render(site: ApacheSite) -> str:
         "    WSGIApplicationGroup %{GLOBAL}",
         f"    Alias /static/ {static}/",
         f"    WSGIScriptAlias / {site.wsgi_script}",
+        # Only uploads have large bodies: every other address is answered 413 past this, before
+        # a byte reaches the application (whose own limit for form fields is 1 MiB).
+        '    <LocationMatch "^/(?!datahost/transmit/)">',
+        f"        LimitRequestBody {OTHER_BODY_LIMIT}",
+        "    </LocationMatch>",
         f"    <Directory {conf}>",
         "        <Files datahost.wsgi>",
         "            Require all granted",

@@ -40,6 +40,12 @@ class InstanceConfig:
     """CA bundle for https pulls; default: the system's (``/etc/ssl/certs/ca-certificates.crt``)."""
     databases: dict[str, Any] = field(default_factory=dict)
     debug: bool = False
+    login_window_seconds: int = 900
+    """Wrong passwords count against a user and an address for this long (throttle.py)."""
+    login_failures_per_user: int = 5
+    """Wrong passwords for one user name within the window before its logins are refused (429)."""
+    login_failures_per_address: int = 20
+    """Wrong passwords from one client address within the window before its logins are refused."""
 
     @property
     def root(self) -> Path:

@@ -142,3 +142,14 @@ class LogCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.path}@{self.offset}"
+
+
+class LoginFailure(models.Model):
+    """One wrong password, kept for the throttle's window (throttle.py)."""
+
+    username = models.CharField(max_length=150, db_index=True)
+    address = models.GenericIPAddressField(db_index=True)
+    at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.username} from {self.address} at {self.at}"

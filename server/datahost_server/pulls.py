@@ -68,20 +68,27 @@ def submit(transfer: Transfer) -> None:
 
 def check_url(url: str) -> str:
     """Refuse what is not an http(s) URL to a public address (unless private ones are allowed)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        hostname = parts.hostname
+        if hostname:
+            hostname.encode("idna")  # a label over 63 characters, an empty label...
+    except ValueError as exc:  # UnicodeError is one
+        raise ProtocolError("bad_request", f"{url!r} is not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not hostname:
         raise ProtocolError("bad_request", f"{url!r} is not an http:// or https:// URL")
     if parts.username or parts.password:
         raise ProtocolError("bad_request", "URLs with a user name or password are not pulled")
     if not settings.DATAHOST_PULL_ALLOW_PRIVATE:
         try:
-            addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
-        except socket.gaierror:
-            raise ProtocolError("bad_request", f"the host {parts.hostname} cannot be resolved") from None
+            addresses = {info[4][0] for info in socket.getaddrinfo(hostname, port or 443)}
+        except (socket.gaierror, ValueError):  # ValueError: a NUL, a bad label
+            raise ProtocolError("bad_request", f"the host {hostname} cannot be resolved") from None
         for address in addresses:
             ip = ipaddress.ip_address(str(address).split("%")[0])
             if not ip.is_global:
-                raise ProtocolError("bad_request", f"{parts.hostname} is not a public address ({ip})")
+                raise ProtocolError("bad_request", f"{hostname} is not a public address ({ip})")
     return url
 
 

@@ -1,8 +1,9 @@
 """Quotas: a user's own (or the instance default) and one per group the user belongs to.
 
-A quota limits the bytes in complete files; a write that would pass any of them is refused.
-``check`` is called twice per upload: before the body is read, with the declared size, and
-under the commit lock, with the real size.
+A quota limits the bytes on disk in the user's directory: complete files and the temporary files
+of transfers in progress alike; a write that would pass any of them is refused. ``check`` is
+called twice per upload: before the body is read, with the declared size, and under the commit
+lock, with the real size (less the upload's own temporary file, which is counted already).
 """
 
 from __future__ import annotations
@@ -73,9 +74,10 @@ def limits(user: Any) -> list[Limit]:
     return found
 
 
-def check(user: Any, size: int, *, replacing: int = 0) -> None:
+def check(user: Any, size: int, *, replacing: int = 0, reported: Optional[int] = None) -> None:
     """Raise QuotaExceeded if adding ``size`` bytes (in place of ``replacing`` bytes of an
-    existing file that is overwritten) would pass any quota of ``user``."""
+    existing file that is overwritten) would pass any quota of ``user``; ``reported``: the file's
+    size to name in the message, when ``size`` is only the part not on disk yet."""
     for limit in limits(user):
         if limit.usage_bytes - replacing + size > limit.quota_bytes:
-            raise QuotaExceeded(limit, size)
+            raise QuotaExceeded(limit, size if reported is None else reported)

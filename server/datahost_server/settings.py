@@ -84,6 +84,9 @@ TEMPLATES = [
 DATABASES = INSTANCE.databases or _sqlite(INSTANCE)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Wrong passwords are throttled per user name and per client address (throttle.py).
+AUTHENTICATION_BACKENDS = ["datahost_server.throttle.ThrottledModelBackend"]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -101,6 +104,10 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SECURE = True
 CSRF_FAILURE_VIEW = "datahost_server.answers.csrf_failure"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# HTTPS answers tell browsers to use nothing else for a year (this host only: the DataHost does
+# not speak for its domain's other hosts).
+SECURE_HSTS_SECONDS = 365 * 24 * 3600
+SECURE_HSTS_INCLUDE_SUBDOMAINS = False
 X_FRAME_OPTIONS = "DENY"
 
 LOGIN_URL = "/datahost/login/"
@@ -114,8 +121,14 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = str(INSTANCE.static_dir)
 
-# Non-file form fields stay small; file parts are streamed to disk by our own upload handler.
+# Non-file form fields stay small (a larger body is refused with 400). File parts: only
+# /datahost/transmit/ takes one, streamed to the user's directory by its own handler; everywhere
+# else the default handler refuses them (uploads.py), so Django never spools a body to a
+# temporary file. Should anything ever do so, it would be in the instance's run/ directory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1 << 20
+FILE_UPLOAD_HANDLERS = ["datahost_server.uploads.RefuseFileParts"]
+FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
+FILE_UPLOAD_TEMP_DIR = str(INSTANCE.run_dir)
 FILE_UPLOAD_PERMISSIONS = 0o640
 
 DATAHOST_STORAGE = INSTANCE.storage_dir
@@ -124,6 +137,9 @@ DATAHOST_TRANSFER_LOG = INSTANCE.transfer_log
 DATAHOST_DEFAULT_QUOTA = INSTANCE.default_quota_bytes
 DATAHOST_PULL_ALLOW_PRIVATE = INSTANCE.pull_allow_private
 DATAHOST_PULL_WORKERS = INSTANCE.pull_workers
+DATAHOST_LOGIN_WINDOW = INSTANCE.login_window_seconds
+DATAHOST_LOGIN_FAILURES_PER_USER = INSTANCE.login_failures_per_user
+DATAHOST_LOGIN_FAILURES_PER_ADDRESS = INSTANCE.login_failures_per_address
 DATAHOST_PULL_CA_BUNDLE = INSTANCE.pull_ca_bundle or (
     "/etc/ssl/certs/ca-certificates.crt" if os.path.exists("/etc/ssl/certs/ca-certificates.crt") else None
 )

@@ -84,8 +84,20 @@ def list_files(user_id: int) -> list[FileEntry]:
 
 
 def usage(user_id: int) -> int:
-    """Bytes in the user's complete files."""
-    return sum(entry.size for entry in list_files(user_id))
+    """Bytes on disk in the user's directory: complete files and the temporary files of
+    transfers in progress (what quotas count)."""
+    total = 0
+    try:
+        with os.scandir(user_directory(user_id, create=False)) as scan:
+            for entry in scan:
+                try:
+                    if entry.is_file(follow_symlinks=False):
+                        total += entry.stat(follow_symlinks=False).st_size
+                except FileNotFoundError:  # a temporary file removed meanwhile
+                    continue
+    except FileNotFoundError:
+        return 0
+    return total
 
 
 def temporary_file(user_id: int, purpose: str) -> tuple[Path, int]:

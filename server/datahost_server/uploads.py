@@ -1,6 +1,11 @@
-"""The upload handler: the ``file2xmit`` part of a multipart body streams, 1 MiB at a time, into
+"""The upload handlers: the ``file2xmit`` part of a multipart body streams, 1 MiB at a time, into
 a hidden temporary file in its owner's directory, its adler32 computed on the way, its size held
 to the quota and to the size the client declared. Nothing is kept in memory or in /tmp.
+
+Every other address takes no file at all: ``RefuseFileParts`` is the instance's default handler
+(``FILE_UPLOAD_HANDLERS``), so a multipart body with a file part sent to login, delete, rename,
+pull or the admin is refused at that part's first header (400), before one byte of it is kept
+anywhere; Django's own handlers, which spool large parts to the temporary directory, never run.
 
 The view owns what the handler wrote: it renames the temporary file into place when everything
 checks out, and ``discard()`` removes it in every other outcome, including a client that
@@ -17,6 +22,7 @@ from typing import Any, Callable, Optional
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile, StopFutureHandlers, StopUpload
 from django.http import HttpRequest
+from django.http.multipartparser import MultiPartParserError
 
 from datahost_server import storage
 from pilot_movers.checksums import adler32
@@ -133,3 +139,23 @@ class StreamToUserDirectory(FileUploadHandler):
         if self.descriptor is not None:
             descriptor, self.descriptor = self.descriptor, None
             os.close(descriptor)
+
+
+class FileNotAccepted(MultiPartParserError):
+    """A file part sent to an address that takes none (Django answers 400)."""
+
+
+class RefuseFileParts(FileUploadHandler):
+    """The default handler: any file part ends the parse with FileNotAccepted."""
+
+    def new_file(self, field_name: str, file_name: str, *args: Any, **kwargs: Any) -> None:
+        raise FileNotAccepted(
+            f"{self.request.path if self.request is not None else 'this address'} takes no file: "
+            f"uploads go to /datahost/transmit/ in the form field {FILE_FIELD!r}"
+        )
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> Optional[bytes]:  # pragma: no cover
+        raise FileNotAccepted("this address takes no file")
+
+    def file_complete(self, file_size: int) -> Optional[UploadedFile]:  # pragma: no cover
+        return None

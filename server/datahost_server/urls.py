@@ -25,6 +25,7 @@ urlpatterns = [
     path("datahost/list/", files.list_files, name="list"),
     path("datahost/transmit/", transmit.transmit, name="transmit"),
     path("datahost/receive/<str:name>", files.receive, name="receive"),
+    path("datahost/receive/", files.receive_by_query, name="receive-query"),
     path("datahost/delete/", files.delete, name="delete"),
     path("datahost/rename/", files.rename, name="rename"),
     path("datahost/history/", files.history, name="history"),
@@ -33,3 +34,6 @@ urlpatterns = [
     path("datahost/pulls/<int:pull_id>", pulling.pull_status, name="pull-status"),
     path("datahost/admin/", admin.site.urls),
 ]
+
+handler400 = "datahost_server.answers.bad_request"
+handler404 = "datahost_server.answers.not_found"

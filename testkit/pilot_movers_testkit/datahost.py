@@ -8,6 +8,7 @@ started as root; pytest's own temporary directories are private to root).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -16,7 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 
 from pilot_movers_testkit.grid import LocalGrid, free_port
 
@@ -37,8 +38,11 @@ class DataHost:
         default_quota: Optional[int] = None,
         pull_allow_private: bool = True,
         threads: int = 16,
+        config: Optional[dict[str, Any]] = None,
     ) -> None:
+        """``config``: more instance settings (``datahost-server serve --config-file``)."""
         self.grid = grid
+        self.config = dict(config or {})
         self._owns_root = root is None
         self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="pilot-movers-datahost-", dir="/tmp"))
         self.session_idle_seconds = session_idle_seconds
@@ -122,6 +126,10 @@ class DataHost:
             argv += ["--default-quota", str(self.default_quota)]
         if self.pull_allow_private:
             argv.append("--pull-allow-private")
+        if self.config:
+            extra = self.root / "extra-config.json"
+            extra.write_text(json.dumps(self.config), encoding="utf-8")
+            argv += ["--config-file", str(extra)]
         self._run(argv)
         return self
 

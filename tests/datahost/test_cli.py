@@ -191,7 +191,7 @@ def test_errors_print_one_line_and_exit_non_zero(shell, make_account, datahost, 
     assert "CA directory" in one_line_error(
         shell("datahost", "--address", host, "--ca-dir", str(tmp_path / "none"), "--cert", unknown, "ssl-get", "x"), 1
     )
-    assert "required" in one_line_error(shell("datahost-ssl-put", host, "user"), 2)
+    assert "fit no form of datahost-ssl-put" in one_line_error(shell("datahost-ssl-put", host, "user"), 2)
     assert "invalid choice" in one_line_error(shell("datahost", "frobnicate"), 2)
 
 

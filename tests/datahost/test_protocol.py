@@ -223,14 +223,24 @@ def test_expired_proxy_and_foreign_ca_fail_the_handshake(datahost, tmp_path):
             client.ls()
 
 
-def test_certificate_writes_need_the_client_header_and_session_writes_the_csrf_token(account, datahost, tmp_path):
+def test_certificate_writes_from_another_site_and_session_writes_without_the_token_are_refused(account, datahost):
     grid = datahost.grid
     verify = str(grid.cert_dir)
     url = datahost.url("/datahost/delete/")
     cert = (str(grid.user_proxy), str(grid.user_proxy))
-    # A browser holding the user's certificate, driven by another site: no X-DataHost-Client.
-    answer = requests.post(url, data={"name": "x"}, cert=cert, verify=verify)
-    assert answer.status_code == 403 and "X-DataHost-Client" in answer.json()["error"]
+    # A browser holding the user's certificate, driven by another site: it says where it comes from.
+    for forged in (
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+        {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"},
+        {"Referer": "https://evil.example/page.html"},
+    ):
+        answer = requests.post(url, data={"name": "x"}, cert=cert, verify=verify, headers=forged)
+        assert answer.status_code == 403 and "another site" in answer.json()["error"], forged
+    # A program (curl, the 2010 scripts) sends no browser headers; this site's own pages may.
+    for harmless in ({}, {"Origin": datahost.base_url}, {"Sec-Fetch-Site": "same-origin"}):
+        answer = requests.post(url, data={"name": "x"}, cert=cert, verify=verify, headers=harmless)
+        assert answer.status_code == 404 and answer.json()["reason"] == "not_found", harmless
     with account.client() as client:
         answer = client.session.post(url, data={"name": "x"}, verify=verify)  # cookie, no token
         assert answer.status_code == 403 and answer.json()["reason"] == "csrf"

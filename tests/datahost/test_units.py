@@ -26,8 +26,9 @@ from pilot_movers.errors import (
     TransferFailed,
 )
 from pilot_movers.https_datahost.answers import error_for_answer
-from pilot_movers.https_datahost.cli import normal_address, original_argv
+from pilot_movers.https_datahost.cli import normal_address
 from pilot_movers.https_datahost.multipart import MultipartBody
+from pilot_movers.https_datahost.original_cli import FormError, original_argv, original_form
 from pilot_movers.https_datahost.session_store import SavedSession, SessionStore
 
 
@@ -120,6 +121,7 @@ def test_answers_map_to_the_library_errors():
         (422, "size_mismatch"): SizeMismatch,
         (507, "quota_exceeded"): NoSpace,
         (503, None): ServiceUnavailable,
+        (429, "throttled"): ServiceUnavailable,
         (400, "bad_name"): TransferFailed,
     }
     for (status, reason), expected in cases.items():
@@ -137,6 +139,15 @@ def test_addresses_and_original_command_lines():
     ]  # fmt: skip
     assert original_argv("datahost-login", ["h:1", "u"]) == ["--address", "h:1", "--user", "u", "login", "h:1", "u"]
     assert original_argv("datahost-rm", ["h", "u", "f"])[-2:] == ["rm", "f"]
+    # The short forms leave the server, the user and the credential to the environment.
+    assert original_argv("datahost-ssl-put", ["f"]) == ["ssl-put", "f"]
+    assert original_argv("datahost-login", []) == ["login"]
+    # A password on the command line travels beside the arguments, never among them.
+    form = original_form("datahost-login", ["h:1", "u", "s3cret"])
+    assert form.password == "s3cret" and "s3cret" not in form.argv
+    with pytest.raises(FormError) as refused:
+        original_form("datahost-login", ["h:1", "u", "s3cret", "extra"])
+    assert "s3cret" not in str(refused.value)
 
 
 def test_session_store_is_private_and_keyed_by_user_and_address(tmp_path):

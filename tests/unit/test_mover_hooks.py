@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from pilot_movers import Mover
-from pilot_movers import NodeCheck
+from pilot_movers import Mover, NodeCheck
 from pilot_movers.doctor import needs
 from pilot_movers.doctor.movers import check_mover, check_node
 from pilot_movers.registry import get_mover_class, mover_names

@@ -2,7 +2,8 @@
 
 ``GET /datahost/login/``: the login page for browsers; for programs, JSON that sets the
 ``csrftoken`` cookie they must echo in ``X-CSRFToken``. ``POST /datahost/login/`` (``username``,
-``password``; CSRF-checked like any form): 200 and the session cookie, or 401.
+``password``; CSRF-checked like any form): 200 and the session cookie, or 401, or 429 with
+``Retry-After`` once a user name or an address has had too many wrong passwords (throttle.py).
 ``POST /datahost/logout/``: ends the session.
 """
 
@@ -18,6 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
+from datahost_server import throttle
 from datahost_server.access import identify
 from datahost_server.answers import json_answer, wants_html
 from datahost_server.views.endpoint import endpoint
@@ -34,7 +36,11 @@ def login_view(request: HttpRequest) -> HttpResponse:
         if wants_html(request):
             return render(request, "datahost/login.html", {"next": next_url})
         return json_answer({"csrftoken": get_token(request), "login": "POST username and password here"})
-    user = authenticate(request, username=request.POST.get("username", ""), password=request.POST.get("password", ""))
+    username = request.POST.get("username", "")
+    wait = throttle.retry_after(username, throttle.client_address(request))
+    if wait is not None:
+        return _throttled(request, next_url, wait)
+    user = authenticate(request, username=username, password=request.POST.get("password", ""))
     if user is None:
         message = "wrong user name or password"
         if wants_html(request):
@@ -50,6 +56,21 @@ def login_view(request: HttpRequest) -> HttpResponse:
             "csrftoken": get_token(request),
         }
     )
+
+
+def _throttled(request: HttpRequest, next_url: str, wait: int) -> HttpResponse:
+    window = settings.DATAHOST_LOGIN_WINDOW // 60
+    message = (
+        f"too many wrong passwords for this user name or from this address in {window} minutes: "
+        f"try again in {wait} seconds"
+    )
+    response: HttpResponse
+    if wants_html(request):
+        response = render(request, "datahost/login.html", {"next": next_url, "error": message}, status=429)
+    else:
+        response = json_answer({"error": message, "reason": "throttled", "retry_after": wait}, status=429)
+    response["Retry-After"] = str(wait)
+    return response
 
 
 @require_http_methods(["POST"])

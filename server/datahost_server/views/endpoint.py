@@ -1,7 +1,8 @@
 """The wrapper every protocol endpoint shares: allowed methods, ProtocolError to answer.
 
 Endpoints are exempt from Django's CSRF middleware because they decide per caller (see
-access.py): a session must pass the token check, a certificate must carry X-DataHost-Client.
+access.py): a session must pass the token check, a certificate write must not come from a
+browser on another site.
 """
 
 from __future__ import annotations

@@ -62,6 +62,10 @@ def list_files(request: HttpRequest) -> HttpResponse:
 @endpoint("GET", "HEAD")
 def receive(request: HttpRequest, name: str) -> HttpResponse:
     """``GET /datahost/receive/<name>``: the file, sent by Apache."""
+    return _send_file(request, name)
+
+
+def _send_file(request: HttpRequest, name: str) -> HttpResponse:
     caller = identify(request)
     try:
         path = storage.file_path(caller.user.pk, name)
@@ -91,6 +95,16 @@ def receive(request: HttpRequest, name: str) -> HttpResponse:
         )
         response[TRANSFER_HEADER] = str(transfer.token)
     return response
+
+
+@endpoint("GET", "HEAD")
+def receive_by_query(request: HttpRequest) -> HttpResponse:
+    """``GET /datahost/receive/?filename=NAME`` (or ``?name=``): the same as ``receive/NAME``."""
+    name = request.GET.get("filename") or request.GET.get("name")
+    if not name:
+        identify(request)  # who is asking comes first: 401/403 before a usage error
+        raise ProtocolError("bad_request", "name the file: /datahost/receive/NAME or /datahost/receive/?filename=NAME")
+    return _send_file(request, name)
 
 
 @endpoint("POST", back="/datahost/")

@@ -1,6 +1,6 @@
 """``manage.py datahost_user NAME``: create or update a user with a password (read from
 ``$DATAHOST_USER_PASSWORD`` or ``--password-file``, never the command line), certificate DNs,
-a quota and groups."""
+a quota and groups. The password must pass the instance's rules (``AUTH_PASSWORD_VALIDATORS``)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import os
 from typing import Any
 
 from django.contrib.auth.models import Group, User
+from django.contrib.auth.password_validation import password_validators_help_texts, validate_password
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
@@ -30,6 +32,13 @@ class Command(BaseCommand):
         user, created = User.objects.get_or_create(username=options["username"])
         password = _password(options["password_file"])
         if password:
+            try:
+                validate_password(password, user)
+            except ValidationError as exc:
+                rules = " ".join(password_validators_help_texts())
+                raise CommandError(
+                    f"the password of {user.username} is refused: {' '.join(exc.messages)} (the rules: {rules})"
+                ) from None
             user.set_password(password)
         elif created:
             user.set_unusable_password()  # certificate-only user
