@@ -4,10 +4,15 @@
 It is started and administered through the ``datahost-server`` command, exactly as an operator
 would, in a directory every account can traverse (Apache hands the application to www-data when
 started as root; pytest's own temporary directories are private to root).
+
+``databases`` (e.g. a testkit ``PostgreSQL``'s) replaces the instance's SQLite; ``front_end()``
+makes a second instance on its own port sharing the first one's database, storage and secret key,
+as a second host behind a load balancer would.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -16,7 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 
 from pilot_movers_testkit.grid import LocalGrid, free_port
 
@@ -37,6 +42,9 @@ class DataHost:
         default_quota: Optional[int] = None,
         pull_allow_private: bool = True,
         threads: int = 16,
+        databases: Optional[dict[str, Any]] = None,
+        storage: Optional[Path] = None,
+        secret_key_from: Optional[Path] = None,
     ) -> None:
         self.grid = grid
         self._owns_root = root is None
@@ -45,6 +53,9 @@ class DataHost:
         self.default_quota = default_quota
         self.pull_allow_private = pull_allow_private
         self.threads = threads
+        self.databases = databases
+        self.storage = Path(storage) if storage else None
+        self.secret_key_from = secret_key_from
         self.port = 0
 
     # -- where things are --------------------------------------------------------------------
@@ -63,7 +74,7 @@ class DataHost:
 
     @property
     def storage_dir(self) -> Path:
-        return self.root / "storage"
+        return self.storage or self.root / "storage"
 
     @property
     def error_log(self) -> Path:
@@ -122,8 +133,49 @@ class DataHost:
             argv += ["--default-quota", str(self.default_quota)]
         if self.pull_allow_private:
             argv.append("--pull-allow-private")
-        self._run(argv)
+        if self.storage is not None:
+            argv += ["--storage", str(self.storage)]
+        if self.secret_key_from is not None:
+            self._copy_secret_key(self.secret_key_from)
+        if self.databases:
+            settings = self.root / "databases.json"  # holds a password: private, gone once read
+            settings.write_text(json.dumps({"databases": self.databases}))
+            os.chmod(settings, 0o600)
+            argv += ["--config-file", str(settings)]
+        try:
+            self._run(argv)
+        finally:
+            if self.databases:
+                (self.root / "databases.json").unlink(missing_ok=True)
         return self
+
+    def front_end(self, root: Optional[Path] = None) -> DataHost:
+        """Another instance (its own directory, Apache and port) sharing this one's database,
+        storage and secret key: a second host behind a load balancer. Start it after this one
+        (which created the database's tables)."""
+        if not self.databases:
+            raise DataHostError("front-ends share one database: give the first DataHost databases= (PostgreSQL)")
+        return DataHost(
+            self.grid,
+            root,
+            session_idle_seconds=self.session_idle_seconds,
+            default_quota=self.default_quota,
+            pull_allow_private=self.pull_allow_private,
+            threads=self.threads,
+            databases=self.databases,
+            storage=self.storage_dir,
+            secret_key_from=self.root / "conf" / "secret_key",
+        )
+
+    def _copy_secret_key(self, source: Path) -> None:
+        """Sessions made on one front-end are valid on the others: one secret key for all."""
+        target = self.root / "conf" / "secret_key"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(target.parent, 0o755)
+        shutil.copyfile(source, target)
+        owner = source.stat()
+        os.chown(target, owner.st_uid, owner.st_gid)
+        os.chmod(target, 0o600)
 
     def stop(self) -> None:
         if (self.root / "conf" / "datahost.json").exists():
