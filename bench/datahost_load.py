@@ -2,7 +2,8 @@
 answered with a server error. Runs inside the private network namespace, like the tests:
 
     scripts/in-private-network.sh .venv/bin/python bench/datahost_load.py \\
-        --pilots 200 --processes 10 --files 2 --size 1000000 [--keep DIR] [--json OUT]
+        --pilots 200 --processes 10 --files 2 --size 1000000 [--keep DIR] [--json OUT] \\
+        [--postgresql] [--front-ends 2]
 
 It starts a throwaway CA and a DataHost (Apache + mod_gridsite + mod_wsgi + Django, SQLite) on
 127.0.0.1, registers the CA's test user, uploads every pilot's inputs, then starts the pilots:
@@ -10,6 +11,10 @@ It starts a throwaway CA and a DataHost (Apache + mod_gridsite + mod_wsgi + Djan
 ``Job`` (its own work dir and datahost mover) that downloads its inputs, writes an output and
 uploads it, all released at the same moment. Then it checks every file where it landed, and
 every answer in Apache's access log. Prints one JSON document (and writes it with ``--json``).
+
+``--postgresql`` puts the DataHost on a throwaway PostgreSQL cluster (the testkit's);
+``--front-ends N`` starts N instances sharing that database, one storage directory and one
+secret key (N hosts behind a load balancer), and the processes take them in turn.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from pilot_movers_testkit.datahost_load import (
     user_storage,
 )
 from pilot_movers_testkit.grid import LocalGrid
+from pilot_movers_testkit.postgresql import PostgreSQL
 
 from pilot_movers import QueueConfig
 from pilot_movers.credentials.bundle import Credentials
@@ -55,12 +61,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=1_000_000, help="bytes per input file")
     parser.add_argument("--concurrency", type=int, default=2, help="each pilot's [transfer] concurrency")
     parser.add_argument("--threads", type=int, default=16, help="the DataHost application's threads")
+    parser.add_argument("--postgresql", action="store_true", help="a PostgreSQL database instead of SQLite")
+    parser.add_argument("--front-ends", type=int, default=1, help="instances sharing database and storage")
     parser.add_argument("--keep", type=Path, help="keep the DataHost and work dirs here")
     parser.add_argument("--json", type=Path, help="also write the result here")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         return _worker(args.worker)
+    if args.front_ends > 1 and not args.postgresql:
+        parser.error("--front-ends above 1 needs --postgresql (front-ends share one database)")
 
     base = args.keep or Path(tempfile.mkdtemp(prefix="pilot-movers-load-", dir="/tmp"))
     shutil.rmtree(base, ignore_errors=True)
@@ -69,8 +79,18 @@ def main(argv: list[str] | None = None) -> int:
     grid = LocalGrid(base / "grid")
     grid.create_credentials()
     assert grid.user is not None
-    datahost = DataHost(grid, base / "datahost", threads=args.threads).start()
+    database = PostgreSQL(base / "postgresql").start() if args.postgresql else None
+    datahost = DataHost(
+        grid,
+        base / "datahost",
+        threads=args.threads,
+        databases=database.databases() if database else None,
+        storage=base / "storage" if database else None,
+    )
+    front_ends = [datahost] + [datahost.front_end(base / f"datahost-{n}") for n in range(1, args.front_ends)]
     try:
+        for front_end in front_ends:
+            front_end.start()
         datahost.add_user(USER, None, dns=[grid.user.dn])
         credentials = Credentials(x509_proxy=str(grid.user_proxy), ca_dir=str(grid.cert_dir))
         pilots = seed_inputs(
@@ -82,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         workroot = base / "work"
         workroot.mkdir()
-        log_offset = datahost.access_log.stat().st_size
+        log_offsets = [front_end.access_log.stat().st_size for front_end in front_ends]
         start_at = time.time() + 3.0 + 0.3 * args.processes  # every process imported and waiting
         shares = [pilots[i :: args.processes] for i in range(args.processes)]
         workers = []
@@ -91,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             job.write_text(
                 json.dumps(
                     {
-                        "address": datahost.address,
+                        "address": front_ends[number % len(front_ends)].address,
                         "proxy": str(grid.user_proxy),
                         "ca_dir": str(grid.cert_dir),
                         "workroot": str(workroot),
@@ -116,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
             storage=user_storage(datahost.storage_dir, pilots[0].inputs[0][0]),
             workroot=workroot,
             access_log=datahost.access_log,
-            log_offset=log_offset,
+            log_offset=log_offsets[0],
+            more_logs=list(zip((f.access_log for f in front_ends[1:]), log_offsets[1:])),
         )
         document = json.loads(result_to_json(result))
         document["setup"] = {
@@ -124,8 +145,11 @@ def main(argv: list[str] | None = None) -> int:
             "pilots_per_process": -(-args.pilots // args.processes),
             "concurrency_per_pilot": args.concurrency,
             "datahost_threads": args.threads,
+            "front_ends": len(front_ends),
+            "database": "postgresql" if database else "sqlite",
             "machine": f"{os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}",
             "load_average_before": BEFORE_LOAD,
+            "load_average_after": os.getloadavg()[0],
             "when": time.strftime("%Y-%m-%d %H:%M %Z"),
         }
         text = json.dumps(document, indent=2)
@@ -135,7 +159,10 @@ def main(argv: list[str] | None = None) -> int:
         ok = not (result.failed or result.lost or result.corrupted or result.server_errors)
         return 0 if ok else 1
     finally:
-        datahost.stop()
+        for front_end in front_ends:
+            front_end.stop()
+        if database is not None:
+            database.stop()
         if args.keep is None:
             shutil.rmtree(base, ignore_errors=True)
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Set up everything pilot-movers needs on a fresh Debian machine; fast when already done.
 #   1. Debian packages: the grid servers and clients the tests and the demo run, gfal2's Python
-#      binding, and Apache with mod_gridsite, mod_wsgi and mod_xsendfile for the DataHost server
-#      (apt; only what is missing is installed).
+#      binding, Apache with mod_gridsite, mod_wsgi and mod_xsendfile for the DataHost server, and
+#      PostgreSQL, the DataHost's tested production database (apt; only what is missing is
+#      installed).
 #   2. A venv in .venv built on /usr/bin/python3, the interpreter Debian's python3-gfal2 is
 #      compiled for; gfal2 is made visible to it by a .pth file (no other system package leaks in).
 #   3. The project's three distributions in editable mode (pip; skipped when their setup.cfg are
-#      unchanged): the pilot library with every extra, the DataHost server (server/) and the
+#      unchanged): the pilot library with every extra, the DataHost server (server/, with psycopg) and the
 #      testkit (testkit/: the local grid, the Globus emulator, the conformance kit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,7 @@ APT_PACKAGES=(
   xrootd-server xrootd-client
   voms-clients
   apache2 gridsite libapache2-mod-wsgi-py3 libapache2-mod-xsendfile
+  postgresql
   curl openssl iproute2 util-linux
 )
 
@@ -61,11 +63,11 @@ WANT=$(cat setup.cfg pyproject.toml server/setup.cfg testkit/setup.cfg | sha256s
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   say "installing pilot-movers (editable) with all extras"
   "$VENV/bin/python" -m pip install -q --upgrade "pip>=23" "setuptools>=77" wheel
-  "$VENV/bin/python" -m pip install -q -e ".[all,test]" -e ./server -e ./testkit
+  "$VENV/bin/python" -m pip install -q -e ".[all,test]" -e "./server[postgresql]" -e ./testkit
   echo "$WANT" > "$STAMP"
 fi
 
 "$VENV/bin/python" - <<'EOF'
-import gfal2, XRootD.client, tenacity, cryptography, requests, myproxy.client, globus_sdk, django, tqdm, zlib_ng  # noqa: F401
+import gfal2, XRootD.client, tenacity, cryptography, requests, myproxy.client, globus_sdk, django, tqdm, zlib_ng, psycopg  # noqa: F401
 EOF
 say "ready: $VENV"

@@ -65,6 +65,8 @@ class ApacheSite:
     verify_client: str = "optional"
     check_crls: bool = True
     modules_dir: Path = MODULES_DIR
+    storage_dir: Optional[Path] = None
+    """Where the files are, when not ``data_dir/storage`` (shared by several front-ends)."""
 
     @property
     def config_file(self) -> Path:
@@ -90,7 +92,8 @@ class ApacheSite:
 def render(site: ApacheSite) -> str:
     """The httpd.conf text of ``site``."""
     data = site.data_dir
-    run, logs, storage, static, conf = data / "run", data / "logs", data / "storage", data / "static", data / "conf"
+    run, logs, static, conf = data / "run", data / "logs", data / "static", data / "conf"
+    storage = site.storage_dir or data / "storage"
     lines = [
         "# Written by datahost-server serve; rewritten at every start.",
         f"ServerRoot {data}",

@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--pull-allow-private", action="store_true", help="let upload-from-URL reach private addresses (tests)"
     )
+    serve.add_argument(
+        "--storage", type=Path, help="the storage directory (default DIR/storage; several hosts share one)"
+    )
     serve.add_argument("--config-file", type=Path, help="JSON merged into the instance configuration (e.g. databases)")
     serve.add_argument("--threads", type=int, default=16, help="application threads (concurrent requests)")
     serve.add_argument("--no-crl-check", action="store_true", help="do not check the CA dir's CRLs")
@@ -105,6 +108,8 @@ def _serve(args: argparse.Namespace) -> None:
         base.setdefault("allowed_hosts", sorted({"localhost", "127.0.0.1", args.server_name}))
     if args.pull_allow_private:
         base["pull_allow_private"] = True
+    if args.storage is not None:
+        base["storage"] = str(args.storage.resolve())
     config = InstanceConfig.from_dict(base)
     for label, path in (("CA dir", args.ca_dir), ("host certificate", args.host_cert), ("host key", args.host_key)):
         if not path.exists():

@@ -24,7 +24,7 @@ class InstanceConfig:
 
     ``data_dir`` holds ``storage/`` (one directory per user), ``db/`` (SQLite), ``logs/``,
     ``run/`` and ``conf/``. ``databases`` is a Django DATABASES dict; empty means SQLite in
-    ``db/``.
+    ``db/``. ``storage`` moves ``storage/`` elsewhere (a directory several front-ends share).
     """
 
     data_dir: str
@@ -39,6 +39,11 @@ class InstanceConfig:
     pull_ca_bundle: Optional[str] = None
     """CA bundle for https pulls; default: the system's (``/etc/ssl/certs/ca-certificates.crt``)."""
     databases: dict[str, Any] = field(default_factory=dict)
+    storage: Optional[str] = None
+    """The storage directory when not ``data_dir/storage``: front-ends on several hosts share one
+    (with one PostgreSQL in ``databases``)."""
+    stale_temporary_seconds: int = 24 * 3600
+    """Start-up removes another host's temporary files only when unwritten for this long."""
     debug: bool = False
     login_window_seconds: int = 900
     """Wrong passwords count against a user and an address for this long (throttle.py)."""
@@ -53,7 +58,7 @@ class InstanceConfig:
 
     @property
     def storage_dir(self) -> Path:
-        return self.root / "storage"
+        return Path(self.storage) if self.storage else self.root / "storage"
 
     @property
     def db_dir(self) -> Path:

@@ -82,7 +82,7 @@ def prepare(config: InstanceConfig, run_as: RunAs) -> None:
         directory.mkdir(exist_ok=True)
         os.chmod(directory, 0o755)
     for directory in (config.storage_dir, config.db_dir, config.static_dir, config.run_dir):
-        directory.mkdir(exist_ok=True)
+        directory.mkdir(parents=True, exist_ok=True)  # storage may be elsewhere (shared by hosts)
         os.chmod(directory, 0o750 if directory in (config.storage_dir, config.db_dir) else 0o755)
         run_as.own(directory)
     _write(config.config_file, config.to_json(), 0o640, run_as)
@@ -149,6 +149,7 @@ def site_for(config: InstanceConfig, run_as: RunAs, **options: object) -> Apache
         python_home=python_home(),
         run_user=run_as.user,
         run_group=run_as.group,
+        storage_dir=config.storage_dir,
         **options,  # type: ignore[arg-type]
     )
 

@@ -2,8 +2,9 @@
 progress, and the one place where a complete file is put into place (``commit``).
 
 A file being written has a hidden name in its owner's directory,
-``.upload-<pid>-<random>.part`` (or ``.pull-...``), so the final rename never crosses file
-systems and a crashed process's leftovers can be told apart from live ones by their pid.
+``.upload-<pid>@<host>-<random>.part`` (or ``.pull-...``), so the final rename never crosses file
+systems and a crashed process's leftovers can be told apart from live ones: by their pid on the
+host that wrote them; another host's (the storage may be shared) only by their age.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import logging
 import os
 import re
 import secrets
+import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,13 +24,15 @@ from typing import Optional
 
 from django.conf import settings
 
+from datahost_server.shared_lock import shared_commit_lock
 from pilot_movers.https_datahost.protocol import FILE_NAME
 
 log = logging.getLogger(__name__)
 
 #: File names users may store: no path separators, no leading dot (hidden names are ours).
 NAME_PATTERN = FILE_NAME  # the client's rule too: pilot_movers.https_datahost.protocol
-_TEMPORARY = re.compile(r"^\.(upload|pull)-(\d+)-[A-Za-z0-9_-]+\.part$")
+#: ``.upload-<pid>@<host>-<12 random>.part``; names without ``@<host>`` are from before hosts were named.
+_TEMPORARY = re.compile(r"^\.(upload|pull)-(\d+)(?:@([A-Za-z0-9._-]+)-[A-Za-z0-9_-]{12}|-[A-Za-z0-9_-]+)\.part$")
 
 
 class BadName(ValueError):
@@ -105,7 +110,7 @@ def temporary_file(user_id: int, purpose: str) -> tuple[Path, int]:
     write descriptor."""
     directory = user_directory(user_id)
     while True:
-        path = directory / f".{purpose}-{os.getpid()}-{secrets.token_urlsafe(9)}.part"
+        path = directory / f".{purpose}-{os.getpid()}@{host_label()}-{secrets.token_urlsafe(9)}.part"
         try:
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
         except FileExistsError:
@@ -125,15 +130,22 @@ def discard(path: Optional[Path]) -> None:
         log.warning("cannot remove the temporary file %s: %s", path, exc.strerror)
 
 
+def host_label() -> str:
+    """This host's name as temporary file names carry it (letters, digits, ``._-`` only)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname())[:64] or "host"
+
+
 @contextmanager
 def commit_lock() -> Iterator[None]:
-    """Serialise quota checks and renames across the threads and processes of an instance."""
+    """Serialise quota checks and renames across the threads and processes of an instance: a
+    file lock for this host's processes, then the database's lock for the other hosts'."""
     lock_path = Path(settings.DATAHOST_RUN_DIR) / "commit.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX)
-        yield
+        with shared_commit_lock():
+            yield
     finally:
         os.close(descriptor)  # releases the lock
 
@@ -151,12 +163,17 @@ def place(temporary: Path, target: Path, *, overwrite: bool) -> None:
 def sweep_orphans(*, at_startup: bool = False) -> int:
     """Remove temporary files left by processes that no longer exist (a crashed daemon).
 
-    ``at_startup``: this process serves nothing yet, so files named with its own pid (left by an
-    earlier process that had the same pid) are orphans too."""
+    Only this host's files are judged by their pid; on shared storage another host's file (or
+    one named before hosts were named) is removed only once nobody wrote it for
+    ``DATAHOST_STALE_TEMPORARY_SECONDS``: its pid means nothing here. ``at_startup``: this
+    process serves nothing yet, so files named with its own pid (left by an earlier process that
+    had the same pid) are orphans too."""
     removed = 0
     root = storage_root()
     if not root.is_dir():
         return 0
+    here = host_label()
+    stale_before = time.time() - settings.DATAHOST_STALE_TEMPORARY_SECONDS
     for directory in root.iterdir():
         if not directory.is_dir():
             continue
@@ -164,14 +181,25 @@ def sweep_orphans(*, at_startup: bool = False) -> int:
             match = _TEMPORARY.match(entry.name)
             if match is None:
                 continue
-            pid = int(match.group(2))
+            pid, host = int(match.group(2)), match.group(3)
             mine = pid == os.getpid()
-            if (mine and at_startup) or (not mine and not _alive(pid)):
+            if host != here:
+                orphan = _modified_before(entry, stale_before)
+            else:
+                orphan = (mine and at_startup) or (not mine and not _alive(pid))
+            if orphan:
                 discard(entry)
                 removed += 1
     if removed:
         log.warning("removed %d temporary file(s) left by processes that died", removed)
     return removed
+
+
+def _modified_before(path: Path, moment: float) -> bool:
+    try:
+        return path.stat().st_mtime < moment
+    except FileNotFoundError:
+        return False
 
 
 def _alive(pid: int) -> bool:

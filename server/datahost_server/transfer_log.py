@@ -5,7 +5,8 @@ download view tags its response with ``X-DataHost-Transfer: <token>``; Apache wr
 per request to ``logs/transfers.log`` (``%{X-DataHost-Transfer}o %>s %B %D %X``: token, status,
 body bytes sent, microseconds, connection state), and ``ingest()`` reads the lines it has not read
 yet into the matching Transfer records. It runs when a person or client asks for the history or
-the listing; a lock keeps two readers from counting a line twice.
+the listing; a lock keeps two readers from counting a line twice. Each host reads its own
+Apache's log: the read position is kept per host and path (front-ends share one database).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import datetime
 import fcntl
 import logging
 import os
+import socket
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,7 +70,7 @@ def ingest(path: Optional[Path] = None) -> int:
     with open(path, "rb") as handle, open(lock_path, "a+b") as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
         stat = os.fstat(handle.fileno())
-        cursor, _ = LogCursor.objects.get_or_create(path=str(path))
+        cursor = _cursor(path)
         offset = cursor.offset if cursor.inode == stat.st_ino and cursor.offset <= stat.st_size else 0
         handle.seek(offset)
         data = handle.read(MAX_READ)
@@ -83,6 +85,17 @@ def ingest(path: Optional[Path] = None) -> int:
             cursor.offset = offset + len(complete)
             cursor.save()
         return applied
+
+
+def _cursor(path: Path) -> LogCursor:
+    """This host's read position in its log ``path`` (a position kept under the bare path, from
+    before positions were kept per host, is taken over once)."""
+    cursor, created = LogCursor.objects.get_or_create(path=f"{socket.gethostname()}:{path}")
+    if created:
+        earlier = LogCursor.objects.filter(path=str(path)).first()
+        if earlier is not None:
+            cursor.inode, cursor.offset = earlier.inode, earlier.offset
+    return cursor
 
 
 def _apply(entry: LogLine) -> bool:

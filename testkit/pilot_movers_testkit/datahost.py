@@ -4,6 +4,10 @@
 It is started and administered through the ``datahost-server`` command, exactly as an operator
 would, in a directory every account can traverse (Apache hands the application to www-data when
 started as root; pytest's own temporary directories are private to root).
+
+``databases`` (e.g. a testkit ``PostgreSQL``'s) replaces the instance's SQLite; ``front_end()``
+makes a second instance on its own port sharing the first one's database, storage and secret key,
+as a second host behind a load balancer would.
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ class DataHost:
         pull_allow_private: bool = True,
         threads: int = 16,
         config: Optional[dict[str, Any]] = None,
+        databases: Optional[dict[str, Any]] = None,
+        storage: Optional[Path] = None,
+        secret_key_from: Optional[Path] = None,
     ) -> None:
         """``config``: more instance settings (``datahost-server serve --config-file``)."""
         self.grid = grid
@@ -49,6 +56,9 @@ class DataHost:
         self.default_quota = default_quota
         self.pull_allow_private = pull_allow_private
         self.threads = threads
+        self.databases = databases
+        self.storage = Path(storage) if storage else None
+        self.secret_key_from = secret_key_from
         self.port = 0
 
     # -- where things are --------------------------------------------------------------------
@@ -67,7 +77,7 @@ class DataHost:
 
     @property
     def storage_dir(self) -> Path:
-        return self.root / "storage"
+        return self.storage or self.root / "storage"
 
     @property
     def error_log(self) -> Path:
@@ -126,12 +136,50 @@ class DataHost:
             argv += ["--default-quota", str(self.default_quota)]
         if self.pull_allow_private:
             argv.append("--pull-allow-private")
-        if self.config:
-            extra = self.root / "extra-config.json"
-            extra.write_text(json.dumps(self.config), encoding="utf-8")
-            argv += ["--config-file", str(extra)]
-        self._run(argv)
+        if self.storage is not None:
+            argv += ["--storage", str(self.storage)]
+        if self.secret_key_from is not None:
+            self._copy_secret_key(self.secret_key_from)
+        extra = {**self.config, **({"databases": self.databases} if self.databases else {})}
+        settings = self.root / "extra-config.json"  # may hold a password: private, gone once read
+        if extra:
+            settings.write_text(json.dumps(extra), encoding="utf-8")
+            os.chmod(settings, 0o600)
+            argv += ["--config-file", str(settings)]
+        try:
+            self._run(argv)
+        finally:
+            settings.unlink(missing_ok=True)
         return self
+
+    def front_end(self, root: Optional[Path] = None) -> DataHost:
+        """Another instance (its own directory, Apache and port) sharing this one's database,
+        storage and secret key: a second host behind a load balancer. Start it after this one
+        (which created the database's tables)."""
+        if not self.databases:
+            raise DataHostError("front-ends share one database: give the first DataHost databases= (PostgreSQL)")
+        return DataHost(
+            self.grid,
+            root,
+            session_idle_seconds=self.session_idle_seconds,
+            default_quota=self.default_quota,
+            pull_allow_private=self.pull_allow_private,
+            threads=self.threads,
+            config=self.config,
+            databases=self.databases,
+            storage=self.storage_dir,
+            secret_key_from=self.root / "conf" / "secret_key",
+        )
+
+    def _copy_secret_key(self, source: Path) -> None:
+        """Sessions made on one front-end are valid on the others: one secret key for all."""
+        target = self.root / "conf" / "secret_key"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(target.parent, 0o755)
+        shutil.copyfile(source, target)
+        owner = source.stat()
+        os.chown(target, owner.st_uid, owner.st_gid)
+        os.chmod(target, 0o600)
 
     def stop(self) -> None:
         if (self.root / "conf" / "datahost.json").exists():

@@ -20,7 +20,7 @@ import time
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence, Union
 
 import job_params
 from pilot_movers.checksums import Checksum, file_checksum
@@ -29,6 +29,7 @@ from pilot_movers.errors import MoverError
 from pilot_movers.job import Job
 from pilot_movers.queue_config import QueueConfig
 from pilot_movers.values import Status
+from pilot_movers_testkit.datahost import DataHost
 
 #: ``"METHOD /path HTTP/1.1" STATUS`` in the DataHost's access log.
 _REQUEST_STATUS = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[0-9.]+" (?P<status>\d{3}) ')
@@ -214,21 +215,23 @@ def _make_output(workdir: Path, pilot: Pilot) -> str:
 def run_pilots_in_threads(
     pilots: list[Pilot],
     *,
-    address: str,
+    address: Union[str, Sequence[str]],
     user: str,
     credentials: Credentials,
     workroot: Path,
     queue: QueueConfig,
     start_at: Optional[float] = None,
 ) -> list[PilotOutcome]:
-    """Every pilot on a thread of its own, all released at once."""
+    """Every pilot on a thread of its own, all released at once. Several addresses (front-ends
+    of one DataHost): the pilots take them in turn."""
+    addresses = [address] if isinstance(address, str) else list(address)
     outcomes: list[Optional[PilotOutcome]] = [None] * len(pilots)
     barrier = threading.Barrier(len(pilots)) if start_at is None else None
 
     def run(position: int, pilot: Pilot) -> None:
         outcomes[position] = run_pilot(
             pilot,
-            address=address,
+            address=addresses[position % len(addresses)],
             user=user,
             credentials=credentials,
             workroot=workroot,
@@ -257,8 +260,10 @@ def check(
     workroot: Path,
     access_log: Path,
     log_offset: int,
+    more_logs: Sequence[tuple[Path, int]] = (),
 ) -> LoadResult:
-    """Fill in what was lost, corrupted, retried, and every 5xx the server answered."""
+    """Fill in what was lost, corrupted, retried, and every 5xx the server answered (in
+    ``access_log`` from ``log_offset`` on, and in each other front-end's ``(log, offset)``)."""
     by_index = {o.index: o for o in result.outcomes}
     for pilot in pilots:
         outcome = by_index.get(pilot.index)
@@ -274,14 +279,51 @@ def check(
         elif outcome is None or file_checksum(remote).value != outcome.output_adler32:
             result.corrupted.append(f"output {pilot.output}")
     result.retried = sum(o.attempts - o.files for o in result.outcomes if o.files)
-    with open(access_log, "rb") as handle:
-        handle.seek(log_offset)
-        lines = handle.read().decode("utf-8", "replace").splitlines()
-    for line in lines:
-        found = _REQUEST_STATUS.search(line)
-        if found and int(found.group("status")) >= 500:
-            result.server_errors.append(line)
+    for log, offset in [(access_log, log_offset), *more_logs]:
+        with open(log, "rb") as handle:
+            handle.seek(offset)
+            lines = handle.read().decode("utf-8", "replace").splitlines()
+        for line in lines:
+            found = _REQUEST_STATUS.search(line)
+            if found and int(found.group("status")) >= 500:
+                result.server_errors.append(line)
     return result
+
+
+def run_and_check(
+    pilots: list[Pilot],
+    servers: Sequence[DataHost],
+    *,
+    user: str,
+    credentials: Credentials,
+    workroot: Path,
+    queue: QueueConfig,
+    file_size: int,
+) -> LoadResult:
+    """Run every pilot at once through ``servers`` (front-ends of one DataHost, taken in turn),
+    then check every file and every answer in each server's access log."""
+    offsets = [server.access_log.stat().st_size for server in servers]
+    started = time.monotonic()
+    outcomes = run_pilots_in_threads(
+        pilots,
+        address=[server.address for server in servers],
+        user=user,
+        credentials=credentials,
+        workroot=workroot,
+        queue=queue,
+    )
+    inputs = len(pilots[0].inputs) if pilots else 0
+    result = LoadResult(len(pilots), inputs, file_size, time.monotonic() - started, outcomes)
+    time.sleep(0.5)  # Apache writes its access log after each answer
+    return check(
+        result,
+        pilots,
+        storage=user_storage(servers[0].storage_dir, pilots[0].inputs[0][0]),
+        workroot=workroot,
+        access_log=servers[0].access_log,
+        log_offset=offsets[0],
+        more_logs=list(zip((server.access_log for server in servers[1:]), offsets[1:])),
+    )
 
 
 def result_to_json(result: LoadResult) -> str:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from datahost_server.storage import host_label
 from pilot_movers_testkit.grid import free_port
 
 from pilot_movers.https_datahost.client import DataHostClient
@@ -42,7 +43,7 @@ def test_restart_on_the_same_port_recovers_what_a_crash_left(credentials, tmp_pa
         user_dir = next(p.parent for p in server.files_on_disk() if p.name == "kept.bin")
         www = pwd.getpwnam("www-data")
         # What a daemon killed mid-transfer leaves: a temporary file and a pull marked running.
-        orphan = user_dir / f".upload-{_dead_pid()}-orphaned.part"
+        orphan = user_dir / f".upload-{_dead_pid()}@{host_label()}-orphaned1234.part"
         orphan.write_bytes(b"half")
         os.chown(orphan, www.pw_uid, www.pw_gid)
         script = (

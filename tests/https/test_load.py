@@ -11,15 +11,7 @@ import shutil
 import time
 from pathlib import Path
 
-from pilot_movers_testkit.datahost_load import (
-    LoadResult,
-    check,
-    plan_pilots,
-    result_to_json,
-    run_pilots_in_threads,
-    seed_inputs,
-    user_storage,
-)
+from pilot_movers_testkit.datahost_load import plan_pilots, result_to_json, run_and_check, seed_inputs
 
 from pilot_movers import QueueConfig
 from tests.https.conftest import DATAHOST_USER, user_credentials
@@ -41,26 +33,15 @@ def test_two_hundred_pilots_at_once_lose_nothing_corrupt_nothing_and_get_no_serv
         scratch=workroot / "seed",
     )
     queue = QueueConfig.from_dict({"transfer": {"max_attempts": 3, "backoff_initial": 0.5, "concurrency": 2}})
-    log_offset = datahost.access_log.stat().st_size
     try:
-        started = time.monotonic()
-        outcomes = run_pilots_in_threads(
+        result = run_and_check(
             pilots,
-            address=datahost.address,
+            [datahost],
             user=DATAHOST_USER,
             credentials=credentials,
             workroot=workroot,
             queue=queue,
-        )
-        result = LoadResult(PILOTS, 1, FILE_SIZE, time.monotonic() - started, outcomes)
-        time.sleep(0.5)  # Apache writes its access log after each answer
-        check(
-            result,
-            pilots,
-            storage=user_storage(datahost.storage_dir, pilots[0].inputs[0][0]),
-            workroot=workroot,
-            access_log=datahost.access_log,
-            log_offset=log_offset,
+            file_size=FILE_SIZE,
         )
         report = result_to_json(result)
         print(report)
