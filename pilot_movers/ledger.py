@@ -86,19 +86,31 @@ class Ledger:
         self._key = self._load_key()
 
     def _load_key(self) -> bytes:
+        """The ledger's key, made on first use. Many jobs of the user may start at once: the key
+        is written whole under a name of its own, then linked into place (link fails if another
+        job's is there first, and then that one is read), so no job ever reads a key half written."""
         path = os.path.join(self.directory, KEY_NAME)
-        try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        except FileExistsError:
-            with open(path, "rb", opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW)) as handle:
-                key = handle.read(64)
-            if len(key) >= 32:
-                return key
-            raise ConfigurationError(f"the ledger key {path} is damaged: remove it") from None
-        key = secrets.token_bytes(32)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(key)
-        return key
+        if not os.path.lexists(path):
+            key = secrets.token_bytes(32)
+            scratch = f"{path}.{os.getpid()}.{secrets.token_hex(4)}"
+            descriptor = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            try:
+                with os.fdopen(descriptor, "wb") as handle:
+                    handle.write(key)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                try:
+                    os.link(scratch, path)
+                    return key
+                except FileExistsError:
+                    pass  # another job's key came first: that one is read below
+            finally:
+                os.unlink(scratch)
+        with open(path, "rb", opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW)) as handle:
+            key = handle.read(64)
+        if len(key) >= 32:
+            return key
+        raise ConfigurationError(f"the ledger key {path} is damaged: remove it")
 
     def seal(self, text: str) -> str:
         """``text`` as a ledger line: its MAC, a space, the text."""
