@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up everything pilot-movers needs on a fresh Debian machine; fast when already done.
 #   1. Debian packages: the grid servers and clients the tests and the demo run, gfal2's Python
-#      binding, and Apache with mod_gridsite, mod_wsgi and mod_xsendfile for the DataHost server
-#      (apt; only what is missing is installed).
+#      binding, Apache with mod_gridsite, mod_wsgi and mod_xsendfile for the DataHost server, and
+#      Chromium with its driver for the DataHost page's browser tests (apt; only what is missing
+#      is installed).
 #   2. A venv in .venv built on /usr/bin/python3, the interpreter Debian's python3-gfal2 is
 #      compiled for; gfal2 is made visible to it by a .pth file (no other system package leaks in).
 #   3. The project's three distributions in editable mode (pip; skipped when their setup.cfg are
@@ -22,6 +23,7 @@ APT_PACKAGES=(
   xrootd-server xrootd-client
   voms-clients
   apache2 gridsite libapache2-mod-wsgi-py3 libapache2-mod-xsendfile
+  chromium chromium-driver
   curl openssl iproute2 util-linux
 )
 
