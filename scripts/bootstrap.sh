@@ -2,8 +2,8 @@
 # Set up everything pilot-movers needs on a fresh Debian machine; fast when already done.
 #   1. Debian packages: the grid servers and clients the tests and the demo run, gfal2's Python
 #      binding, Apache with mod_gridsite, mod_wsgi and mod_xsendfile for the DataHost server, and
-#      PostgreSQL, the DataHost's tested production database (apt; only what is missing is
-#      installed).
+#      PostgreSQL, the DataHost's tested production database, and Chromium with its driver for
+#      the DataHost page's browser tests (apt; only what is missing is installed).
 #   2. A venv in .venv built on /usr/bin/python3, the interpreter Debian's python3-gfal2 is
 #      compiled for; gfal2 is made visible to it by a .pth file (no other system package leaks in).
 #   3. The project's three distributions in editable mode (pip; skipped when their setup.cfg are
@@ -24,6 +24,7 @@ APT_PACKAGES=(
   voms-clients
   apache2 gridsite libapache2-mod-wsgi-py3 libapache2-mod-xsendfile
   postgresql
+  chromium chromium-driver
   curl openssl iproute2 util-linux
 )
 

@@ -24,6 +24,7 @@ from typing import Optional
 
 from django.conf import settings
 
+from datahost_server.names import suggest_name
 from datahost_server.shared_lock import shared_commit_lock
 from pilot_movers.https_datahost.protocol import FILE_NAME
 
@@ -51,7 +52,7 @@ def check_name(name: str) -> str:
     if not NAME_PATTERN.match(name or ""):
         raise BadName(
             f"{name!r} is not a valid file name: use letters, digits and ._+=,@%- "
-            "(no '/', no leading '.', at most 255 characters)"
+            f"(no '/', no leading '.', at most 255 characters), for example {suggest_name(name or '')!r}"
         )
     return name
 

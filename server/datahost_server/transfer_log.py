@@ -104,7 +104,9 @@ def _apply(entry: LogLine) -> bool:
         return False
     transfer.bytes = entry.bytes
     transfer.seconds = entry.seconds
-    transfer.finished = datetime.datetime.now(datetime.timezone.utc)
+    # When the last byte went out, not when the log was read (a page view, maybe hours later).
+    started = transfer.started or transfer.created
+    transfer.finished = started + datetime.timedelta(seconds=entry.seconds)
     complete = entry.status in (200, 206) and not entry.aborted
     transfer.state = Transfer.DONE if complete else Transfer.FAILED
     if not complete:

@@ -47,6 +47,9 @@ def test_the_testkit_and_the_server_are_distributions_of_their_own(distributions
     server = zipfile.ZipFile(distributions["pilot-movers-datahost"].wheel)
     assert _packages(server) == {"datahost_server"}
     assert any(n.endswith("templates/datahost/index.html") for n in server.namelist())
+    # the page works offline: its script and the charting library it plots with are in the wheel
+    for static in ("static/datahost/page.js", "static/datahost/vendor/uPlot.iife.min.js"):
+        assert any(n.endswith(static) for n in server.namelist()), static
     assert set(_entry_points(server)["console_scripts"]) == {"datahost-server"}
 
 

@@ -8,7 +8,8 @@ Last-Modified) and tags the response so that Apache's transfer log can say how f
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Optional
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.http import content_disposition_header
@@ -24,11 +25,16 @@ from pilot_movers.https_datahost import protocol
 TRANSFER_HEADER = protocol.TRANSFER_HEADER
 
 
-def file_rows(user: Any) -> list[dict[str, Any]]:
-    """The user's files with sizes, times and the checksums recorded when they were stored."""
-    records = {r.name: r for r in StoredFile.objects.filter(user=user)}
+def file_rows(user: Any, entries: Optional[Sequence[storage.FileEntry]] = None) -> list[dict[str, Any]]:
+    """The user's files (or ``entries``, one page of them) with sizes, times and the checksums
+    recorded when they were stored."""
+    if entries is None:
+        entries = storage.list_files(user.pk)
+        records = {r.name: r for r in StoredFile.objects.filter(user=user)}
+    else:
+        records = {r.name: r for r in StoredFile.objects.filter(user=user, name__in=[e.name for e in entries])}
     rows = []
-    for entry in storage.list_files(user.pk):
+    for entry in entries:
         record = records.get(entry.name)
         fresh = record is not None and record.size == entry.size and record.mtime_ns == entry.mtime_ns
         rows.append(

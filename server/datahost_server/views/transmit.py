@@ -80,6 +80,8 @@ def transmit(request: HttpRequest) -> HttpResponse:
             raise _stopped(handler, caller, declared)
         _check_claimed_user(caller, fields.get("username"))
         received = handler.received
+        if received is None and handler.bytes_received:  # the file part began and never ended
+            raise ProtocolError("client_disconnected", "the client stopped sending before the upload was complete")
         if received is None:
             raise ProtocolError("no_file", f"the form has no file in the field {FILE_FIELD!r}")
         final_name = name or _name(received.name) or ""
