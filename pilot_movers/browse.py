@@ -11,7 +11,10 @@ cp``'s (``copies``).
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional
@@ -27,6 +30,8 @@ from pilot_movers.planner import choose_mover
 from pilot_movers.queue_config import QueueConfig
 from pilot_movers.registry import get_mover_class
 from pilot_movers.values import Location
+
+log = logging.getLogger("pilot_movers.browse")
 
 
 @dataclass(frozen=True)
@@ -88,14 +93,32 @@ def opened_mover(
 ) -> Iterator[Mover]:
     """Mover ``name`` with the queue's settings (or ``settings``) and mover options, started with
     ``credentials`` (default: the environment's: X509_USER_PROXY, X509_CERT_DIR, bearer tokens,
-    Globus client), stopped after."""
+    Globus client), stopped after, waited for no longer than ``cleanup_timeout`` (a mover whose
+    server froze at its close must not hold a command whose work is done).
+
+    A mover option ``mode`` other than ``copy`` (the local mover's ``move`` and ``symlink``, for
+    a job's inputs on a shared file system) is set back to ``copy``: these commands copy, and a
+    move or a link would take the user's file away or point at it."""
     cls = get_mover_class(name)
-    mover = cls(settings or settings_of(queue), queue.mover_options(name) if queue is not None else None)
+    settings = settings or settings_of(queue)
+    options = queue.mover_options(name) if queue is not None else None
+    if options is not None and getattr(options, "mode", "copy") != "copy" and dataclasses.is_dataclass(options):
+        options = dataclasses.replace(options, mode="copy")  # type: ignore[type-var]
+    mover = cls(settings, options)
     mover.start(credentials if credentials is not None else Credentials.from_environment())
     try:
         yield mover
     finally:
-        mover.stop()
+        stop_within(mover, settings.cleanup_timeout)
+
+
+def stop_within(mover: Mover, seconds: float) -> None:
+    """``mover.stop()`` on a thread of its own, waited for at most ``seconds``."""
+    stopping = threading.Thread(target=mover.stop, name=f"pilot-movers-stop-{mover.name}", daemon=True)
+    stopping.start()
+    stopping.join(seconds)
+    if stopping.is_alive():
+        log.warning("mover %s did not stop within %g s (cleanup_timeout): left stopping", mover.name, seconds)
 
 
 def stat_location(

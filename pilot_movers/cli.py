@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pilot_movers.errors import MoverError
     from pilot_movers.job import Job, Preflight
 
+from pilot_movers.console.command_line import AFTER_THE_WORK as _SIGNALS_AFTER_THE_JOB
 from pilot_movers.console.command_line import (
     EXIT_FAILED,
     EXIT_OK,
@@ -31,8 +32,10 @@ from pilot_movers.console.command_line import (
     EXIT_USAGE,
     progress_option,
 )
+from pilot_movers.console.command_line import STOPPING as _STOPPING
 from pilot_movers.console.command_line import fail as _fail
 from pilot_movers.console.command_line import progress_for as _progress
+from pilot_movers.console.command_line import signal_status as _signal_status
 
 EXIT_STATUSES = """exit status (run and doctor):
   0       success (doctor: no problem found)
@@ -60,7 +63,7 @@ def console_main() -> NoReturn:
     try:
         status = main()
     except JobTerminated as exc:
-        status = _fail(f"stopped by {exc.signal_name} before the job started", 128 + _signal_number(exc.signal_name))
+        status = _fail(f"stopped by {exc.signal_name} before the job started", _signal_status(exc.signal_name))
     except SystemExit as exc:  # argparse's --help and --version
         status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     for stream in (sys.stdout, sys.stderr):
@@ -318,7 +321,7 @@ def _run(args: argparse.Namespace) -> int:
         error = job.report.error if job.report and job.report.error else raised  # bound to its phase
         status = EXIT_RETRYABLE if error.transient else EXIT_FAILED
         if isinstance(error, JobTerminated):
-            status = 128 + _signal_number(error.signal_name)
+            status = _signal_status(error.signal_name)
         phase = error.phase.value if error.phase else "setup"
         _finish(args, job)
         print(f"pilot-movers: job failed in {phase}: {_verdict(error)}", file=sys.stderr)
@@ -334,7 +337,7 @@ def _run(args: argparse.Namespace) -> int:
     if isinstance(report.error, JobTerminated):  # the files are in place; the cleanup was cut short
         print(f"pilot-movers: job stopped during the cleanup: {report.error}", file=sys.stderr)
         print(f"pilot-movers: report: {os.path.abspath(report_path)}", file=sys.stderr)
-        return 128 + _signal_number(report.error.signal_name)
+        return _signal_status(report.error.signal_name)
     counts = {p.phase: len(p.results) for p in report.phases}
     print(
         f"pilot-movers: job succeeded: {counts.get('stage-in', 0)} file(s) in, "
@@ -357,30 +360,6 @@ def _verdict(error: MoverError) -> str:
     else:
         said = str(error)
     return f"{said}; what to do: {error.advice}"
-
-
-def _signal_number(name: str) -> int:
-    return int(getattr(signal, name, signal.SIGTERM))
-
-
-_STOPPING = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
-
-
-class _AfterTheJob:
-    """Whether the job has ended (its report written): a signal then changes nothing. In the
-    console command the stopping signals are also held back from then on, until the output is
-    written: a handler run in the middle of a large write to a pipe loses part of it."""
-
-    ended = False
-    console = False
-
-    def set(self) -> None:
-        self.ended = True
-        if self.console:
-            signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
-
-
-_SIGNALS_AFTER_THE_JOB = _AfterTheJob()
 
 
 def _stop_on_signals() -> None:

@@ -8,11 +8,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import sys
 from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
 from pilot_movers.console.command_line import (
+    AFTER_THE_WORK,
     EXIT_FAILED,
     EXIT_OK,
     EXIT_RETRYABLE,
@@ -20,6 +20,7 @@ from pilot_movers.console.command_line import (
     fail,
     progress_for,
     progress_option,
+    signal_status,
 )
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ def _queue(args: argparse.Namespace) -> Optional[QueueConfig]:
 
 def _cp(args: argparse.Namespace) -> int:
     from pilot_movers.copies import plan_copies, run_copies
-    from pilot_movers.errors import MoverError
+    from pilot_movers.errors import JobTerminated, MoverError
 
     _quiet_engine(args)
     try:
@@ -105,9 +106,20 @@ def _cp(args: argparse.Namespace) -> int:
         plan = plan_copies(args.sources, args.destination, queue=queue, mover=args.mover)
     except MoverError as exc:
         return fail(str(exc), EXIT_USAGE)
+    AFTER_THE_WORK.ended = False
     try:
-        outcome = run_copies(plan, queue=queue, progress=progress_for(args.progress), overwrite=args.force)
+        outcome = run_copies(
+            plan,
+            queue=queue,
+            progress=progress_for(args.progress),
+            overwrite=args.force,
+            when_done=AFTER_THE_WORK.set,
+        )
+    except JobTerminated as exc:  # before any copy began: while the mover opened
+        AFTER_THE_WORK.set()
+        return fail(f"cp: stopped by {exc.signal_name} before any copy began", signal_status(exc.signal_name))
     except MoverError as exc:  # the mover could not be opened (credentials, a missing library)
+        AFTER_THE_WORK.set()
         return fail(f"cp: {exc}; what to do: {exc.advice}", EXIT_RETRYABLE if exc.transient else EXIT_FAILED)
     if args.json:
         found: dict[str, object] = {
@@ -120,7 +132,7 @@ def _cp(args: argparse.Namespace) -> int:
     if outcome.stopped is not None:
         left = f"; left behind: {', '.join(i.location for i in outcome.left_behind)}" if outcome.left_behind else ""
         fail(f"cp: stopped by {outcome.stopped.signal_name}{left}", 0)
-        return 128 + int(getattr(signal, outcome.stopped.signal_name, signal.SIGTERM))
+        return signal_status(outcome.stopped.signal_name)
     failures = []
     for report in outcome.reports:
         spec = report.spec
@@ -145,10 +157,18 @@ def _cp(args: argparse.Namespace) -> int:
 
 def _quiet_engine(args: argparse.Namespace) -> None:
     """The engine's line per file (done, failed) is a job's log; cp prints its own line per file,
-    so only the engine's warnings (a retry coming) are shown with it. -v: all of them."""
-    if not getattr(args, "verbose", False):
-        logging.getLogger("pilot_movers.engine").setLevel(logging.WARNING)
-        logging.getLogger("pilot_movers.engine.engine").addFilter(lambda record: record.levelno != logging.ERROR)
+    so on the terminal only the engine's warnings (a retry coming) are shown with it; the log
+    file (--log-file) keeps all of them. -v: all of them everywhere."""
+    if getattr(args, "verbose", False):
+        return
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+            handler.addFilter(_said_by_cp_itself)
+
+
+def _said_by_cp_itself(record: logging.LogRecord) -> bool:
+    engine = record.name == "pilot_movers.engine" or record.name.startswith("pilot_movers.engine.")
+    return not engine or record.levelno == logging.WARNING
 
 
 def _open_and(
@@ -156,7 +176,7 @@ def _open_and(
 ) -> tuple[int, Optional[T]]:
     """Parse the URL, open its mover and ``act(mover, location, settings)``: (status, answer)."""
     from pilot_movers.browse import mover_for, opened_mover, parse_location, settings_of
-    from pilot_movers.errors import BadJobParameters, MoverError, Phase
+    from pilot_movers.errors import BadJobParameters, JobTerminated, MoverError, Phase
 
     try:
         queue = _queue(args)
@@ -164,12 +184,20 @@ def _open_and(
         name = mover_for(location, queue, args.mover, Phase.STAGE_IN)
     except MoverError as exc:
         return fail(str(exc), EXIT_USAGE), None
+    AFTER_THE_WORK.ended = False
     try:
         with opened_mover(name, queue) as mover:
-            return EXIT_OK, act(mover, location, settings_of(queue))
+            answer = act(mover, location, settings_of(queue))
+            AFTER_THE_WORK.set()  # the answer is in: a signal now changes nothing (the mover closes)
+            return EXIT_OK, answer
+    except JobTerminated as exc:
+        AFTER_THE_WORK.set()
+        return fail(f"{args.command} {args.url}: stopped by {exc.signal_name}", signal_status(exc.signal_name)), None
     except BadJobParameters as exc:  # a URL of the right scheme, of the wrong form
+        AFTER_THE_WORK.set()
         return fail(f"{args.command} {args.url}: {exc}", EXIT_USAGE), None
     except MoverError as exc:
+        AFTER_THE_WORK.set()
         said = f"{args.command} {args.url}: {exc}; what to do: {exc.advice}"
         return fail(said, EXIT_RETRYABLE if exc.transient else EXIT_FAILED), None
 

@@ -15,7 +15,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from pilot_movers.browse import mover_for, opened_mover, parse_location, settings_of
 from pilot_movers.credentials.bundle import Credentials
@@ -75,11 +75,14 @@ def plan_copies(
             )
         if source.is_local and not os.path.isfile(source.path):
             raise BadJobParameters(f"cp: {text}: no such local file")
+        end = target.join(source.name) if into else target
+        if source.is_local and end.is_local and _same_file(source.path, end.path):
+            raise BadJobParameters(f"cp: {text} and {end.path} are the same file")
         specs.append(
             FileSpec(
                 name=source.name,
                 source=source,
-                destination=target.join(source.name) if into else target,
+                destination=end,
                 role=Role.OUTPUT if not target.is_local else Role.INPUT,
             )
         )
@@ -103,10 +106,13 @@ def run_copies(
     progress: Optional[ProgressObserver] = None,
     overwrite: bool = False,
     credentials: Optional[Credentials] = None,
+    when_done: Callable[[], None] = lambda: None,
 ) -> CopyOutcome:
     """Copy every file of ``plan``; one report per file. A file already at a destination is
     FILEEXISTS unless ``overwrite`` (then it is replaced once the new copy is verified).
-    ``credentials``: the mover's (default: the environment's).
+    ``credentials``: the mover's (default: the environment's); ``when_done`` is called as soon
+    as the copies have ended (stopped or not), before the mover is closed: a command holds its
+    stopping signals back from then on, so its status follows what was copied.
     SIGTERM, SIGINT and SIGQUIT stop the copies; what they made is removed (within
     ``cleanup_timeout``) before ``stopped`` says so."""
     settings = settings_of(queue)
@@ -116,18 +122,20 @@ def run_copies(
     with opened_mover(plan.mover, queue, settings, credentials) as mover:
         engine = TransferEngine(mover, plan.phase, observer=observer)
         signals = JobSignals(lambda: plan.phase, engine.cancel)
-        signals.install()
-        observer.phase_started(plan.phase, plan.specs)
         try:
+            signals.install()
+            observer.phase_started(plan.phase, plan.specs)
             reports = engine.run(plan.specs)
-        except JobTerminated as stopped:
+        except JobTerminated as stopped:  # what had ended is said; what the stop cut short is removed
             left = _remove_left(engine, mover, settings.cancel_grace, settings.cleanup_timeout)
-            return CopyOutcome((), left, stopped)
+            return CopyOutcome(tuple(engine.finished_reports()), left, stopped)
         finally:
             observer.phase_ended(plan.phase)
             signals.restore()
-    if signals.error is not None:  # a signal a library swallowed
-        return CopyOutcome(tuple(reports), tuple(engine.left_behind), signals.error)
+            when_done()
+        if signals.error is not None:  # a signal a library swallowed: the copies stopped all the same
+            left = _remove_left(engine, mover, settings.cancel_grace, settings.cleanup_timeout)
+            return CopyOutcome(tuple(reports), left, signals.error)
     return CopyOutcome(tuple(reports), tuple(engine.left_behind))
 
 
@@ -155,3 +163,13 @@ def _remove_left(engine: TransferEngine, mover: object, grace: float, budget: fl
         else:
             log.info("removed %s, left by the stopped copy", item.location)
     return tuple(remaining)
+
+
+def _same_file(one: str, other: str) -> bool:
+    """The same file under two names (a link, a hard link, ``./a`` and ``a``)."""
+    if os.path.realpath(one) == os.path.realpath(other):
+        return True
+    try:
+        return os.path.samefile(one, other)
+    except OSError:  # the destination is not there yet
+        return False

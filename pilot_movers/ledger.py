@@ -21,6 +21,7 @@ pilot-movers worker endpoint that no GCP serves deleted.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import hmac
@@ -31,6 +32,7 @@ import shutil
 import stat
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
@@ -42,6 +44,10 @@ log = logging.getLogger(__name__)
 #: Names the ledger dir by this variable when set (tests, a site's own place).
 STATE_DIR_VARIABLE = "PILOT_MOVERS_STATE_DIR"
 KEY_NAME = "key"
+#: The end of the name a key is written under before it is linked into place.
+_SCRATCH = ".scratch"
+#: A scratch key older than this was left by a killed job.
+_SCRATCH_AGE = 3600.0
 RECORDS = "jobs"
 _SUFFIX = ".record"
 #: A work dir the command made (``pilot-movers run`` without ``--workdir``).
@@ -88,11 +94,14 @@ class Ledger:
     def _load_key(self) -> bytes:
         """The ledger's key, made on first use. Many jobs of the user may start at once: the key
         is written whole under a name of its own, then linked into place (link fails if another
-        job's is there first, and then that one is read), so no job ever reads a key half written."""
+        job's is there first, and then that one is read), so no job ever reads a key half written.
+        On a file system without hard links the key is created in place and a reader waits a
+        moment for its 32 bytes. A scratch copy a killed job left is removed by the next."""
         path = os.path.join(self.directory, KEY_NAME)
+        _remove_stale_scratch(self.directory)
         if not os.path.lexists(path):
             key = secrets.token_bytes(32)
-            scratch = f"{path}.{os.getpid()}.{secrets.token_hex(4)}"
+            scratch = f"{path}.{os.getpid()}.{secrets.token_hex(4)}{_SCRATCH}"
             descriptor = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             try:
                 with os.fdopen(descriptor, "wb") as handle:
@@ -104,12 +113,32 @@ class Ledger:
                     return key
                 except FileExistsError:
                     pass  # another job's key came first: that one is read below
+                except OSError as exc:
+                    if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS):
+                        raise
+                    return self._create_in_place(path, key)
             finally:
                 os.unlink(scratch)
-        with open(path, "rb", opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW)) as handle:
-            key = handle.read(64)
-        if len(key) >= 32:
-            return key
+        return self._read_key(path)
+
+    def _create_in_place(self, path: str, key: bytes) -> bytes:
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except FileExistsError:
+            return self._read_key(path)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(key)
+        return key
+
+    @staticmethod
+    def _read_key(path: str) -> bytes:
+        """The key at ``path``; one being written in place (no hard links here) gets a second."""
+        for _ in range(20):
+            with open(path, "rb", opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW)) as handle:
+                key = handle.read(64)
+            if len(key) >= 32:
+                return key
+            time.sleep(0.05)
         raise ConfigurationError(f"the ledger key {path} is damaged: remove it")
 
     def seal(self, text: str) -> str:
@@ -335,3 +364,15 @@ class DeadJob:
             log.debug("could not rewrite the job record %s: %s", self.path, exc)
         finally:
             os.close(self.descriptor)
+
+
+def _remove_stale_scratch(directory: str) -> None:
+    """Scratch keys killed jobs left (``key.PID.XXXX.scratch``, older than an hour)."""
+    now = time.time()
+    for entry in os.scandir(directory):
+        if entry.name.startswith(KEY_NAME + ".") and entry.name.endswith(_SCRATCH):
+            try:
+                if now - entry.stat(follow_symlinks=False).st_mtime > _SCRATCH_AGE:
+                    os.unlink(entry.path)
+            except OSError:
+                continue

@@ -34,11 +34,20 @@ _XRD_LEVELS = {
 #: ``[2026-12-02 22:51:18.991920 +0000][Debug  ][Utility           ] text``
 _XRD_LINE = re.compile(r"^\[[^\]]*\]\[(\w+)\s*\]\[(\w+)\s*\]\s?(.*)$")
 
+#: What a secret's name looks like in ``NAME=value``, ``NAME: value`` or ``"name": "value"``:
+#: any word that ends in one of these (``BEARER_TOKEN``, ``MYPROXY_PASSPHRASE``, ``client_secret``).
+_SECRET_NAMES = r"[A-Za-z0-9_.-]*(?:token|authz|passphrase|password|passwd|secret|credential|cookie)"
+
 _SECRETS = (
     (re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(?:-----END [A-Z0-9 ]+-----|$)", re.DOTALL), "[PEM block masked]"),
     (re.compile(r"(?i)(authorization\s*[:=]\s*)[^\r\n,;]+"), r"\1[masked]"),
     (re.compile(r"(?i)\b(bearer)(\s+|%20)[A-Za-z0-9._~+/=-]+"), r"\1\2[masked]"),
-    (re.compile(r"(?i)\b(access_token|refresh_token|token|authz|passphrase|password)=[^&\s]+"), r"\1=[masked]"),
+    # JSON and dict reprs: "access_token": "...", 'client_secret': '...'
+    (re.compile(rf"""(?i)(["']{_SECRET_NAMES}["']\s*:\s*["'])[^"']*(["'])"""), r"\1[masked]\2"),
+    # NAME=value, NAME: value (environment variables, query strings, headers)
+    (re.compile(rf"(?i)\b({_SECRET_NAMES})(\s*[=:]\s*)[^&\s,;\"']+"), r"\1\2[masked]"),
+    # user:password@ in a URL
+    (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)[^/\s@]+@"), r"\1[masked]@"),
 )
 
 
@@ -50,13 +59,17 @@ def mask_secrets(text: str) -> str:
 
 
 class MaskSecrets(logging.Filter):
-    """A handler's filter: each record's text with its secrets masked (``mask_secrets``)."""
+    """A handler's filter: each record's text, and its traceback's, with its secrets masked
+    (``mask_secrets``)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
         masked = mask_secrets(text)
         if masked != text:
             record.msg, record.args = masked, None
+        if record.exc_info or record.exc_text:
+            trace = record.exc_text or logging.Formatter().formatException(record.exc_info)  # type: ignore[arg-type]
+            record.exc_text, record.exc_info = mask_secrets(trace), None
         return True
 
 

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from pilot_movers.base import Mover
 from pilot_movers.copyprefix import apply_copyprefix
 from pilot_movers.credentials.myproxy import MyProxySettings
-from pilot_movers.errors import MoverError, Phase
+from pilot_movers.errors import MoverError, MoverUnavailable, Phase
 from pilot_movers.job import Preflight
 from pilot_movers.queue_config import QueueConfig
 from pilot_movers.registry import get_mover_class, mover_for_scheme
@@ -117,15 +117,22 @@ def _default_port(scheme: str) -> Optional[int]:
 
 
 def _names_servers(scheme: str) -> bool:
-    """Whether ``scheme``'s locations name a server to dial (not a Globus endpoint's name)."""
-    mover = _mover_of(scheme)
-    return mover is None or mover.names_servers
+    """Whether ``scheme``'s locations name a server to dial: not a Globus endpoint's name, and not
+    when the mover claiming the scheme cannot run here (its own finding says why; a guess at its
+    port or at what its names are would be a second, wrong finding). A scheme no mover claims is
+    looked at on the URL's own terms."""
+    if scheme == "myproxy":
+        return True
+    try:
+        return get_mover_class(mover_for_scheme(scheme)).names_servers
+    except MoverUnavailable:
+        return False
+    except MoverError:
+        return True
 
 
 def _mover_of(scheme: str) -> Optional[type[Mover]]:
-    if scheme == "myproxy":
-        return None
     try:
         return get_mover_class(mover_for_scheme(scheme))
-    except MoverError:  # no mover here serves it: the server is looked at on the URL's own terms
+    except MoverError:
         return None

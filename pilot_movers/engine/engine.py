@@ -183,6 +183,7 @@ class TransferEngine:
 
     def run(self, files: Sequence[FileSpec]) -> list[FileReport]:
         states = [_FileState(spec, size=spec.size) for spec in files]
+        self._states = states
         self._pending = list(states)
         self._pool = DaemonPool(self.settings.concurrency, name=f"pilot-movers-{self.phase.value}")
         CANCELS.start()
@@ -201,6 +202,11 @@ class TransferEngine:
             # interrupts them: this join is short.
             self._pool.shutdown(wait=True)
         return [state.report or self._unfinished(state) for state in states]
+
+    def finished_reports(self) -> list[FileReport]:
+        """The reports of the files that ended (done, found complete, or failed for good) in the
+        last ``run``, in order: what a run a signal cut short had achieved."""
+        return [state.report for state in getattr(self, "_states", []) if state.report is not None]
 
     def cancel(self, reason: MoverError) -> None:
         """Stop every running transfer now and start no other. Never blocks and takes no lock:

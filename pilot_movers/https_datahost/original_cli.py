@@ -83,7 +83,7 @@ def original_form(name: str, argv: Sequence[str]) -> Form:
     if command == "login" and "host" in values:
         result += [values["host"], values["user"]]
     if "filename" in values:
-        result.append(values["filename"])
+        result += ["--", values["filename"]]  # a file named like an option (-v) is still a file
     return Form(result, values.get("password"))
 
 

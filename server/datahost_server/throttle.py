@@ -32,15 +32,17 @@ def _window() -> datetime.timedelta:
     return datetime.timedelta(seconds=int(settings.DATAHOST_LOGIN_WINDOW))
 
 
-def retry_after(username: str, address: str) -> Optional[int]:
-    """Seconds until a login for ``username`` from ``address`` may be tried, or None: now."""
+def retry_after(username: str, address: str, *, excluding: Optional[int] = None) -> Optional[int]:
+    """Seconds until a login for ``username`` from ``address`` may be tried, or None: now.
+    ``excluding``: the record of the attempt being judged (counted as a failure until it succeeds)."""
     now = _now()
     since = now - _window()
     LoginFailure.objects.filter(at__lt=since).delete()  # what left the window
+    recent = LoginFailure.objects.filter(at__gte=since).exclude(pk=excluding)
     waits = []
     for failures, limit in (
-        (LoginFailure.objects.filter(username=username, at__gte=since), settings.DATAHOST_LOGIN_FAILURES_PER_USER),
-        (LoginFailure.objects.filter(address=address, at__gte=since), settings.DATAHOST_LOGIN_FAILURES_PER_ADDRESS),
+        (recent.filter(username=username), settings.DATAHOST_LOGIN_FAILURES_PER_USER),
+        (recent.filter(address=address), settings.DATAHOST_LOGIN_FAILURES_PER_ADDRESS),
     ):
         wait = _wait(failures, int(limit), now)
         if wait is not None:
@@ -55,10 +57,6 @@ def _wait(failures: QuerySet[LoginFailure], limit: int, now: datetime.datetime) 
         return None
     oldest_that_counts = times[-1]
     return max(1, math.ceil((oldest_that_counts + _window() - now).total_seconds()))
-
-
-def failed(username: str, address: str) -> None:
-    LoginFailure.objects.create(username=username[:150], address=address, at=_now())
 
 
 def succeeded(username: str) -> None:
@@ -83,11 +81,16 @@ class ThrottledModelBackend(ModelBackend):
         if username is None or password is None:
             return None
         address = client_address(request)
-        if retry_after(username, address) is not None:
+        # Counted as a failure before the (slow) password check: logins sent all at once each see
+        # the others, so parallel requests cannot try more passwords than the limit allows.
+        attempt = LoginFailure.objects.create(username=username[:150], address=address, at=_now())
+        wait = retry_after(username, address, excluding=attempt.pk)
+        if wait is not None:
+            attempt.delete()  # a refused attempt tried no password: it does not count
+            if request is not None:
+                request.datahost_throttled_for = wait
             raise PermissionDenied("too many wrong passwords")
         user = super().authenticate(request, username=username, password=password, **kwargs)
-        if user is None:
-            failed(username, address)
-        else:
+        if user is not None:
             succeeded(username)
         return user

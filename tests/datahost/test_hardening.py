@@ -94,6 +94,21 @@ def test_wrong_passwords_are_throttled_per_user_with_retry_after(strict):
         client.login("guessed", password)
 
 
+def test_wrong_passwords_sent_all_at_once_are_throttled_too(strict):
+    """Review: the limit was checked before the slow password check and the failure recorded
+    after it, so logins sent at once all passed the check: the real limit was the limit times the
+    number of server threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    strict.add_user("raced", secrets.token_urlsafe(12))
+    with ThreadPoolExecutor(12) as pool:
+        codes = list(
+            pool.map(lambda n: _login(strict, "raced", f"guess {n}", source="127.0.0.14").status_code, range(12))
+        )
+    assert set(codes) <= {401, 429}, codes
+    assert codes.count(401) <= 3, codes  # login_failures_per_user: no more passwords tried than that
+
+
 def test_wrong_passwords_are_throttled_per_address(strict):
     password = secrets.token_urlsafe(12)
     strict.add_user("innocent", password)

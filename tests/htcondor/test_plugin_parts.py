@@ -63,7 +63,9 @@ def test_a_bad_suffix_is_the_files_own_parameter_error():
 def test_a_condor_creds_token_plain_or_json(tmp_path):
     (tmp_path / "scitokens.use").write_text("plain-token\n")
     (tmp_path / "my_analysis.use").write_text(json.dumps({"access_token": "json-token", "expires_in": 60}))
+    (tmp_path / "pretty.use").write_text(json.dumps({"expires_in": 60, "access_token": "pretty-token"}, indent=2))
     env = {"_CONDOR_CREDS": str(tmp_path)}
+    assert with_service_token(Credentials(), "pretty", env).bearer_token == "pretty-token"  # over several lines
     assert with_service_token(Credentials(), "scitokens", env).bearer_token == "plain-token"
     assert with_service_token(Credentials(), "my.analysis", env).bearer_token == "json-token"
     with pytest.raises(CredentialError, match=r"nothing\.use") as missing:
@@ -102,3 +104,20 @@ def test_results_overwrite_the_preallocated_file_without_truncating_it(tmp_path)
     assert out.stat().st_size == 4096
     ads = list(classad2.parseAds(out.read_text(), classad2.ParserType.New))
     assert [ad["TransferSuccess"] for ad in ads] == [True, False]
+
+
+def test_an_input_file_the_plugin_cannot_read_is_one_sentence_and_an_empty_result(tmp_path):
+    """Review: a missing -infile was a traceback and no -outfile at all."""
+    import subprocess
+
+    from tests.htcondor.starter import plugin_program
+
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [plugin_program(), "-infile", str(tmp_path / "missing.in"), "-outfile", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "cannot read the input ClassAds" in done.stderr and out.exists()

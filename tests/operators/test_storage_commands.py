@@ -130,3 +130,58 @@ def test_sigterm_stops_an_upload_and_removes_its_temporary_copy(grid, tmp_path):
     listed = command("ls", target, "--json")
     assert listed.returncode == 0 and json.loads(listed.stdout) == [], listed.stdout  # no partial file
     print(f"cp stopped {stopped_in:.1f} s after SIGTERM")
+
+
+@pytest.mark.parametrize("mode", ["move", "symlink"])
+def test_a_queue_that_moves_or_links_local_files_still_makes_cp_copy(tmp_path, mode):
+    """Review of issue 24's cp: the queue's [mover:local] mode reached cp, which then deleted the
+    user's file (move) or left a link to it (symlink), and ``cp -f a a`` destroyed ``a``."""
+    queue = tmp_path / "queue.json"
+    queue.write_text(json.dumps({"copytool": "local", "movers": {"local": {"mode": mode}}}))
+    source = tmp_path / "keep.txt"
+    source.write_text("the user's data\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    done = command("cp", "--queue-config", str(queue), str(source), str(out))
+    assert done.returncode == 0, done.stderr
+    assert source.read_text() == "the user's data\n"  # still there
+    assert not (out / "keep.txt").is_symlink() and (out / "keep.txt").read_text() == "the user's data\n"
+    same = command("cp", "-f", "--queue-config", str(queue), str(source), str(source))
+    assert same.returncode == 2 and "same file" in same.stderr, same.stderr
+    linked = tmp_path / "link.txt"
+    linked.symlink_to(source)
+    onto_link = command("cp", "-f", str(source), str(linked))
+    assert onto_link.returncode == 2 and "same file" in onto_link.stderr
+    assert source.read_text() == "the user's data\n" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "keep.txt",
+        "link.txt",
+        "out",
+        "queue.json",
+    ]
+
+
+def test_a_stop_after_some_files_reports_them_and_exits_with_the_signal(grid, tmp_path):
+    """Review: a stopped cp reported no file, even those it had renamed into place."""
+    small = tmp_path / "small.bin"
+    write_file(small, 1000, seed=1)
+    big = tmp_path / "big.bin"
+    write_file(big, 60_000_000, seed=2)
+    target = grid.gridftp_url(f"cp-partly-{time.monotonic_ns()}/")
+    queue = tmp_path / "queue.json"
+    queue.write_text(json.dumps({"copytool": "gridftp", "transfer": {"concurrency": 1}}))
+    with grid.throttled("40mbit"):
+        program = shutil.which("pilot-movers", path=os.path.dirname(sys.executable))
+        assert program
+        copy = subprocess.Popen(
+            [program, "cp", "--queue-config", str(queue), str(small), str(big), target, "--json"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(5)
+        copy.send_signal(signal.SIGTERM)
+        out, _ = copy.communicate(timeout=60)
+    assert copy.returncode == 128 + signal.SIGTERM, out
+    answer = json.loads(out)
+    assert [(f["name"], f["status"]) for f in answer["files"]] == [("small.bin", "done")], answer
+    listed = json.loads(command("ls", target, "--json").stdout)
+    assert [e["name"] for e in listed] == ["small.bin"]  # and no partial big.bin

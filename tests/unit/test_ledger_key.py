@@ -46,3 +46,29 @@ def test_a_damaged_key_is_still_said(tmp_path: Path):
     (directory / KEY_NAME).write_bytes(b"short")
     with pytest.raises(ConfigurationError, match="damaged"):
         Ledger(str(directory))
+
+
+def test_a_file_system_without_hard_links_still_gets_a_key(tmp_path: Path, monkeypatch):
+    """Review: the key's link into place needs hard links (vboxsf, some FUSE mounts have none)."""
+    import errno
+
+    def no_links(source: str, target: str) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr("pilot_movers.ledger.os.link", no_links)
+    directory = tmp_path / "state"
+    key = Ledger(str(directory))._key
+    assert len(key) == 32 and (directory / KEY_NAME).read_bytes() == key == Ledger(str(directory))._key
+    assert sorted(os.listdir(directory)) == sorted([KEY_NAME, RECORDS])
+
+
+def test_a_scratch_key_a_killed_job_left_is_removed_by_the_next(tmp_path: Path):
+    directory = tmp_path / "state"
+    Ledger(str(directory))
+    stale = directory / f"{KEY_NAME}.4242.abcd1234.scratch"
+    stale.write_bytes(b"x" * 32)
+    os.utime(stale, (1, 1))
+    fresh = directory / f"{KEY_NAME}.4343.abcd1234.scratch"  # a job writing its key right now
+    fresh.write_bytes(b"y" * 32)
+    Ledger(str(directory))
+    assert not stale.exists() and fresh.exists()

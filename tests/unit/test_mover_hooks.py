@@ -57,3 +57,18 @@ def test_a_movers_node_checks_become_doctor_findings(mocker):
     (there,) = check_node("needs-helper", None, {"HELPER": "/usr/bin/helper"})
     assert there.status.value == "ok" and there.message == "found"
     assert Mover.node_checks(None, {}) == [] and Mover.library() is None and Mover.names_servers
+
+
+def test_a_mover_that_cannot_run_here_adds_no_guess_about_its_servers(monkeypatch):
+    """Review: without gfal2 doctor said "no port for gsiftp://, give the port in the URL", and
+    without globus-sdk it dialled a Globus endpoint's name: second, wrong findings."""
+    from pilot_movers.gridftp.mover import GridFTPMover
+
+    monkeypatch.setattr(GridFTPMover, "availability_problem", classmethod(lambda cls: "no gfal2 here"))
+    get_mover_class.cache_clear()  # the registry keeps what it loaded
+    try:
+        assert needs._names_servers("gsiftp") is False and needs._default_port("gsiftp") is None
+        assert needs._names_servers("root") is True  # the others are untouched
+    finally:
+        monkeypatch.undo()
+        get_mover_class.cache_clear()

@@ -32,8 +32,13 @@ def classad_module() -> ModuleType:
 def read_ads(path: str) -> list[Mapping[str, Any]]:
     """Every ClassAd in the file at ``path``, in order (attribute names case-insensitive)."""
     classad = classad_module()
-    with open(path, encoding="utf-8") as handle:
-        text = handle.read()
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:  # the starter's input file: missing, unreadable
+        raise ConfigurationError(
+            f"cannot read the input ClassAds {path}: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
     try:
         return list(classad.parseAds(text, classad.ParserType.New))
     except (ValueError, RuntimeError) as exc:  # what the binding raises for bad text

@@ -28,22 +28,26 @@ def credential_path(service: str, environ: Mapping[str, str]) -> str:
 
 
 def read_token(path: str) -> str:
-    """The access token in the ``.use`` file at ``path``."""
-    raw = read_token_file(path, "credential file")
-    for line in raw.decode("utf-8", "replace").splitlines():
+    """The access token in the ``.use`` file at ``path``: a bare token (the first line that is
+    not a comment) or a JSON object with ``access_token``, on one line or over several."""
+    text = read_token_file(path, "credential file").decode("utf-8", "replace").strip()
+    if text.startswith("{"):
+        return _access_token(text, path)
+    for line in text.splitlines():
         line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if not line.startswith(("{", "[")):
-            return line
-        try:
-            token = json.loads(line).get("access_token")
-        except (ValueError, AttributeError):
-            token = None
-        if not isinstance(token, str) or not token.strip():
-            raise CredentialError(f"the credential file {path} holds JSON without an 'access_token'")
-        return token.strip()
+        if line and not line.startswith("#"):
+            return _access_token(line, path) if line.startswith(("{", "[")) else line
     raise CredentialError(f"the credential file {path} holds no token")
+
+
+def _access_token(text: str, path: str) -> str:
+    try:
+        token = json.loads(text).get("access_token")
+    except (ValueError, AttributeError):
+        token = None
+    if not isinstance(token, str) or not token.strip():
+        raise CredentialError(f"the credential file {path} holds JSON without an 'access_token'")
+    return token.strip()
 
 
 def with_service_token(credentials: Credentials, service: str, environ: Mapping[str, str]) -> Credentials:

@@ -41,6 +41,9 @@ def login_view(request: HttpRequest) -> HttpResponse:
     if wait is not None:
         return _throttled(request, next_url, wait)
     user = authenticate(request, username=username, password=request.POST.get("password", ""))
+    raced = getattr(request, "datahost_throttled_for", None)  # throttled by logins sent at the same time
+    if user is None and raced is not None:
+        return _throttled(request, next_url, int(raced))
     if user is None:
         message = "wrong user name or password"
         if wants_html(request):
