@@ -135,12 +135,12 @@ def test_addresses_and_original_command_lines():
     assert normal_address("datahost.example.org") == "datahost.example.org:443"
     assert normal_address("https://h:8443/") == "h:8443"
     assert original_argv("datahost-ssl-put", ["h:1", "u", "c.pem", "k.pem", "f"]) == [
-        "--address", "h:1", "--user", "u", "--cert", "c.pem", "--key", "k.pem", "ssl-put", "f",
+        "--address", "h:1", "--user", "u", "--cert", "c.pem", "--key", "k.pem", "ssl-put", "--", "f",
     ]  # fmt: skip
     assert original_argv("datahost-login", ["h:1", "u"]) == ["--address", "h:1", "--user", "u", "login", "h:1", "u"]
-    assert original_argv("datahost-rm", ["h", "u", "f"])[-2:] == ["rm", "f"]
+    assert original_argv("datahost-rm", ["h", "u", "f"])[-3:] == ["rm", "--", "f"]
     # The short forms leave the server, the user and the credential to the environment.
-    assert original_argv("datahost-ssl-put", ["f"]) == ["ssl-put", "f"]
+    assert original_argv("datahost-ssl-put", ["f"]) == ["ssl-put", "--", "f"]
     assert original_argv("datahost-login", []) == ["login"]
     # A password on the command line travels beside the arguments, never among them.
     form = original_form("datahost-login", ["h:1", "u", "s3cret"])

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -171,14 +172,19 @@ def test_signals_at_each_phase_leave_nothing(
         ]
         env = {**os.environ, **grid.client_env(proxy=grid.pilot_proxy)}
         slow = phase in ("stage-in", "stage-out")  # 24 s a transfer: room to land in it under any load
-        with proto.grid.throttled("100mbit") if slow else contextlib.nullcontext():
-            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        # -v brings gfal2's and XRootD's debug lines: a pipe nobody reads until the end would
+        # fill and hold the job, so the log goes to a file
+        throttle = proto.grid.throttled("100mbit") if slow else contextlib.nullcontext()
+        with throttle, tempfile.TemporaryFile("w+") as log_file:
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log_file, text=True, env=env)
             deadline = time.monotonic() + 120
             while not _in_phase(phase, work, proto) and process.poll() is None:
                 assert time.monotonic() < deadline, f"phase {phase} never came"
                 time.sleep(0.005)
             process.send_signal(number)
-            _, err = process.communicate(timeout=120)
+            process.wait(timeout=120)
+            log_file.seek(0)
+            err = log_file.read()
         all_log_lines.extend(err.splitlines())  # the CLI's own log, at DEBUG, is scanned too
         assert (tmp_path / f"r{run}.json").exists(), f"run {run}: no report; exit {process.returncode}:\n{err[-3000:]}"
         report = json.loads((tmp_path / f"r{run}.json").read_text())
