@@ -6,6 +6,7 @@ import os
 import random
 import zlib
 from pathlib import Path
+from typing import Any
 
 from pilot_movers.checksums import Checksum
 from pilot_movers.engine.settings import TransferSettings
@@ -45,3 +46,16 @@ def debris(directory: Path) -> list[str]:
     for root, _dirs, files in os.walk(directory):
         found += [os.path.join(root, f) for f in files if f.endswith(".part") and ".pilot-movers-" in f]
     return found
+
+
+def assert_nothing_lost(result: Any, *, files: int) -> None:
+    """A DataHost load run (``datahost_load.LoadResult``), printed: no pilot failed, no file lost
+    or corrupted, no server error, no retry, ``files`` files moved."""
+    from pilot_movers_testkit.datahost_load import result_to_json
+
+    report = result_to_json(result)
+    print(report)
+    assert result.failed == [], report
+    assert (result.lost, result.corrupted, result.server_errors) == ([], [], []), report
+    assert result.retried == 0, report
+    assert result.files_moved == files

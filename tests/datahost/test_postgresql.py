@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from datahost_server.storage import host_label
 from pilot_movers_testkit.datahost import DataHost
-from pilot_movers_testkit.datahost_load import plan_pilots, result_to_json, run_and_check, seed_inputs
+from pilot_movers_testkit.datahost_load import plan_pilots, run_and_check, seed_inputs
 from pilot_movers_testkit.grid import LocalGrid
 from pilot_movers_testkit.postgresql import PostgreSQL, PostgreSQLError
 
@@ -26,7 +26,7 @@ from pilot_movers.credentials.bundle import Credentials
 from pilot_movers.errors import DestinationExists, MoverError, NoSpace
 from pilot_movers.https_datahost.client import DataHostClient
 from tests.datahost.conftest import start_datahost
-from tests.helpers import write_file
+from tests.helpers import assert_nothing_lost, write_file
 
 PILOT_USER = "griduser"
 PILOTS = 100
@@ -246,12 +246,7 @@ def test_pilots_through_both_front_ends_at_once_lose_nothing_corrupt_nothing_and
             queue=queue,
             file_size=FILE_SIZE,
         )
-        report = result_to_json(result)
-        print(report)
-        assert result.failed == [], report
-        assert (result.lost, result.corrupted, result.server_errors) == ([], [], []), report
-        assert result.retried == 0, report
-        assert result.files_moved == 2 * PILOTS
+        assert_nothing_lost(result, files=2 * PILOTS)
         for server, offset in zip(front_ends, offsets):
             with open(server.access_log, "rb") as log:
                 log.seek(offset)

@@ -11,9 +11,10 @@ import shutil
 import time
 from pathlib import Path
 
-from pilot_movers_testkit.datahost_load import plan_pilots, result_to_json, run_and_check, seed_inputs
+from pilot_movers_testkit.datahost_load import plan_pilots, run_and_check, seed_inputs
 
 from pilot_movers import QueueConfig
+from tests.helpers import assert_nothing_lost
 from tests.https.conftest import DATAHOST_USER, user_credentials
 
 PILOTS = 200
@@ -43,11 +44,6 @@ def test_two_hundred_pilots_at_once_lose_nothing_corrupt_nothing_and_get_no_serv
             queue=queue,
             file_size=FILE_SIZE,
         )
-        report = result_to_json(result)
-        print(report)
-        assert result.failed == [], report
-        assert (result.lost, result.corrupted, result.server_errors) == ([], [], []), report
-        assert result.retried == 0, report
-        assert result.files_moved == 2 * PILOTS
+        assert_nothing_lost(result, files=2 * PILOTS)
     finally:
         shutil.rmtree(workroot, ignore_errors=True)
