@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # what type checkers see; at run time the same names load on 
     from pilot_movers.errors import (
         AuthenticationFailed,
         ChecksumMismatch,
+        ChecksumsDiffer,
         ConfigurationError,
         DestinationExists,
         DestinationNotWritable,
@@ -96,6 +97,7 @@ _EXPORTS = {
     "Phase": "pilot_movers.errors",
     "AuthenticationFailed": "pilot_movers.errors",
     "ChecksumMismatch": "pilot_movers.errors",
+    "ChecksumsDiffer": "pilot_movers.errors",
     "ConfigurationError": "pilot_movers.errors",
     "DestinationExists": "pilot_movers.errors",
     "DestinationNotWritable": "pilot_movers.errors",
@@ -117,6 +119,7 @@ __all__ = [
     "Checksum",
     "ChecksumMismatch",
     "ChecksumSource",
+    "ChecksumsDiffer",
     "ConfigurationError",
     "Copied",
     "CopyRequest",

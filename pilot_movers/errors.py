@@ -414,9 +414,19 @@ class SizeMismatch(MoverError):
     default_scope = Scope.DESTINATION
 
 
+def _checksum_code(algorithm: str, phase: Optional[Phase]) -> int:
+    stage_out = phase is Phase.STAGE_OUT
+    if algorithm == "md5":
+        return 1141 if stage_out else 1145
+    return 1172 if stage_out else 1171
+
+
 class ChecksumMismatch(MoverError):
-    """The bytes that arrived do not have the expected checksum. Never retried: the copy is
-    removed, and the same source would give the same bytes again."""
+    """The engine's verdict on a copy whose checksum does not agree; the copy is removed. Its
+    ``scope`` says whose fault it is: ``SOURCE`` when the source itself is not what the job
+    expects (never retried: the same source gives the same bytes again), ``DESTINATION`` when the
+    copy was damaged on the way (retried: a new copy can cure it). Only the engine makes one (from
+    a transport's ``ChecksumsDiffer``); a mover reports what it saw, not this."""
 
     default_scope = Scope.DESTINATION
 
@@ -426,10 +436,33 @@ class ChecksumMismatch(MoverError):
 
     @property
     def code(self) -> int:
-        stage_out = self.phase is Phase.STAGE_OUT
-        if self.algorithm == "md5":
-            return 1141 if stage_out else 1145
-        return 1172 if stage_out else 1171
+        return _checksum_code(self.algorithm, self.phase)
+
+
+class ChecksumsDiffer(MoverError):
+    """What a mover saw, not a verdict: a checksum it compared (or its client library, its tool,
+    the server compared for it) did not agree, in the mover's own words.
+
+    ``source_differs``: True when what differed is the source itself against the job's expected
+    value (a file the job uploads, a source whose checksum the tool read first); False when it is
+    the copy (against its source or the expected value); None when the mover cannot tell. The
+    engine turns it into a ``ChecksumMismatch``: it looks at the source when the job gave an
+    expected value, and decides scope and retry. Raised outside the engine (the ``datahost``
+    command's client), it reads as the mismatch it is, with the same code.
+    """
+
+    def __init__(
+        self, message: str, *, algorithm: str = "adler32", source_differs: Optional[bool] = None, **kwargs: Any
+    ) -> None:
+        kwargs.setdefault("transient", source_differs is not True)
+        kwargs.setdefault("scope", Scope.SOURCE if source_differs else Scope.DESTINATION)
+        super().__init__(message, **kwargs)
+        self.algorithm = algorithm
+        self.source_differs = source_differs
+
+    @property
+    def code(self) -> int:
+        return _checksum_code(self.algorithm, self.phase)
 
 
 class ChecksumUnavailable(MoverError):

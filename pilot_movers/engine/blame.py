@@ -1,51 +1,81 @@
-"""Which side a mismatch belongs to: a source that is not what the job expects (permanent: the
-same bytes would come again) or a copy damaged on the way (transient: a new copy can cure it).
+"""The engine's verdict on a copy that does not match: whose fault it is and whether a retry helps.
 
-Transports report a checksum or size mismatch in their own terms; when the job gave the expected
-value, one look at the source (its size, or its checksum as its storage computes it) decides, and
-the message names the file, both values and the source.
+Movers report what they saw (``ChecksumsDiffer``: a checksum that did not agree, in their own
+words; ``SizeMismatch``: bytes missing); this module alone makes a ``ChecksumMismatch``. A source
+that is not what the job expects is permanent (the same bytes would come again: scope ``SOURCE``);
+a copy damaged on the way is transient (a new copy can cure it: scope ``DESTINATION``). When the
+job gave the expected value and the mover could not tell which side differed, one look at the
+source (its checksum as its storage computes it, or its size) decides, and the message names the
+file, both values and the source.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import Callable, Optional
 
+from pilot_movers.checksums import Checksum
 from pilot_movers.engine.contract import Namespace
-from pilot_movers.errors import ChecksumMismatch, MoverError, Scope, SizeMismatch
+from pilot_movers.errors import ChecksumMismatch, ChecksumsDiffer, MoverError, Scope, SizeMismatch
 from pilot_movers.values import FileSpec, Location
 
 log = logging.getLogger(__name__)
 
 
 def blame(error: MoverError, spec: FileSpec, namespace: Callable[[Location], Namespace]) -> MoverError:
-    """``error`` reclassified by looking at the source, when it is a mismatch the job's
-    expectation can explain; otherwise ``error`` itself."""
+    """``error`` judged: a ``ChecksumsDiffer`` becomes the ``ChecksumMismatch`` it amounts to, a
+    ``SizeMismatch`` the job's expected size explains becomes the source's; anything else is
+    returned as it is."""
+    if isinstance(error, ChecksumsDiffer):
+        return _checksum_verdict(error, spec, namespace)
+    if isinstance(error, SizeMismatch) and spec.size is not None:
+        source = spec.source
+        try:
+            found = namespace(source).stat(source)
+        except MoverError as exc:  # the source cannot be looked at now: keep what the mover said
+            log.debug("%s: could not look at the source %s: %s", spec.name, source, exc)
+            return error
+        if found is not None and found.size != spec.size:
+            return SizeMismatch(
+                f"the source {source.url} holds {found.size} bytes, the job expects {spec.size}",
+                scope=Scope.SOURCE,
+                transient=False,
+            )
+    return error
+
+
+def _checksum_verdict(
+    seen: ChecksumsDiffer, spec: FileSpec, namespace: Callable[[Location], Namespace]
+) -> ChecksumMismatch:
+    expected = spec.checksum
+    if seen.source_differs:
+        return _mismatch(seen, seen.message, source_at_fault=True)
+    if expected is None:  # the copy was compared with its source: it was damaged on the way
+        return _mismatch(seen, seen.message, source_at_fault=False)
     source = spec.source
     try:
-        if isinstance(error, ChecksumMismatch) and spec.checksum is not None:
-            expected = spec.checksum
-            seen = namespace(source).checksum(source, expected.algorithm)
-            if seen != expected:
-                return ChecksumMismatch(
-                    f"the source {source.url} has {expected.algorithm} {seen.value}, the job expects {expected.value}",
-                    algorithm=expected.algorithm,
-                    scope=Scope.SOURCE,
-                    transient=False,
-                    errno=error.errno,
-                )
-            return error.replace(
-                message=f"{error.message} (the source matches the job's {expected}: the copy was damaged on the way)",
-                transient=True,
-            )
-        if isinstance(error, SizeMismatch) and spec.size is not None:
-            found = namespace(source).stat(source)
-            if found is not None and found.size != spec.size:
-                return SizeMismatch(
-                    f"the source {source.url} holds {found.size} bytes, the job expects {spec.size}",
-                    scope=Scope.SOURCE,
-                    transient=False,
-                )
-    except MoverError as exc:  # the source cannot be looked at now: keep what the transport said
+        found: Optional[Checksum] = namespace(source).checksum(source, expected.algorithm)
+    except MoverError as exc:  # cannot look now: a new copy may cure it, the rounds bound the cost
         log.debug("%s: could not look at the source %s: %s", spec.name, source, exc)
-    return error
+        return _mismatch(
+            seen, f"{seen.message} (the source could not be checked: {exc.message})", source_at_fault=False
+        )
+    if found != expected:
+        has = found.value if found is not None else "none"
+        message = f"the source {source.url} has {expected.algorithm} {has}, the job expects {expected.value}"
+        return _mismatch(seen, message, source_at_fault=True, algorithm=expected.algorithm)
+    message = f"{seen.message} (the source matches the job's {expected}: the copy was damaged on the way)"
+    return _mismatch(seen, message, source_at_fault=False)
+
+
+def _mismatch(
+    seen: ChecksumsDiffer, message: str, *, source_at_fault: bool, algorithm: Optional[str] = None
+) -> ChecksumMismatch:
+    verdict = ChecksumMismatch(
+        message,
+        algorithm=algorithm or seen.algorithm,
+        scope=Scope.SOURCE if source_at_fault else Scope.DESTINATION,
+        transient=not source_at_fault,
+        errno=seen.errno,
+    )
+    return verdict.bind(phase=seen.phase, file=seen.file, endpoint=seen.endpoint)

@@ -58,7 +58,7 @@ from pilot_movers.engine.retry import round_policy
 from pilot_movers.engine.wire import WIRE
 from pilot_movers.engine.workers import DaemonPool
 from pilot_movers.errors import (
-    ChecksumMismatch,
+    ChecksumsDiffer,
     DestinationExists,
     MoverError,
     Phase,
@@ -510,7 +510,7 @@ class TransferEngine:
         if isinstance(outcome, Copied):
             return self._pool.submit(self._settle_copy, state, request, outcome)
         error = _cause(request.clock.reason, outcome)
-        if isinstance(error, (ChecksumMismatch, SizeMismatch)):  # whose fault: a look at the source
+        if isinstance(error, (ChecksumsDiffer, SizeMismatch)):  # whose fault: a look at the source
             self.breaker.record(False)
             return self._pool.submit(self._settle_failure, state, request, error, request.clock.bytes)
         self._attempt_failed(state, error, request.attempt, bytes_=request.clock.bytes)
@@ -576,18 +576,17 @@ class TransferEngine:
                 seen = self._checksum(request.target, algorithm, size)
             expected = self._checksum(spec.source, algorithm, size)
             if seen != expected:
-                raise ChecksumMismatch(
+                raise ChecksumsDiffer(
                     f"{algorithm} of the copy is {seen.value}, the source has {expected.value}",
                     algorithm=algorithm,
-                    transient=True,
+                    source_differs=False,
                 )
             return seen, True
         if seen is None:
             seen = self._checksum(request.target, algorithm, size)
-        if seen != expected:
-            raise ChecksumMismatch(
-                f"{algorithm} of the copy is {seen.value}, expected {expected.value}",
-                algorithm=algorithm,
+        if seen != expected:  # the copy or its source: ``blame`` looks at the source
+            raise ChecksumsDiffer(
+                f"{algorithm} of the copy is {seen.value}, expected {expected.value}", algorithm=algorithm
             )
         return seen, True
 
@@ -655,6 +654,8 @@ class TransferEngine:
     ) -> None:
         """Record a failed attempt; ``counted``: the circuit breaker has seen it already."""
         spec = state.spec
+        if isinstance(error, ChecksumsDiffer):  # a mover's observation is judged before it counts
+            error = blame(error, spec, self._namespace)
         error = error.bind(phase=self.phase, file=spec.name, endpoint=state.remote(self.phase).server)
         state.attempts.append(AttemptRecord(number, state.attempt_started, time.time(), bytes_, error))
         state.last_error = error

@@ -13,7 +13,7 @@ import globus_sdk
 
 from pilot_movers.errors import (
     AuthenticationFailed,
-    ChecksumMismatch,
+    ChecksumsDiffer,
     CredentialRefused,
     DestinationNotWritable,
     GlobusSystemError,
@@ -114,11 +114,9 @@ def from_event(event: dict[str, Any], *, algorithm: str, scope: Scope) -> MoverE
     if code in {"QUOTA_EXCEEDED", "NO_SPACE_LEFT"}:
         return NoSpace(reason)
     if code == "CHECKSUM_MISMATCH":
-        # The source itself does not have the expected checksum: a new copy cannot help.
+        # The service's details say when it is the source that lacks the expected checksum.
         source_wrong = "source file" in details.lower() and "expected" in details.lower()
-        return ChecksumMismatch(
-            reason, algorithm=algorithm, transient=not source_wrong, scope=Scope.SOURCE if source_wrong else None
-        )
+        return ChecksumsDiffer(reason, algorithm=algorithm, source_differs=True if source_wrong else None)
     return from_fatal({"code": code, "description": details})
 
 
@@ -141,7 +139,7 @@ def from_fatal(fatal: Optional[dict[str, Any]]) -> MoverError:
     if code in {"QUOTA_EXCEEDED", "NO_SPACE_LEFT"}:
         return NoSpace(reason)
     if code == "CHECKSUM_MISMATCH":
-        return ChecksumMismatch(reason, transient=True)
+        return ChecksumsDiffer(reason)
     return GlobusSystemError(reason)
 
 

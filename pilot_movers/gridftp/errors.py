@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 from pilot_movers.errors import (
     AuthenticationFailed,
-    ChecksumMismatch,
+    ChecksumsDiffer,
     DestinationExists,
     DestinationNotWritable,
     MakeDirFailed,
@@ -103,7 +103,7 @@ def from_gerror(error: Any, *, stage: Optional[str] = None, what: str = "") -> M
     code = server_errno(int(getattr(error, "code", 0) or 0), message)
     reason = f"{what}: {message}" if what else message
     if code == errno.EIO and stage and stage.startswith("CHECKSUM"):
-        return ChecksumMismatch(reason, errno=code)
+        return ChecksumsDiffer(reason, errno=code)
     if code == errno.ENOENT:
         return SourceNotFound(reason, errno=code)
     if code == errno.EROFS:

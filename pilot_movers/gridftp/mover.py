@@ -52,10 +52,9 @@ from pilot_movers.engine.contract import (
     Namespace,
 )
 from pilot_movers.errors import (
-    ChecksumMismatch,
+    ChecksumsDiffer,
     MoverError,
     NoSpace,
-    Scope,
     ServiceUnavailable,
     TransferCancelled,
 )
@@ -318,10 +317,10 @@ class GridFTPMover(Mover):
         algorithm = expected.algorithm if expected else request.checksum_algorithm
         local = matching(algorithm, mine.checksums)
         if expected is not None and local != expected:
-            return ChecksumMismatch(
+            return ChecksumsDiffer(
                 f"{request.source.path} has {local}, the job expects {expected}",
                 algorithm=algorithm,
-                scope=Scope.SOURCE,
+                source_differs=True,
             )
         received = namespace.checksum(request.target, algorithm)
         outcome = _compared(request, Followed(mine.bytes, (received,)), local, request.source.path)
@@ -540,7 +539,7 @@ class GridFTPMover(Mover):
                 continue
             stage, side = tracker.stage(request)
             failure = from_gerror(error, stage=stage)  # the engine names the file
-            if isinstance(failure, ChecksumMismatch):
+            if isinstance(failure, ChecksumsDiffer):
                 failure = _mismatch(failure, side, failure.algorithm)
             elif isinstance(failure, TransferCancelled) and request.clock.reason is None:
                 failure = TransferCancelled(
@@ -601,7 +600,7 @@ def _judged_download(
     pass of its own when following failed). A mismatch of followed bytes is read again before it
     counts: a transfer gfal2 restarted (its server died) may rewrite what was already read."""
     outcome = _compared(request, followed or _read_back(request), reference, "the source")
-    if isinstance(outcome, ChecksumMismatch) and followed is not None:
+    if isinstance(outcome, ChecksumsDiffer) and followed is not None:
         log.info("%s: %s; reading the copy again to be sure", request.spec.name, outcome.message)
         outcome = _compared(request, _read_back(request), reference, "the source")
     if isinstance(outcome, MoverError):  # a copy gfal2 let a full disk cut short, unsaid
@@ -617,14 +616,11 @@ def _compared(request: CopyRequest, copy: Followed, reference: Optional[Checksum
     seen = matching(reference.algorithm, copy.checksums)
     if seen is None:
         return Copied(copy.bytes, copy.checksums)
-    if seen != reference:
-        # Damaged on the way, as far as this side can tell: a new copy can cure it. When the
-        # reference is the job's expected value, the engine looks at the source and makes a
-        # source that is not what the job expects permanent.
-        return ChecksumMismatch(
+    if seen != reference:  # the copy differs: the engine judges (it looks at the source when the job expects a value)
+        return ChecksumsDiffer(
             f"{reference.algorithm} of the copy is {seen.value}, {what} has {reference.value}",
             algorithm=reference.algorithm,
-            transient=True,
+            source_differs=False,
         )
     return Copied(copy.bytes, copy.checksums, verified=True)
 
@@ -635,17 +631,16 @@ def _padded(checksum: Checksum) -> str:
     return checksum.value.zfill(16)
 
 
-def _mismatch(failure: ChecksumMismatch, side: Optional[int], algorithm: str) -> ChecksumMismatch:
-    """Which side gfal2 found different decides: a source that is not what the job expects is
-    permanent; a copy that differs from its source or its expected value was truncated or damaged
-    on the way (a GridFTP server dying mid-transfer ends gfal2's streamed copy short), and a new
-    copy can cure that."""
+def _mismatch(failure: ChecksumsDiffer, side: Optional[int], algorithm: str) -> ChecksumsDiffer:
+    """gfal2's checksum failure with the side it found different: the source (against the job's
+    expected value), or the copy (against its source or the expected value: a GridFTP server
+    dying mid-transfer ends gfal2's streamed copy short). The engine judges."""
     if side == GFAL_EVENT_SOURCE:
-        return ChecksumMismatch(failure.message, algorithm=algorithm, scope=Scope.SOURCE, errno=failure.errno)
-    return ChecksumMismatch(
+        return ChecksumsDiffer(failure.message, algorithm=algorithm, source_differs=True, errno=failure.errno)
+    return ChecksumsDiffer(
         f"{failure.message} (the copy differs from its source: truncated or damaged in transit)",
         algorithm=algorithm,
-        transient=True,
+        source_differs=False,
         errno=failure.errno,
     )
 

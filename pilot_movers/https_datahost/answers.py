@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 from pilot_movers.errors import (
     AuthenticationFailed,
-    ChecksumMismatch,
+    ChecksumsDiffer,
     DestinationExists,
     MoverError,
     NoSpace,
@@ -20,7 +20,7 @@ from pilot_movers.errors import (
 
 def error_for_answer(status: int, body: Any, *, endpoint: str, file: Optional[str] = None) -> MoverError:
     """The MoverError for a refused request: 401/403 AuthenticationFailed, 404 SourceNotFound,
-    409 DestinationExists, 422 ChecksumMismatch/SizeMismatch, 507 NoSpace, 429 and 5xx
+    409 DestinationExists, 422 ChecksumsDiffer/SizeMismatch, 507 NoSpace, 429 and 5xx
     ServiceUnavailable (transient), anything else TransferFailed."""
     reason = body.get("reason") if isinstance(body, dict) else None
     message = body.get("error") if isinstance(body, dict) else None
@@ -37,7 +37,7 @@ def _error_class(status: int, reason: Optional[str]) -> type[MoverError]:
     if status in (401, 403):
         return AuthenticationFailed
     if status == 422:
-        return ChecksumMismatch if reason == "checksum_mismatch" else SizeMismatch
+        return ChecksumsDiffer if reason == "checksum_mismatch" else SizeMismatch
     if status == 429 or (status >= 500 and status != 507):  # 429: too many wrong passwords, for now
         return ServiceUnavailable
     return _BY_STATUS.get(status, TransferFailed)

@@ -3,7 +3,7 @@ streamed uploads and downloads, delete, upload from URL, history.
 
 Every failure is a ``pilot_movers.errors.MoverError``: ``AuthenticationFailed`` (401/403, TLS
 handshake refused), ``SourceNotFound`` (404), ``DestinationExists`` (409, or a local file in the
-way), ``NoSpace`` (507: quota), ``ChecksumMismatch``/``SizeMismatch`` (a copy that does not match),
+way), ``NoSpace`` (507: quota), ``ChecksumsDiffer``/``SizeMismatch`` (a copy that does not match),
 ``ServiceUnavailable`` (connection errors, timeouts, 5xx: transient), ``TransferCancelled`` (the
 caller's ``should_cancel`` raised it), ``TransferFailed`` (anything else). Never a requests
 exception. Thread use: one client per thread (a requests Session is not thread-safe).
@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from pilot_movers.checksums import Checksum, StreamingDigest
 from pilot_movers.errors import (
-    ChecksumMismatch,
+    ChecksumsDiffer,
     DestinationExists,
     MoverError,
     Scope,
@@ -192,7 +192,7 @@ class DataHostClient:
 
         ``checksum``: the adler32 (hex) the file must have; the server refuses to store it
         otherwise. Whether given or not, the adler32 computed while sending is compared with the
-        server's; a mismatch removes the remote file and raises ChecksumMismatch.
+        server's; a mismatch removes the remote file and raises ChecksumsDiffer.
         ``username``: sent as the 2010 protocol's form field (the server checks it is the caller).
         ``algorithms``: checksums to compute while sending besides adler32 (``UploadResult.checksums``).
         """
@@ -225,7 +225,7 @@ class DataHostClient:
             checksums = body.checksums()
         if answer.get("adler32") != sent or int(answer.get("size", -1)) != size:
             self._remove_quietly(name)
-            raise ChecksumMismatch(
+            raise ChecksumsDiffer(
                 f"the server stored {answer.get('size')} bytes with adler32 {answer.get('adler32')}, "
                 f"{size} bytes with adler32 {sent} were sent",
                 file=name,
@@ -283,7 +283,7 @@ class DataHostClient:
             verified = False
             if state.digest is not None:
                 if state.digest != state.adler32:
-                    raise ChecksumMismatch(
+                    raise ChecksumsDiffer(
                         f"received bytes have adler32 {state.adler32}, the server recorded {state.digest}",
                         file=name,
                         endpoint=self.base_url,

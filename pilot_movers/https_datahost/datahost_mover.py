@@ -35,7 +35,7 @@ from pilot_movers.engine.contract import (
     CredentialKind,
     Namespace,
 )
-from pilot_movers.errors import AuthenticationFailed, ChecksumMismatch, MoverError, NoProxy, TransferFailed
+from pilot_movers.errors import AuthenticationFailed, MoverError, NoProxy, TransferFailed
 from pilot_movers.https_datahost.client import DataHostClient
 from pilot_movers.https_datahost.datahost_locations import SCHEME, DataHostFile, datahost_file
 from pilot_movers.https_datahost.datahost_namespace import DataHostNamespace, speaking_of
@@ -157,11 +157,6 @@ class DataHostMover(Mover):
                 if target.is_local:
                     return self._download(request)
                 return self._upload(request)
-            except ChecksumMismatch as exc:
-                request.clock.raise_if_cancelled()
-                if request.expected_checksum is None:  # the copy differs from its source: try again
-                    raise exc.replace(transient=True) from None
-                raise  # the engine looks at the source to tell whose fault it is
             except MoverError:
                 request.clock.raise_if_cancelled()  # the cancel's reason, not the broken connection's
                 raise

@@ -42,7 +42,7 @@ from pilot_movers.engine.contract import (
     Namespace,
 )
 from pilot_movers.errors import (
-    ChecksumMismatch,
+    ChecksumsDiffer,
     MoverError,
     NoSpace,
     Scope,
@@ -411,7 +411,7 @@ def _content_length(response: Any) -> Optional[int]:
 
 def _compare(mine: tuple[Checksum, ...], server: dict[str, Checksum], *, what: str, sent: bool = False) -> bool:
     """Compare the checksums computed here with the server's; True when at least one algorithm
-    was compared (and all matched). A mismatch is a copy damaged on the way: transient."""
+    was compared (and all matched). A mismatch: the copy differs (ChecksumsDiffer; the engine judges)."""
     compared = False
     for checksum in mine:
         theirs = server.get(checksum.algorithm)
@@ -419,11 +419,11 @@ def _compare(mine: tuple[Checksum, ...], server: dict[str, Checksum], *, what: s
             continue
         if theirs != checksum:
             here = "were sent" if sent else "arrived"
-            raise ChecksumMismatch(
+            raise ChecksumsDiffer(
                 f"the server has {checksum.algorithm} {theirs.value} for {what}, but bytes with "
                 f"{checksum.value} {here}",
                 algorithm=checksum.algorithm,
-                transient=True,
+                source_differs=False,
             )
         compared = True
     return compared

@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 from pilot_movers.errors import (
     AuthenticationFailed,
-    ChecksumMismatch,
+    ChecksumsDiffer,
     DestinationExists,
     DestinationNotWritable,
     MoverError,
@@ -78,7 +78,7 @@ def from_status(
         if number == KXR_EXISTS:
             return DestinationExists(reason, errno=number)
         if number == KXR_CHECKSUM:
-            return ChecksumMismatch(reason, errno=number)
+            return ChecksumsDiffer(reason, errno=number)
         if number == KXR_CANCELLED:
             return TransferCancelled(reason, errno=number)
         if number in _SERVER_BUSY:
@@ -87,7 +87,7 @@ def from_status(
     if code in (ERR_HANDSHAKE, ERR_LOGIN, ERR_AUTH):
         return AuthenticationFailed(reason, errno=number or None)
     if code == ERR_CHECKSUM:
-        return ChecksumMismatch(reason)
+        return ChecksumsDiffer(reason)
     if code == ERR_NOT_FOUND:
         return SourceNotFound(reason)
     if code in SOCKET_ERRORS or code == ERR_OPERATION_EXPIRED:

@@ -61,7 +61,7 @@ from pilot_movers.engine.contract import (
     Namespace,
 )
 from pilot_movers.errors import (
-    ChecksumMismatch,
+    ChecksumsDiffer,
     MoverError,
     Scope,
     SizeMismatch,
@@ -265,10 +265,10 @@ class XRootDMover(Mover):
         if source is None or source.algorithm != copy.algorithm:
             return TransferFailed(f"the XRootD client gave no {algorithm} of {request.spec.name}", transient=True)
         if source != copy:
-            return ChecksumMismatch(
+            return ChecksumsDiffer(
                 f"{algorithm} of the copy is {copy.value}, the source has {source.value}",
                 algorithm=algorithm,
-                transient=True,
+                source_differs=False,
             )
         return Copied(size, (copy,), verified=True, at_target=True)
 
@@ -280,7 +280,7 @@ class XRootDMover(Mover):
             local = Scope.SOURCE if request.source.is_local else Scope.DESTINATION
             remote = Scope.DESTINATION if not request.target.is_local else Scope.SOURCE
             error = from_status(status, local_what=request.spec.name, local_scope=local, remote_scope=remote)
-            if isinstance(error, ChecksumMismatch):
+            if isinstance(error, ChecksumsDiffer):
                 return _mismatch_with_values(error, request, results)
             return error
         checksums = tuple(
@@ -318,9 +318,10 @@ def channel_login(proxy: Optional[str]) -> Optional[str]:
     return "pm" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
-def _mismatch_with_values(error: ChecksumMismatch, request: CopyRequest, results: Mapping[str, Any]) -> MoverError:
+def _mismatch_with_values(error: ChecksumsDiffer, request: CopyRequest, results: Mapping[str, Any]) -> MoverError:
     """The client's end-to-end mismatch said as every transport says it: the algorithm (md5 is
-    GETMD5MISMATCH, 1145, as on GridFTP) and both values, from the client's results."""
+    GETMD5MISMATCH, 1145, as on GridFTP) and both values, from the client's results; the engine
+    judges whose fault it is."""
     expected = request.expected_checksum
     algorithm = expected.algorithm if expected else request.checksum_algorithm
     found = str(results.get("targetCheckSum") or "").partition(":")[2] or "not reported"
@@ -328,11 +329,10 @@ def _mismatch_with_values(error: ChecksumMismatch, request: CopyRequest, results
         wanted = f"the job expects {expected.value}"
     else:
         wanted = f"the source has {str(results.get('sourceCheckSum') or '').partition(':')[2] or 'not reported'}"
-    return ChecksumMismatch(
+    return ChecksumsDiffer(
         f"{request.spec.name}: {algorithm} of the copy is {found}, {wanted}",
         algorithm=algorithm,
-        scope=error.scope,
-        transient=error.transient,
+        source_differs=error.source_differs,
         errno=error.errno,
     )
 

@@ -13,7 +13,7 @@ from pilot_movers_testkit.ca import make_proxy
 
 from pilot_movers.errors import (
     AuthenticationFailed,
-    ChecksumMismatch,
+    ChecksumsDiffer,
     DestinationExists,
     NoSpace,
     SourceNotFound,
@@ -138,7 +138,7 @@ def test_group_quota_counts_every_member(make_account, datahost, tmp_path):
 def test_declared_checksum_that_does_not_match_is_refused_and_nothing_stored(account, datahost, tmp_path):
     write_file(tmp_path / "c.bin", 100_000)
     with account.client() as client:
-        with pytest.raises(ChecksumMismatch):
+        with pytest.raises(ChecksumsDiffer):
             client.put(tmp_path / "c.bin", checksum="00000001")
         assert client.ls() == []
     assert not [p for p in datahost.files_on_disk() if p.name.startswith(".")]
@@ -257,7 +257,7 @@ def test_download_whose_bytes_do_not_match_the_recorded_checksum_never_lands(acc
         mtime = stored.stat().st_mtime_ns
         stored.write_bytes(bytes(data))
         os.utime(stored, ns=(mtime, mtime))  # the record still looks fresh: the Digest is stale
-        with pytest.raises(ChecksumMismatch):
+        with pytest.raises(ChecksumsDiffer):
             client.get("e.bin", tmp_path / "e.copy")
         assert not (tmp_path / "e.copy").exists()
         assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]

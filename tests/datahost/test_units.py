@@ -17,7 +17,7 @@ from pilot_movers_testkit.ca import make_proxy
 
 from pilot_movers.errors import (
     AuthenticationFailed,
-    ChecksumMismatch,
+    ChecksumsDiffer,
     DestinationExists,
     NoSpace,
     ServiceUnavailable,
@@ -117,7 +117,7 @@ def test_answers_map_to_the_library_errors():
         (403, "unknown_certificate"): AuthenticationFailed,
         (404, "not_found"): SourceNotFound,
         (409, "exists"): DestinationExists,
-        (422, "checksum_mismatch"): ChecksumMismatch,
+        (422, "checksum_mismatch"): ChecksumsDiffer,
         (422, "size_mismatch"): SizeMismatch,
         (507, "quota_exceeded"): NoSpace,
         (503, None): ServiceUnavailable,

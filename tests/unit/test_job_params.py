@@ -163,8 +163,17 @@ checksums = st.one_of(
     st.builds(lambda v: Checksum("adler32", f"{v:08x}"), st.integers(0, 2**32 - 1)),
     st.builds(lambda v: Checksum("md5", f"{v:032x}"), st.integers(0, 2**128 - 1)),
 )
+def _kept_for_the_payload(token: str) -> bool:
+    """A token the parser hands to the payload: no key or flag, and no near miss of one (``inmode``
+    for ``in-mode`` is refused as a typo)."""
+    try:
+        return job_params.parse(job_params.format(JobParams(passthrough=(token,)))).passthrough == (token,)
+    except JobParamsError:
+        return False
+
+
 passthrough_tokens = st.text(alphabet=string.ascii_letters + string.digits + "-=_ '\"", min_size=1, max_size=10).filter(
-    lambda t: t.partition("=")[0] not in job_params.parser.KEYS and t.partition("=")[0] not in job_params.parser.FLAGS
+    _kept_for_the_payload
 )
 
 

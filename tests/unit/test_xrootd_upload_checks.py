@@ -9,7 +9,7 @@ import pytest
 from pilot_movers.checksums import Checksum
 from pilot_movers.engine.clocks import TransferClock
 from pilot_movers.engine.contract import Copied, CopyRequest
-from pilot_movers.errors import ChecksumMismatch, TransferFailed
+from pilot_movers.errors import ChecksumsDiffer, TransferFailed
 from pilot_movers.values import FileSpec, Location, Role
 from pilot_movers.xrootd.mover import XRootDMover
 
@@ -44,10 +44,10 @@ def test_a_copy_whose_server_checksum_matches_the_source_is_verified_where_it_li
     mover._namespace.checksum_of_new.assert_called_once_with(request.target, "adler32", 1234)
 
 
-def test_a_copy_that_differs_from_its_source_is_a_transient_mismatch(mover):
+def test_a_copy_that_differs_from_its_source_is_reported_as_the_copy_differing(mover):
     mover._namespace.checksum_of_new.return_value = Checksum("adler32", "ffff0000")
     outcome = mover._upload_outcome(_request(), {"sourceCheckSum": "adler32:0a0b0c0d", "size": 10})
-    assert isinstance(outcome, ChecksumMismatch) and outcome.transient
+    assert isinstance(outcome, ChecksumsDiffer) and outcome.source_differs is False and outcome.transient
     assert "ffff0000" in str(outcome) and "0a0b0c0d" in str(outcome)
 
 
