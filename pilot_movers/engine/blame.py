@@ -4,9 +4,10 @@ Movers report what they saw (``ChecksumsDiffer``: a checksum that did not agree,
 words; ``SizeMismatch``: bytes missing); this module alone makes a ``ChecksumMismatch``. A source
 that is not what the job expects is permanent (the same bytes would come again: scope ``SOURCE``);
 a copy damaged on the way is transient (a new copy can cure it: scope ``DESTINATION``). When the
-job gave the expected value and the mover could not tell which side differed, one look at the
-source (its checksum as its storage computes it, or its size) decides, and the message names the
-file, both values and the source.
+job gave the expected value, one look at the source (its checksum as its storage computes it, or
+its size) decides, and the message names the file, both values and the source. A source that
+cannot be looked at leaves the mover's view: a copy it saw differ from its source is retried; a
+copy it could not place is taken for the source's picture unless the look may succeed later.
 """
 
 from __future__ import annotations
@@ -55,11 +56,13 @@ def _checksum_verdict(
     source = spec.source
     try:
         found: Optional[Checksum] = namespace(source).checksum(source, expected.algorithm)
-    except MoverError as exc:  # cannot look now: a new copy may cure it, the rounds bound the cost
+    except MoverError as exc:
+        # No look: a copy the mover saw differ from its source was damaged on the way; otherwise
+        # the copy is the best picture of the source, and only a look that may succeed later
+        # (a server that does not answer now) is worth another copy.
         log.debug("%s: could not look at the source %s: %s", spec.name, source, exc)
-        return _mismatch(
-            seen, f"{seen.message} (the source could not be checked: {exc.message})", source_at_fault=False
-        )
+        message = f"{seen.message} (the source could not be checked: {exc.message})"
+        return _mismatch(seen, message, source_at_fault=seen.source_differs is None and not exc.transient)
     if found != expected:
         has = found.value if found is not None else "none"
         message = f"the source {source.url} has {expected.algorithm} {has}, the job expects {expected.value}"

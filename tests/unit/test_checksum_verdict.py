@@ -13,6 +13,7 @@ from pilot_movers.engine.blame import blame
 from pilot_movers.errors import (
     ChecksumMismatch,
     ChecksumsDiffer,
+    ChecksumUnavailable,
     Phase,
     Scope,
     ServiceUnavailable,
@@ -88,12 +89,30 @@ def test_with_an_expected_value_one_look_at_the_source_decides(source, tmp_path)
     assert "the copy was damaged on the way" in good.message
 
 
-def test_a_source_that_cannot_be_looked_at_leaves_a_retry(source, tmp_path):
+class _NoChecksum:
+    """A source whose storage keeps no checksum of it (a DataHost file with no valid record)."""
+
+    def checksum(self, location, algorithm):
+        raise ChecksumUnavailable("no valid adler32 recorded")
+
+
+@pytest.mark.parametrize(
+    ("source_differs", "namespace", "transient"),
+    [
+        (None, _Unreachable(), True),  # the look may succeed on the next round
+        (None, _NoChecksum(), False),  # it never will: the copy is the source's picture
+        (False, _NoChecksum(), True),  # the mover saw the copy differ from its source
+    ],
+)
+def test_a_source_that_cannot_be_looked_at_leaves_the_movers_view(
+    source, tmp_path, source_differs, namespace, transient
+):
     path, actual = source
-    seen = ChecksumsDiffer("adler32 of the copy is x, expected y", source_differs=None)
-    verdict = _judge(seen, local_spec(path, tmp_path / "out", checksum=actual), _Unreachable())
-    assert (type(verdict), verdict.transient) == (ChecksumMismatch, True)
-    assert "the source could not be checked: connection refused" in verdict.message
+    seen = ChecksumsDiffer("adler32 of the copy is x, expected y", source_differs=source_differs)
+    verdict = _judge(seen, local_spec(path, tmp_path / "out", checksum=actual), namespace)
+    assert (type(verdict), verdict.transient) == (ChecksumMismatch, transient)
+    assert verdict.scope is (Scope.DESTINATION if transient else Scope.SOURCE)
+    assert "the source could not be checked: " in verdict.message
 
 
 def test_the_verdict_keeps_the_algorithm_code_and_context(source, tmp_path):
@@ -102,7 +121,12 @@ def test_the_verdict_keeps_the_algorithm_code_and_context(source, tmp_path):
         phase=Phase.STAGE_OUT, file="a.dat", endpoint="root://se"
     )
     verdict = _judge(seen, local_spec(path, tmp_path / "out"))
-    assert (verdict.code, verdict.name, verdict.file, verdict.endpoint) == (1141, "PUTMD5MISMATCH", "a.dat", "root://se")
+    assert (verdict.code, verdict.name, verdict.file, verdict.endpoint) == (
+        1141,
+        "PUTMD5MISMATCH",
+        "a.dat",
+        "root://se",
+    )
 
 
 def test_what_a_mover_saw_reads_as_the_mismatch_it_is_outside_the_engine():

@@ -163,6 +163,8 @@ checksums = st.one_of(
     st.builds(lambda v: Checksum("adler32", f"{v:08x}"), st.integers(0, 2**32 - 1)),
     st.builds(lambda v: Checksum("md5", f"{v:032x}"), st.integers(0, 2**128 - 1)),
 )
+
+
 def _kept_for_the_payload(token: str) -> bool:
     """A token the parser hands to the payload: no key or flag, and no near miss of one (``inmode``
     for ``in-mode`` is refused as a typo)."""
