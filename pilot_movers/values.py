@@ -6,30 +6,88 @@ All frozen dataclasses with ``to_dict()`` for the JSON report.
 from __future__ import annotations
 
 import enum
+import functools
 import posixpath
 import re
+import signal
+import sys
 from dataclasses import dataclass, field, replace
+from importlib import metadata
 from typing import Any, Mapping, Optional
 from urllib.parse import urlsplit
 
 from pilot_movers.checksums import Checksum
 from pilot_movers.errors import JobTerminated, MoverError, Phase, TransferCancelled
 
-#: ``ENDPOINT:/path`` where ENDPOINT is a Globus name (``mxp#MXP_BNL_TEST``) or UUID.
-_GLOBUS = re.compile(r"^(?P<endpoint>[^:/\s]+):(?P<path>/.*)$")
-
-
 #: The scheme of a Globus ``ENDPOINT:/path`` pair: the job parameters' own form (sendJob's
-#: ``--StageinGOsrc``, ``globus-endpoint-in=``), held here with the other forms a location takes.
+#: ``--StageinGOsrc``, ``globus-endpoint-in=``); how it is written is the Globus mover's
+#: (``pilot_movers.globus.locations``).
 GLOBUS = "globus"
+
+#: Entry points naming how a scheme's locations are written where they differ from
+#: ``scheme://host:port/path`` (``SCHEME = module:FORM``, a ``LocationForm``): the transport
+#: that knows the form says so, the core holds none.
+LOCATION_FORMS_GROUP = "pilot_movers.locations"
+
+
+class LocationForm:
+    """How one scheme's locations are written, where that differs from ``scheme://host:port/path``.
+
+    A mover distribution gives one per scheme as an entry point in ``pilot_movers.locations``
+    (its module imports nothing heavy: the form is needed to read a job's parameters before any
+    mover is imported). The default methods are the generic form."""
+
+    def parse_bare(self, text: str) -> Optional[Location]:
+        """``text`` with no ``://`` in this form's own notation, else None."""
+        return None
+
+    def path_from_url(self, path: str) -> str:
+        """The location's path from a URL's path component."""
+        return path
+
+    def url(self, location: Location) -> str:
+        return f"{location.scheme}://{location.netloc}{location.path}"
+
+    def server(self, location: Location) -> str:
+        """What a message names as where (``scheme://host:port``, an endpoint)."""
+        return f"{location.scheme}://{location.netloc}"
+
+
+_GENERIC = LocationForm()
+
+
+@functools.cache
+def location_forms() -> Mapping[str, LocationForm]:
+    """The installed location forms by scheme (loaded once, with signals held off as the
+    registry loads movers: a handler must not run inside an import)."""
+    if sys.version_info >= (3, 10):
+        entry_points = list(metadata.entry_points(group=LOCATION_FORMS_GROUP))
+    else:  # pragma: no cover - Python 3.9
+        entry_points = list(metadata.entry_points().get(LOCATION_FORMS_GROUP, []))
+    forms: dict[str, LocationForm] = {}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    try:
+        for entry_point in entry_points:
+            form = entry_point.load()
+            if not isinstance(form, LocationForm):
+                raise TypeError(f"entry point {entry_point.name} = {entry_point.value} is not a LocationForm")
+            forms[entry_point.name] = form
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    return forms
+
+
+def _form(scheme: str) -> LocationForm:
+    return location_forms().get(scheme, _GENERIC)
 
 
 @dataclass(frozen=True)
 class Location:
-    """A URL (``gsiftp://host:port/path``, ``root://host:port//path``, ``file:///path``) or a
-    Globus ``ENDPOINT:/path`` pair (scheme ``globus``, the endpoint held in ``netloc``).
+    """A URL (``gsiftp://host:port/path``, ``file:///path``), or a location in a form a mover
+    distribution declares (``LocationForm``: XRootD's ``root://host:port//path``, Globus's
+    ``ENDPOINT:/path`` pair with the endpoint held in ``netloc``).
 
-    ``path`` is always absolute; for ``root://`` URLs the double slash is a matter of rendering.
+    ``path`` is always absolute; how it is written in a URL is a matter of rendering.
     """
 
     scheme: str
@@ -44,24 +102,24 @@ class Location:
 
     @classmethod
     def parse(cls, text: str) -> Location:
-        """Parse a URL, a Globus ``ENDPOINT:/path`` or an absolute local path."""
+        """Parse a URL, a form a mover declares (a Globus ``ENDPOINT:/path``) or an absolute
+        local path."""
         text = text.strip()
         if "://" in text:
             parts = urlsplit(text)
             scheme = parts.scheme.lower()
-            path = parts.path or "/"
-            if scheme in ("root", "xroot", "roots") and path.startswith("//"):
-                path = path[1:]
+            path = _form(scheme).path_from_url(parts.path or "/")
             if parts.query:
                 raise ValueError(f"URL {text!r} has a query string, which is not supported")
             if scheme != "file" and not parts.netloc:
                 raise ValueError(f"URL {text!r} has no host")
             return cls(scheme, parts.netloc, path)
-        match = _GLOBUS.match(text)
-        if match:
-            return cls(GLOBUS, match.group("endpoint"), match.group("path"))
         if text.startswith("/"):
             return cls("file", "", text)
+        for form in location_forms().values():
+            found = form.parse_bare(text)
+            if found is not None:
+                return found
         raise ValueError(
             f"{text!r} is neither a URL (scheme://host/path), a Globus ENDPOINT:/path nor an absolute local path"
         )
@@ -89,20 +147,14 @@ class Location:
 
     @property
     def url(self) -> str:
-        if self.scheme == GLOBUS:
-            return f"{self.netloc}:{self.path}"
-        if self.scheme in ("root", "xroot", "roots"):
-            return f"{self.scheme}://{self.netloc}/{self.path}"
-        return f"{self.scheme}://{self.netloc}{self.path}"
+        return _form(self.scheme).url(self)
 
     @property
     def server(self) -> str:
         """What to name in a message about where: ``scheme://host:port`` or the endpoint."""
-        if self.scheme == GLOBUS:
-            return self.netloc
         if self.scheme == "file":
             return "local disk"
-        return f"{self.scheme}://{self.netloc}"
+        return _form(self.scheme).server(self)
 
     def join(self, name: str) -> Location:
         """The location of ``name`` inside this directory."""

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 import zlib
 
 import pytest
 
+from pilot_movers import values
 from pilot_movers.checksums import Checksum, StreamingDigest, file_checksum
 from pilot_movers.errors import UnknownChecksumType
-from pilot_movers.values import Location
+from pilot_movers.globus.locations import ENDPOINT_PATH
+from pilot_movers.values import Location, LocationForm
+from pilot_movers.xrootd.locations import ROOT_URL
 
 
 @pytest.mark.parametrize(
@@ -41,6 +45,42 @@ def test_locations_parse_and_render(text, scheme, netloc, path, url):
 def test_bad_locations_are_refused(text):
     with pytest.raises(ValueError):
         Location.parse(text)
+
+
+def test_how_a_transport_writes_its_locations_is_the_transports_not_the_cores():
+    """XRootD's double slash and Globus's ``ENDPOINT:/path`` come from the entry points the
+    movers' distribution declares; values.py names neither."""
+    forms = values.location_forms()
+    assert {scheme: forms[scheme] for scheme in ("root", "xroot", "roots", "globus")} == {
+        "root": ROOT_URL,
+        "xroot": ROOT_URL,
+        "roots": ROOT_URL,
+        "globus": ENDPOINT_PATH,
+    }
+    core = inspect.getsource(values)
+    assert '"root"' not in core and "xroot" not in core and "[^:/" not in core
+
+
+class _Teleport(LocationForm):
+    """A third party's form: ``teleport://host/~path`` keeps its path after a tilde."""
+
+    def path_from_url(self, path):
+        return "/" + path[2:] if path.startswith("/~") else path
+
+    def url(self, location):
+        return f"teleport://{location.netloc}/~{location.path[1:]}"
+
+
+def test_a_third_party_distribution_adds_a_form(monkeypatch):
+    installed = values.location_forms()
+    monkeypatch.setattr(values, "location_forms", lambda: {**installed, "teleport": _Teleport()})
+    location = Location.parse("teleport://pad:7/~deck/a.dat")
+    assert (location.path, location.url, location.server) == (
+        "/deck/a.dat",
+        "teleport://pad:7/~deck/a.dat",
+        "teleport://pad:7",
+    )
+    assert Location.parse("root://se:1094//a").url == "root://se:1094//a"
 
 
 def test_join_and_sibling():
