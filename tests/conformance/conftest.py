@@ -101,6 +101,7 @@ class GridFTPStorage(DiskStorage):
 
 class XRootDStorage(DiskStorage):
     mover = "xrootd"
+    checksums = ("adler32",)  # the grid's xrootd.chksum
 
     def url_of(self, path: Path) -> str:
         return self.grid.xrootd_url(f"{path.relative_to(self.grid.xrootd_dir)}/")
@@ -118,6 +119,7 @@ class HTTPSStorage(XRootDStorage):
     """XRootD's HTTPS port (WebDAV), through the https mover."""
 
     mover = "https"
+    checksums = ("adler32", "md5")  # an md5 upload is verified through XrdHttp (the kit holds it to that)
 
     def url_of(self, path: Path) -> str:
         return self.grid.https_url(f"{path.relative_to(self.grid.xrootd_dir)}/")

@@ -18,56 +18,23 @@ from pilot_movers.values import Status
 from tests.grid.conftest import GIB, Protocol
 from tests.helpers import FAST, debris, write_file
 
-SIZES = {"0B": 0, "1B": 1, "10MB": 10_000_000, "1GB": GIB}
 
-
-@pytest.mark.parametrize("size", SIZES.values(), ids=SIZES.keys())
-def test_upload_download_and_round_trip_keep_every_byte(proto: Protocol, tmp_path: Path, size: int, gib_file):
-    if size == GIB:
-        source, checksum = gib_file
-    else:
-        source = tmp_path / "out" / "data.bin"
-        checksum = write_file(source, size, seed=size)
+def test_a_1_gib_file_makes_the_round_trip(proto: Protocol, tmp_path: Path, gib_file):
+    """Files of other sizes, md5 expectations and reported checksums are the conformance kit's
+    (tests/conformance: MoverBehaviourSuite on every network mover)."""
+    source, checksum = gib_file
     mover = proto.mover()
     (up,) = mover.stage_out([proto.upload(source, "data.bin")])
     assert up.status is Status.DONE, up.error
-    assert (up.bytes, up.checksum) == (size, checksum)
+    assert (up.bytes, up.checksum) == (GIB, checksum)
     assert file_checksum(proto.base / "data.bin") == checksum
 
     target = tmp_path / "in" / "data.bin"
     (down,) = mover.stage_in([proto.download("data.bin", target, checksum=checksum)])
     assert down.status is Status.DONE, down.error
-    assert (down.bytes, down.checksum) == (size, checksum)
+    assert (down.bytes, down.checksum) == (GIB, checksum)
     assert file_checksum(target) == checksum
     assert debris(tmp_path) == [] and debris(proto.base) == []
-
-
-def test_a_download_without_an_expected_checksum_still_verifies_and_reports_one(proto: Protocol, tmp_path: Path):
-    checksum = proto.seed("plain.dat", 123_456)
-    (result,) = proto.mover().stage_in([proto.download("plain.dat", tmp_path / "plain.dat")])
-    assert result.status is Status.DONE, result.error
-    assert result.checksum == checksum
-
-
-def test_an_md5_expectation_is_verified(proto: Protocol, tmp_path: Path):
-    proto.seed("m.dat", 50_000, seed=3)
-    md5 = file_checksum(proto.base / "m.dat", "md5")
-    (result,) = proto.mover().stage_in([proto.download("m.dat", tmp_path / "m.dat", checksum=md5)])
-    assert result.status is Status.DONE, result.error
-    assert result.checksum == md5
-
-
-def test_a_wrong_md5_expectation_is_getmd5mismatch_with_both_values_on_every_transport(proto: Protocol, tmp_path: Path):
-    """Issue 21: XRootD said GETADMISMATCH (1171) with no values where GridFTP said GETMD5MISMATCH
-    (1145) with both; the same failure gets the same answer on every transport."""
-    proto.seed("w.dat", 50_000, seed=4)
-    wrong = Checksum("md5", "0123456789abcdef0123456789abcdef")
-    (result,) = proto.mover().stage_in([proto.download("w.dat", tmp_path / "w.dat", checksum=wrong)])
-    assert result.status is Status.FAILED and result.error is not None
-    assert (result.error.code, result.error.name) == (1145, "GETMD5MISMATCH"), result.error
-    actual = file_checksum(proto.base / "w.dat", "md5")
-    assert wrong.value in result.error.message and actual.value in result.error.message, result.error.message
-    assert not (tmp_path / "w.dat").exists() and debris(tmp_path) == []
 
 
 def test_an_unauthorised_user_fails_with_an_authentication_error_not_retried(

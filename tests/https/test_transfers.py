@@ -29,39 +29,6 @@ def test_https_davs_and_datahost_urls_go_to_their_movers_by_default():
     )
 
 
-@pytest.mark.parametrize("size", SIZES.values(), ids=SIZES.keys())
-def test_upload_download_and_round_trip_keep_every_byte_verified(endpoint: Endpoint, tmp_path: Path, size: int):
-    source = tmp_path / "out" / "data.bin"
-    checksum = write_file(source, size, seed=size)
-    mover = endpoint.mover()
-    try:
-        (up,) = mover.stage_out([endpoint.upload(source, "data.bin")])
-        assert up.status is Status.DONE, up.error
-        assert (up.bytes, up.checksum, up.verified) == (size, checksum, True)
-        assert file_checksum(endpoint.path("data.bin")) == checksum
-
-        target = tmp_path / "in" / "data.bin"
-        (down,) = mover.stage_in([endpoint.download("data.bin", target)])
-        assert down.status is Status.DONE, down.error
-        assert (down.bytes, down.checksum, down.verified) == (size, checksum, True), "the server's checksum agreed"
-        assert file_checksum(target) == checksum
-        assert len(up.attempts) == len(down.attempts) == 1
-    finally:
-        mover.stop()
-    assert debris(tmp_path) == [] and endpoint.server_debris() == []
-
-
-def test_an_expected_md5_is_computed_while_the_bytes_stream_and_verified(endpoint: Endpoint, tmp_path: Path):
-    endpoint.seed("m.dat", 3_000_000, seed=3, tmp=tmp_path)
-    md5 = file_checksum(endpoint.path("m.dat"), "md5")
-    with endpoint.mover() as mover:
-        (down,) = mover.stage_in([endpoint.download("m.dat", tmp_path / "m.dat", checksum=md5)])
-        assert (down.status, down.checksum, down.verified) == (Status.DONE, md5, True), down.error
-        (up,) = mover.stage_out([endpoint.upload(tmp_path / "m.dat", "m-copy.dat", checksum=md5)])
-        assert (up.status, up.checksum, up.verified) == (Status.DONE, md5, True), up.error
-    assert file_checksum(endpoint.path("m-copy.dat"), "md5") == md5
-
-
 def test_a_file_corrupted_on_the_server_never_lands(endpoint: Endpoint, tmp_path: Path):
     checksum = endpoint.seed("victim.dat", 2_000_000, seed=11, tmp=tmp_path)
     _flip_a_byte(endpoint.path("victim.dat"), 1_000_000)

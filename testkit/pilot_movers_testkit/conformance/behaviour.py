@@ -2,9 +2,12 @@
 ``StorageUnderTest``, run through the engine the way a job runs it (``Mover.stage_in``/
 ``stage_out``), the mover found by the name queue config would give it (entry points).
 
-* a file makes the round trip, verified, and nothing temporary stays;
+* a file makes the round trip, verified, and nothing temporary stays; so do an empty file, a
+  one-byte file and a 10 MB one, each in one attempt, with the checksum of what arrived reported;
 * an expected checksum is enforced: the right one verifies, a wrong one is GETADMISMATCH,
-  permanent, not retried, and nothing lands;
+  permanent, not retried, and nothing lands; the same with md5 (GETMD5MISMATCH), the message
+  holding both values; an upload expecting md5 is verified where the storage computes md5 (its
+  ``checksums``), and where it does not, fails CHECKSUMCALCFAILURE (1366) and lands nothing;
 * a missing source is NOSUCHFILE (1103) in stage-in, MISSINGOUTPUTFILE (1165) in stage-out,
   permanent, not retried;
 * an existing destination is FILEEXISTS (1221), left as it was;
@@ -17,7 +20,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
+
+import pytest
 
 from pilot_movers.checksums import Checksum, file_checksum
 from pilot_movers.credentials.bundle import Credentials
@@ -64,8 +69,10 @@ class MoverBehaviourSuite:
     def download(self, storage: StorageUnderTest, name: str, target: Path, checksum: Any = None) -> FileSpec:
         return FileSpec(name, self.remote(storage, name), Location.local(str(target)), Role.INPUT, None, checksum)
 
-    def upload(self, storage: StorageUnderTest, source: Path, name: str) -> FileSpec:
-        return FileSpec(name, Location.local(str(source)), self.remote(storage, name), Role.OUTPUT)
+    def upload(
+        self, storage: StorageUnderTest, source: Path, name: str, checksum: Optional[Checksum] = None
+    ) -> FileSpec:
+        return FileSpec(name, Location.local(str(source)), self.remote(storage, name), Role.OUTPUT, None, checksum)
 
     @staticmethod
     def no_debris(storage: StorageUnderTest, local: Path) -> None:
@@ -78,13 +85,59 @@ class MoverBehaviourSuite:
         name = storage.name("round.dat")
         checksum = storage.put(name, self.SIZE, seed=21)
         (down,) = self.transfer(storage, [self.download(storage, name, tmp_path / "round.dat")], "in")
-        assert (down.status, down.bytes) == (Status.DONE, self.SIZE), down.error
+        assert (down.status, down.bytes, down.checksum) == (Status.DONE, self.SIZE, checksum), down.error
         assert file_checksum(tmp_path / "round.dat") == checksum
         back = storage.name("back.dat")
         (up,) = self.transfer(storage, [self.upload(storage, tmp_path / "round.dat", back)], "out")
         assert up.status is Status.DONE, up.error
         assert storage.holds(back) == checksum
         assert (down.verified, up.verified) == (True, True), "each copy compared with its source or the job's value"
+        self.no_debris(storage, tmp_path)
+
+    @pytest.mark.parametrize("size", [0, 1, 10_000_000], ids=["0B", "1B", "10MB"])
+    def test_files_of_every_size_make_the_round_trip_verified(
+        self, storage: StorageUnderTest, tmp_path: Path, size: int
+    ) -> None:
+        (tmp_path / "out").mkdir()
+        source = tmp_path / "out" / "sized.dat"
+        checksum = _write(source, size, seed=size)
+        name = storage.name(f"sized-{size}.dat")
+        (up,) = self.transfer(storage, [self.upload(storage, source, name)], "out")
+        assert (up.status, up.bytes, up.checksum, up.verified) == (Status.DONE, size, checksum, True), up.error
+        assert storage.holds(name) == checksum
+        target = tmp_path / "in" / "sized.dat"
+        (down,) = self.transfer(storage, [self.download(storage, name, target)], "in")
+        assert (down.status, down.bytes, down.checksum, down.verified) == (Status.DONE, size, checksum, True), (
+            down.error
+        )
+        assert file_checksum(target) == checksum
+        assert len(up.attempts) == len(down.attempts) == 1
+        self.no_debris(storage, tmp_path / "in")
+        self.no_debris(storage, tmp_path / "out")
+
+    def test_an_expected_md5_is_enforced_both_ways(self, storage: StorageUnderTest, tmp_path: Path) -> None:
+        source = tmp_path / "md5.dat"
+        _write(source, self.SIZE, seed=25)
+        md5 = file_checksum(source, "md5")
+        name = storage.name("md5.dat")
+        (up,) = self.transfer(storage, [self.upload(storage, source, name, md5)], "out")
+        if "md5" in storage.checksums:
+            assert (up.status, up.checksum, up.verified) == (Status.DONE, md5, True), up.error
+        else:  # the copy cannot be checked against md5 there: said, never landed unverified
+            assert (error_of(up).code, error_of(up).transient) == (1366, False), up.error
+            assert storage.holds(name) is None
+            (up,) = self.transfer(storage, [self.upload(storage, source, name)], "out")
+            assert up.status is Status.DONE, up.error
+        (good,) = self.transfer(storage, [self.download(storage, name, tmp_path / "good.dat", md5)], "in")
+        assert (good.status, good.checksum, good.verified) == (Status.DONE, md5, True), good.error
+        wrong = Checksum("md5", "0123456789abcdef0123456789abcdef")
+        (bad,) = self.transfer(storage, [self.download(storage, name, tmp_path / "bad.dat", wrong)], "in")
+        error = error_of(bad)
+        assert (error.code, error.name, error.transient) == (1145, "GETMD5MISMATCH", False), bad.error
+        assert wrong.value in error.message, error.message
+        assert md5.value in error.message, error.message
+        assert len(bad.attempts) == 1, "a source that is not what the job expects is not retried"
+        assert not (tmp_path / "bad.dat").exists()
         self.no_debris(storage, tmp_path)
 
     def test_an_expected_checksum_is_enforced(self, storage: StorageUnderTest, tmp_path: Path) -> None:

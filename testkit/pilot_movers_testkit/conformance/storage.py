@@ -29,6 +29,9 @@ class StorageUnderTest(abc.ABC):
 
     #: The mover under test, as queue config names it (``copytool = NAME``).
     mover: str = ""
+    #: The checksum algorithms the server computes for a copy it holds (an upload expecting
+    #: another one cannot be verified there: the suite holds the mover to saying so).
+    checksums: tuple[str, ...] = ("adler32", "md5")
 
     # -- where -----------------------------------------------------------------------------
 
