@@ -12,11 +12,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 from pilot_movers_testkit.datahost import DataHost
 from pilot_movers_testkit.grid import REQUIRED_PROGRAMS, LocalGrid
 
 from pilot_movers.https_datahost.client import DataHostClient
 from tests.servers import DATAHOST_USER, MARKER, wait_for_port
+
+# Tests import the DataHost server's modules (names, identity, template filters), which leave
+# Django's lazy settings unconfigured in this process; XRootD's atexit handler calls isinstance()
+# on every live object, the lazy settings raise ImproperlyConfigured there, and the handler ends
+# before it closes XRootD's files and stops its threads. Configured empty, they answer like any
+# object (the server's own processes configure theirs).
+if not django_settings.configured:
+    django_settings.configure()
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
