@@ -1,4 +1,5 @@
-"""Test doubles: real Mover subclasses whose transport misbehaves on cue.
+"""Test doubles: real Mover subclasses whose transport misbehaves on cue, and a mover catalog
+without the registry.
 
 They exercise the real engine end to end; only the transport's behaviour is scripted.
 """
@@ -10,7 +11,7 @@ import time
 from collections import defaultdict
 from typing import Any, Callable, Optional
 
-from pilot_movers import Copied, CopyRequest, LocalNamespace, Location, MoverError
+from pilot_movers import Copied, CopyRequest, LocalNamespace, Location, Mover, MoverError, ResolvedMover
 from pilot_movers.local.mover import LocalMover
 
 
@@ -109,3 +110,23 @@ class LossyRenameMover(ScriptedMover):
 
     def namespace(self, location: Location) -> Any:
         return self._namespace
+
+
+class StandInCatalog:
+    """Installed movers as the planner sees them (a ``MoverCatalog``), without the registry:
+    mover ``name`` is a stand-in class handling ``schemes_of(name)``, the mover of ``scheme``
+    when none is named is ``default_of(scheme)``. Each name resolves to one class."""
+
+    def __init__(self, schemes_of: Callable[[str], tuple[str, ...]], default_of: Callable[[str], str]):
+        self._schemes_of = schemes_of
+        self._default_of = default_of
+        self._resolved: dict[str, ResolvedMover] = {}
+
+    def resolve(self, name: str) -> ResolvedMover:
+        if name not in self._resolved:
+            attributes = {"name": name, "schemes": self._schemes_of(name)}
+            self._resolved[name] = ResolvedMover(name, type(f"StandIn_{name}", (Mover,), attributes))
+        return self._resolved[name]
+
+    def default_for(self, scheme: str) -> ResolvedMover:
+        return self.resolve(self._default_of(scheme))
