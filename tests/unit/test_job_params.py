@@ -163,8 +163,23 @@ checksums = st.one_of(
     st.builds(lambda v: Checksum("adler32", f"{v:08x}"), st.integers(0, 2**32 - 1)),
     st.builds(lambda v: Checksum("md5", f"{v:032x}"), st.integers(0, 2**128 - 1)),
 )
+
+
+def _passes_through(token: str) -> bool:
+    """A token meant for the payload: not a key or flag, nor a near miss of one (the parser
+    refuses those as typos)."""
+    name = token.partition("=")[0]
+    if name in job_params.parser.KEYS or name in job_params.parser.FLAGS:
+        return False
+    try:
+        job_params.parse(job_params.format(JobParams(passthrough=(token,))))
+    except JobParamsError:
+        return False
+    return True
+
+
 passthrough_tokens = st.text(alphabet=string.ascii_letters + string.digits + "-=_ '\"", min_size=1, max_size=10).filter(
-    lambda t: t.partition("=")[0] not in job_params.parser.KEYS and t.partition("=")[0] not in job_params.parser.FLAGS
+    _passes_through
 )
 
 
