@@ -31,7 +31,7 @@ from job_params import JobParams, JobParamsError
 from job_params.model import pair_sources
 from pilot_movers import registry
 from pilot_movers.copyprefix import apply_copyprefix
-from pilot_movers.errors import ConfigurationError, NoMoverForScheme, Phase
+from pilot_movers.errors import ConfigurationError, MoverUnavailable, NoMoverForScheme, Phase, UnknownMover
 from pilot_movers.listed_files import ListedFile
 from pilot_movers.queue_config import QueueConfig
 from pilot_movers.registry import ResolvedMover
@@ -120,20 +120,30 @@ def planned_file(
     rule: str = "copytool",
 ) -> PlannedFile:
     """``spec`` with its mover (``choose_mover`` under ``named``, the queue's copytool list or a
-    Pilot 3 copytool's movers) and a mover for each alternative end. Ends no mover named here
-    handles are dropped, in the log, when another end is reachable: the first reachable one is
-    tried first. ConfigurationError when none is."""
+    Pilot 3 copytool's movers) and a mover for each alternative end, each resolved. Ends no mover
+    named here handles, and alternative ends whose mover is not installed or cannot run here, are
+    dropped, in the log, when another end is reachable: the first reachable one is tried first.
+    The file's own end's mover that cannot run here is its error (MoverUnavailable, UnknownMover);
+    ConfigurationError when no end is reachable."""
     catalog = catalog or InstalledMovers()
     if spec.source.is_local and spec.destination.is_local:
         return PlannedFile(catalog.default_for("file"), replace(spec, alternatives=()))
     reachable: list[tuple[Location, ResolvedMover]] = []
-    refused: list[tuple[Location, NoMoverForScheme]] = []
-    for end in (spec.remote(phase), *spec.alternatives):
+    refused: list[tuple[Location, ConfigurationError]] = []
+    own = spec.remote(phase)
+    for end in (own, *spec.alternatives):
         try:
             reachable.append((end, choose_mover(end.scheme, named, catalog)))
         except NoMoverForScheme as exc:
             refused.append((end, exc))
+        except (UnknownMover, MoverUnavailable) as exc:
+            if end == own:
+                raise
+            refused.append((end, exc))
     if not reachable:
+        unusable = [why for _, why in refused if not isinstance(why, NoMoverForScheme)]
+        if unusable:
+            raise unusable[0]
         where, why = refused[0]
         raise ConfigurationError(
             f"{rule} = {', '.join(named)}, but {spec.name} is at {where.url} "
@@ -144,7 +154,7 @@ def planned_file(
     for where, why in refused:
         log.info("%s: %s left out (%s)", spec.name, where.url, why.message)
     (first, mover), others = reachable[0], reachable[1:]
-    if first != spec.remote(phase):
+    if first != own:
         spec = replace(spec, source=first) if spec.role is Role.INPUT else replace(spec, destination=first)
     spec = replace(spec, alternatives=tuple(end for end, _ in others))
     return PlannedFile(mover, spec, tuple(chosen for _, chosen in others))

@@ -138,3 +138,16 @@ def test_the_planner_needs_no_work_dir_on_disk(tmp_path):
     )
     assert planned.spec.destination.path == f"{missing}/a"
     assert not missing.exists()
+
+
+def test_an_alternative_end_whose_mover_cannot_run_here_is_left_out_but_the_files_own_is_its_error():
+    from pilot_movers import FileSpec, MoverUnavailable
+    from pilot_movers.planner import planned_file
+
+    no_gfal2 = StandInCatalog(SCHEMES.__getitem__, DEFAULTS.__getitem__, unusable={"gridftp"})
+    here = Location.local("/work/f")
+    root, gsiftp = Location.parse("root://a:1094//d/f"), Location.parse("gsiftp://b:2811/d/f")
+    planned = planned_file(FileSpec("f", root, here, Role.INPUT, alternatives=(gsiftp,)), Phase.STAGE_IN, (), no_gfal2)
+    assert (planned.mover.name, planned.spec.source, planned.spec.alternatives) == ("xrootd", root, ())
+    with pytest.raises(MoverUnavailable, match="'gridftp' mover cannot run here"):
+        planned_file(FileSpec("f", gsiftp, here, Role.INPUT, alternatives=(root,)), Phase.STAGE_IN, (), no_gfal2)
