@@ -53,7 +53,7 @@ if TYPE_CHECKING:  # what type checkers see; at run time the same names load on 
     from pilot_movers.local_namespace import LOCAL, LocalNamespace
     from pilot_movers.planner import PlannedFile, plan
     from pilot_movers.queue_config import QueueConfig
-    from pilot_movers.registry import describe_movers, get_mover, get_mover_class, mover_for_scheme
+    from pilot_movers.registry import ResolvedMover, describe_movers, get_mover, get_mover_class, mover_for_scheme
     from pilot_movers.report import JobReport
     from pilot_movers.values import FileReport, FileSpec, Location, Role, Status
 
@@ -81,6 +81,7 @@ _EXPORTS = {
     "TransferClock": "pilot_movers.engine.clocks",
     "LocalNamespace": "pilot_movers.local_namespace",
     "LOCAL": "pilot_movers.local_namespace",
+    "ResolvedMover": "pilot_movers.registry",
     "get_mover": "pilot_movers.registry",
     "get_mover_class": "pilot_movers.registry",
     "describe_movers": "pilot_movers.registry",
@@ -145,6 +146,7 @@ __all__ = [
     "Phase",
     "PlannedFile",
     "QueueConfig",
+    "ResolvedMover",
     "Role",
     "Scope",
     "ServiceUnavailable",

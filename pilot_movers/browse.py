@@ -2,7 +2,7 @@
 serves the URL, opened as a job opens it: the environment's credentials, the queue config's
 settings and mover options when one is given, every server call under ``operation_timeout``.
 
-    with opened_mover(mover_for(location, queue), queue) as mover:
+    with opened_mover(mover_for(location, queue, None, Phase.STAGE_IN), queue) as mover:
         entry = stat_location(mover, location, settings)
 
 The helpers here (``parse_location``, ``mover_for``, ``opened_mover``) are also ``pilot-movers
@@ -28,7 +28,7 @@ from pilot_movers.engine.settings import TransferSettings
 from pilot_movers.errors import BadJobParameters, NoMoverForScheme, Phase, SourceNotFound
 from pilot_movers.planner import choose_mover
 from pilot_movers.queue_config import QueueConfig
-from pilot_movers.registry import get_mover_class
+from pilot_movers.registry import ResolvedMover, resolve_mover
 from pilot_movers.values import Location
 
 log = logging.getLogger("pilot_movers.browse")
@@ -73,38 +73,39 @@ def settings_of(queue: Optional[QueueConfig]) -> TransferSettings:
     return queue.transfer if queue is not None else TransferSettings()
 
 
-def mover_for(location: Location, queue: Optional[QueueConfig], named: Optional[str], phase: Phase) -> str:
+def mover_for(location: Location, queue: Optional[QueueConfig], named: Optional[str], phase: Phase) -> ResolvedMover:
     """``named`` (``--mover``), else the first of the queue's movers for ``phase`` that handles
-    the location's scheme, else the scheme's default mover."""
+    the location's scheme, else the scheme's default mover; resolved (installed, usable here:
+    else its one sentence)."""
     if named:
-        get_mover_class(named)  # installed, usable: else its one sentence
-        if location.scheme not in get_mover_class(named).schemes:
+        chosen = resolve_mover(named)
+        if location.scheme not in chosen.schemes:
             raise NoMoverForScheme(f"mover {named!r} does not handle {location.scheme}:// locations")
-        return named
+        return chosen
     return choose_mover(location.scheme, queue.mover_names(phase) if queue is not None else ())
 
 
 @contextmanager
 def opened_mover(
-    name: str,
+    chosen: ResolvedMover,
     queue: Optional[QueueConfig],
     settings: Optional[TransferSettings] = None,
     credentials: Optional[Credentials] = None,
 ) -> Iterator[Mover]:
-    """Mover ``name`` with the queue's settings (or ``settings``) and mover options, started with
-    ``credentials`` (default: the environment's: X509_USER_PROXY, X509_CERT_DIR, bearer tokens,
-    Globus client), stopped after, waited for no longer than ``cleanup_timeout`` (a mover whose
-    server froze at its close must not hold a command whose work is done).
+    """The mover ``chosen`` (``mover_for``'s) with the queue's settings (or ``settings``) and
+    mover options, started with ``credentials`` (default: the environment's: X509_USER_PROXY,
+    X509_CERT_DIR, bearer tokens, Globus client), stopped after, waited for no longer than
+    ``cleanup_timeout`` (a mover whose server froze at its close must not hold a command whose
+    work is done).
 
     A mover option ``mode`` other than ``copy`` (the local mover's ``move`` and ``symlink``, for
     a job's inputs on a shared file system) is set back to ``copy``: these commands copy, and a
     move or a link would take the user's file away or point at it."""
-    cls = get_mover_class(name)
     settings = settings or settings_of(queue)
-    options = queue.mover_options(name) if queue is not None else None
+    options = queue.mover_options(chosen.name) if queue is not None else None
     if options is not None and getattr(options, "mode", "copy") != "copy" and dataclasses.is_dataclass(options):
         options = dataclasses.replace(options, mode="copy")  # type: ignore[type-var]
-    mover = cls(settings, options)
+    mover = chosen.cls(settings, options)
     mover.start(credentials if credentials is not None else Credentials.from_environment())
     try:
         yield mover

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from pilot_movers.base import Mover
     from pilot_movers.browse import Entry
     from pilot_movers.engine.settings import TransferSettings
+    from pilot_movers.errors import MoverError
     from pilot_movers.queue_config import QueueConfig
     from pilot_movers.values import Location
 
@@ -103,9 +104,12 @@ def _cp(args: argparse.Namespace) -> int:
     _quiet_engine(args)
     try:
         queue = _queue(args)
-        plan = plan_copies(args.sources, args.destination, queue=queue, mover=args.mover)
     except MoverError as exc:
         return fail(str(exc), EXIT_USAGE)
+    try:
+        plan = plan_copies(args.sources, args.destination, queue=queue, mover=args.mover)
+    except MoverError as exc:
+        return _not_planned(args, exc, "cp")
     AFTER_THE_WORK.ended = False
     try:
         outcome = run_copies(
@@ -120,7 +124,7 @@ def _cp(args: argparse.Namespace) -> int:
         return fail(f"cp: stopped by {exc.signal_name} before any copy began", signal_status(exc.signal_name))
     except MoverError as exc:  # the mover could not be opened (credentials, a missing library)
         AFTER_THE_WORK.set()
-        return fail(f"cp: {exc}; what to do: {exc.advice}", EXIT_RETRYABLE if exc.transient else EXIT_FAILED)
+        return _cannot_move(exc, "cp")
     if args.json:
         found: dict[str, object] = {
             "files": [report.to_dict() for report in outcome.reports],
@@ -181,12 +185,15 @@ def _open_and(
     try:
         queue = _queue(args)
         location = parse_location(args.url)
-        name = mover_for(location, queue, args.mover, Phase.STAGE_IN)
     except MoverError as exc:
         return fail(str(exc), EXIT_USAGE), None
+    try:
+        chosen = mover_for(location, queue, args.mover, Phase.STAGE_IN)
+    except MoverError as exc:
+        return _not_planned(args, exc, f"{args.command} {args.url}"), None
     AFTER_THE_WORK.ended = False
     try:
-        with opened_mover(name, queue) as mover:
+        with opened_mover(chosen, queue) as mover:
             answer = act(mover, location, settings_of(queue))
             AFTER_THE_WORK.set()  # the answer is in: a signal now changes nothing (the mover closes)
             return EXIT_OK, answer
@@ -198,8 +205,23 @@ def _open_and(
         return fail(f"{args.command} {args.url}: {exc}", EXIT_USAGE), None
     except MoverError as exc:
         AFTER_THE_WORK.set()
-        said = f"{args.command} {args.url}: {exc}; what to do: {exc.advice}"
-        return fail(said, EXIT_RETRYABLE if exc.transient else EXIT_FAILED), None
+        return _cannot_move(exc, f"{args.command} {args.url}"), None
+
+
+def _not_planned(args: argparse.Namespace, exc: MoverError, what: str) -> int:
+    """The command line refused when its mover was chosen: bad usage (exit 2), unless the mover
+    of the URL's scheme (no ``--mover`` named it) is not installed or cannot run here: that is
+    the node's, said with what to do, as when a mover cannot be opened."""
+    from pilot_movers.errors import MoverUnavailable, UnknownMover
+
+    if isinstance(exc, (MoverUnavailable, UnknownMover)) and not args.mover:
+        return _cannot_move(exc, what)
+    return fail(str(exc), EXIT_USAGE)
+
+
+def _cannot_move(exc: MoverError, what: str) -> int:
+    """``what`` failed before any copy or look (its mover): exit 1, or 3 when a retry may help."""
+    return fail(f"{what}: {exc}; what to do: {exc.advice}", EXIT_RETRYABLE if exc.transient else EXIT_FAILED)
 
 
 def _ls(args: argparse.Namespace) -> int:

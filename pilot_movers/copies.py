@@ -25,6 +25,7 @@ from pilot_movers.engine.progress import ProgressObserver
 from pilot_movers.errors import BadJobParameters, JobTerminated, MoverError, Phase
 from pilot_movers.job_signals import JobSignals
 from pilot_movers.queue_config import QueueConfig
+from pilot_movers.registry import ResolvedMover
 from pilot_movers.values import FileReport, FileSpec, LeftBehind, Location, Role
 
 log = logging.getLogger("pilot_movers.copies")
@@ -32,11 +33,11 @@ log = logging.getLogger("pilot_movers.copies")
 
 @dataclass(frozen=True)
 class CopyPlan:
-    """The copies to make, all in one direction (``phase``) with one mover."""
+    """The copies to make, all in one direction (``phase``) with one mover, resolved."""
 
     specs: tuple[FileSpec, ...]
     phase: Phase
-    mover: str
+    mover: ResolvedMover
 
 
 @dataclass(frozen=True)
@@ -90,13 +91,13 @@ def plan_copies(
     remote = {spec.remote(phase).scheme for spec in specs}
     if len(remote) > 1:
         raise BadJobParameters(f"cp: the sources mix {', '.join(sorted(remote))}: copy each kind on its own")
-    name = mover_for(specs[0].remote(phase), queue, mover, phase)
+    chosen = mover_for(specs[0].remote(phase), queue, mover, phase)
     seen: set[str] = set()
     for spec in specs:
         if spec.destination.url in seen:
             raise BadJobParameters(f"cp: two sources would be written to {spec.destination.url}")
         seen.add(spec.destination.url)
-    return CopyPlan(tuple(specs), phase, name)
+    return CopyPlan(tuple(specs), phase, chosen)
 
 
 def run_copies(

@@ -54,11 +54,11 @@ from pilot_movers.job_signals import JobSignals
 from pilot_movers.listed_files import ListedFile
 from pilot_movers.panda.jobdesc import PandaJob
 from pilot_movers.payload import run_payload
-from pilot_movers.phases import movers_of, run_phase
+from pilot_movers.phases import run_phase
 from pilot_movers.planner import PlannedFile, plan
 from pilot_movers.process_env import set_by_us
 from pilot_movers.queue_config import QueueConfig
-from pilot_movers.registry import get_mover_class
+from pilot_movers.registry import ResolvedMover
 from pilot_movers.report import JobReport, PayloadReport, PhaseReport
 from pilot_movers.reserved import REPORT_NAME
 from pilot_movers.secrecy import hide_this_process
@@ -90,13 +90,11 @@ def preflight(
     files: Sequence[ListedFile] = (),
 ) -> Preflight:
     """Check that a job can run as configured, making nothing: the work dir can be made and used,
-    both phases plan (every file has a location and a mover that can handle it), the movers are
-    installed, the MyProxy settings are complete. Raises the MoverError that says what is wrong."""
+    both phases plan (every file has a location and a mover that can handle it, resolved: the
+    movers are installed and can run here), the MyProxy settings are complete. Raises the
+    MoverError that says what is wrong."""
     path = check_workdir_path(os.fspath(workdir))
     plans = plan_job(params, queue, path, files)
-    for phase_plan in plans.values():
-        for name in movers_of(phase_plan):
-            get_mover_class(name)
     myproxy = MyProxySettings.resolve(queue.myproxy, job_server=params.myproxy_server, job_user=params.globus_user)
     return Preflight(path, plans, myproxy)
 
@@ -510,11 +508,11 @@ class Job:
                 self._ready_logs(planned)
             self.progress.phase_started(phase, [item.spec for item in planned])
             # the first ends' movers now; a fallback's when a file fails over to it (each attempt's check)
-            first = [get_mover_class(name) for name in dict.fromkeys(p.mover for p in planned)]
+            first = [chosen.cls for chosen in dict.fromkeys(p.mover for p in planned)]
             self._credentials.check_phase(phase, first)
             ordered = run_phase(
                 planned,
-                mover=lambda name: nullcontext(self._movers.get(name)),
+                mover=lambda chosen: nullcontext(self._movers.get(chosen)),
                 engine=functools.partial(self._engine_for, phase, attempts=attempts),
                 reports=reports,
                 after_engine=self._engine_ran,
@@ -565,7 +563,7 @@ class Job:
                 why = f"{report.error.name}: {report.error.message}" if report.error else report.status.value
                 self._logs[report.spec.name] = f"not staged out{after}{made}: {why}"
 
-    def _engine_for(self, phase: Phase, name: str, mover: Mover, attempts: int = 0) -> TransferEngine:
+    def _engine_for(self, phase: Phase, chosen: ResolvedMover, mover: Mover, attempts: int = 0) -> TransferEngine:
         """An engine for one group of a phase, on the job's mover, with the job's record,
         deadlines, credential check and progress (``attempts``: at most that many per file); the
         signal handler cancels it."""
@@ -582,6 +580,6 @@ class Job:
         self._engines.append(self._engine)
         return self._engine
 
-    def _engine_ran(self, name: str, engine: TransferEngine) -> None:
-        self._debris.temporary_left += [(self._movers.opened[name], item) for item in engine.left_behind]
+    def _engine_ran(self, chosen: ResolvedMover, engine: TransferEngine) -> None:
+        self._debris.temporary_left += [(self._movers.opened[chosen.name], item) for item in engine.left_behind]
         self._engine = None

@@ -9,7 +9,7 @@ import dataclasses
 import logging
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from pilot_movers.base import Mover
 from pilot_movers.credentials.bundle import Credentials
@@ -22,6 +22,7 @@ from pilot_movers.credentials.myproxy import (
 )
 from pilot_movers.credentials.policy import RETRY_MARGIN, check_proxy, check_proxy_file, default_proxy_path
 from pilot_movers.credentials.proxy_info import inspect_proxy
+from pilot_movers.credentials.report import CredentialsReport
 from pilot_movers.credentials.trust import INSTALL_HINT, trust_dir_problem
 from pilot_movers.engine.contract import CredentialKind
 from pilot_movers.errors import ConfigurationError, NoProxy, Phase
@@ -45,7 +46,7 @@ class JobCredentials:
         self.queue = queue
         self.workdir = workdir
         self.current = given
-        self.report: Optional[dict[str, Any]] = None
+        self.report: Optional[CredentialsReport] = None
         #: The user's proxy came from MyProxy: the job is the user's, the pilot's credentials stay the pilot's.
         self.fetched_proxy = False
         self._cleanup_notes = cleanup_notes
@@ -88,12 +89,7 @@ class JobCredentials:
         )
         self.fetched_proxy = True
         self.current = self.current.with_proxy(str(retrieved.path))
-        self.report = {
-            "source": f"myproxy {myproxy.address}",
-            "retrieved_with": myproxy.retrieve_with,
-            "attempts": retrieved.attempts,
-            **retrieved.info.to_dict(),
-        }
+        self.report = CredentialsReport.from_myproxy(myproxy, retrieved)
 
     def _remove_user_proxy(self, path: Path, record: Optional[JobRecord]) -> None:
         if remove_proxy(path):
@@ -156,7 +152,7 @@ class JobCredentials:
         need = policy.min_lifetime if phase is Phase.STAGE_IN else policy.min_lifetime_stage_out
         info = check_proxy(inspect_proxy(self.proxy()), min_seconds=need, require_rfc3820=rfc3820)
         if self.report is None:
-            self.report = {"source": "X509_USER_PROXY", **info.to_dict()}
+            self.report = CredentialsReport.from_environment(info)
 
     def retry_check(self, mover: type[Mover]) -> Optional[Callable[[], None]]:
         """Before each round of retries: re-read the proxy and check it has not expired."""

@@ -141,7 +141,7 @@ class JobDebris:
                     self._note_removed(location.path, "a temporary copy")
                     self.record.strike(url)
                     continue
-                mover = self._movers.get(self._movers.name_for(location.scheme))
+                mover = self._movers.get(self._movers.for_scheme(location.scheme))
             except (MoverError, ValueError) as exc:  # no mover here can reach it
                 log.warning("cannot remove %s, left by an earlier run: %s", url, exc)
                 self.unreachable_left.append(LeftBehind("temporary-file", url, reason=f"left by an earlier run; {exc}"))

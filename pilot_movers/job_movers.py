@@ -16,7 +16,7 @@ from pilot_movers.errors import NoMoverForScheme, Phase
 from pilot_movers.job_facts import JobFacts
 from pilot_movers.planner import choose_mover
 from pilot_movers.queue_config import QueueConfig
-from pilot_movers.registry import get_mover_class
+from pilot_movers.registry import ResolvedMover
 from pilot_movers.values import LeftBehind
 
 log = logging.getLogger("pilot_movers.job")
@@ -45,25 +45,26 @@ class JobMovers:
         self._cleanup_ends = cleanup_ends
         self._cleanup_notes = cleanup_notes
         self._unreachable_left = unreachable_left
+        #: The open instances, by the name queue config knows each mover by.
         self.opened: dict[str, Mover] = {}
 
-    def get(self, name: str) -> Mover:
-        """The job's one instance of mover ``name``: opened on first use, stopped when the job
+    def get(self, chosen: ResolvedMover) -> Mover:
+        """The job's one instance of the mover ``chosen`` (as a plan carries it): made from its
+        class on first use, with the queue's options for it, and opened; stopped when the job
         ends (the job's ``stack``)."""
-        mover = self.opened.get(name)
+        mover = self.opened.get(chosen.name)
         if mover is None:
-            cls = get_mover_class(name)
-            mover = cls(self.queue.transfer, self.queue.mover_options(name))
+            mover = chosen.cls(self.queue.transfer, self.queue.mover_options(chosen.name))
             try:
                 mover.start(self._credentials(), self._facts())
             except BaseException:  # what a failed open could not undo still goes in the report
                 self._unreachable_left.extend(mover.left_behind)
                 raise
             self._stack.callback(self._stop, mover)
-            self.opened[name] = mover
+            self.opened[chosen.name] = mover
         return mover
 
-    def name_for(self, scheme: str) -> str:
+    def for_scheme(self, scheme: str) -> ResolvedMover:
         """The mover this queue uses for ``scheme``: one it names if that one handles it, else the
         scheme's default."""
         named = tuple(

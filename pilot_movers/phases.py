@@ -1,12 +1,13 @@
 """One phase of files through their movers: the one runner the Job, the Pilot 3 copytool face and
 anyone else with a plan use.
 
-A plan (``planner.plan``) gives each file its mover; the runner groups the files by mover, runs
-one engine per mover (each group on the mover's instance, as the caller provides it), and hands
-each file's report back at the file's place in the plan. A file with alternative remote ends
-(``FileSpec.alternatives``: an input's other replicas, an output's other destinations) whose end
-failed in a way another can cure (``failover.may_cure``) is tried at the next one, in a further
-round, on the mover that end needs; its report lists the ends it left and why.
+A plan (``planner.plan``) gives each file its mover, resolved; the runner groups the files by
+mover, runs one engine per mover (each group on the mover's instance, as the caller opens it
+from the resolved mover), and hands each file's report back at the file's place in the plan. A
+file with alternative remote ends (``FileSpec.alternatives``: an input's other replicas, an
+output's other destinations) whose end failed in a way another can cure (``failover.may_cure``)
+is tried at the next one, in a further round, on the mover that end needs; its report lists the
+ends it left and why.
 """
 
 from __future__ import annotations
@@ -21,19 +22,15 @@ from pilot_movers.engine.engine import TransferEngine
 from pilot_movers.errors import MoverError, Phase
 from pilot_movers.failover import may_cure
 from pilot_movers.planner import PlannedFile
+from pilot_movers.registry import ResolvedMover
 from pilot_movers.values import FailedOver, FileReport, FileSpec, Status
 
 log = logging.getLogger(__name__)
 
 
-def movers_of(planned: Sequence[PlannedFile]) -> list[str]:
-    """Every mover the plan's files may need, their fallbacks' included, in order of first use."""
-    return list(dict.fromkeys(name for item in planned for name in item.movers))
-
-
-def _groups(indexed: Sequence[tuple[int, PlannedFile]]) -> dict[str, list[tuple[int, FileSpec]]]:
+def _groups(indexed: Sequence[tuple[int, PlannedFile]]) -> dict[ResolvedMover, list[tuple[int, FileSpec]]]:
     """The files by mover, in the plan's order, each with its place in the plan."""
-    found: dict[str, list[tuple[int, FileSpec]]] = {}
+    found: dict[ResolvedMover, list[tuple[int, FileSpec]]] = {}
     for index, item in indexed:
         found.setdefault(item.mover, []).append((index, item.spec))
     return found
@@ -42,20 +39,21 @@ def _groups(indexed: Sequence[tuple[int, PlannedFile]]) -> dict[str, list[tuple[
 def run_phase(
     planned: Sequence[PlannedFile],
     *,
-    mover: Callable[[str], AbstractContextManager[Mover]],
-    engine: Callable[[str, Mover], TransferEngine],
+    mover: Callable[[ResolvedMover], AbstractContextManager[Mover]],
+    engine: Callable[[ResolvedMover, Mover], TransferEngine],
     reports: Optional[dict[int, FileReport]] = None,
-    after_engine: Callable[[str, TransferEngine], None] = lambda name, engine: None,
+    after_engine: Callable[[ResolvedMover, TransferEngine], None] = lambda chosen, engine: None,
     between: Callable[[], None] = lambda: None,
     phase: Optional[Phase] = None,
 ) -> list[FileReport]:
     """Every file of ``planned`` through its mover; the reports in the plan's order.
 
-    ``mover(name)``: the mover to use, as a context (the job's open instance, or one opened for
-    the call); ``engine(name, mover)``: an engine on it (with the caller's journal, deadlines,
-    credential check...); ``after_engine`` hears each engine once it ran (its ``left_behind``),
-    ``between`` runs after each group (a job stopped by a signal stops there). ``reports`` is
-    filled as groups end, so a caller interrupted midway still has what was done. With
+    ``mover(chosen)``: the planned mover ``chosen`` (a ``ResolvedMover``) to use, as a context
+    (the job's open instance, or one opened for the call); ``engine(chosen, mover)``: an engine
+    on it (with the caller's journal, deadlines, credential check...); ``after_engine`` hears
+    each engine once it ran (its ``left_behind``), ``between`` runs after each group (a job
+    stopped by a signal stops there). ``reports`` is filled as groups end, so a caller
+    interrupted midway still has what was done. With
     ``phase`` given, a mover that cannot be opened fails its own files (each with why) and the
     others still run; without, its error ends the phase. A file fails over to its planned
     alternatives (``PlannedFile.fallbacks``) in further rounds."""
@@ -82,29 +80,30 @@ def _run_round(
     indexed: Sequence[tuple[int, PlannedFile]],
     done: dict[int, FileReport],
     *,
-    mover: Callable[[str], AbstractContextManager[Mover]],
-    engine: Callable[[str, Mover], TransferEngine],
-    after_engine: Callable[[str, TransferEngine], None],
+    mover: Callable[[ResolvedMover], AbstractContextManager[Mover]],
+    engine: Callable[[ResolvedMover, Mover], TransferEngine],
+    after_engine: Callable[[ResolvedMover, TransferEngine], None],
     between: Callable[[], None],
     phase: Optional[Phase],
 ) -> None:
-    for name, group in _groups(indexed).items():
+    for chosen, group in _groups(indexed).items():
         try:
-            context = mover(name)
+            context = mover(chosen)
             opened = context.__enter__()
         except MoverError as exc:
             if phase is None:
                 raise
             for index, spec in group:
-                done[index] = FileReport(spec, Status.FAILED, error=exc.bind(phase=phase, file=spec.name), mover=name)
+                error = exc.bind(phase=phase, file=spec.name)
+                done[index] = FileReport(spec, Status.FAILED, error=error, mover=chosen.name)
             continue
         try:
-            running = engine(name, opened)
+            running = engine(chosen, opened)
             try:
                 for (index, _), report in zip(group, running.run([spec for _, spec in group])):
                     done[index] = report
             finally:
-                after_engine(name, running)
+                after_engine(chosen, running)
         finally:
             context.__exit__(None, None, None)
         between()

@@ -31,9 +31,10 @@ from job_params import JobParams, JobParamsError
 from job_params.model import pair_sources
 from pilot_movers import registry
 from pilot_movers.copyprefix import apply_copyprefix
-from pilot_movers.errors import ConfigurationError, NoMoverForScheme, Phase
+from pilot_movers.errors import ConfigurationError, MoverUnavailable, NoMoverForScheme, Phase, UnknownMover
 from pilot_movers.listed_files import ListedFile
 from pilot_movers.queue_config import QueueConfig
+from pilot_movers.registry import ResolvedMover
 from pilot_movers.values import GLOBUS, FileSpec, Location, Role
 
 log = logging.getLogger(__name__)
@@ -42,18 +43,19 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class PlannedFile:
     """One file of a phase and the mover that will move it; ``fallbacks``: the mover for each of
-    the file's alternative remote ends (``spec.alternatives``), in the same order."""
+    the file's alternative remote ends (``spec.alternatives``), in the same order. Movers are
+    resolved (their class with their name): the plan's users open them, never look them up."""
 
-    mover: str
+    mover: ResolvedMover
     spec: FileSpec
-    fallbacks: tuple[str, ...] = ()
+    fallbacks: tuple[ResolvedMover, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.fallbacks) != len(self.spec.alternatives):
             raise ValueError(f"{self.spec.name}: one fallback mover per alternative end")
 
     @property
-    def movers(self) -> tuple[str, ...]:
+    def movers(self) -> tuple[ResolvedMover, ...]:
         """Every mover this file may need: its own, then its fallbacks'."""
         return (self.mover, *self.fallbacks)
 
@@ -63,23 +65,23 @@ class PlannedFile:
 
 
 class MoverCatalog(Protocol):
-    """What the planner needs to know of the installed movers."""
+    """What the planner needs to know of the installed movers: each resolved, once."""
 
-    def default_for(self, scheme: str) -> str:
+    def default_for(self, scheme: str) -> ResolvedMover:
         """The mover serving ``scheme`` when queue config names none."""
 
-    def schemes(self, name: str) -> tuple[str, ...]:
-        """The schemes mover ``name`` handles."""
+    def resolve(self, name: str) -> ResolvedMover:
+        """The mover named ``name`` (queue config's copytool list, a Pilot 3 copytool's movers)."""
 
 
 class InstalledMovers:
     """The movers installed here, through the registry (entry points)."""
 
-    def default_for(self, scheme: str) -> str:
-        return registry.mover_for_scheme(scheme)
+    def default_for(self, scheme: str) -> ResolvedMover:
+        return registry.resolve_mover(registry.mover_for_scheme(scheme))
 
-    def schemes(self, name: str) -> tuple[str, ...]:
-        return registry.get_mover_class(name).schemes
+    def resolve(self, name: str) -> ResolvedMover:
+        return registry.resolve_mover(name)
 
 
 def plan(
@@ -118,20 +120,30 @@ def planned_file(
     rule: str = "copytool",
 ) -> PlannedFile:
     """``spec`` with its mover (``choose_mover`` under ``named``, the queue's copytool list or a
-    Pilot 3 copytool's movers) and a mover for each alternative end. Ends no mover named here
-    handles are dropped, in the log, when another end is reachable: the first reachable one is
-    tried first. ConfigurationError when none is."""
+    Pilot 3 copytool's movers) and a mover for each alternative end, each resolved. Ends no mover
+    named here handles, and alternative ends whose mover is not installed or cannot run here, are
+    dropped, in the log, when another end is reachable: the first reachable one is tried first.
+    The file's own end's mover that cannot run here is its error (MoverUnavailable, UnknownMover);
+    ConfigurationError when no end is reachable."""
     catalog = catalog or InstalledMovers()
     if spec.source.is_local and spec.destination.is_local:
         return PlannedFile(catalog.default_for("file"), replace(spec, alternatives=()))
-    reachable: list[tuple[Location, str]] = []
-    refused: list[tuple[Location, NoMoverForScheme]] = []
-    for end in (spec.remote(phase), *spec.alternatives):
+    reachable: list[tuple[Location, ResolvedMover]] = []
+    refused: list[tuple[Location, ConfigurationError]] = []
+    own = spec.remote(phase)
+    for end in (own, *spec.alternatives):
         try:
             reachable.append((end, choose_mover(end.scheme, named, catalog)))
         except NoMoverForScheme as exc:
             refused.append((end, exc))
+        except (UnknownMover, MoverUnavailable) as exc:
+            if end == own:
+                raise
+            refused.append((end, exc))
     if not reachable:
+        unusable = [why for _, why in refused if not isinstance(why, NoMoverForScheme)]
+        if unusable:
+            raise unusable[0]
         where, why = refused[0]
         raise ConfigurationError(
             f"{rule} = {', '.join(named)}, but {spec.name} is at {where.url} "
@@ -142,10 +154,10 @@ def planned_file(
     for where, why in refused:
         log.info("%s: %s left out (%s)", spec.name, where.url, why.message)
     (first, mover), others = reachable[0], reachable[1:]
-    if first != spec.remote(phase):
+    if first != own:
         spec = replace(spec, source=first) if spec.role is Role.INPUT else replace(spec, destination=first)
     spec = replace(spec, alternatives=tuple(end for end, _ in others))
-    return PlannedFile(mover, spec, tuple(name for _, name in others))
+    return PlannedFile(mover, spec, tuple(chosen for _, chosen in others))
 
 
 def _stage_in(params: JobParams, queue: QueueConfig, workdir: str, catalog: MoverCatalog) -> list[FileSpec]:
@@ -214,7 +226,7 @@ def _remote_base(params: JobParams, phase: Phase, queue: QueueConfig, catalog: M
             return Location.parse(directory)
         path = directory if directory.startswith("/") else "/" + directory
         configured = queue.mover_name(phase)
-        globus_first = configured is not None and GLOBUS in catalog.schemes(configured)
+        globus_first = configured is not None and GLOBUS in catalog.resolve(configured).schemes
         if endpoint and (globus_first or not queue.se):
             return Location(GLOBUS, endpoint, path)
         if queue.se:
@@ -260,17 +272,19 @@ def _listed(item: ListedFile, queue: QueueConfig, workdir: str) -> FileSpec:
     return FileSpec(item.name, source, destination, item.role, item.size, item.checksum, item.metadata, alternatives)
 
 
-def choose_mover(scheme: str, named: Sequence[str] = (), catalog: Optional[MoverCatalog] = None) -> str:
+def choose_mover(scheme: str, named: Sequence[str] = (), catalog: Optional[MoverCatalog] = None) -> ResolvedMover:
     """The one rule, wherever a mover is chosen for a URL: the first of ``named`` (queue config's
     ``copytool`` list, a Pilot 3 copytool's movers) that handles ``scheme``; with none named, the
-    scheme's default. NoMoverForScheme when movers are named and none handles it."""
+    scheme's default; resolved. NoMoverForScheme when movers are named and none handles it."""
     catalog = catalog or InstalledMovers()
     if not named:
         return catalog.default_for(scheme)
     for name in named:
-        if scheme in catalog.schemes(name):
-            return name
-    handled = "; ".join(f"{name!r} handles {', '.join(catalog.schemes(name)) or 'local files only'}" for name in named)
+        mover = catalog.resolve(name)
+        if scheme in mover.schemes:
+            return mover
+    movers = [catalog.resolve(name) for name in named]
+    handled = "; ".join(f"{m.name!r} handles {', '.join(m.schemes) or 'local files only'}" for m in movers)
     raise NoMoverForScheme(f"none of {', '.join(named)} handles {scheme}:// ({handled})")
 
 

@@ -82,6 +82,26 @@ def get_mover_class(name: str) -> type[Mover]:
     return cls
 
 
+@dataclass(frozen=True)
+class ResolvedMover:
+    """A mover looked up once, as a plan carries it: ``name``, the one queue config, the mover
+    options and the report know it by (its entry point's; a class's own ``name`` normally says
+    the same, but nothing makes a third party's agree), and ``cls``, its class, imported and
+    usable here. Who holds one never asks the registry again."""
+
+    name: str
+    cls: type[Mover]
+
+    @property
+    def schemes(self) -> tuple[str, ...]:
+        return self.cls.schemes
+
+
+def resolve_mover(name: str) -> ResolvedMover:
+    """The mover registered as ``name``, resolved; UnknownMover or MoverUnavailable otherwise."""
+    return ResolvedMover(name, get_mover_class(name))
+
+
 def get_mover(name: str, settings: Optional[TransferSettings] = None, **options: Any) -> Mover:
     """An instance of the mover ``name``; ``options`` are its queue config options."""
     return get_mover_class(name)(settings, **options)

@@ -8,6 +8,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Union
 
+from pilot_movers.credentials.report import CredentialsReport
 from pilot_movers.errors import MoverError
 from pilot_movers.values import FileReport, LeftBehind, Status
 from pilot_movers.version import __version__
@@ -107,7 +108,8 @@ class JobReport:
     cleanup: tuple[str, ...] = field(default_factory=tuple)
     left_behind: tuple[LeftBehind, ...] = field(default_factory=tuple)
     """What the job made and could not remove: to be removed later, by a pilot or an operator."""
-    credentials: Optional[dict[str, Any]] = None
+    credentials: Optional[CredentialsReport] = None
+    """The proxy the job used: where it came from, what it was when the job took it."""
     metadata: Mapping[str, Any] = field(default_factory=dict)
     """What the job's description says of the job itself (a PanDA id, a destination site)."""
     logs: Mapping[str, str] = field(default_factory=dict)
@@ -137,7 +139,7 @@ class JobReport:
             "ended": self.ended,
             "seconds": round(self.ended - self.started, 6),
             "phases": {p.phase: p.to_dict() for p in self.phases},
-            "credentials": self.credentials,
+            "credentials": self.credentials.to_dict() if self.credentials else None,
             "payload": self.payload.to_dict() if self.payload else None,
             "setup": list(self.setup),
             "cleanup": list(self.cleanup),

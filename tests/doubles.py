@@ -1,4 +1,5 @@
-"""Test doubles: real Mover subclasses whose transport misbehaves on cue.
+"""Test doubles: real Mover subclasses whose transport misbehaves on cue, and a mover catalog
+without the registry.
 
 They exercise the real engine end to end; only the transport's behaviour is scripted.
 """
@@ -8,9 +9,18 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Collection, Optional
 
-from pilot_movers import Copied, CopyRequest, LocalNamespace, Location, MoverError
+from pilot_movers import (
+    Copied,
+    CopyRequest,
+    LocalNamespace,
+    Location,
+    Mover,
+    MoverError,
+    MoverUnavailable,
+    ResolvedMover,
+)
 from pilot_movers.local.mover import LocalMover
 
 
@@ -109,3 +119,32 @@ class LossyRenameMover(ScriptedMover):
 
     def namespace(self, location: Location) -> Any:
         return self._namespace
+
+
+class StandInCatalog:
+    """Installed movers as the planner sees them (a ``MoverCatalog``), without the registry:
+    mover ``name`` is a stand-in class handling ``schemes_of(name)``, the mover of ``scheme``
+    when none is named is ``default_of(scheme)``. Each name resolves to one class; those in
+    ``unusable`` cannot run here (MoverUnavailable, as the registry says it)."""
+
+    def __init__(
+        self,
+        schemes_of: Callable[[str], tuple[str, ...]],
+        default_of: Callable[[str], str],
+        unusable: Collection[str] = (),
+    ):
+        self._schemes_of = schemes_of
+        self._default_of = default_of
+        self._unusable = unusable
+        self._resolved: dict[str, ResolvedMover] = {}
+
+    def resolve(self, name: str) -> ResolvedMover:
+        if name in self._unusable:
+            raise MoverUnavailable(f"the {name!r} mover cannot run here: its library is not installed")
+        if name not in self._resolved:
+            attributes = {"name": name, "schemes": self._schemes_of(name)}
+            self._resolved[name] = ResolvedMover(name, type(f"StandIn_{name}", (Mover,), attributes))
+        return self._resolved[name]
+
+    def default_for(self, scheme: str) -> ResolvedMover:
+        return self.resolve(self._default_of(scheme))

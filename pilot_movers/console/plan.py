@@ -19,8 +19,8 @@ def plan_to_dict(checked: Preflight, job_id: str) -> dict[str, Any]:
             phase.value: [
                 {
                     **item.spec.to_dict(),
-                    "mover": item.mover,
-                    **({"fallbacks": list(item.fallbacks)} if item.fallbacks else {}),
+                    "mover": item.mover.name,
+                    **({"fallbacks": [m.name for m in item.fallbacks]} if item.fallbacks else {}),
                 }
                 for item in planned
             ]
@@ -41,11 +41,11 @@ def plan_text(checked: Preflight, job_id: str) -> str:
             spec = item.spec
             size = f"{spec.size} bytes" if spec.size is not None else "size unknown"
             checksum = str(spec.checksum) if spec.checksum else "no checksum given"
-            lines.append(f"  {spec.name}  [{item.mover}]  {size}, {checksum}")
+            lines.append(f"  {spec.name}  [{item.mover.name}]  {size}, {checksum}")
             lines.append(f"    from {spec.source.url}")
             lines.append(f"    to   {spec.destination.url}")
             for end, mover in zip(spec.alternatives, item.fallbacks):
-                lines.append(f"    else {end.url}  [{mover}]")
+                lines.append(f"    else {end.url}  [{mover.name}]")
     if not any(checked.plans.values()):
         lines.append(f"this job moves no file: {NO_FILES_HINT}")
     lines.append("nothing was made or moved")

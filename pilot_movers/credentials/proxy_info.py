@@ -96,7 +96,8 @@ class ProxyInfo:
         now = now or datetime.datetime.now(datetime.timezone.utc)
         return (self.not_after - now).total_seconds()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, now: Optional[datetime.datetime] = None) -> dict[str, Any]:
+        """The facts as JSON; ``time_left_seconds`` as of ``now`` (default: this moment)."""
         return {
             "path": self.path,
             "subject": self.subject,
@@ -105,7 +106,7 @@ class ProxyInfo:
             "type": self.kind,
             "not_before": self.not_before.isoformat(),
             "not_after": self.not_after.isoformat(),
-            "time_left_seconds": max(0, int(self.time_left())),
+            "time_left_seconds": max(0, int(self.time_left(now))),
             "key_bits": self.key_bits,
             "chain_length": self.chain_length,
         }

@@ -86,7 +86,7 @@ def needs_of(queue: Optional[QueueConfig], preflight: Optional[Preflight], workd
     if preflight is not None:
         for phase, planned in preflight.plans.items():
             for item in planned:
-                movers += [name for name in item.movers if name not in movers]
+                movers += [m.name for m in item.movers if m.name not in movers]
                 for end in (item.spec.source, item.spec.destination, *item.spec.alternatives):
                     if not end.is_local:
                         add_server(_url(end), f"{phase.value} of {item.spec.name}")

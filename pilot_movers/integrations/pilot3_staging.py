@@ -28,7 +28,7 @@ from pilot_movers.integrations.pilot3_queue import queue_from_pilot3, warn_about
 from pilot_movers.phases import run_phase
 from pilot_movers.planner import PlannedFile, planned_file
 from pilot_movers.queue_config import QueueConfig
-from pilot_movers.registry import describe_movers, get_mover_class
+from pilot_movers.registry import ResolvedMover, describe_movers, get_mover_class
 from pilot_movers.values import FileReport, FileSpec, Location, Role, Status
 
 log = logging.getLogger(__name__)
@@ -105,8 +105,8 @@ def stage(files: Sequence[Any], phase: Phase, settings: CopytoolSettings, kwargs
     credentials = Credentials.from_environment()
     results = run_phase(
         planned,
-        mover=lambda name: _opened(name, settings, credentials),
-        engine=lambda name, mover: TransferEngine(mover, phase),
+        mover=lambda chosen: _opened(chosen, settings, credentials),
+        engine=lambda chosen, mover: TransferEngine(mover, phase),
         after_engine=_say_left_behind,
         phase=phase,
     )
@@ -129,9 +129,10 @@ def stage(files: Sequence[Any], phase: Phase, settings: CopytoolSettings, kwargs
 
 
 @contextmanager
-def _opened(name: str, settings: CopytoolSettings, credentials: Credentials) -> Iterator[Mover]:
-    """Mover ``name`` opened for one call with the environment's credentials, stopped after."""
-    mover = get_mover_class(name)(settings.transfer, settings.queue.mover_options(name))
+def _opened(chosen: ResolvedMover, settings: CopytoolSettings, credentials: Credentials) -> Iterator[Mover]:
+    """The planned mover ``chosen`` opened for one call with the environment's credentials,
+    stopped after."""
+    mover = chosen.cls(settings.transfer, settings.queue.mover_options(chosen.name))
     mover.start(credentials)
     try:
         yield mover
@@ -139,7 +140,7 @@ def _opened(name: str, settings: CopytoolSettings, credentials: Credentials) -> 
         mover.stop()
 
 
-def _say_left_behind(name: str, engine: TransferEngine) -> None:
+def _say_left_behind(chosen: ResolvedMover, engine: TransferEngine) -> None:
     for item in engine.left_behind:
         log.warning("left behind after a failed attempt: %s (%s)", item.location, item.reason)
 

@@ -18,6 +18,7 @@ from pilot_movers.panda.rucio_paths import rucio_path
 from pilot_movers.panda.trust import PandaOptions
 from pilot_movers.planner import plan
 from pilot_movers.values import Role
+from tests.doubles import StandInCatalog
 
 JOB: dict[str, Any] = {
     "PandaID": "6543210987",
@@ -203,7 +204,9 @@ def test_listed_files_are_planned_on_their_storage_at_their_rucio_path_with_what
     }
     assert first.to_dict()["metadata"]["guid"] == "BEA4C016-E37E-0841-A448-8D664E8CD570"
     assert second.source.url.startswith("gsiftp://dcdoor.example.org:2811/pnfs/usatlas/datadisk/rucio/user/jdoe/")
-    assert [item.mover for item in stage_in] == ["xrootd", "gridftp"], "each file: the first listed mover for its URL"
+    assert [item.mover.name for item in stage_in] == ["xrootd", "gridftp"], (
+        "each file: the first listed mover for its URL"
+    )
     stage_out = plan(job.steering(PandaOptions()).params, queue, str(tmp_path), Phase.STAGE_OUT, files=files)
     assert [(i.spec.name, i.spec.role, i.spec.source.path) for i in stage_out] == [
         ("HITS.02.pool.root.1", Role.OUTPUT, str(tmp_path / "HITS.02.pool.root.1")),
@@ -224,7 +227,7 @@ def test_a_replica_given_for_a_file_wins_over_its_storage(tmp_path: Path):
             str(tmp_path),
             Phase.STAGE_IN,
             files=files,
-            catalog=_Everything(),
+            catalog=_everything(),
         )
     ]
     assert specs[0].source.url == turl
@@ -264,14 +267,9 @@ def test_rucio_paths_are_where_rucio_puts_replicas_and_where_pilot3_writes_outpu
     assert rucio_path("valid1.x", "f.root").startswith("valid1.x/")
 
 
-class _Everything:
+def _everything() -> StandInCatalog:
     """A mover catalog where one mover handles every scheme (plans without installed movers)."""
-
-    def default_for(self, scheme: str) -> str:
-        return "any"
-
-    def schemes(self, name: str) -> tuple[str, ...]:
-        return ("https", "root", "gsiftp", "file")
+    return StandInCatalog(lambda name: ("https", "root", "gsiftp", "file"), lambda scheme: "any")
 
 
 def test_jobpars_steers_no_data_movement_unless_the_queue_says_so():

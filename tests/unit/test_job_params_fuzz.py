@@ -16,19 +16,15 @@ from job_params import JobParamsError
 from pilot_movers import QueueConfig, plan
 from pilot_movers.errors import Phase
 from pilot_movers.reserved import is_reserved
+from tests.doubles import StandInCatalog
 
 WORKDIR = "/work/job"
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
-class AnyMover:
+def any_mover() -> StandInCatalog:
     """Every scheme is served (the planner's own rules are what is exercised here)."""
-
-    def default_for(self, scheme: str) -> str:
-        return f"mover-for-{scheme}"
-
-    def schemes(self, name: str) -> tuple[str, ...]:
-        return ()
+    return StandInCatalog(lambda name: (), lambda scheme: f"mover-for-{scheme}")
 
 
 hostile = st.sampled_from(
@@ -103,7 +99,7 @@ def test_generated_job_parameters_fail_clearly_or_stay_in_the_work_dir_and_out_o
     queue = QueueConfig(se="gsiftp://se.example.org:2811/")
     for phase in (Phase.STAGE_IN, Phase.STAGE_OUT):
         try:
-            planned = plan(params, queue, WORKDIR, phase, catalog=AnyMover())
+            planned = plan(params, queue, WORKDIR, phase, catalog=any_mover())
         except JobParamsError:
             continue
         for item in planned:

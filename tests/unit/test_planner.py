@@ -8,35 +8,28 @@ import job_params
 from job_params import JobParamsError
 from pilot_movers import Location, QueueConfig, Role, plan
 from pilot_movers.errors import ConfigurationError, Phase
+from tests.doubles import StandInCatalog
 
-
-class Catalog:
-    """Installed movers as the planner sees them, without the registry."""
-
-    SCHEMES = {
-        "local": ("file",),
-        "gridftp": ("gsiftp", "davs"),
-        "xrootd": ("root",),
-        "globus": ("globus",),
-    }
-    DEFAULTS = {"file": "local", "gsiftp": "gridftp", "root": "xrootd", "globus": "globus", "davs": "gridftp"}
-
-    def default_for(self, scheme):
-        return self.DEFAULTS[scheme]
-
-    def schemes(self, name):
-        return self.SCHEMES[name]
+SCHEMES = {
+    "local": ("file",),
+    "gridftp": ("gsiftp", "davs"),
+    "xrootd": ("root",),
+    "globus": ("globus",),
+}
+DEFAULTS = {"file": "local", "gsiftp": "gridftp", "root": "xrootd", "globus": "globus", "davs": "gridftp"}
+#: Installed movers as the planner sees them, without the registry.
+CATALOG = StandInCatalog(SCHEMES.__getitem__, DEFAULTS.__getitem__)
 
 
 def specs(text, phase=Phase.STAGE_IN, queue=None, **queue_values):
     queue = queue or QueueConfig(**queue_values)
-    return plan(job_params.parse(text), queue, "/work", phase, catalog=Catalog())
+    return plan(job_params.parse(text), queue, "/work", phase, catalog=CATALOG)
 
 
 def test_local_mode_reads_from_a_local_directory_with_the_local_mover():
     text = "in-mode=local dir-in=/shared/data files-in=a,b out-mode=local dir-out=/shared/out files-out=c"
     (a, b) = specs(text)
-    assert (a.mover, b.mover) == ("local", "local")
+    assert (a.mover.name, b.mover.name) == ("local", "local")
     assert b.spec.source == Location.local("/shared/data/b")
     assert a.spec.source == Location.local("/shared/data/a")
     assert a.spec.destination == Location.local("/work/a")
@@ -61,7 +54,7 @@ def test_local_mode_reads_from_a_local_directory_with_the_local_mover():
 def test_a_url_directory_is_used_as_is_and_its_scheme_picks_the_mover(dir_in, expected, mover):
     (planned,) = specs(f"dir-in={dir_in} files-in=f.root")
     assert planned.spec.source.url == expected
-    assert planned.mover == mover
+    assert planned.mover.name == mover
 
 
 def test_a_plain_path_joins_the_storage_element_or_else_the_globus_endpoint():
@@ -70,7 +63,7 @@ def test_a_plain_path_joins_the_storage_element_or_else_the_globus_endpoint():
     assert via_se.spec.source.url == "root://se:1094//data/f"
     (via_globus,) = specs(text)
     assert via_globus.spec.source == Location("globus", "mxp#SRC", "/data/f")
-    assert via_globus.mover == "globus"
+    assert via_globus.mover.name == "globus"
 
 
 def test_the_endpoint_wins_over_the_storage_element_when_the_phase_mover_serves_globus():
@@ -98,7 +91,7 @@ def test_a_plain_path_with_nowhere_to_resolve_it_is_an_error():
 
 def test_sendjob_data_goes_to_the_output_directory():
     planned = specs("--Data=h1.root,h2.root --OutputGO=mxp#DST:/results/", Phase.STAGE_OUT)
-    assert [(p.spec.source.path, p.spec.destination.url, p.mover) for p in planned] == [
+    assert [(p.spec.source.path, p.spec.destination.url, p.mover.name) for p in planned] == [
         ("/work/h1.root", "mxp#DST:/results/h1.root", "globus"),
         ("/work/h2.root", "mxp#DST:/results/h2.root", "globus"),
     ]
@@ -114,7 +107,7 @@ def test_one_destination_serves_every_source():
 
 def test_stage_in_sources_without_a_destination_land_in_the_work_dir():
     planned = specs("--StageinGOsrc=SITE1:/home/osg_data/panda/0064.file,E:/b/y.dat --WorkingendpointGO=OSGDEV")
-    assert [(p.spec.source.url, p.spec.destination, p.mover) for p in planned] == [
+    assert [(p.spec.source.url, p.spec.destination, p.mover.name) for p in planned] == [
         ("SITE1:/home/osg_data/panda/0064.file", Location.local("/work/0064.file"), "globus"),
         ("E:/b/y.dat", Location.local("/work/y.dat"), "globus"),
     ]
@@ -141,7 +134,20 @@ def test_the_planner_needs_no_work_dir_on_disk(tmp_path):
         QueueConfig(),
         str(missing),
         Phase.STAGE_IN,
-        catalog=Catalog(),
+        catalog=CATALOG,
     )
     assert planned.spec.destination.path == f"{missing}/a"
     assert not missing.exists()
+
+
+def test_an_alternative_end_whose_mover_cannot_run_here_is_left_out_but_the_files_own_is_its_error():
+    from pilot_movers import FileSpec, MoverUnavailable
+    from pilot_movers.planner import planned_file
+
+    no_gfal2 = StandInCatalog(SCHEMES.__getitem__, DEFAULTS.__getitem__, unusable={"gridftp"})
+    here = Location.local("/work/f")
+    root, gsiftp = Location.parse("root://a:1094//d/f"), Location.parse("gsiftp://b:2811/d/f")
+    planned = planned_file(FileSpec("f", root, here, Role.INPUT, alternatives=(gsiftp,)), Phase.STAGE_IN, (), no_gfal2)
+    assert (planned.mover.name, planned.spec.source, planned.spec.alternatives) == ("xrootd", root, ())
+    with pytest.raises(MoverUnavailable, match="'gridftp' mover cannot run here"):
+        planned_file(FileSpec("f", gsiftp, here, Role.INPUT, alternatives=(root,)), Phase.STAGE_IN, (), no_gfal2)

@@ -208,3 +208,29 @@ def test_the_pilot_proxy_default_path_follows_globus(monkeypatch):
     assert default_proxy_path() == f"/tmp/x509up_u{os.getuid()}"
     monkeypatch.setenv("X509_USER_PROXY", "/somewhere/proxy")
     assert default_proxy_path() == str(Path("/somewhere/proxy"))
+
+
+def test_the_reports_credentials_keep_their_json_keys_and_the_time_left_when_taken(user, tmp_path):
+    from pilot_movers.credentials import CredentialsReport, MyProxySettings, RetrievedProxy
+
+    path = make_proxy(user, tmp_path / "proxy.pem", hours=12)
+    info = inspect_proxy(path)
+    taken = info.not_after - datetime.timedelta(hours=2)
+    facts = ["path", "subject", "issuer", "identity", "type", "not_before", "not_after", "time_left_seconds"]
+    facts += ["key_bits", "chain_length"]
+
+    pilots = CredentialsReport.from_environment(info, taken).to_dict()
+    assert list(pilots) == ["source", *facts]
+    assert pilots == {"source": "X509_USER_PROXY", **info.to_dict(now=taken)}
+    assert pilots["time_left_seconds"] == 2 * 3600, "as of when the job took it, not when the report is written"
+
+    logon = MyProxySettings("myproxy.example.org", "mxp", port=7512, retrieve_with="pilot-proxy")
+    fetched = CredentialsReport.from_myproxy(logon, RetrievedProxy(Path(path), info, 2), taken).to_dict()
+    assert list(fetched) == ["source", "retrieved_with", "attempts", *facts]
+    assert (fetched["source"], fetched["retrieved_with"], fetched["attempts"]) == (
+        "myproxy myproxy.example.org:7512",
+        "pilot-proxy",
+        2,
+    )
+    with pytest.raises(ValueError, match="both or neither"):
+        CredentialsReport("X509_USER_PROXY", info, taken, retrieved_with="passphrase")

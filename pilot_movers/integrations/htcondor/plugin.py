@@ -33,7 +33,7 @@ from pilot_movers.integrations.htcondor.file_requests import FileRequest, file_r
 from pilot_movers.integrations.htcondor.job_ad import job_ad_settings
 from pilot_movers.integrations.htcondor.results import failed, reported
 from pilot_movers.queue_config import QueueConfig
-from pilot_movers.registry import describe_movers
+from pilot_movers.registry import ResolvedMover, describe_movers
 from pilot_movers.values import FileReport, FileSpec
 from pilot_movers.version import __version__
 
@@ -165,9 +165,9 @@ def _finish(
 
 def _groups(
     requests: Sequence[FileRequest], phase: Phase, queue: Optional[QueueConfig], results: dict[int, dict[str, Any]]
-) -> dict[tuple[str, Optional[str]], list[int]]:
+) -> dict[tuple[ResolvedMover, Optional[str]], list[int]]:
     """The requests by (mover, credential); an unusable one gets its failed result at once."""
-    groups: dict[tuple[str, Optional[str]], list[int]] = {}
+    groups: dict[tuple[ResolvedMover, Optional[str]], list[int]] = {}
     for index, request in enumerate(requests):
         if request.error is not None or request.remote is None:
             results[index] = failed(request, phase, request.error or MoverError("unusable request"))
@@ -182,7 +182,7 @@ def _groups(
 
 
 def _run_group(
-    mover: str,
+    mover: ResolvedMover,
     credential: Optional[str],
     requests: Sequence[FileRequest],
     indexes: Sequence[int],
