@@ -426,7 +426,7 @@ class ChecksumMismatch(MoverError):
     ``scope`` says whose fault it is: ``SOURCE`` when the source itself is not what the job
     expects (never retried: the same source gives the same bytes again), ``DESTINATION`` when the
     copy was damaged on the way (retried: a new copy can cure it). Only the engine makes one (from
-    a transport's ``ChecksumsDiffer``); a mover reports what it saw, not this."""
+    a mover's ``ChecksumsDiffer``, the subclass a mover reports what it saw with)."""
 
     default_scope = Scope.DESTINATION
 
@@ -439,30 +439,28 @@ class ChecksumMismatch(MoverError):
         return _checksum_code(self.algorithm, self.phase)
 
 
-class ChecksumsDiffer(MoverError):
-    """What a mover saw, not a verdict: a checksum it compared (or its client library, its tool,
-    the server compared for it) did not agree, in the mover's own words.
+class ChecksumsDiffer(ChecksumMismatch):
+    """What a mover saw, not yet a verdict: a checksum it compared (or its client library, its
+    tool, the server compared for it) did not agree, in the mover's own words.
 
     ``source_differs``: True when what differed is the source itself against the job's expected
     value (a file the job uploads, a source whose checksum the tool read first); False when it is
-    the copy (against its source or the expected value); None when the mover cannot tell. The
-    engine turns it into a ``ChecksumMismatch``: it looks at the source when the job gave an
-    expected value, and decides scope and retry. Raised outside the engine (the ``datahost``
-    command's client), it reads as the mismatch it is, with the same code.
+    the copy (against its source or the expected value); None when the mover cannot tell. Inside
+    a job the engine turns it into a plain ``ChecksumMismatch``: it looks at the source when the
+    job gave an expected value, and decides scope and retry. Raised outside the engine (the
+    ``datahost`` command's client), it is the mismatch it reads as: a retry is presumed to help
+    only when the mover saw the copy differ from its source.
     """
 
     def __init__(
         self, message: str, *, algorithm: str = "adler32", source_differs: Optional[bool] = None, **kwargs: Any
     ) -> None:
-        kwargs.setdefault("transient", source_differs is not True)
-        kwargs.setdefault("scope", Scope.SOURCE if source_differs else Scope.DESTINATION)
-        super().__init__(message, **kwargs)
-        self.algorithm = algorithm
+        if kwargs.get("transient") is None:
+            kwargs["transient"] = source_differs is False
+        if kwargs.get("scope") is None:
+            kwargs["scope"] = Scope.SOURCE if source_differs else Scope.DESTINATION
+        super().__init__(message, algorithm=algorithm, **kwargs)
         self.source_differs = source_differs
-
-    @property
-    def code(self) -> int:
-        return _checksum_code(self.algorithm, self.phase)
 
 
 class ChecksumUnavailable(MoverError):

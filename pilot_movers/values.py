@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import logging
 import posixpath
 import re
 import signal
@@ -18,6 +19,8 @@ from urllib.parse import urlsplit
 
 from pilot_movers.checksums import Checksum
 from pilot_movers.errors import JobTerminated, MoverError, Phase, TransferCancelled
+
+log = logging.getLogger(__name__)
 
 #: The scheme of a Globus ``ENDPOINT:/path`` pair: the job parameters' own form (sendJob's
 #: ``--StageinGOsrc``, ``globus-endpoint-in=``); how it is written is the Globus mover's
@@ -58,8 +61,10 @@ _GENERIC = LocationForm()
 
 @functools.cache
 def location_forms() -> Mapping[str, LocationForm]:
-    """The installed location forms by scheme (loaded once, with signals held off as the
-    registry loads movers: a handler must not run inside an import)."""
+    """The installed location forms by scheme, loaded once. An entry point that cannot be loaded
+    (a third party's module gone, a broken install) is logged and left out: its scheme is read
+    the generic way, every other location as before. The signal mask is restored after loading,
+    as the registry does for movers (a library imported there may change it)."""
     if sys.version_info >= (3, 10):
         entry_points = list(metadata.entry_points(group=LOCATION_FORMS_GROUP))
     else:  # pragma: no cover - Python 3.9
@@ -68,9 +73,16 @@ def location_forms() -> Mapping[str, LocationForm]:
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
     try:
         for entry_point in entry_points:
-            form = entry_point.load()
+            try:
+                form = entry_point.load()
+            except Exception as exc:  # noqa: BLE001 - one broken form must not break every location
+                log.warning("location form %s = %s cannot be loaded: %s", entry_point.name, entry_point.value, exc)
+                continue
             if not isinstance(form, LocationForm):
-                raise TypeError(f"entry point {entry_point.name} = {entry_point.value} is not a LocationForm")
+                log.warning(
+                    "location form %s = %s is not a LocationForm: left out", entry_point.name, entry_point.value
+                )
+                continue
             forms[entry_point.name] = form
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)

@@ -49,8 +49,10 @@ def _checksum_verdict(
     seen: ChecksumsDiffer, spec: FileSpec, namespace: Callable[[Location], Namespace]
 ) -> ChecksumMismatch:
     expected = spec.checksum
-    if seen.source_differs:
-        return _mismatch(seen, seen.message, source_at_fault=True)
+    if seen.source_differs:  # the mover's words hold the value it saw; the source and the expected one named here
+        wanted = f" ({expected})" if expected is not None else ""
+        message = f"the source {spec.source.url} is not what the job expects{wanted}: {seen.message}"
+        return _mismatch(seen, message, source_at_fault=True)
     if expected is None:  # the copy was compared with its source: it was damaged on the way
         return _mismatch(seen, seen.message, source_at_fault=False)
     source = spec.source

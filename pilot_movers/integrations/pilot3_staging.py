@@ -21,7 +21,7 @@ from pilot_movers.base import Mover
 from pilot_movers.credentials.bundle import Credentials
 from pilot_movers.engine.engine import TransferEngine
 from pilot_movers.engine.settings import TransferSettings
-from pilot_movers.errors import MoverError, Phase, PhaseFailed
+from pilot_movers.errors import MoverError, MoverUnavailable, Phase, PhaseFailed, UnknownMover
 from pilot_movers.integrations.pilot3_codes import pilot3_code, trace_state
 from pilot_movers.integrations.pilot3_files import record_outcome, to_spec
 from pilot_movers.integrations.pilot3_queue import queue_from_pilot3, warn_about_followers
@@ -76,6 +76,8 @@ class CopytoolSettings:
         """Why these movers cannot move this file (None: they can)."""
         try:
             planned_file(to_spec(fspec, phase, workdir), phase, self.movers, rule="the copytool's movers")
+        except (MoverUnavailable, UnknownMover):
+            return None  # a mover that cannot run here: the copy says so with its code (1211, 1323)
         except MoverError as exc:
             return exc.message
         return None

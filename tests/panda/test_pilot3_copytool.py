@@ -148,6 +148,26 @@ def test_pilot3_falls_back_to_its_next_copytool_for_files_the_movers_cannot_serv
     assert module.is_valid_for_copy_in(fine) is True
 
 
+def test_a_file_whose_default_mover_cannot_run_here_is_valid_and_its_copy_says_1211(monkeypatch, tmp_path: Path):
+    """Review: the files were judged invalid when their scheme's mover could not run here, and Pilot
+    3 failed them with its own 1301 before any copy; as before, the copy says why, with 1211."""
+    from pilot_movers.registry import get_mover_class
+    from pilot_movers.xrootd.mover import XRootDMover
+
+    monkeypatch.setattr(XRootDMover, "availability_problem", classmethod(lambda cls: "no XRootD bindings here"))
+    get_mover_class.cache_clear()  # the registry keeps what it loaded
+    try:
+        files = [PilotFileSpec(filetype="input", lfn="a.dat", turl="root://se.example.org//data/a.dat")]
+        assert pilot3.is_valid_for_copy_in(files) is True
+        with pytest.raises(PilotException) as caught:
+            pilot3.copy_in(files, workdir=str(tmp_path))
+        assert caught.value.get_error_code() == ErrorCodes.MISSINGINSTALLATION == 1211
+        assert "no XRootD bindings here" in caught.value.get_last_error()
+    finally:
+        monkeypatch.undo()
+        get_mover_class.cache_clear()
+
+
 def test_register_refuses_a_name_pilot3_already_has_and_is_idempotent_for_its_own():
     with pytest.raises(ValueError, match="already has a copytool named 'xrdcp'"):
         pilot3.register("xrdcp")

@@ -64,6 +64,9 @@ def test_a_source_the_mover_saw_differ_is_permanent_without_another_look(source,
     assert type(verdict) is ChecksumMismatch
     assert (verdict.scope, verdict.transient, verdict.errno) == (Scope.SOURCE, False, 5)
     assert namespace.looks == 0
+    assert (
+        verdict.message == f"the source {path.as_uri()} is not what the job expects (adler32:00000002): {seen.message}"
+    )
 
 
 def test_a_copy_that_differs_from_its_source_is_damage_on_the_way_and_retried(source, tmp_path):
@@ -130,9 +133,13 @@ def test_the_verdict_keeps_the_algorithm_code_and_context(source, tmp_path):
 
 
 def test_what_a_mover_saw_reads_as_the_mismatch_it_is_outside_the_engine():
-    """The datahost command's client raises ``ChecksumsDiffer`` with no engine behind it."""
+    """The datahost command's client raises ``ChecksumsDiffer`` with no engine behind it: it is a
+    ChecksumMismatch, retried only when the mover saw the copy differ from its source."""
     seen = ChecksumsDiffer("received bytes have adler32 1, the server recorded 2", phase=Phase.STAGE_IN)
-    assert (seen.code, seen.name, seen.transient, seen.scope) == (1171, "GETADMISMATCH", True, Scope.DESTINATION)
+    assert isinstance(seen, ChecksumMismatch)
+    assert (seen.code, seen.name, seen.transient, seen.scope) == (1171, "GETADMISMATCH", False, Scope.DESTINATION)
+    copy = ChecksumsDiffer("the copy differs", source_differs=False, transient=None, scope=None)
+    assert (copy.transient, copy.scope) == (True, Scope.DESTINATION)
     source = ChecksumsDiffer("the source differs", source_differs=True)
     assert (source.transient, source.scope) == (False, Scope.SOURCE)
 

@@ -83,6 +83,22 @@ def test_a_third_party_distribution_adds_a_form(monkeypatch):
     assert Location.parse("root://se:1094//a").url == "root://se:1094//a"
 
 
+def test_a_broken_form_leaves_every_other_location_as_it_was(monkeypatch, caplog):
+    """Review: a third party's form whose module is gone made every Location raise."""
+    installed = list(values.metadata.entry_points(group=values.LOCATION_FORMS_GROUP))
+    broken = values.metadata.EntryPoint("tele", "no_such_module_for_pilot_movers:FORM", values.LOCATION_FORMS_GROUP)
+    monkeypatch.setattr(values.metadata, "entry_points", lambda group: [broken, *installed])
+    values.location_forms.cache_clear()
+    try:
+        assert Location.parse("/tmp/a").url == "file:///tmp/a"
+        assert Location.parse("root://se:1094//a").url == "root://se:1094//a"
+        assert Location.parse("tele://pad/a").url == "tele://pad/a"
+        assert "location form tele = no_such_module_for_pilot_movers:FORM cannot be loaded" in caplog.text
+    finally:
+        monkeypatch.undo()
+        values.location_forms.cache_clear()
+
+
 def test_join_and_sibling():
     base = Location.parse("root://h:1//data/")
     assert base.join("f").url == "root://h:1//data/f"

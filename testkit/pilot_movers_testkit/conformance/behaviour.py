@@ -2,8 +2,9 @@
 ``StorageUnderTest``, run through the engine the way a job runs it (``Mover.stage_in``/
 ``stage_out``), the mover found by the name queue config would give it (entry points).
 
-* a file makes the round trip, verified, and nothing temporary stays; so do an empty file, a
-  one-byte file and a 10 MB one, each in one attempt, with the checksum of what arrived reported;
+* a file makes the round trip, verified, and nothing temporary stays, the checksum of what
+  arrived reported; so do an empty file, a one-byte file and a 10 MB one, each in one attempt,
+  downloaded against their expected adler32 (leading zeros: ``00000001`` for the empty file);
 * an expected checksum is enforced: the right one verifies, a wrong one is GETADMISMATCH,
   permanent, not retried, and nothing lands; the same with md5 (GETMD5MISMATCH), the message
   holding both values; an upload expecting md5 is verified where the storage computes md5 (its
@@ -105,8 +106,8 @@ class MoverBehaviourSuite:
         (up,) = self.transfer(storage, [self.upload(storage, source, name)], "out")
         assert (up.status, up.bytes, up.checksum, up.verified) == (Status.DONE, size, checksum, True), up.error
         assert storage.holds(name) == checksum
-        target = tmp_path / "in" / "sized.dat"
-        (down,) = self.transfer(storage, [self.download(storage, name, target)], "in")
+        target = tmp_path / "in" / "sized.dat"  # expected: small files' adler32 has leading zeros
+        (down,) = self.transfer(storage, [self.download(storage, name, target, checksum)], "in")
         assert (down.status, down.bytes, down.checksum, down.verified) == (Status.DONE, size, checksum, True), (
             down.error
         )
