@@ -99,8 +99,9 @@ class XRootDNamespace:
         return Checksum(algorithm, value)
 
     def checksum_of_new(self, location: Location, algorithm: str, size: int) -> Checksum:
-        """The checksum of a file just written, whose checksum the server has to compute: asked
-        quickly and again while the server has no room for the job (see the module's notes)."""
+        """The checksum of a file whose checksum the server may have to compute (one just written,
+        or a source it never checksummed): asked quickly and again while the server has no room
+        for the job (see the module's notes)."""
         if size > QUICK_QUERY_MAX_BYTES:
             return self.checksum(location, algorithm)
         system = self._system(location)
