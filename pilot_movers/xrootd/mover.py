@@ -113,7 +113,9 @@ class XRootDOptions:
 class XRootDMover(Mover):
     name = "xrootd"
     schemes = _ROOT_SCHEMES
-    capabilities = Capabilities(checksums=ChecksumSource.SERVER, credential=CredentialKind.X509_PROXY)
+    capabilities = Capabilities(
+        checksums=ChecksumSource.SERVER, batched_stat=True, credential=CredentialKind.X509_PROXY
+    )
     default_ports = {"root": 1094, "xroot": 1094, "roots": 1094}
 
     @classmethod
