@@ -5,12 +5,14 @@ to the engine's clock through the progress handler (which also cancels a job who
 out). Results are handed to the engine as each job ends.
 
 Every copy is verified end to end with adler32 (or md5), with the job's expected value preset
-when it has one. A download's job does it all: the client checksums the local copy and compares
-it with the server's (or the expected) value. An upload's job only checksums the local source;
-the server's checksum of the copy is asked by the mover, ``checksum_queries`` at a time, quickly
-and again while the server is busy (see ``namespace``): inside the copy job that query would
-sleep the 30 seconds a native XRootD server asks for when its checksum jobs are all taken,
-which a hundred uploads at once reach, from one client or from several.
+when it has one. The copy job asks the server for no checksum: its side's is asked by the mover,
+``checksum_queries`` at a time, quickly and again while the server is busy (see ``namespace``):
+inside the copy job that query would sleep the 30 seconds a native XRootD server asks for when
+its checksum jobs are all taken, which a hundred copies at once reach, from one client or from
+several, downloads as well as uploads. A download's job checksums the local copy and compares it
+with the job's expected value when there is one (no query); otherwise the mover compares it with
+the server's checksum of the source. An upload's job checksums the local source; the mover
+compares it with the server's checksum of the copy.
 
 The XRootD client keeps one connection per ``user@host:port`` for the whole process and
 authenticates it once: a job whose proxy differs from the pilot's would silently reuse the
@@ -111,7 +113,9 @@ class XRootDOptions:
 class XRootDMover(Mover):
     name = "xrootd"
     schemes = _ROOT_SCHEMES
-    capabilities = Capabilities(checksums=ChecksumSource.SERVER, credential=CredentialKind.X509_PROXY)
+    capabilities = Capabilities(
+        checksums=ChecksumSource.SERVER, batched_stat=True, credential=CredentialKind.X509_PROXY
+    )
     default_ports = {"root": 1094, "xroot": 1094, "roots": 1094}
 
     @classmethod
@@ -191,8 +195,7 @@ class XRootDMover(Mover):
                 force=False,
                 posc=not request.target.is_local,
                 mkdir=True,
-                # an upload's copy is checksummed by the mover (see the module's notes)
-                checksummode="end2end" if request.target.is_local else "source",
+                checksummode=_checksum_mode(request),
                 checksumtype=(expected.algorithm if expected else request.checksum_algorithm),
                 checksumpreset=expected.value if expected else "",
                 rmBadCksum=True,
@@ -238,21 +241,46 @@ class XRootDMover(Mover):
             self._queries = ThreadPoolExecutor(self.options.checksum_queries, thread_name_prefix="pilot-movers-xrdcks")
         queries = self._queries
 
-        def settle_upload(request: CopyRequest, results: dict[str, Any]) -> None:
+        def settle(request: CopyRequest, results: dict[str, Any]) -> None:
             try:
-                outcome = self._upload_outcome(request, results)
+                outcome = self._compared_outcome(request, results)
             except Exception as exc:  # noqa: BLE001 - every file gets an answer
                 outcome = as_mover_error(exc)
             settled.put((request, outcome))
 
         def route(request: CopyRequest, results: dict[str, Any]) -> None:
             status = results.get("status")
-            if request.target.is_local or status is None or not status.ok:
+            if status is None or not status.ok or _checksum_mode(request) == "end2end":
                 settled.put((request, self._outcome(request, results)))
             else:
-                queries.submit(settle_upload, request, results)
+                queries.submit(settle, request, results)
 
         return route
+
+    def _compared_outcome(self, request: CopyRequest, results: dict[str, Any]) -> AttemptOutcome:
+        """A copy the client wrote and closed, whose server side's checksum the mover asks for."""
+        if request.target.is_local:
+            return self._download_outcome(request, results)
+        return self._upload_outcome(request, results)
+
+    def _download_outcome(self, request: CopyRequest, results: dict[str, Any]) -> AttemptOutcome:
+        """A download with no expected value: the client's checksum of the local copy against the
+        server's of the source."""
+        copied = self._outcome(request, results)
+        if not isinstance(copied, Copied):
+            return copied
+        algorithm = request.checksum_algorithm
+        copy = _parse_checksum(results["targetCheckSum"]) if results.get("targetCheckSum") else None
+        if copy is None or copy.algorithm != algorithm:
+            return TransferFailed(f"the XRootD client gave no {algorithm} of {request.spec.name}", transient=True)
+        source = self._xrootd_namespace().checksum_of_new(request.source, algorithm, copied.bytes)
+        if source != copy:
+            return ChecksumsDiffer(
+                f"{algorithm} of the copy is {copy.value}, the source has {source.value}",
+                algorithm=algorithm,
+                source_differs=False,
+            )
+        return Copied(copied.bytes, (copy,), verified=True, at_target=True)
 
     def _upload_outcome(self, request: CopyRequest, results: dict[str, Any]) -> AttemptOutcome:
         """An upload the client wrote and closed: the server's checksum of the copy against the
@@ -295,6 +323,15 @@ class XRootDMover(Mover):
         # End to end: the target's checksum is computed on the target and compared with the
         # source's (or the job's) by the client: nothing left for the engine to look at.
         return Copied(size, checksums[:1], verified=bool(checksums), at_target=bool(checksums))
+
+
+def _checksum_mode(request: CopyRequest) -> str:
+    """What the copy job checksums: with the job's expected value preset, a download's job
+    compares its copy with it (no query); otherwise the job checksums its local side, and the
+    mover asks the server for the other (see the module's notes)."""
+    if request.target.is_local:
+        return "end2end" if request.expected_checksum is not None else "target"
+    return "source"
 
 
 def _short_copy(path: str, landed: int, size: int) -> MoverError:

@@ -16,7 +16,7 @@ and given up after a minute with an error that says why. Fewer queries at once (
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import tenacity
 from XRootD import client
@@ -76,6 +76,31 @@ class XRootDNamespace:
             raise from_status(status, what=f"stat {location.url}")
         return FileStat(int(info.size), bool(info.flags & StatInfoFlags.IS_DIR))
 
+    def stat_many(self, locations: Sequence[Location]) -> list[Optional[FileStat]]:
+        """One listing (``dirlist`` with stat information) per directory holding two or more of
+        ``locations``, instead of a stat per file; a lone file is stat'ed. A directory that is
+        not there holds none of them."""
+        by_directory: dict[Location, list[Location]] = {}
+        for location in locations:
+            by_directory.setdefault(location.parent, []).append(location)
+        known: dict[Location, Optional[FileStat]] = {}
+        for directory, members in by_directory.items():
+            if len(members) == 1:
+                known[members[0]] = self.stat(members[0])
+                continue
+            status, listing = self._system(directory).dirlist(directory.path, DirListFlags.STAT, timeout=self.timeout)
+            if not status.ok and not _not_found(status):
+                raise from_status(status, what=f"listing {directory.url}")
+            entries = {entry.name: entry.statinfo for entry in (listing if status.ok else ())}
+            for location in members:
+                if location.name not in entries:
+                    known[location] = None
+                elif (info := entries[location.name]) is None:  # listed, but the server could not stat it
+                    known[location] = self.stat(location)
+                else:
+                    known[location] = FileStat(int(info.size), bool(info.flags & StatInfoFlags.IS_DIR))
+        return [known[location] for location in locations]
+
     def list_dir(self, location: Location) -> dict[str, FileStat]:
         status, listing = self._system(location).dirlist(location.path, DirListFlags.STAT, timeout=self.timeout)
         if not status.ok:
@@ -99,8 +124,9 @@ class XRootDNamespace:
         return Checksum(algorithm, value)
 
     def checksum_of_new(self, location: Location, algorithm: str, size: int) -> Checksum:
-        """The checksum of a file just written, whose checksum the server has to compute: asked
-        quickly and again while the server has no room for the job (see the module's notes)."""
+        """The checksum of a file whose checksum the server may have to compute (one just written,
+        or a source it never checksummed): asked quickly and again while the server has no room
+        for the job (see the module's notes)."""
         if size > QUICK_QUERY_MAX_BYTES:
             return self.checksum(location, algorithm)
         system = self._system(location)
