@@ -261,6 +261,8 @@ class TransferEngine:
                     self._finish_failed(state, exc)
                 return []
         known = self._stat_destinations(pending)
+        if self._stopped is not None:  # it came during the listing: the stop, not a look per file, is the answer
+            raise self._stopped
         prepared = [
             (state, request)
             for state, request in zip(pending, self._map(lambda s: self._prepare(s, number, known), pending))

@@ -270,7 +270,7 @@ class MoverFaultSuite:
         assert status == EXIT_FAILED, run.log
         assert (report["error"]["name"], report["error"]["code"]) == expected, report["error"]
         assert report["error"]["transient"] is False
-        assert len(report["attempts"]) == 1, "a full disk is not retried"
+        assert len(report["attempts"]) == 1, f"a full disk is not retried: {report['attempts']}"
 
     # -- 6. nobody there -------------------------------------------------------------------
 
