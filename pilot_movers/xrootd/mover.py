@@ -274,13 +274,7 @@ class XRootDMover(Mover):
         if copy is None or copy.algorithm != algorithm:
             return TransferFailed(f"the XRootD client gave no {algorithm} of {request.spec.name}", transient=True)
         source = self._xrootd_namespace().checksum_of_new(request.source, algorithm, copied.bytes)
-        if source != copy:
-            return ChecksumsDiffer(
-                f"{algorithm} of the copy is {copy.value}, the source has {source.value}",
-                algorithm=algorithm,
-                source_differs=False,
-            )
-        return Copied(copied.bytes, (copy,), verified=True, at_target=True)
+        return _compared(copy, source, copied.bytes)
 
     def _upload_outcome(self, request: CopyRequest, results: dict[str, Any]) -> AttemptOutcome:
         """An upload the client wrote and closed: the server's checksum of the copy against the
@@ -292,13 +286,7 @@ class XRootDMover(Mover):
         copy = self._xrootd_namespace().checksum_of_new(request.target, algorithm, size)
         if source is None or source.algorithm != copy.algorithm:
             return TransferFailed(f"the XRootD client gave no {algorithm} of {request.spec.name}", transient=True)
-        if source != copy:
-            return ChecksumsDiffer(
-                f"{algorithm} of the copy is {copy.value}, the source has {source.value}",
-                algorithm=algorithm,
-                source_differs=False,
-            )
-        return Copied(size, (copy,), verified=True, at_target=True)
+        return _compared(copy, source, size)
 
     def _outcome(self, request: CopyRequest, results: dict[str, Any]) -> AttemptOutcome:
         status = results.get("status")
@@ -323,6 +311,18 @@ class XRootDMover(Mover):
         # End to end: the target's checksum is computed on the target and compared with the
         # source's (or the job's) by the client: nothing left for the engine to look at.
         return Copied(size, checksums[:1], verified=bool(checksums), at_target=bool(checksums))
+
+
+def _compared(copy: Checksum, source: Checksum, size: int) -> AttemptOutcome:
+    """The copy's checksum against its source's, as either side gave it: verified where the copy
+    lies, or what the mover saw differ (the engine judges)."""
+    if source != copy:
+        return ChecksumsDiffer(
+            f"{copy.algorithm} of the copy is {copy.value}, the source has {source.value}",
+            algorithm=copy.algorithm,
+            source_differs=False,
+        )
+    return Copied(size, (copy,), verified=True, at_target=True)
 
 
 def _checksum_mode(request: CopyRequest) -> str:
